@@ -1,0 +1,169 @@
+#include "mem/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace tandem::mem {
+
+Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t base, uint64_t size) {
+  if (size == 0 || size % kPageSize != 0)
+    return Error("guest RAM size " + std::to_string(size) + " is not a positive multiple of 4 KiB");
+  if (base % kPageSize != 0) return Error("guest RAM base is not page aligned");
+  // MAP_NORESERVE: untouched guest RAM costs the host nothing.
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return sys_error("map " + std::to_string(size >> 20) + " MiB of guest RAM");
+  return std::unique_ptr<GuestMemory>(new GuestMemory(base, size, static_cast<uint8_t*>(p)));
+}
+
+GuestMemory::GuestMemory(uint64_t base, uint64_t size, uint8_t* host)
+    : base_(base),
+      size_(size),
+      pages_(size >> kPageShift),
+      host_(host),
+      dirty_(pages_),
+      accessed_(pages_),
+      protected_(pages_),
+      absent_(pages_),
+      code_(pages_),
+      history_(pages_, 0) {}
+
+GuestMemory::~GuestMemory() { munmap(host_, size_); }
+
+void GuestMemory::ensure_present(size_t page) {
+  if (!absent_.test(page)) return;
+  if (loader_) loader_(page);
+  if (absent_.test(page)) {
+    // The loader could not produce the page; running on would let the guest
+    // see garbage, so stop here with the reason.
+    std::fprintf(stderr, "tandem: fatal: guest page 0x%llx could not be loaded\n",
+                 static_cast<unsigned long long>(page_gpa(page)));
+    std::abort();
+  }
+}
+
+void GuestMemory::note_access(size_t page) {
+  if (!tracing_) return;
+  if (!accessed_.set(page)) {
+    std::lock_guard<std::mutex> lock(trace_mu_);
+    active_order_.push_back(static_cast<uint32_t>(page));
+  }
+}
+
+uint8_t* GuestMemory::prepare_read(uint64_t gpa) {
+  if (!contains(gpa)) return nullptr;
+  size_t page = page_of(gpa);
+  ensure_present(page);
+  note_access(page);
+  return host_ + (gpa - base_);
+}
+
+uint8_t* GuestMemory::prepare_write(uint64_t gpa) {
+  if (!contains(gpa)) return nullptr;
+  size_t page = page_of(gpa);
+  ensure_present(page);
+  if (protected_.test(page)) {
+    if (write_hook_) write_hook_(page);
+    protected_.clear(page);
+  }
+  if (code_.test(page)) {
+    code_.clear(page);
+    for (auto* l : listeners_) l->invalidate_code(page_gpa(page));
+  }
+  dirty_.set(page);
+  note_access(page);
+  return host_ + (gpa - base_);
+}
+
+Status GuestMemory::read(uint64_t gpa, void* dst, size_t len) {
+  if (!contains(gpa, len)) return Error("guest read outside RAM at 0x" + std::to_string(gpa));
+  auto* out = static_cast<uint8_t*>(dst);
+  while (len > 0) {
+    size_t chunk = std::min<uint64_t>(len, kPageSize - (gpa & (kPageSize - 1)));
+    std::memcpy(out, prepare_read(gpa), chunk);
+    gpa += chunk;
+    out += chunk;
+    len -= chunk;
+  }
+  return Ok();
+}
+
+Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
+  if (!contains(gpa, len)) return Error("guest write outside RAM at 0x" + std::to_string(gpa));
+  auto* in = static_cast<const uint8_t*>(src);
+  while (len > 0) {
+    size_t chunk = std::min<uint64_t>(len, kPageSize - (gpa & (kPageSize - 1)));
+    std::memcpy(prepare_write(gpa), in, chunk);
+    gpa += chunk;
+    in += chunk;
+    len -= chunk;
+  }
+  return Ok();
+}
+
+std::vector<uint32_t> GuestMemory::end_epoch() {
+  std::vector<uint32_t> pages = dirty_.take();
+  for (auto& h : history_) h = static_cast<uint16_t>(h << 1);
+  for (uint32_t p : pages) history_[p] |= 1;
+  epoch_++;
+  flush_tlbs();
+  return pages;
+}
+
+void GuestMemory::start_trace() {
+  {
+    std::lock_guard<std::mutex> lock(trace_mu_);
+    active_order_.clear();
+  }
+  accessed_.clear_all();
+  tracing_ = true;
+  flush_tlbs();
+}
+
+std::vector<uint32_t> GuestMemory::stop_trace() {
+  tracing_ = false;
+  std::lock_guard<std::mutex> lock(trace_mu_);
+  return active_order_;
+}
+
+std::vector<uint32_t> GuestMemory::active_pages() const {
+  std::lock_guard<std::mutex> lock(trace_mu_);
+  return active_order_;
+}
+
+void GuestMemory::set_write_hook(std::function<void(size_t)> hook) { write_hook_ = std::move(hook); }
+
+void GuestMemory::protect(const std::vector<uint32_t>& pages) {
+  for (uint32_t p : pages) protected_.set(p);
+  flush_tlbs();
+}
+
+void GuestMemory::protect_all() {
+  protected_.set_all();
+  flush_tlbs();
+}
+
+void GuestMemory::set_loader(std::function<void(size_t)> loader) { loader_ = std::move(loader); }
+
+void GuestMemory::mark_absent_all() {
+  absent_.set_all();
+  flush_tlbs();
+}
+
+void GuestMemory::add_listener(MemoryListener* l) { listeners_.push_back(l); }
+
+void GuestMemory::remove_listener(MemoryListener* l) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+}
+
+void GuestMemory::flush_tlbs() {
+  for (auto* l : listeners_) l->flush_tlb();
+}
+
+}  // namespace tandem::mem

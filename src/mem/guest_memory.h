@@ -1,0 +1,144 @@
+// Guest RAM: one host mapping plus per-page tracking bits (see
+// docs/architecture.md, "Memory tracking").
+//
+//   dirty     written in the current epoch            (always kept)
+//   accessed  read, written or fetched while tracing  (working-set trace)
+//   protected a write must first call the write hook  (copy-on-write)
+//   absent    contents not loaded: any access must first call the loader
+//   code      the CPU decoded instructions from it    (self-modifying code)
+//
+// Contract with the CPU: its TLB may hold a host pointer permitting a store
+// only after prepare_write() on that page in the current epoch (so the page
+// is dirty, unprotected, present and holds no decoded code), and a read
+// pointer only after prepare_read() (accessed when tracing, present).
+// Anything that re-arms a bit (new epoch, start of a trace, protect, mark
+// absent) calls MemoryListener::flush_tlb(), so the next access
+// takes the slow path again. Re-arming is done with the vCPU stopped or on
+// the vCPU thread; the bits themselves may be read and set from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/result.h"
+#include "mem/page_bitmap.h"
+
+namespace tandem::mem {
+
+inline constexpr unsigned kPageShift = 12;
+inline constexpr uint64_t kPageSize = uint64_t{1} << kPageShift;
+
+class MemoryListener {
+ public:
+  virtual ~MemoryListener() = default;
+  // Drop every cached translation/permission (tracking was re-armed).
+  virtual void flush_tlb() = 0;
+  // A page holding decoded instructions is about to be written.
+  virtual void invalidate_code(uint64_t gpa_page_base) = 0;
+};
+
+class GuestMemory {
+ public:
+  static Result<std::unique_ptr<GuestMemory>> create(uint64_t base, uint64_t size);
+  ~GuestMemory();
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+
+  uint64_t base() const { return base_; }
+  uint64_t size() const { return size_; }
+  size_t page_count() const { return pages_; }
+  uint8_t* host() const { return host_; }
+  bool contains(uint64_t gpa, uint64_t len = 1) const {
+    return gpa >= base_ && len <= size_ && gpa - base_ <= size_ - len;
+  }
+  size_t page_of(uint64_t gpa) const { return (gpa - base_) >> kPageShift; }
+  uint64_t page_gpa(size_t page) const { return base_ + (uint64_t{page} << kPageShift); }
+  uint8_t* page_host(size_t page) const { return host_ + (page << kPageShift); }
+
+  // Slow paths: make `gpa`'s page ready for the access, set its bits and
+  // return the host address of `gpa` (nullptr when outside RAM).
+  uint8_t* prepare_read(uint64_t gpa);
+  uint8_t* prepare_write(uint64_t gpa);
+
+  // Device (DMA) access, tracked exactly like the CPU's.
+  Status read(uint64_t gpa, void* dst, size_t len);
+  Status write(uint64_t gpa, const void* src, size_t len);
+
+  // --- dirty tracking and modification history ---
+  // Ends the epoch: returns the pages dirtied in it, clears their dirty
+  // bits, shifts every page's history and re-arms the CPU.
+  std::vector<uint32_t> end_epoch();
+  uint64_t epoch() const { return epoch_; }
+  const PageBitmap& dirty() const { return dirty_; }
+  // Bit i set: the page was dirty in the epoch that ended i+1 epochs ago.
+  uint16_t history(size_t page) const { return history_[page]; }
+
+  // --- working-set trace ---
+  void start_trace();
+  // Stops the trace and returns the pages touched, in order of first touch.
+  std::vector<uint32_t> stop_trace();
+  bool tracing() const { return tracing_; }
+  std::vector<uint32_t> active_pages() const;
+  const PageBitmap& accessed() const { return accessed_; }
+
+  // --- write protection (copy-on-write) ---
+  // The hook runs before the first write to a protected page lands (on the
+  // writer's thread); the page is unprotected after it returns.
+  void set_write_hook(std::function<void(size_t page)> hook);
+  void protect(const std::vector<uint32_t>& pages);
+  void protect_all();
+  void unprotect(size_t page) { protected_.clear(page); }
+  const PageBitmap& write_protected() const { return protected_; }
+
+  // --- absent pages (lazy restore) ---
+  // The loader fills the page and calls mark_present(); it runs on the
+  // accessing thread before the access.
+  void set_loader(std::function<void(size_t page)> loader);
+  void mark_absent_all();
+  void mark_present(size_t page) { absent_.clear(page); }
+  bool is_absent(size_t page) const { return absent_.test(page); }
+  const PageBitmap& absent() const { return absent_; }
+
+  // --- decoded code ---
+  // Marks a page the CPU decoded instructions from; returns whether it was
+  // newly marked. The caller drops its own write permissions for the page
+  // (cheaper than flushing every TLB); a later write calls invalidate_code.
+  bool mark_code(size_t page) { return !code_.set(page); }
+  bool has_code(size_t page) const { return code_.test(page); }
+
+  void add_listener(MemoryListener* l);
+  void remove_listener(MemoryListener* l);
+  void flush_tlbs();
+
+ private:
+  GuestMemory(uint64_t base, uint64_t size, uint8_t* host);
+  void ensure_present(size_t page);
+  void note_access(size_t page);
+
+  uint64_t base_;
+  uint64_t size_;
+  size_t pages_;
+  uint8_t* host_;
+
+  PageBitmap dirty_;
+  PageBitmap accessed_;
+  PageBitmap protected_;
+  PageBitmap absent_;
+  PageBitmap code_;
+  std::vector<uint16_t> history_;
+  uint64_t epoch_ = 0;
+
+  bool tracing_ = false;
+  mutable std::mutex trace_mu_;
+  std::vector<uint32_t> active_order_;
+
+  std::function<void(size_t)> write_hook_;
+  std::function<void(size_t)> loader_;
+  std::vector<MemoryListener*> listeners_;
+};
+
+}  // namespace tandem::mem

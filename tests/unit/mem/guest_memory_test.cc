@@ -1,0 +1,170 @@
+#include "mem/guest_memory.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "mem/phys_bus.h"
+
+namespace tandem::mem {
+namespace {
+
+constexpr uint64_t kBase = 0x80000000;
+
+struct CountingListener : MemoryListener {
+  int flushes = 0;
+  std::vector<uint64_t> code_invalidations;
+  void flush_tlb() override { flushes++; }
+  void invalidate_code(uint64_t gpa) override { code_invalidations.push_back(gpa); }
+};
+
+std::unique_ptr<GuestMemory> make(uint64_t size = 16 * kPageSize) {
+  auto m = GuestMemory::create(kBase, size);
+  EXPECT_TRUE(m.ok());
+  return std::move(m).value();
+}
+
+TEST(GuestMemory, RejectsBadSizes) {
+  auto m = GuestMemory::create(kBase, 4097);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message().find("multiple of 4 KiB"), std::string::npos);
+}
+
+TEST(GuestMemory, FirstWritePerEpochSetsDirtyAndNewEpochRearms) {
+  auto m = make();
+  CountingListener l;
+  m->add_listener(&l);
+  EXPECT_FALSE(m->dirty().test(3));
+  m->prepare_write(kBase + 3 * kPageSize + 8);
+  EXPECT_TRUE(m->dirty().test(3));
+  EXPECT_FALSE(m->dirty().test(2));
+  auto dirty = m->end_epoch();
+  EXPECT_EQ(dirty, std::vector<uint32_t>{3});
+  EXPECT_FALSE(m->dirty().test(3));
+  EXPECT_EQ(l.flushes, 1) << "a new epoch must drop cached write permissions";
+  EXPECT_EQ(m->history(3), 1);
+  m->prepare_write(kBase + 3 * kPageSize);
+  EXPECT_TRUE(m->dirty().test(3));
+  m->end_epoch();
+  m->end_epoch();
+  EXPECT_EQ(m->history(3), 0b110);
+}
+
+TEST(GuestMemory, ReadsDoNotDirty) {
+  auto m = make();
+  m->prepare_read(kBase + 5 * kPageSize);
+  EXPECT_FALSE(m->dirty().any());
+}
+
+TEST(GuestMemory, ProtectedPageCallsHookBeforeWriteLands) {
+  auto m = make();
+  uint8_t* page = m->page_host(4);
+  page[0] = 0xaa;
+  std::vector<uint8_t> seen;
+  m->set_write_hook([&](size_t p) {
+    EXPECT_EQ(p, 4u);
+    seen.push_back(m->page_host(p)[0]);  // the old contents, not yet written
+  });
+  CountingListener l;
+  m->add_listener(&l);
+  m->protect({4});
+  EXPECT_EQ(l.flushes, 1);
+  uint8_t v = 0x55;
+  ASSERT_TRUE(m->write(kBase + 4 * kPageSize, &v, 1).ok());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], 0xaa);
+  EXPECT_EQ(page[0], 0x55);
+  EXPECT_FALSE(m->write_protected().test(4));
+  ASSERT_TRUE(m->write(kBase + 4 * kPageSize, &v, 1).ok());
+  EXPECT_EQ(seen.size(), 1u) << "the hook runs once per protection";
+}
+
+TEST(GuestMemory, AbsentPageCallsLoaderBeforeAnyAccess) {
+  auto m = make();
+  std::vector<size_t> loaded;
+  m->set_loader([&](size_t p) {
+    m->page_host(p)[1] = static_cast<uint8_t>(p);
+    loaded.push_back(p);
+    m->mark_present(p);
+  });
+  m->mark_absent_all();
+  uint8_t b = 0;
+  ASSERT_TRUE(m->read(kBase + 7 * kPageSize + 1, &b, 1).ok());
+  EXPECT_EQ(b, 7);
+  m->prepare_write(kBase + 2 * kPageSize);
+  m->prepare_read(kBase + 7 * kPageSize);
+  EXPECT_EQ(loaded, (std::vector<size_t>{7, 2}));
+  EXPECT_FALSE(m->is_absent(7));
+  EXPECT_TRUE(m->is_absent(8));
+}
+
+TEST(GuestMemory, TraceRecordsFirstTouchOrder) {
+  auto m = make();
+  CountingListener l;
+  m->add_listener(&l);
+  m->prepare_read(kBase + 9 * kPageSize);  // before the trace: not recorded
+  m->start_trace();
+  EXPECT_EQ(l.flushes, 1);
+  m->prepare_write(kBase + 6 * kPageSize);
+  m->prepare_read(kBase + 1 * kPageSize);
+  m->prepare_read(kBase + 6 * kPageSize);
+  m->prepare_read(kBase + 9 * kPageSize);
+  EXPECT_EQ(m->stop_trace(), (std::vector<uint32_t>{6, 1, 9}));
+  m->prepare_read(kBase + 12 * kPageSize);
+  EXPECT_EQ(m->active_pages().size(), 3u);
+}
+
+TEST(GuestMemory, DeviceWritesAreTrackedAndSpanPages) {
+  auto m = make();
+  std::vector<uint8_t> data(kPageSize + 16, 0x7e);
+  ASSERT_TRUE(m->write(kBase + 2 * kPageSize - 8, data.data(), data.size()).ok());
+  EXPECT_EQ(m->dirty().list(), (std::vector<uint32_t>{1, 2, 3}));
+  auto bad = m->write(kBase + 16 * kPageSize - 4, data.data(), 8);
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(GuestMemory, WriteToCodePageInvalidatesCode) {
+  auto m = make();
+  CountingListener l;
+  m->add_listener(&l);
+  EXPECT_TRUE(m->mark_code(5));
+  EXPECT_FALSE(m->mark_code(5));
+  uint32_t insn = 0x13;
+  ASSERT_TRUE(m->write(kBase + 5 * kPageSize + 4, &insn, 4).ok());
+  EXPECT_EQ(l.code_invalidations, std::vector<uint64_t>{kBase + 5 * kPageSize});
+  EXPECT_FALSE(m->has_code(5));
+}
+
+struct Reg : MmioDevice {
+  uint64_t value = 0;
+  bool load(uint64_t off, unsigned, uint64_t* v) override {
+    *v = value + off;
+    return true;
+  }
+  bool store(uint64_t, unsigned, uint64_t v) override {
+    value = v;
+    return true;
+  }
+};
+
+TEST(PhysBus, RoutesAndRejectsOverlaps) {
+  auto m = make();
+  PhysBus bus(*m);
+  Reg a, b;
+  ASSERT_TRUE(bus.map(0x10000000, 0x100, &a, "uart").ok());
+  ASSERT_TRUE(bus.map(0x2000000, 0x10000, &b, "clint").ok());
+  auto overlap = bus.map(0x100000f0, 0x100, &b, "other");
+  ASSERT_FALSE(overlap.ok());
+  EXPECT_NE(overlap.error().message().find("overlaps uart"), std::string::npos);
+  EXPECT_FALSE(bus.map(kBase, 0x1000, &b, "ramclash").ok());
+  EXPECT_TRUE(bus.store(0x10000000, 1, 42));
+  uint64_t v = 0;
+  EXPECT_TRUE(bus.load(0x10000004, 1, &v));
+  EXPECT_EQ(v, 46u);
+  EXPECT_FALSE(bus.load(0x10000100, 1, &v));
+  EXPECT_FALSE(bus.load(0x100000fe, 4, &v)) << "an access crossing the region's end faults";
+  EXPECT_TRUE(bus.load(0x2000008, 8, &v));
+}
+
+}  // namespace
+}  // namespace tandem::mem
