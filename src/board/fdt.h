@@ -1,0 +1,27 @@
+// Builds the flattened device tree handed to firmware and kernel (a1 at
+// entry). It describes exactly the devices the machine attaches.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tandem::board {
+
+struct FdtConfig {
+  uint64_t ram_base = 0;
+  uint64_t ram_size = 0;
+  std::string isa = "rv64imafdc";  // riscv,isa
+  std::string mmu_type = "riscv,sv48";
+  std::string bootargs;
+  uint64_t initrd_start = 0, initrd_end = 0;  // both 0: no initrd
+  // Virtio transports in use: slot i is at kVirtioBase + i * kVirtioStride.
+  std::vector<unsigned> virtio_slots;
+  bool rtc = true;
+};
+
+Result<std::vector<uint8_t>> build_fdt(const FdtConfig& config);
+
+}  // namespace tandem::board

@@ -1,0 +1,219 @@
+#include "board/machine.h"
+
+#include <poll.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "board/elf_loader.h"
+#include "board/fdt.h"
+#include "board/memory_map.h"
+
+namespace tandem::board {
+
+namespace {
+
+// Instructions per run-loop slice: between slices the CLINT is updated and
+// host input is polled. ~0.3 ms at 200 MIPS keeps timer and console latency
+// low while the poll() costs nothing measurable.
+constexpr uint64_t kSliceInstructions = 1 << 16;
+
+// mip bit numbers (privileged spec 3.1.9).
+constexpr unsigned kMipMsip = 3, kMipMtip = 7, kMipSeip = 9, kMipMeip = 11;
+
+uint64_t wall_clock_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Under --icount the RTC starts at a fixed instant so runs are identical.
+constexpr uint64_t kIcountEpochNs = 1'767'225'600ull * 1'000'000'000;  // 2026-01-01
+
+}  // namespace
+
+Machine::Machine(const MachineConfig& config) : config_(config) {}
+
+Machine::~Machine() = default;
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+  std::unique_ptr<Machine> m(new Machine(config));
+  TANDEM_TRY(m->build());
+  return m;
+}
+
+Status Machine::build() {
+  auto ram = mem::GuestMemory::create(kRamBase, config_.ram_size);
+  if (!ram.ok()) return ram.error();
+  ram_ = std::move(ram).value();
+  bus_ = std::make_unique<mem::PhysBus>(*ram_);
+
+  if (config_.icount) {
+    auto c = std::make_unique<InstructionClock>([this] { return hart_ ? hart_->instret() : 0; });
+    icount_clock_ = c.get();
+    clock_ = std::move(c);
+  } else {
+    auto c = std::make_unique<HostClock>();
+    host_clock_ = c.get();
+    clock_ = std::move(c);
+  }
+  hart_ = std::make_unique<cpu::Hart>(*bus_, *clock_, 0);
+  TANDEM_TRY(attach_devices());
+  return load_images();
+}
+
+Status Machine::attach_devices() {
+  clint_ = std::make_unique<dev::Clint>(*clock_, 1);
+  clint_->connect(0, IrqLine(hart_.get(), kMipMsip), IrqLine(hart_.get(), kMipMtip));
+  plic_ = std::make_unique<dev::Plic>(1);
+  plic_->connect(0, IrqLine(hart_.get(), kMipMeip));
+  plic_->connect(1, IrqLine(hart_.get(), kMipSeip));
+  console_sink_.console = &console_;
+  uart_ = std::make_unique<dev::Uart16550>(&console_sink_, IrqLine(plic_.get(), kUartIrq));
+  finisher_ = std::make_unique<dev::TestFinisher>();
+  finisher_->set_handler([this](const dev::TestFinisher::Event& e) {
+    finished_ = true;
+    exit_code_ = e.action == dev::TestFinisher::Action::kFail ? static_cast<int>(e.code) : 0;
+    if (e.action == dev::TestFinisher::Action::kReset)
+      std::fprintf(stderr, "tandem: the guest asked for a reset; stopping (reset is not supported yet)\n");
+    hart_->request_stop();
+  });
+  std::function<uint64_t()> rtc_time = wall_clock_ns;
+  if (config_.icount) rtc_time = [this] { return kIcountEpochNs + clock_->now() * 100; };
+  rtc_ = std::make_unique<dev::GoldfishRtc>(rtc_time, IrqLine(plic_.get(), kRtcIrq));
+
+  TANDEM_TRY(bus_->map(kTestBase, kTestSize, finisher_.get(), "test finisher"));
+  TANDEM_TRY(bus_->map(kRtcBase, kRtcSize, rtc_.get(), "goldfish rtc"));
+  TANDEM_TRY(bus_->map(kClintBase, kClintSize, clint_.get(), "clint"));
+  TANDEM_TRY(bus_->map(kPlicBase, kPlicSize, plic_.get(), "plic"));
+  TANDEM_TRY(bus_->map(kUartBase, kUartSize, uart_.get(), "uart"));
+  return Ok();
+}
+
+Status Machine::load_images() {
+  FdtConfig fdt;
+  fdt.ram_base = kRamBase;
+  fdt.ram_size = config_.ram_size;
+  fdt.bootargs = config_.append;
+  uint64_t entry;
+
+  if (config_.bios == "none") {
+    // Like QEMU's -bios none: the kernel must be an ELF; it runs in M-mode.
+    if (!is_elf(config_.kernel)) {
+      if (!std::ifstream(config_.kernel)) return sys_error("open kernel '" + config_.kernel + "'");
+      return Error("--bios none needs an ELF kernel; '" + config_.kernel + "' is not an ELF file");
+    }
+    auto img = load_elf(config_.kernel, *ram_);
+    if (!img.ok()) return img.error();
+    entry = img->entry;
+  } else {
+    std::string bios = config_.bios == "default" ? kDefaultBios : config_.bios;
+    auto fw = load_raw(bios, kFirmwareBase, *ram_);
+    if (!fw.ok()) return fw.error().context("load firmware");
+    entry = kFirmwareBase;
+    uint64_t kernel_end;
+    if (is_elf(config_.kernel)) {
+      auto k = load_elf(config_.kernel, *ram_);
+      if (!k.ok()) return k.error();
+      kernel_end = k->highest;
+    } else {
+      auto k = load_raw(config_.kernel, kKernelBase, *ram_);
+      if (!k.ok()) return k.error().context("load kernel");
+      kernel_end = k->highest;
+    }
+    if (!config_.initrd.empty()) {
+      // Where QEMU 7.2 puts it: half of RAM (at most 128 MiB) past the kernel.
+      uint64_t start = kKernelBase + std::min<uint64_t>(config_.ram_size / 2, 128ull << 20);
+      start = std::max(start, (kernel_end + 0xfffff) & ~uint64_t{0xfffff});
+      auto i = load_raw(config_.initrd, start, *ram_);
+      if (!i.ok()) return i.error().context("load initrd");
+      fdt.initrd_start = i->lowest;
+      fdt.initrd_end = i->highest;
+    }
+  }
+  auto blob = build_fdt(fdt);
+  if (!blob.ok()) return blob.error();
+  // At the end of RAM (below 3 GiB), 2 MiB aligned, as QEMU does.
+  uint64_t top = std::min<uint64_t>(kRamBase + config_.ram_size, 0xc0000000);
+  uint64_t fdt_addr = (top - blob->size()) & ~uint64_t{0x1fffff};
+  if (fdt.initrd_end > fdt_addr || fdt_addr < kRamBase)
+    return Error("the device tree does not fit above the initrd; use a larger -m");
+  TANDEM_TRY(ram_->write(fdt_addr, blob->data(), blob->size()));
+
+  hart_->reset(entry);
+  hart_->set_reg(10, 0);         // a0: hart id
+  hart_->set_reg(11, fdt_addr);  // a1: device tree
+  return Ok();
+}
+
+void Machine::feed_console() {
+  auto& in = console_.pending_input();
+  while (!in.empty() && uart_->can_accept_input()) {
+    uart_->push_input(in.front());
+    in.pop_front();
+  }
+}
+
+void Machine::poll_io(int timeout_ns) {
+  std::vector<pollfd> fds;
+  if (console_.input_fd() >= 0 && console_.pending_input().size() < 4096)
+    fds.push_back({console_.input_fd(), POLLIN, 0});
+  if (fds.empty() && timeout_ns == 0) return;
+  timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+  int n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
+  if (n > 0 && fds[0].revents) console_.read_available();
+}
+
+uint64_t Machine::next_deadline() const {
+  return std::min(clint_->next_deadline(), hart_->stimecmp_deadline());
+}
+
+// The hart is in WFI with nothing pending: wait for a timer or host input.
+void Machine::idle() {
+  console_.flush();
+  while (!finished_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
+    uint64_t deadline = next_deadline();
+    uint64_t now = clock_->now();
+    if (icount_clock_) {
+      // Virtual time jumps to the deadline; input is polled without waiting.
+      poll_io(deadline == UINT64_MAX ? -1 : 0);
+      if (deadline != UINT64_MAX) icount_clock_->skip_to(deadline);
+    } else {
+      int64_t wait_ns = deadline == UINT64_MAX ? -1
+                        : deadline <= now      ? 0
+                                               : static_cast<int64_t>((deadline - now) * 100);
+      if (wait_ns > 1'000'000'000) wait_ns = 1'000'000'000;
+      poll_io(static_cast<int>(wait_ns));
+    }
+    clint_->update();
+    rtc_->update();
+    feed_console();
+  }
+}
+
+Result<int> Machine::run() {
+  TANDEM_TRY(console_.open(true));
+  auto start = std::chrono::steady_clock::now();
+  while (!finished_ && !console_.quit_requested()) {
+    cpu::StopReason why = hart_->run(kSliceInstructions);
+    clint_->update();
+    rtc_->update();
+    poll_io(0);
+    feed_console();
+    if (why == cpu::StopReason::kWfi) idle();
+  }
+  console_.flush();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (config_.stats) print_stats(seconds);
+  return exit_code_;
+}
+
+void Machine::print_stats(double seconds) const {
+  uint64_t n = hart_->instret();
+  std::fprintf(stderr, "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f}\n",
+               static_cast<unsigned long long>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0);
+}
+
+}  // namespace tandem::board

@@ -1,0 +1,45 @@
+// Everything that describes a machine to build: what `tandem run` parses
+// and what a snapshot records.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tandem::board {
+
+struct DriveConfig {
+  std::string path;
+  bool readonly = false;
+};
+
+struct MachineConfig {
+  uint64_t ram_size = 256ull << 20;
+  // Firmware: "default" = Debian's OpenSBI fw_jump; "none" = start the
+  // kernel ELF in M-mode like QEMU's -bios none; else a file.
+  std::string bios = "default";
+  std::string kernel;
+  std::string initrd;
+  std::string append;
+  std::vector<DriveConfig> drives;
+  std::vector<std::string> nets;  // backend specs, e.g. "user,hostfwd=..."
+  bool rng = true;
+  bool icount = false;
+  bool stats = false;
+  std::string monitor;  // "unix:PATH" or empty
+};
+
+// Debian's opensbi package installs the generic platform firmware here.
+inline constexpr const char* kDefaultBios =
+    "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
+
+// "64M", "1G", "268435456", "512K": bytes, or an error naming the text.
+Result<uint64_t> parse_size(const std::string& text);
+
+// "file=PATH[,readonly=on|off]" or a bare PATH.
+Result<DriveConfig> parse_drive(const std::string& text);
+
+}  // namespace tandem::board

@@ -1,0 +1,109 @@
+#include "cli/run_command.h"
+
+#include <cstdio>
+
+#include "board/machine.h"
+#include "cli/args.h"
+#include "cli/default_guest.h"
+
+namespace tandem::cli {
+
+const char kRunUsage[] =
+    "usage: tandem run [options]\n"
+    "  -m SIZE                 guest RAM (default 256M; K, M, G suffixes)\n"
+    "  --bios FILE|none        firmware (default: Debian's OpenSBI fw_jump.bin);\n"
+    "                          none starts --kernel (an ELF) in M-mode\n"
+    "  --kernel FILE           kernel Image or ELF (default: the built-in guest)\n"
+    "  --initrd FILE           initial ramdisk\n"
+    "  --append STRING         kernel command line\n"
+    "  --drive file=PATH[,readonly=on]   raw disk image on virtio-blk\n"
+    "  --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... | tap,ifname=NAME\n"
+    "  --no-rng                no virtio-rng device\n"
+    "  --icount                guest time from instructions executed (deterministic)\n"
+    "  --stats                 print instructions, seconds and MIPS to stderr at exit\n"
+    "  --monitor unix:PATH     JSON monitor socket\n"
+    "On a terminal, Ctrl-A x quits.\n";
+
+Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first) {
+  board::MachineConfig c;
+  Args args(argc, argv, first);
+  while (!args.done()) {
+    std::string f = args.next_flag();
+    auto need = [&]() { return args.value(f); };
+    if (f == "-m" || f == "--memory") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      auto size = board::parse_size(*v);
+      if (!size.ok()) return size.error().context("option " + f);
+      if (*size < (16ull << 20) || *size > (64ull << 30) || *size % 4096)
+        return Error("option " + f + ": guest RAM must be between 16M and 64G, in whole pages");
+      c.ram_size = *size;
+    } else if (f == "--bios" || f == "--kernel" || f == "--initrd" || f == "--append" ||
+               f == "--monitor") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (f == "--bios") c.bios = *v;
+      if (f == "--kernel") c.kernel = *v;
+      if (f == "--initrd") c.initrd = *v;
+      if (f == "--append") c.append = *v;
+      if (f == "--monitor") c.monitor = *v;
+    } else if (f == "--drive") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      auto d = board::parse_drive(*v);
+      if (!d.ok()) return d.error().context("option --drive");
+      c.drives.push_back(*d);
+    } else if (f == "--net") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      c.nets.push_back(*v);
+    } else if (f == "--no-rng") {
+      c.rng = false;
+    } else if (f == "--icount") {
+      c.icount = true;
+    } else if (f == "--stats") {
+      c.stats = true;
+    } else {
+      return Error("unknown option '" + f + "' for 'tandem run' (see 'tandem run --help')");
+    }
+  }
+  if (c.bios == "none" && c.kernel.empty())
+    return Error("--bios none needs --kernel FILE (an ELF to start in M-mode)");
+  if (c.kernel.empty()) {
+    auto g = default_guest();
+    if (!g.ok()) return g.error();
+    c.kernel = g->kernel;
+    if (c.initrd.empty()) c.initrd = g->initrd;
+    if (c.append.empty()) c.append = g->append;
+  }
+  if (c.bios != "none" && c.append.empty()) c.append = "console=ttyS0";
+  return c;
+}
+
+int run_command(int argc, char** argv, int first) {
+  for (int i = first; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kRunUsage, stdout);
+      return 0;
+    }
+  }
+  auto config = parse_run_options(argc, argv, first);
+  if (!config.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
+    return 2;
+  }
+  auto machine = board::Machine::create(*config);
+  if (!machine.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
+    return 1;
+  }
+  auto status = (*machine)->run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  return *status;
+}
+
+}  // namespace tandem::cli
