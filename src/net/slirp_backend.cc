@@ -1,0 +1,285 @@
+#include "net/slirp_backend.h"
+
+#include <arpa/inet.h>
+#include <libslirp.h>
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "base/log.h"
+
+namespace tandem::net {
+
+struct SlirpBackend::Timer {
+  SlirpTimerCb cb = nullptr;  // set by timer_new; else slirp_handle_timer(id)
+  SlirpTimerId id = SLIRP_TIMER_RA;
+  void* cb_opaque = nullptr;
+  int64_t expire_ms = -1;  // -1: not armed
+};
+
+namespace {
+
+in_addr to_in_addr(uint32_t host_order) {
+  in_addr a{};
+  a.s_addr = htonl(host_order);
+  return a;
+}
+
+in6_addr to_in6_addr(const char* text) {
+  in6_addr a{};
+  inet_pton(AF_INET6, text, &a);
+  return a;
+}
+
+short poll_events_from_slirp(int events) {
+  short out = 0;
+  if (events & SLIRP_POLL_IN) out |= POLLIN;
+  if (events & SLIRP_POLL_OUT) out |= POLLOUT;
+  if (events & SLIRP_POLL_PRI) out |= POLLPRI;
+  return out;
+}
+
+int slirp_revents_from_poll(short revents) {
+  int out = 0;
+  if (revents & POLLIN) out |= SLIRP_POLL_IN;
+  if (revents & POLLOUT) out |= SLIRP_POLL_OUT;
+  if (revents & POLLPRI) out |= SLIRP_POLL_PRI;
+  if (revents & (POLLERR | POLLNVAL)) out |= SLIRP_POLL_ERR;
+  if (revents & POLLHUP) out |= SLIRP_POLL_HUP;
+  return out;
+}
+
+// libslirp writes to host sockets with plain send(): a host peer that has
+// gone away would raise SIGPIPE and kill the process (QEMU ignores the
+// signal process-wide for the same reason). A handler someone installed is
+// left alone.
+void ignore_sigpipe() {
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+      !(old.sa_flags & SA_SIGINFO))
+    signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace
+
+// Every callback runs on the thread that called into slirp (the vCPU
+// thread), so none needs a lock.
+struct SlirpCallbacks {
+  static SlirpBackend* self(void* opaque) { return static_cast<SlirpBackend*>(opaque); }
+
+  static ssize_t send_packet(const void* buf, size_t len, void* opaque) {
+    SlirpBackend* b = self(opaque);
+    if (b->pending_.size() >= SlirpBackend::kMaxPendingFrames) {
+      b->dropped_++;
+      return static_cast<ssize_t>(len);
+    }
+    const auto* p = static_cast<const uint8_t*>(buf);
+    b->pending_.emplace_back(p, p + len);
+    return static_cast<ssize_t>(len);
+  }
+
+  static void guest_error(const char* msg, void*) {
+    TANDEM_LOG(LogLevel::kInfo, std::string("slirp: guest error: ") + msg);
+  }
+
+  static int64_t clock_get_ns(void* opaque) { return self(opaque)->now_ns(); }
+
+  static void* timer_new(SlirpTimerCb cb, void* cb_opaque, void* opaque) {
+    auto t = std::make_unique<SlirpBackend::Timer>();
+    t->cb = cb;
+    t->cb_opaque = cb_opaque;
+    self(opaque)->timers_.push_back(std::move(t));
+    return self(opaque)->timers_.back().get();
+  }
+
+  static void* timer_new_opaque(SlirpTimerId id, void* cb_opaque, void* opaque) {
+    auto t = std::make_unique<SlirpBackend::Timer>();
+    t->id = id;
+    t->cb_opaque = cb_opaque;
+    self(opaque)->timers_.push_back(std::move(t));
+    return self(opaque)->timers_.back().get();
+  }
+
+  static void timer_free(void* timer, void* opaque) {
+    auto& timers = self(opaque)->timers_;
+    std::erase_if(timers, [timer](const auto& t) { return t.get() == timer; });
+  }
+
+  // expire_ms is absolute, on the clock_get_ns() clock, in milliseconds.
+  static void timer_mod(void* timer, int64_t expire_ms, void*) {
+    static_cast<SlirpBackend::Timer*>(timer)->expire_ms = std::max<int64_t>(expire_ms, 0);
+  }
+
+  // Single-threaded: nothing to register with or to wake up.
+  static void register_poll_fd(int, void*) {}
+  static void unregister_poll_fd(int, void*) {}
+  static void notify(void*) {}
+
+  // Runs inside slirp_new(), before it returns: timers made during init
+  // already need the Slirp pointer.
+  static void init_completed(Slirp* slirp, void* opaque) { self(opaque)->slirp_ = slirp; }
+
+  // Index returned is the position in the caller's pollfd vector.
+  static int add_poll(int fd, int events, void* opaque) {
+    SlirpBackend* b = self(opaque);
+    b->fill_fds_->push_back(pollfd{fd, poll_events_from_slirp(events), 0});
+    b->fill_fd_at_.push_back(fd);
+    return static_cast<int>(b->fill_fds_->size() - 1);
+  }
+
+  static int get_revents(int idx, void* opaque) {
+    SlirpBackend* b = self(opaque);
+    const std::vector<pollfd>* fds = b->poll_fds_;
+    if (!fds || idx < 0) return 0;
+    size_t i = static_cast<size_t>(idx);
+    if (i < b->fill_begin_ || i - b->fill_begin_ >= b->fill_fd_at_.size() || i >= fds->size())
+      return 0;
+    // A caller that rebuilt its vector differently gets no events rather
+    // than another fd's.
+    if ((*fds)[i].fd != b->fill_fd_at_[i - b->fill_begin_]) return 0;
+    return slirp_revents_from_poll((*fds)[i].revents);
+  }
+
+  static const SlirpCb kCallbacks;
+};
+
+const SlirpCb SlirpCallbacks::kCallbacks = {
+    .send_packet = SlirpCallbacks::send_packet,
+    .guest_error = SlirpCallbacks::guest_error,
+    .clock_get_ns = SlirpCallbacks::clock_get_ns,
+    .timer_new = SlirpCallbacks::timer_new,
+    .timer_free = SlirpCallbacks::timer_free,
+    .timer_mod = SlirpCallbacks::timer_mod,
+    .register_poll_fd = SlirpCallbacks::register_poll_fd,
+    .unregister_poll_fd = SlirpCallbacks::unregister_poll_fd,
+    .notify = SlirpCallbacks::notify,
+    .init_completed = SlirpCallbacks::init_completed,
+    .timer_new_opaque = SlirpCallbacks::timer_new_opaque,
+};
+
+SlirpBackend::SlirpBackend(const UserNetConfig& config, ClockNs clock)
+    : config_(config), clock_(std::move(clock)) {}
+
+SlirpBackend::~SlirpBackend() {
+  // slirp_cleanup frees its timers through timer_free: timers_ is alive.
+  if (slirp_) slirp_cleanup(slirp_);
+}
+
+Result<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const UserNetConfig& config,
+                                                           ClockNs clock) {
+  std::unique_ptr<SlirpBackend> b(new SlirpBackend(config, std::move(clock)));
+  ignore_sigpipe();
+
+  SlirpConfig cfg{};
+  cfg.version = 4;  // up to disable_dhcp; 4 also brings timer_new_opaque
+  cfg.restricted = config.restricted;
+  cfg.in_enabled = true;
+  cfg.vnetwork = to_in_addr(kUserNetwork);
+  cfg.vnetmask = to_in_addr(kUserNetmask);
+  cfg.vhost = to_in_addr(kUserHost);
+  cfg.vdhcp_start = to_in_addr(kUserDhcpStart);
+  cfg.vnameserver = to_in_addr(kUserDns);
+  // QEMU's IPv6 defaults: site-local prefix fec0::/64.
+  cfg.in6_enabled = true;
+  cfg.vprefix_addr6 = to_in6_addr("fec0::");
+  cfg.vprefix_len = 64;
+  cfg.vhost6 = to_in6_addr("fec0::2");
+  cfg.vnameserver6 = to_in6_addr("fec0::3");
+
+  Slirp* slirp = slirp_new(&cfg, &SlirpCallbacks::kCallbacks, b.get());
+  if (!slirp) return Error("slirp_new: libslirp refused the configuration");
+  b->slirp_ = slirp;
+
+  for (const HostFwd& fwd : config.hostfwds) {
+    errno = 0;
+    if (slirp_add_hostfwd(slirp, fwd.udp, to_in_addr(fwd.host_addr), fwd.host_port,
+                          to_in_addr(fwd.guest_addr), fwd.guest_port) < 0) {
+      int err = errno;
+      std::string why = err == EADDRINUSE ? "address already in use"
+                        : err != 0        ? std::strerror(err)
+                                          : "refused by libslirp";
+      return Error("hostfwd " + fwd.host_side() + ": " + why);
+    }
+  }
+  return b;
+}
+
+int64_t SlirpBackend::now_ns() const {
+  if (clock_) return clock_();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void SlirpBackend::send(const uint8_t* frame, size_t len) {
+  if (len == 0 || len > INT_MAX) return;
+  slirp_input(slirp_, frame, static_cast<int>(len));
+}
+
+void SlirpBackend::add_poll_fds(std::vector<pollfd>& fds, int& timeout_ms) {
+  uint32_t timeout = timeout_ms < 0 ? UINT32_MAX : static_cast<uint32_t>(timeout_ms);
+  fill_fds_ = &fds;
+  fill_begin_ = fds.size();
+  fill_fd_at_.clear();
+  slirp_pollfds_fill(slirp_, &timeout, SlirpCallbacks::add_poll, this);
+  fill_fds_ = nullptr;
+
+  int64_t now_ms = now_ns() / 1'000'000;
+  for (const auto& t : timers_) {
+    if (t->expire_ms < 0) continue;
+    int64_t wait = std::max<int64_t>(t->expire_ms - now_ms, 0);
+    timeout = static_cast<uint32_t>(std::min<int64_t>(timeout, wait));
+  }
+  if (!pending_.empty()) timeout = 0;
+  timeout_ms = timeout == UINT32_MAX ? -1 : static_cast<int>(std::min<uint32_t>(timeout, INT_MAX));
+}
+
+void SlirpBackend::fire_due_timers() {
+  int64_t now_ms = now_ns() / 1'000'000;
+  std::vector<Timer*> due;
+  for (const auto& t : timers_)
+    if (t->expire_ms >= 0 && t->expire_ms <= now_ms) due.push_back(t.get());
+  for (Timer* t : due) {
+    // An earlier callback may have freed or re-armed this one.
+    bool alive = std::any_of(timers_.begin(), timers_.end(),
+                             [t](const auto& p) { return p.get() == t; });
+    if (!alive || t->expire_ms < 0 || t->expire_ms > now_ms) continue;
+    t->expire_ms = -1;
+    if (t->cb)
+      t->cb(t->cb_opaque);
+    else
+      slirp_handle_timer(slirp_, t->id, t->cb_opaque);
+  }
+}
+
+void SlirpBackend::dispatch(const std::vector<pollfd>& fds) {
+  // slirp_pollfds_poll also runs slirp's TCP/IP fast and slow timers.
+  poll_fds_ = &fds;
+  slirp_pollfds_poll(slirp_, 0, SlirpCallbacks::get_revents, this);
+  poll_fds_ = nullptr;
+  fill_fd_at_.clear();  // the indexes are spent
+  fire_due_timers();
+
+  // Only what is queued now: a receiver that answers at once (through
+  // send()) has its answer's replies delivered on the next dispatch().
+  for (size_t n = pending_.size(); n > 0 && !pending_.empty(); n--) {
+    std::vector<uint8_t> frame = std::move(pending_.front());
+    pending_.pop_front();
+    deliver(frame.data(), frame.size());
+  }
+}
+
+std::string SlirpBackend::describe() const {
+  std::string s = "user net=" + ipv4_to_string(kUserNetwork) + "/24 host=" +
+                  ipv4_to_string(kUserHost) + " dns=" + ipv4_to_string(kUserDns) +
+                  " dhcpstart=" + ipv4_to_string(kUserDhcpStart);
+  if (config_.restricted) s += " restrict=on";
+  for (const HostFwd& fwd : config_.hostfwds) s += " hostfwd=" + fwd.to_string();
+  return s;
+}
+
+}  // namespace tandem::net

@@ -1,0 +1,351 @@
+#include "net/slirp_backend.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "frames.h"
+
+namespace tandem::net {
+namespace {
+
+using test::Frame;
+using test::kGuestMac;
+using test::Mac;
+
+// A loopback port nobody listens on right now (the kernel's choice).
+uint16_t free_port(int type = SOCK_STREAM) {
+  int s = socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// Binds a socket of `type` to addr:port; returns the fd or -errno.
+int bind_socket(int type, uint32_t addr, uint16_t port) {
+  int s = socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(addr);
+  a.sin_port = htons(port);
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+    int err = errno;
+    close(s);
+    return -err;
+  }
+  return s;
+}
+
+// Plays the guest side of the wire: collects what the backend delivers.
+struct Guest {
+  std::vector<Frame> frames;
+  explicit Guest(Backend& b) {
+    b.set_receive([this](const uint8_t* p, size_t n) { frames.emplace_back(p, p + n); });
+  }
+  // First delivered frame matching `pred`, removed from the list.
+  std::optional<Frame> take(const std::function<bool(const Frame&)>& pred) {
+    for (auto it = frames.begin(); it != frames.end(); ++it) {
+      if (pred(*it)) {
+        Frame f = std::move(*it);
+        frames.erase(it);
+        return f;
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+// One run-loop round as the board does it.
+void poll_round(Backend& b, int max_wait_ms = 50) {
+  std::vector<pollfd> fds;
+  int timeout = max_wait_ms;
+  b.add_poll_fds(fds, timeout);
+  poll(fds.data(), fds.size(), timeout);
+  b.dispatch(fds);
+}
+
+// Polls until `pred` matches a delivered frame; gives up after `rounds`
+// rounds (a bound on work, not a timing assertion).
+std::optional<Frame> pump_until(Backend& b, Guest& g, const std::function<bool(const Frame&)>& pred,
+                                int rounds = 200) {
+  for (int i = 0; i < rounds; i++) {
+    if (auto f = g.take(pred)) return f;
+    poll_round(b);
+  }
+  return g.take(pred);
+}
+
+std::unique_ptr<SlirpBackend> make(const std::string& spec, SlirpBackend::ClockNs clock = {}) {
+  auto parsed = parse_backend_spec(spec);
+  EXPECT_TRUE(parsed.ok()) << parsed.error().message();
+  auto b = SlirpBackend::create(parsed->user, std::move(clock));
+  EXPECT_TRUE(b.ok()) << b.error().message();
+  return b.ok() ? std::move(b).value() : nullptr;
+}
+
+void send(Backend& b, const Frame& f) { b.send(f.data(), f.size()); }
+
+TEST(SlirpBackend, AnswersArpForTheGatewayAtTheNextDispatch) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  send(*b, test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, Mac{}, kUserHost));
+  // Host input enters the guest only from dispatch(), never inside send().
+  EXPECT_TRUE(g.frames.empty());
+  std::vector<pollfd> fds;
+  int timeout = -1;
+  b->add_poll_fds(fds, timeout);
+  EXPECT_EQ(timeout, 0);  // a frame is waiting: do not sleep
+  b->dispatch(fds);
+  auto reply = g.take([](const Frame& f) { return test::parse_arp(f).has_value(); });
+  ASSERT_TRUE(reply);
+  auto arp = test::parse_arp(*reply);
+  EXPECT_EQ(arp->op, 2);
+  EXPECT_EQ(arp->spa, kUserHost);
+  EXPECT_EQ(arp->tpa, kUserDhcpStart);
+  EXPECT_EQ(arp->tha, kGuestMac);
+  EXPECT_EQ(test::get_mac(*reply, 0), kGuestMac);  // unicast to the asker
+}
+
+TEST(SlirpBackend, AnswersArpForTheDnsAddressButNotForStrangers) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  send(*b, test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, Mac{}, ipv4(10, 0, 2, 99)));
+  send(*b, test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, Mac{}, kUserDns));
+  poll_round(*b, 0);
+  ASSERT_EQ(g.frames.size(), 1u);
+  auto arp = test::parse_arp(g.frames[0]);
+  ASSERT_TRUE(arp);
+  EXPECT_EQ(arp->spa, kUserDns);
+}
+
+TEST(SlirpBackend, SurvivesGarbageFromTheGuest) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  uint8_t junk[1600];
+  for (size_t i = 0; i < sizeof junk; i++) junk[i] = uint8_t(i * 37 + 11);
+  for (size_t len : {0, 1, 13, 14, 15, 34, 42, 60, 1514, 1600}) b->send(junk, len);
+  // Truncated ARP and IPv4 headers.
+  Frame arp = test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, Mac{}, kUserHost);
+  b->send(arp.data(), 20);
+  Frame dhcp = test::dhcp_discover(kGuestMac, 1);
+  b->send(dhcp.data(), 40);
+  b->send(dhcp.data(), 300);
+  poll_round(*b, 0);
+  // Still serving.
+  send(*b, arp);
+  poll_round(*b, 0);
+  EXPECT_TRUE(g.take([](const Frame& f) { return test::parse_arp(f).has_value(); }));
+}
+
+TEST(SlirpBackend, DhcpDiscoverGetsAnOfferOfTheFirstAddress) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  send(*b, test::dhcp_discover(kGuestMac, 0x1234abcd));
+  auto offer = pump_until(*b, g, [](const Frame& f) { return test::parse_dhcp(f).has_value(); });
+  ASSERT_TRUE(offer);
+  auto d = test::parse_dhcp(*offer);
+  EXPECT_EQ(d->op, 2);  // BOOTREPLY
+  EXPECT_EQ(d->xid, 0x1234abcdu);
+  EXPECT_EQ(d->msg_type, 2);  // DHCPOFFER
+  EXPECT_EQ(d->yiaddr, kUserDhcpStart);
+  EXPECT_EQ(d->server_id, kUserHost);
+  EXPECT_EQ(d->router, kUserHost);
+  EXPECT_EQ(d->dns, kUserDns);
+}
+
+TEST(SlirpBackend, HostConnectReachesTheGuestAndCarriesData) {
+  uint16_t port = free_port();
+  auto b = make("user,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:80");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+
+  // slirp does not know the guest's MAC yet: it asks first.
+  auto who_has = pump_until(*b, g, [](const Frame& f) {
+    auto arp = test::parse_arp(f);
+    return arp && arp->op == 1 && arp->tpa == kUserDhcpStart;
+  });
+  ASSERT_TRUE(who_has) << "no ARP request for the guest after the host connected";
+  Mac slirp_mac = test::parse_arp(*who_has)->sha;
+  send(*b, test::arp(2, slirp_mac, kGuestMac, kUserDhcpStart, slirp_mac, kUserHost));
+
+  auto syn = pump_until(*b, g, [](const Frame& f) {
+    auto t = test::parse_tcp(f);
+    return t && t->flags & test::kTcpSyn;
+  });
+  ASSERT_TRUE(syn) << "no SYN for the guest after the ARP reply";
+  auto s = *test::parse_tcp(*syn);
+  EXPECT_EQ(s.dst, kUserDhcpStart);
+  EXPECT_EQ(s.dport, 80);
+  EXPECT_EQ(s.flags & test::kTcpAck, 0);
+
+  // Guest accepts: SYN-ACK; slirp completes the handshake.
+  const uint32_t guest_isn = 1000;
+  auto guest_seg = [&](uint32_t seq, uint32_t ack, uint8_t flags, std::string data) {
+    return test::tcp_frame(slirp_mac, kGuestMac,
+                           {kUserDhcpStart, s.src, 80, s.sport, seq, ack, flags, std::move(data)});
+  };
+  send(*b, guest_seg(guest_isn, s.seq + 1, test::kTcpSyn | test::kTcpAck, ""));
+  auto ack = pump_until(*b, g, [&](const Frame& f) {
+    auto t = test::parse_tcp(f);
+    return t && (t->flags & test::kTcpAck) && t->ack == guest_isn + 1;
+  });
+  ASSERT_TRUE(ack) << "slirp did not acknowledge the SYN-ACK";
+
+  // Host -> guest data.
+  ASSERT_EQ(::send(client, "ping", 4, 0), 4);
+  auto data = pump_until(*b, g, [](const Frame& f) {
+    auto t = test::parse_tcp(f);
+    return t && !t->payload.empty();
+  });
+  ASSERT_TRUE(data) << "host data did not reach the guest";
+  auto d = *test::parse_tcp(*data);
+  EXPECT_EQ(d.payload, "ping");
+  EXPECT_EQ(d.seq, s.seq + 1);
+
+  // Guest -> host data.
+  send(*b, guest_seg(guest_isn + 1, d.seq + 4, test::kTcpPsh | test::kTcpAck, "pong"));
+  std::string got;
+  for (int i = 0; i < 200 && got.size() < 4; i++) {
+    poll_round(*b);
+    char buf[16];
+    ssize_t n = recv(client, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) got.append(buf, size_t(n));
+  }
+  EXPECT_EQ(got, "pong");
+  close(client);
+}
+
+TEST(SlirpBackend, PortInUseIsNamed) {
+  uint16_t port = free_port();
+  std::string fwd = "tcp:127.0.0.1:" + std::to_string(port);
+  auto first = make_backend("user,hostfwd=" + fwd + "-:80");
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  auto second = make_backend("user,hostfwd=" + fwd + "-:22");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().message(), "hostfwd " + fwd + ": address already in use");
+  // The same port twice in one spec, and UDP on the same number is fine.
+  uint16_t other = free_port();
+  std::string rule = "hostfwd=tcp::" + std::to_string(other) + "-:80";
+  auto twice = make_backend("user," + rule + "," + rule);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().message(),
+            "hostfwd tcp:127.0.0.1:" + std::to_string(other) + ": address already in use");
+  auto udp = make_backend("user,hostfwd=udp:127.0.0.1:" + std::to_string(port) + "-:53");
+  EXPECT_TRUE(udp.ok()) << udp.error().message();
+  // Destroying the backend frees its ports (and the failed ones freed theirs).
+  first = Error("gone");
+  int s = bind_socket(SOCK_STREAM, INADDR_LOOPBACK, port);
+  EXPECT_GE(s, 0) << strerror(-s);
+  if (s >= 0) close(s);
+  s = bind_socket(SOCK_STREAM, INADDR_LOOPBACK, other);
+  EXPECT_GE(s, 0) << strerror(-s);
+  if (s >= 0) close(s);
+}
+
+TEST(SlirpBackend, PortHeldByAnotherProgramIsNamed) {
+  uint16_t port = free_port(SOCK_DGRAM);
+  int s = bind_socket(SOCK_DGRAM, INADDR_LOOPBACK, port);
+  ASSERT_GE(s, 0);
+  auto b = make_backend("user,hostfwd=udp::" + std::to_string(port) + "-:53");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message(),
+            "hostfwd udp:127.0.0.1:" + std::to_string(port) + ": address already in use");
+  close(s);
+}
+
+TEST(SlirpBackend, DefaultHostAddressIsLoopbackOnly) {
+  uint16_t port = free_port();
+  auto b = make("user,hostfwd=tcp::" + std::to_string(port) + "-:80");
+  ASSERT_TRUE(b);
+  // Had slirp bound 0.0.0.0, this bind would fail with EADDRINUSE.
+  int s = bind_socket(SOCK_STREAM, ipv4(127, 0, 0, 2), port);
+  EXPECT_GE(s, 0) << strerror(-s);
+  if (s >= 0) close(s);
+}
+
+TEST(SlirpBackend, TimersRunFromThePollLoop) {
+  // slirp's only timer is the IPv6 router advertisement, every 200-600 s.
+  int64_t now = int64_t{1'000'000} * 1'000'000'000;
+  auto b = make("user", [&now] { return now; });
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  auto is_ra = [](const Frame& f) { return test::icmpv6_type(f) == std::optional<uint8_t>(134); };
+  std::vector<pollfd> fds;
+  int timeout = -1;
+  b->add_poll_fds(fds, timeout);
+  EXPECT_GT(timeout, 0);  // nothing due yet
+  b->dispatch(fds);
+  EXPECT_FALSE(g.take(is_ra));
+
+  now += int64_t{601} * 1'000'000'000;
+  fds.clear();
+  timeout = -1;
+  b->add_poll_fds(fds, timeout);
+  EXPECT_EQ(timeout, 0);  // the timer is due: do not sleep
+  b->dispatch(fds);
+  auto ra = g.take(is_ra);
+  ASSERT_TRUE(ra) << "router advertisement timer did not fire";
+  EXPECT_EQ((*ra)[0], 0x33);  // IPv6 multicast MAC 33:33:...
+  // Re-armed for later, not firing on every round.
+  fds.clear();
+  timeout = -1;
+  b->add_poll_fds(fds, timeout);
+  EXPECT_GT(timeout, 0);
+  b->dispatch(fds);
+  EXPECT_FALSE(g.take(is_ra));
+}
+
+TEST(SlirpBackend, DispatchWithoutPollAndForeignVectorsIsHarmless) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  Guest g(*b);
+  b->dispatch({});
+  std::vector<pollfd> fds;
+  int timeout = 100;
+  b->add_poll_fds(fds, timeout);
+  std::vector<pollfd> other(fds.size() + 3, pollfd{-1, 0, POLLIN});
+  b->dispatch(other);  // fds do not match what was registered: ignored
+  EXPECT_TRUE(g.frames.empty());
+}
+
+TEST(SlirpBackend, IgnoresSigpipeSoAVanishedHostPeerCannotKillUs) {
+  signal(SIGPIPE, SIG_DFL);
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  struct sigaction now {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_IGN);
+}
+
+TEST(SlirpBackend, DescribeListsLayoutAndForwards) {
+  uint16_t port = free_port();
+  auto b = make("user,restrict=on,hostfwd=tcp::" + std::to_string(port) + "-:22");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->describe(),
+            "user net=10.0.2.0/24 host=10.0.2.2 dns=10.0.2.3 dhcpstart=10.0.2.15 restrict=on "
+            "hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-10.0.2.15:22");
+}
+
+}  // namespace
+}  // namespace tandem::net
