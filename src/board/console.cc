@@ -51,6 +51,7 @@ void HostConsole::write(const uint8_t* data, size_t len) {
 }
 
 void HostConsole::flush() {
+  if (out_len_ == 0) return;
   size_t off = 0;
   while (off < out_len_) {
     ssize_t n = ::write(STDOUT_FILENO, out_buf_ + off, out_len_ - off);

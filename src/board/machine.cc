@@ -150,6 +150,7 @@ Status Machine::load_images() {
 
 void Machine::feed_console() {
   auto& in = console_.pending_input();
+  if (!uart_->rx_interrupt_enabled()) return;
   while (!in.empty() && uart_->can_accept_input()) {
     uart_->push_input(in.front());
     in.pop_front();
@@ -202,6 +203,7 @@ Result<int> Machine::run() {
     rtc_->update();
     poll_io(0);
     feed_console();
+    console_.flush();
     if (why == cpu::StopReason::kWfi) idle();
   }
   console_.flush();

@@ -1,0 +1,509 @@
+// The interpreter core: the run loop, block lookup/decode and one handler
+// per operation, dispatched by computed goto (GCC's labels as values).
+// Interrupts, stop requests and the budget are looked at between blocks
+// only; a block never crosses a page, so its fetch translation is checked
+// once when entering it.
+#include <bit>
+#include <cstring>
+
+#include "base/bytes.h"
+#include "cpu/hart.h"
+
+namespace tandem::cpu {
+
+namespace {
+inline int64_t sext32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
+inline uint64_t orc_b(uint64_t v) {
+  uint64_t r = 0;
+  for (unsigned i = 0; i < 64; i += 8)
+    if ((v >> i) & 0xff) r |= uint64_t{0xff} << i;
+  return r;
+}
+}  // namespace
+
+// --- blocks ---
+
+Hart::Block* Hart::find_block(uint64_t pc) {
+  uint64_t gpa;
+  if (!translate(pc, Access::kFetch, &gpa)) {
+    take_trap(exc_cause_, exc_tval_, pc);
+    return nullptr;
+  }
+  if (!ram_.contains(gpa)) {  // no executable memory outside RAM
+    take_trap(kInsnAccessFault, pc, pc);
+    return nullptr;
+  }
+  uint8_t* host = ram_.prepare_read(gpa);
+  TlbEntry& t = tlb_x_[(pc >> 12) & (kTlbSize - 1)];
+  t.vpn = pc >> 12;
+  t.addend = reinterpret_cast<uintptr_t>(host) - pc;
+  if ((pc & 0xfff) == 0xffe && (host[0] & 3) == 3) return decode_crossing(pc);
+  auto it = blocks_.find(gpa);
+  Block* b = it != blocks_.end() ? it->second : decode_block(gpa, host);
+  JcEntry& j = jc_[(pc >> 1) & (kJcSize - 1)];
+  j.vpc = pc;
+  j.block = b;
+  return b;
+}
+
+Hart::Block* Hart::decode_block(uint64_t gpa, const uint8_t* host) {
+  const size_t page = ram_.page_of(gpa);
+  // Decoded code must see every later write: drop our store shortcuts to
+  // the page (guest_memory.h, the "code" bit).
+  if (ram_.mark_code(page)) drop_write_entries_for(ram_.page_host(page));
+  auto* b = new Block;
+  b->gpa = gpa;
+  b->host = host;
+  b->insns.reserve(16);
+  uint32_t off = 0;
+  const uint32_t start = gpa & 0xfff;
+  for (;;) {
+    const uint32_t pofs = start + off;
+    Insn in;
+    if (pofs >= 0x1000 || b->insns.size() == kMaxBlockInsns) break;
+    uint32_t raw;
+    if (pofs == 0xffe) {
+      raw = load_le<uint16_t>(host + off);
+      if ((raw & 3) == 3) break;  // crosses the page: runs alone later
+    } else {
+      raw = load_le<uint32_t>(host + off);
+    }
+    decode(raw, &in);
+    in.off = static_cast<uint16_t>(off);
+    b->insns.push_back(in);
+    off += in.len;
+    if (ends_block(in.op)) {
+      b->count = static_cast<uint32_t>(b->insns.size());
+      b->bytes = off;
+      goto done;
+    }
+  }
+  {
+    b->count = static_cast<uint32_t>(b->insns.size());
+    b->bytes = off;
+    Insn end{};
+    end.op = Op::END;
+    end.off = static_cast<uint16_t>(off);
+    b->insns.push_back(end);
+  }
+done:
+  blocks_[gpa] = b;
+  page_blocks_[gpa & ~uint64_t{0xfff}].push_back(b);
+  blocks_decoded_++;
+  return b;
+}
+
+// A 32-bit instruction whose upper half lies on the next page: both
+// halves are fetched through the MMU each time and it runs as a block of
+// its own that is never cached.
+Hart::Block* Hart::decode_crossing(uint64_t pc) {
+  const TlbEntry& t = tlb_x_[(pc >> 12) & (kTlbSize - 1)];
+  uint32_t lo = load_le<uint16_t>(reinterpret_cast<const void*>(t.addend + pc));
+  uint64_t next = pc + 2, gpa2;
+  if (!translate(next, Access::kFetch, &gpa2)) {
+    take_trap(exc_cause_, exc_tval_, pc);
+    return nullptr;
+  }
+  if (!ram_.contains(gpa2, 2)) {
+    take_trap(kInsnAccessFault, next, pc);
+    return nullptr;
+  }
+  uint32_t hi = load_le<uint16_t>(ram_.prepare_read(gpa2));
+  if (!crossing_) crossing_ = std::make_unique<Block>();
+  Block* b = crossing_.get();
+  b->gpa = t.addend + pc - reinterpret_cast<uintptr_t>(ram_.host()) + ram_.base();
+  b->host = nullptr;
+  b->insns.clear();
+  Insn in;
+  decode(lo | (hi << 16), &in);
+  in.off = 0;
+  b->insns.push_back(in);
+  b->count = 1;
+  b->bytes = 4;
+  if (!ends_block(in.op)) {
+    Insn end{};
+    end.op = Op::END;
+    end.off = 4;
+    b->insns.push_back(end);
+  }
+  return b;
+}
+
+void Hart::drop_all_blocks() {
+  for (auto& [gpa, b] : blocks_) {
+    if (b == cur_block_) cur_block_dead_ = true;
+    dead_.push_back(b);
+  }
+  blocks_.clear();
+  page_blocks_.clear();
+  for (auto& j : jc_) {
+    j.vpc = kNoVpn;
+    j.block = nullptr;
+  }
+}
+
+void Hart::free_dead_blocks() {
+  for (Block* b : dead_) delete b;
+  dead_.clear();
+}
+
+void Hart::invalidate_code(uint64_t gpa_page_base) {
+  auto it = page_blocks_.find(gpa_page_base);
+  if (it == page_blocks_.end()) return;
+  for (Block* b : it->second) {
+    blocks_.erase(b->gpa);
+    if (b == cur_block_) cur_block_dead_ = true;
+    dead_.push_back(b);  // freed between blocks: it may be executing now
+  }
+  page_blocks_.erase(it);
+  for (auto& j : jc_)
+    if (j.block && (j.block->gpa & ~uint64_t{0xfff}) == gpa_page_base) {
+      j.vpc = kNoVpn;
+      j.block = nullptr;
+    }
+}
+
+// --- the run loop ---
+
+StopReason Hart::run(uint64_t budget) {
+  static const void* const kLabels[] = {
+#define TANDEM_OP_LABEL(name) &&op_##name,
+      TANDEM_OPS(TANDEM_OP_LABEL)
+#undef TANDEM_OP_LABEL
+  };
+  static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<size_t>(Op::kCount));
+
+  const uint64_t target = instret_ + budget < instret_ ? UINT64_MAX : instret_ + budget;
+  uint64_t* const x = x_;
+  update_sstc();
+  sstc_countdown_ = 256;
+
+#define NEXT                                          \
+  do {                                                \
+    ++i;                                              \
+    goto* kLabels[static_cast<unsigned>(i->op)];      \
+  } while (0)
+#define PC (bpc + i->off)
+#define NEXT_PC (bpc + i->off + i->len)
+#define RS1 x[i->rs1]
+#define RS2 x[i->rs2]
+#define RD x[i->rd]
+#define LOAD(T, conv)                                            \
+  do {                                                           \
+    T v_;                                                        \
+    if (!load<T>(RS1 + i->imm, &v_)) goto trap;                  \
+    RD = conv(v_);                                               \
+    NEXT;                                                        \
+  } while (0)
+#define STORE(T, value)                                          \
+  do {                                                           \
+    int r_ = store<T>(RS1 + i->imm, static_cast<T>(value));      \
+    if (__builtin_expect(r_ != 0, 0)) {                          \
+      if (r_ == 1) goto trap;                                    \
+      goto smc_exit;                                             \
+    }                                                            \
+    NEXT;                                                        \
+  } while (0)
+#define BRANCH(cond)                                             \
+  do {                                                           \
+    pc_ = (cond) ? PC + i->imm : NEXT_PC;                        \
+    goto block_done;                                             \
+  } while (0)
+#define ILLEGAL_INSN()                                           \
+  do {                                                           \
+    fault(kIllegalInsn, i->raw);                                 \
+    goto trap;                                                   \
+  } while (0)
+
+  for (;;) {
+    if (__builtin_expect(!dead_.empty(), 0)) free_dead_blocks();
+    if (__builtin_expect(stop_.load(std::memory_order_relaxed), 0)) {
+      stop_.store(false, std::memory_order_relaxed);
+      return StopReason::kStopRequested;
+    }
+    if (__builtin_expect(instret_ >= target, 0)) return StopReason::kBudget;
+    if (__builtin_expect(--sstc_countdown_ == 0, 0)) {
+      sstc_countdown_ = 256;
+      update_sstc();
+    }
+    if (__builtin_expect(((mip_ | mip_ext_.load(std::memory_order_relaxed) | sstc_stip_) & irq_mask_) != 0, 0))
+      take_pending_interrupt();
+
+    Block* b;
+    {
+      const uint64_t pc = pc_;
+      const JcEntry& j = jc_[(pc >> 1) & (kJcSize - 1)];
+      const TlbEntry& t = tlb_x_[(pc >> 12) & (kTlbSize - 1)];
+      if (__builtin_expect(j.vpc == pc && t.vpn == (pc >> 12) &&
+                               j.block->host == reinterpret_cast<const uint8_t*>(t.addend + pc), 1)) {
+        b = j.block;
+      } else {
+        b = find_block(pc);
+        if (!b) continue;  // fetch fault: the trap is taken
+      }
+    }
+    const uint64_t bpc = pc_;
+    const Insn* i = b->insns.data();
+    cur_block_ = b;
+    cur_block_dead_ = false;
+    goto* kLabels[static_cast<unsigned>(i->op)];
+
+  op_ILLEGAL:
+    ILLEGAL_INSN();
+  op_END:
+    pc_ = PC;
+    goto block_done;
+  op_NOP:
+  op_FENCE:
+    NEXT;
+
+  op_LUI: RD = i->imm; NEXT;
+  op_AUIPC: RD = PC + i->imm; NEXT;
+  op_JAL:
+    RD = NEXT_PC;
+    pc_ = PC + i->imm;
+    goto block_done;
+  op_JALR: {
+    uint64_t t = (RS1 + i->imm) & ~uint64_t{1};
+    RD = NEXT_PC;
+    pc_ = t;
+    goto block_done;
+  }
+  op_BEQ: BRANCH(RS1 == RS2);
+  op_BNE: BRANCH(RS1 != RS2);
+  op_BLT: BRANCH(static_cast<int64_t>(RS1) < static_cast<int64_t>(RS2));
+  op_BGE: BRANCH(static_cast<int64_t>(RS1) >= static_cast<int64_t>(RS2));
+  op_BLTU: BRANCH(RS1 < RS2);
+  op_BGEU: BRANCH(RS1 >= RS2);
+
+  op_LB: LOAD(int8_t, static_cast<int64_t>);
+  op_LH: LOAD(int16_t, static_cast<int64_t>);
+  op_LW: LOAD(int32_t, static_cast<int64_t>);
+  op_LD: LOAD(uint64_t, static_cast<uint64_t>);
+  op_LBU: LOAD(uint8_t, static_cast<uint64_t>);
+  op_LHU: LOAD(uint16_t, static_cast<uint64_t>);
+  op_LWU: LOAD(uint32_t, static_cast<uint64_t>);
+  op_SB: STORE(uint8_t, RS2);
+  op_SH: STORE(uint16_t, RS2);
+  op_SW: STORE(uint32_t, RS2);
+  op_SD: STORE(uint64_t, RS2);
+
+  op_ADDI: RD = RS1 + i->imm; NEXT;
+  op_SLTI: RD = static_cast<int64_t>(RS1) < i->imm; NEXT;
+  op_SLTIU: RD = RS1 < static_cast<uint64_t>(i->imm); NEXT;
+  op_XORI: RD = RS1 ^ i->imm; NEXT;
+  op_ORI: RD = RS1 | i->imm; NEXT;
+  op_ANDI: RD = RS1 & i->imm; NEXT;
+  op_SLLI: RD = RS1 << i->imm; NEXT;
+  op_SRLI: RD = RS1 >> i->imm; NEXT;
+  op_SRAI: RD = static_cast<int64_t>(RS1) >> i->imm; NEXT;
+  op_ADD: RD = RS1 + RS2; NEXT;
+  op_SUB: RD = RS1 - RS2; NEXT;
+  op_SLL: RD = RS1 << (RS2 & 63); NEXT;
+  op_SLT: RD = static_cast<int64_t>(RS1) < static_cast<int64_t>(RS2); NEXT;
+  op_SLTU: RD = RS1 < RS2; NEXT;
+  op_XOR: RD = RS1 ^ RS2; NEXT;
+  op_SRL: RD = RS1 >> (RS2 & 63); NEXT;
+  op_SRA: RD = static_cast<int64_t>(RS1) >> (RS2 & 63); NEXT;
+  op_OR: RD = RS1 | RS2; NEXT;
+  op_AND: RD = RS1 & RS2; NEXT;
+  op_ADDIW: RD = sext32(RS1 + i->imm); NEXT;
+  op_SLLIW: RD = sext32(RS1 << i->imm); NEXT;
+  op_SRLIW: RD = sext32(static_cast<uint32_t>(RS1) >> i->imm); NEXT;
+  op_SRAIW: RD = static_cast<int64_t>(static_cast<int32_t>(RS1) >> i->imm); NEXT;
+  op_ADDW: RD = sext32(RS1 + RS2); NEXT;
+  op_SUBW: RD = sext32(RS1 - RS2); NEXT;
+  op_SLLW: RD = sext32(RS1 << (RS2 & 31)); NEXT;
+  op_SRLW: RD = sext32(static_cast<uint32_t>(RS1) >> (RS2 & 31)); NEXT;
+  op_SRAW: RD = static_cast<int64_t>(static_cast<int32_t>(RS1) >> (RS2 & 31)); NEXT;
+
+  // M extension (unprivileged spec 7.2: division by zero and overflow
+  // give defined results, never traps).
+  op_MUL: RD = RS1 * RS2; NEXT;
+  op_MULH:
+    RD = static_cast<uint64_t>((static_cast<__int128>(static_cast<int64_t>(RS1)) *
+                                static_cast<__int128>(static_cast<int64_t>(RS2))) >> 64);
+    NEXT;
+  op_MULHSU:
+    RD = static_cast<uint64_t>((static_cast<__int128>(static_cast<int64_t>(RS1)) *
+                                static_cast<__int128>(RS2)) >> 64);
+    NEXT;
+  op_MULHU:
+    RD = static_cast<uint64_t>((static_cast<unsigned __int128>(RS1) * RS2) >> 64);
+    NEXT;
+  op_DIV: {
+    int64_t a = static_cast<int64_t>(RS1), d = static_cast<int64_t>(RS2);
+    RD = d == 0 ? ~uint64_t{0} : (a == INT64_MIN && d == -1) ? static_cast<uint64_t>(a) : static_cast<uint64_t>(a / d);
+    NEXT;
+  }
+  op_DIVU: RD = RS2 == 0 ? ~uint64_t{0} : RS1 / RS2; NEXT;
+  op_REM: {
+    int64_t a = static_cast<int64_t>(RS1), d = static_cast<int64_t>(RS2);
+    RD = d == 0 ? static_cast<uint64_t>(a) : (a == INT64_MIN && d == -1) ? 0 : static_cast<uint64_t>(a % d);
+    NEXT;
+  }
+  op_REMU: RD = RS2 == 0 ? RS1 : RS1 % RS2; NEXT;
+  op_MULW: RD = sext32(RS1 * RS2); NEXT;
+  op_DIVW: {
+    int32_t a = static_cast<int32_t>(RS1), d = static_cast<int32_t>(RS2);
+    RD = d == 0 ? ~uint64_t{0} : (a == INT32_MIN && d == -1) ? static_cast<int64_t>(a) : static_cast<int64_t>(a / d);
+    NEXT;
+  }
+  op_DIVUW: {
+    uint32_t a = static_cast<uint32_t>(RS1), d = static_cast<uint32_t>(RS2);
+    RD = d == 0 ? ~uint64_t{0} : sext32(a / d);
+    NEXT;
+  }
+  op_REMW: {
+    int32_t a = static_cast<int32_t>(RS1), d = static_cast<int32_t>(RS2);
+    RD = d == 0 ? static_cast<int64_t>(a) : (a == INT32_MIN && d == -1) ? 0 : static_cast<int64_t>(a % d);
+    NEXT;
+  }
+  op_REMUW: {
+    uint32_t a = static_cast<uint32_t>(RS1), d = static_cast<uint32_t>(RS2);
+    RD = sext32(d == 0 ? a : a % d);
+    NEXT;
+  }
+
+  op_LR:
+  op_SC:
+  op_AMO:
+    if (!exec_amo(*i)) goto trap;
+    if (__builtin_expect(cur_block_dead_, 0)) goto smc_exit;
+    NEXT;
+
+  op_FENCE_I:
+    drop_all_blocks();
+    pc_ = NEXT_PC;
+    goto block_done;
+  op_ECALL:
+    fault(kEcallU + priv_, 0);
+    goto trap;
+  op_EBREAK:
+    fault(kBreakpoint, PC);
+    goto trap;
+  op_MRET:
+    if (priv_ != kPrivM) ILLEGAL_INSN();
+    exec_mret();
+    goto block_done;
+  op_SRET:
+    if (priv_ == kPrivU || (priv_ == kPrivS && (mstatus_ & kMstatusTsr))) ILLEGAL_INSN();
+    exec_sret();
+    goto block_done;
+  op_WFI:
+    // Privileged spec 3.1.6.5: WFI traps in U, and in S when TW=1.
+    if (priv_ == kPrivU || (priv_ == kPrivS && (mstatus_ & kMstatusTw))) ILLEGAL_INSN();
+    pc_ = NEXT_PC;
+    instret_ += b->count;
+    update_sstc();
+    if (!wfi_should_wake()) return StopReason::kWfi;
+    continue;
+  op_SFENCE_VMA:
+    if (priv_ == kPrivU || (priv_ == kPrivS && (mstatus_ & kMstatusTvm))) ILLEGAL_INSN();
+    flush_tlb();
+    pc_ = NEXT_PC;
+    goto block_done;
+  op_CSR:
+    cur_index_ = static_cast<uint64_t>(i - b->insns.data());
+    if (!exec_csr(*i)) goto trap;
+    pc_ = NEXT_PC;
+    goto block_done;
+
+  op_FLW: {
+    if (!fs_enabled()) ILLEGAL_INSN();
+    uint32_t v;
+    if (!load<uint32_t>(RS1 + i->imm, &v)) goto trap;
+    f_[i->rd] = 0xffffffff00000000ull | v;
+    set_fs_dirty();
+    NEXT;
+  }
+  op_FLD: {
+    if (!fs_enabled()) ILLEGAL_INSN();
+    uint64_t v;
+    if (!load<uint64_t>(RS1 + i->imm, &v)) goto trap;
+    f_[i->rd] = v;
+    set_fs_dirty();
+    NEXT;
+  }
+  op_FSW:
+    if (!fs_enabled()) ILLEGAL_INSN();
+    STORE(uint32_t, f_[i->rs2]);
+  op_FSD:
+    if (!fs_enabled()) ILLEGAL_INSN();
+    STORE(uint64_t, f_[i->rs2]);
+  op_FP:
+    if (!exec_fp(*i)) goto trap;
+    NEXT;
+
+  // Zba
+  op_SH1ADD: RD = (RS1 << 1) + RS2; NEXT;
+  op_SH2ADD: RD = (RS1 << 2) + RS2; NEXT;
+  op_SH3ADD: RD = (RS1 << 3) + RS2; NEXT;
+  op_ADD_UW: RD = static_cast<uint32_t>(RS1) + RS2; NEXT;
+  op_SH1ADD_UW: RD = (static_cast<uint64_t>(static_cast<uint32_t>(RS1)) << 1) + RS2; NEXT;
+  op_SH2ADD_UW: RD = (static_cast<uint64_t>(static_cast<uint32_t>(RS1)) << 2) + RS2; NEXT;
+  op_SH3ADD_UW: RD = (static_cast<uint64_t>(static_cast<uint32_t>(RS1)) << 3) + RS2; NEXT;
+  op_SLLI_UW: RD = static_cast<uint64_t>(static_cast<uint32_t>(RS1)) << i->imm; NEXT;
+  // Zbb
+  op_ANDN: RD = RS1 & ~RS2; NEXT;
+  op_ORN: RD = RS1 | ~RS2; NEXT;
+  op_XNOR: RD = ~(RS1 ^ RS2); NEXT;
+  op_CLZ: RD = std::countl_zero(RS1); NEXT;
+  op_CLZW: RD = std::countl_zero(static_cast<uint32_t>(RS1)); NEXT;
+  op_CTZ: RD = std::countr_zero(RS1); NEXT;
+  op_CTZW: RD = std::countr_zero(static_cast<uint32_t>(RS1)); NEXT;
+  op_CPOP: RD = std::popcount(RS1); NEXT;
+  op_CPOPW: RD = std::popcount(static_cast<uint32_t>(RS1)); NEXT;
+  op_MAX: RD = static_cast<int64_t>(RS1) > static_cast<int64_t>(RS2) ? RS1 : RS2; NEXT;
+  op_MAXU: RD = RS1 > RS2 ? RS1 : RS2; NEXT;
+  op_MIN: RD = static_cast<int64_t>(RS1) < static_cast<int64_t>(RS2) ? RS1 : RS2; NEXT;
+  op_MINU: RD = RS1 < RS2 ? RS1 : RS2; NEXT;
+  op_SEXT_B: RD = static_cast<int64_t>(static_cast<int8_t>(RS1)); NEXT;
+  op_SEXT_H: RD = static_cast<int64_t>(static_cast<int16_t>(RS1)); NEXT;
+  op_ZEXT_H: RD = static_cast<uint16_t>(RS1); NEXT;
+  op_ROL: RD = std::rotl(RS1, static_cast<int>(RS2 & 63)); NEXT;
+  op_ROLW: RD = sext32(std::rotl(static_cast<uint32_t>(RS1), static_cast<int>(RS2 & 31))); NEXT;
+  op_ROR: RD = std::rotr(RS1, static_cast<int>(RS2 & 63)); NEXT;
+  op_RORI: RD = std::rotr(RS1, static_cast<int>(i->imm)); NEXT;
+  op_RORIW: RD = sext32(std::rotr(static_cast<uint32_t>(RS1), static_cast<int>(i->imm))); NEXT;
+  op_RORW: RD = sext32(std::rotr(static_cast<uint32_t>(RS1), static_cast<int>(RS2 & 31))); NEXT;
+  op_ORC_B: RD = orc_b(RS1); NEXT;
+  op_REV8: RD = __builtin_bswap64(RS1); NEXT;
+  // Zbs
+  op_BCLR: RD = RS1 & ~(uint64_t{1} << (RS2 & 63)); NEXT;
+  op_BCLRI: RD = RS1 & ~(uint64_t{1} << i->imm); NEXT;
+  op_BEXT: RD = (RS1 >> (RS2 & 63)) & 1; NEXT;
+  op_BEXTI: RD = (RS1 >> i->imm) & 1; NEXT;
+  op_BINV: RD = RS1 ^ (uint64_t{1} << (RS2 & 63)); NEXT;
+  op_BINVI: RD = RS1 ^ (uint64_t{1} << i->imm); NEXT;
+  op_BSET: RD = RS1 | (uint64_t{1} << (RS2 & 63)); NEXT;
+  op_BSETI: RD = RS1 | (uint64_t{1} << i->imm); NEXT;
+
+  block_done:
+    instret_ += b->count;
+    continue;
+  smc_exit:
+    // A store rewrote this block's code (or a device did, during MMIO):
+    // end the block after the store so the next instruction is decoded
+    // afresh.
+    pc_ = NEXT_PC;
+    instret_ += static_cast<uint64_t>(i - b->insns.data()) + 1;
+    continue;
+  trap:
+    instret_ += static_cast<uint64_t>(i - b->insns.data());
+    take_trap(exc_cause_, exc_tval_, PC);
+    continue;
+  }
+#undef NEXT
+#undef PC
+#undef NEXT_PC
+#undef RS1
+#undef RS2
+#undef RD
+#undef LOAD
+#undef STORE
+#undef BRANCH
+#undef ILLEGAL_INSN
+}
+
+}  // namespace tandem::cpu

@@ -1,0 +1,266 @@
+// One RV64GC hart (M, S and U modes; Sv39/Sv48): an interpreter over
+// blocks of predecoded instructions, with a software TLB holding host
+// pointers. Privileged spec v1.12, unprivileged spec 20191213.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/irq.h"
+#include "base/result.h"
+#include "cpu/decode.h"
+#include "mem/guest_memory.h"
+#include "mem/phys_bus.h"
+
+namespace tandem::cpu {
+
+enum class StopReason { kBudget, kWfi, kStopRequested };
+
+enum Priv : uint8_t { kPrivU = 0, kPrivS = 1, kPrivM = 3 };
+
+// Guest-visible state of the hart, nothing derived (no TLB, no decoded
+// blocks, no interrupt levels driven by devices).
+struct HartState {
+  uint64_t x[32];
+  uint64_t f[32];
+  uint64_t pc;
+  uint64_t priv;
+  uint64_t hartid;
+  uint64_t instret;  // also mcycle/cycle
+  uint64_t mstatus;  // without SD (computed on read)
+  uint64_t medeleg, mideleg, mie;
+  uint64_t mip;  // software-writable bits only (SSIP, STIP, SEIP)
+  uint64_t mtvec, mscratch, mepc, mcause, mtval;
+  uint64_t mcounteren, mcountinhibit, menvcfg;
+  uint64_t stvec, sscratch, sepc, scause, stval, scounteren, senvcfg, satp;
+  uint64_t stimecmp;
+  uint64_t fcsr;  // frm << 5 | fflags
+  uint64_t pmpcfg[8];  // pmpcfg0, 2, ..., 14
+  uint64_t pmpaddr[64];
+  uint64_t reservation_addr;
+  uint64_t reservation_value;
+  uint64_t reservation_valid;
+  bool operator==(const HartState&) const = default;
+};
+
+// Exception causes (privileged spec table 3.6).
+enum Cause : uint64_t {
+  kInsnMisaligned = 0, kInsnAccessFault = 1, kIllegalInsn = 2, kBreakpoint = 3,
+  kLoadMisaligned = 4, kLoadAccessFault = 5, kStoreMisaligned = 6, kStoreAccessFault = 7,
+  kEcallU = 8, kEcallS = 9, kEcallM = 11,
+  kInsnPageFault = 12, kLoadPageFault = 13, kStorePageFault = 15,
+};
+inline constexpr uint64_t kInterruptBit = uint64_t{1} << 63;
+
+class Hart : public IrqSink, public mem::MemoryListener {
+ public:
+  Hart(mem::PhysBus& bus, const Clock& clock, uint64_t hartid);
+  ~Hart() override;
+  Hart(const Hart&) = delete;
+  Hart& operator=(const Hart&) = delete;
+
+  void reset(uint64_t pc);
+  uint64_t reg(unsigned i) const { return i < 32 ? x_[i] : 0; }
+  void set_reg(unsigned i, uint64_t v) {
+    if (i > 0 && i < 32) x_[i] = v;
+  }
+  uint64_t freg(unsigned i) const { return f_[i & 31]; }
+  void set_freg(unsigned i, uint64_t v) { f_[i & 31] = v; }
+  uint64_t pc() const { return pc_; }
+  void set_pc(uint64_t pc) { pc_ = pc; }
+  unsigned priv() const { return priv_; }
+  uint64_t instret() const { return instret_; }
+  uint64_t hartid() const { return hartid_; }
+
+  StopReason run(uint64_t budget);
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+
+  void set_irq(unsigned line, bool level) override;
+  bool wfi_should_wake() const;
+  uint64_t stimecmp_deadline() const;
+
+  // CSR access as an instruction at the current privilege would do it
+  // (for tests and debugging): false if it would trap.
+  bool read_csr(unsigned csr, uint64_t* value);
+  bool write_csr(unsigned csr, uint64_t value);
+
+  HartState save() const;
+  Status restore(const HartState& s);
+
+  void flush_tlb() override;
+  void invalidate_code(uint64_t gpa_page_base) override;
+
+  // Statistics for tests and benchmarks.
+  uint64_t blocks_decoded() const { return blocks_decoded_; }
+
+ private:
+  static constexpr unsigned kTlbBits = 8;
+  static constexpr unsigned kTlbSize = 1u << kTlbBits;
+  static constexpr unsigned kJcBits = 12;
+  static constexpr unsigned kJcSize = 1u << kJcBits;
+  static constexpr unsigned kMaxBlockInsns = 64;
+  static constexpr uint64_t kNoVpn = ~uint64_t{0};
+
+  // Host address = addend + virtual address, valid while vpn matches.
+  struct TlbEntry {
+    uint64_t vpn;
+    uintptr_t addend;
+  };
+  struct Block {
+    uint64_t gpa;           // physical address of the first instruction
+    const uint8_t* host;    // its host address
+    uint32_t count;         // guest instructions (the END marker excluded)
+    uint32_t bytes;
+    std::vector<Insn> insns;
+  };
+  struct JcEntry {
+    uint64_t vpc;
+    Block* block;
+  };
+  enum class Access { kFetch, kLoad, kStore };
+  // Data TLB sets: the effective privilege, with S split by SUM so that
+  // the kernel toggling SUM around user copies does not flush anything.
+  enum DataKey { kKeyU = 0, kKeyS = 1, kKeySSum = 2, kKeyM = 3 };
+
+  // --- run loop pieces (exec.cc) ---
+  Block* find_block(uint64_t pc);
+  Block* decode_block(uint64_t gpa, const uint8_t* host);
+  Block* decode_crossing(uint64_t pc);
+  void drop_all_blocks();
+  void free_dead_blocks();
+
+  // --- traps and interrupts (hart.cc) ---
+  void take_trap(uint64_t cause, uint64_t tval, uint64_t epc);
+  bool take_pending_interrupt();
+  void update_irq_mask();
+  void update_sstc();
+  uint64_t effective_mip() const;
+  void set_priv(unsigned p);
+  void update_mode();
+  void exec_mret();
+  void exec_sret();
+
+  // --- CSRs (csr.cc) ---
+  // Returns false (illegal instruction) when access is not allowed.
+  bool csr_read(unsigned csr, uint64_t* v);
+  bool csr_write(unsigned csr, uint64_t v);
+  bool csr_allowed(unsigned csr, bool write) const;
+  void write_mstatus(uint64_t v);
+  bool fs_enabled() const { return (mstatus_ & kMstatusFs) != 0; }
+  void set_fs_dirty() { mstatus_ |= kMstatusFs; }
+
+  // --- memory (mmu.cc) ---
+  // Translates va for `acc`; on a fault sets exc_cause_/exc_tval_.
+  bool translate(uint64_t va, Access acc, uint64_t* gpa);
+  bool walk(uint64_t va, Access acc, unsigned eff_priv, uint64_t* gpa);
+  // Slow paths; false means a trap is pending in exc_cause_/exc_tval_.
+  bool load_slow(uint64_t va, unsigned size, uint64_t* out);
+  bool store_slow(uint64_t va, unsigned size, uint64_t v);
+  bool phys_load(uint64_t gpa, unsigned size, uint64_t* out);
+  bool phys_store(uint64_t gpa, unsigned size, uint64_t v);
+  // For AMOs/LR/SC: translated, aligned access with store permission.
+  bool amo_translate(uint64_t va, unsigned size, Access acc, uint64_t* gpa);
+  void fault(uint64_t cause, uint64_t tval) {
+    exc_cause_ = cause;
+    exc_tval_ = tval;
+  }
+  void flush_data_tlbs();
+  void drop_write_entries_for(const uint8_t* host_page);
+
+  template <typename T>
+  bool load(uint64_t va, T* out) {
+    const TlbEntry& e = tlb_r_[(va >> 12) & (kTlbSize - 1)];
+    if (__builtin_expect(e.vpn == (va >> 12) && (va & 0xfff) <= 0x1000 - sizeof(T), 1)) {
+      __builtin_memcpy(out, reinterpret_cast<const void*>(e.addend + va), sizeof(T));
+      return true;
+    }
+    uint64_t v;
+    if (!load_slow(va, sizeof(T), &v)) return false;
+    *out = static_cast<T>(v);
+    return true;
+  }
+  // Returns 0 on success, 1 on a trap, 2 when the store succeeded but
+  // invalidated the executing block (self-modifying code).
+  template <typename T>
+  int store(uint64_t va, T v) {
+    const TlbEntry& e = tlb_w_[(va >> 12) & (kTlbSize - 1)];
+    if (__builtin_expect(e.vpn == (va >> 12) && (va & 0xfff) <= 0x1000 - sizeof(T), 1)) {
+      __builtin_memcpy(reinterpret_cast<void*>(e.addend + va), &v, sizeof(T));
+      return 0;
+    }
+    return store_slow_status(va, sizeof(T), v);
+  }
+  int store_slow_status(uint64_t va, unsigned size, uint64_t v);
+
+  // --- instruction groups out of the fast path ---
+  bool exec_amo(const Insn& in);         // LR, SC, AMO*
+  bool exec_csr(const Insn& in);
+  bool exec_fp(const Insn& in);          // fp.cc
+  bool fp_rm(unsigned rm_field, unsigned* rm);
+
+  static constexpr uint64_t kMstatusSie = 1 << 1, kMstatusMie = 1 << 3, kMstatusSpie = 1 << 5,
+                            kMstatusMpie = 1 << 7, kMstatusSpp = 1 << 8, kMstatusMpp = 3 << 11,
+                            kMstatusFs = 3 << 13, kMstatusMprv = 1 << 17, kMstatusSum = 1 << 18,
+                            kMstatusMxr = 1 << 19, kMstatusTvm = 1 << 20, kMstatusTw = 1 << 21,
+                            kMstatusTsr = 1 << 22;
+  static constexpr uint64_t kMstatusUxlSxl = (uint64_t{2} << 32) | (uint64_t{2} << 34);
+  static constexpr uint64_t kMenvcfgStce = uint64_t{1} << 63;
+
+  mem::PhysBus& bus_;
+  mem::GuestMemory& ram_;
+  const Clock& clock_;
+  const uint64_t hartid_;
+
+  // Architectural state (hot parts first).
+  uint64_t x_[33];  // x_[32] is the write sink for x0
+  uint64_t pc_ = 0;
+  uint64_t instret_ = 0;
+  TlbEntry* tlb_r_;
+  TlbEntry* tlb_w_;
+  TlbEntry* tlb_x_;
+  uint64_t irq_mask_ = 0;  // mie bits that would trap now (priv + global enables)
+  uint64_t sstc_stip_ = 0;  // STIP as driven by stimecmp (menvcfg.STCE=1)
+  uint64_t mip_ = 0;        // software-writable bits
+  std::atomic<uint64_t> mip_ext_{0};  // MSIP, MTIP, MEIP, SEIP from devices
+  std::atomic<bool> stop_{false};
+  unsigned priv_ = kPrivM;
+  uint64_t f_[32];
+  uint64_t mstatus_ = 0;
+  uint64_t medeleg_ = 0, mideleg_ = 0, mie_ = 0;
+  uint64_t mtvec_ = 0, mscratch_ = 0, mepc_ = 0, mcause_ = 0, mtval_ = 0;
+  uint64_t mcounteren_ = 0, mcountinhibit_ = 0, menvcfg_ = 0;
+  uint64_t stvec_ = 0, sscratch_ = 0, sepc_ = 0, scause_ = 0, stval_ = 0;
+  uint64_t scounteren_ = 0, senvcfg_ = 0, satp_ = 0, stimecmp_ = 0;
+  uint64_t fcsr_ = 0;
+  uint64_t pmpcfg_[8] = {};
+  uint64_t pmpaddr_[64] = {};
+  uint64_t res_addr_ = 0, res_value_ = 0;
+  bool res_valid_ = false;
+
+  // Pending synchronous exception of a slow path.
+  uint64_t exc_cause_ = 0, exc_tval_ = 0;
+  // The executing block was invalidated by a store (see store()).
+  bool cur_block_dead_ = false;
+  Block* cur_block_ = nullptr;
+  // Instructions retired in the current block before the current one
+  // (CSR reads of instret/cycle and writes of them).
+  uint64_t cur_index_ = 0;
+  bool in_insn_ = false;  // a CSR instruction is executing
+  unsigned sstc_countdown_ = 0;
+
+  // Derived caches.
+  TlbEntry tlb_data_[4][2][kTlbSize];  // [DataKey][0 read, 1 write]
+  TlbEntry tlb_fetch_[4][kTlbSize];    // [priv]
+  JcEntry jc_[kJcSize];
+  std::unordered_map<uint64_t, Block*> blocks_;              // by gpa
+  std::unordered_map<uint64_t, std::vector<Block*>> page_blocks_;  // by gpa page
+  std::vector<Block*> dead_;
+  std::unique_ptr<Block> crossing_;  // the one uncached page-crossing instruction
+  uint64_t blocks_decoded_ = 0;
+};
+
+}  // namespace tandem::cpu

@@ -1,0 +1,273 @@
+// Address translation (privileged spec 4.3-4.5: Sv39, Sv48), the TLB fill
+// rules of the memory tracking contract (mem/guest_memory.h), slow-path
+// loads and stores (MMIO, misaligned across pages) and the A extension.
+#include <cstring>
+
+#include "base/bytes.h"
+#include "cpu/hart.h"
+
+namespace tandem::cpu {
+
+namespace {
+constexpr uint64_t kPteV = 1 << 0, kPteR = 1 << 1, kPteW = 1 << 2, kPteX = 1 << 3, kPteU = 1 << 4,
+                   kPteA = 1 << 6, kPteD = 1 << 7;
+constexpr uint64_t kPpnMask = (uint64_t{1} << 44) - 1;
+
+uint64_t page_fault_cause(int acc) { return acc == 0 ? kInsnPageFault : acc == 1 ? kLoadPageFault : kStorePageFault; }
+uint64_t access_fault_cause(int acc) {
+  return acc == 0 ? kInsnAccessFault : acc == 1 ? kLoadAccessFault : kStoreAccessFault;
+}
+}  // namespace
+
+bool Hart::translate(uint64_t va, Access acc, uint64_t* gpa) {
+  unsigned ep = priv_;
+  if (acc != Access::kFetch && (mstatus_ & kMstatusMprv)) ep = (mstatus_ >> 11) & 3;
+  if (ep == kPrivM || (satp_ >> 60) == 0) {
+    *gpa = va;
+    return true;
+  }
+  return walk(va, acc, ep, gpa);
+}
+
+// Privileged spec 4.3.2, "Virtual Address Translation Process".
+bool Hart::walk(uint64_t va, Access acc, unsigned ep, uint64_t* gpa) {
+  const int a_kind = static_cast<int>(acc);
+  const unsigned levels = (satp_ >> 60) == 8 ? 3 : 4;
+  const unsigned va_bits = 12 + 9 * levels;
+  if (static_cast<uint64_t>(static_cast<int64_t>(va << (64 - va_bits)) >> (64 - va_bits)) != va) {
+    fault(page_fault_cause(a_kind), va);
+    return false;
+  }
+restart:
+  uint64_t a = (satp_ & kPpnMask) << 12;
+  for (int lvl = static_cast<int>(levels) - 1; lvl >= 0; --lvl) {
+    const uint64_t pte_addr = a + ((va >> (12 + 9 * lvl)) & 0x1ff) * 8;
+    if (!ram_.contains(pte_addr, 8)) {
+      fault(access_fault_cause(a_kind), va);
+      return false;
+    }
+    uint64_t pte = load_le<uint64_t>(ram_.prepare_read(pte_addr));
+    // Bits 63:54 are reserved (no Svpbmt/Svnapot) and must be zero.
+    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW)) || (pte >> 54) != 0) break;
+    if (!(pte & (kPteR | kPteX))) {  // pointer to the next level
+      if (lvl == 0) break;
+      a = ((pte >> 10) & kPpnMask) << 12;
+      continue;
+    }
+    const uint64_t ppn = (pte >> 10) & kPpnMask;
+    if (lvl > 0 && (ppn & ((uint64_t{1} << (9 * lvl)) - 1)) != 0) break;  // misaligned superpage
+    if (pte & kPteU) {
+      if (ep == kPrivS && (acc == Access::kFetch || !(mstatus_ & kMstatusSum))) break;
+    } else if (ep == kPrivU) {
+      break;
+    }
+    bool ok = acc == Access::kFetch  ? (pte & kPteX) != 0
+              : acc == Access::kLoad ? ((pte & kPteR) || ((mstatus_ & kMstatusMxr) && (pte & kPteX)))
+                                     : (pte & kPteW) != 0;
+    if (!ok) break;
+    // Hardware A/D update, written back atomically like QEMU does (a
+    // changed PTE restarts the walk).
+    const uint64_t want = kPteA | (acc == Access::kStore ? kPteD : 0);
+    if ((pte & want) != want) {
+      auto* p = reinterpret_cast<uint64_t*>(ram_.prepare_write(pte_addr));
+      uint64_t expected = pte;
+      if (!__atomic_compare_exchange_n(p, &expected, pte | want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        goto restart;
+    }
+    const uint64_t off_mask = (uint64_t{1} << (12 + 9 * lvl)) - 1;
+    *gpa = ((ppn << 12) & ~off_mask) | (va & off_mask);
+    return true;
+  }
+  fault(page_fault_cause(a_kind), va);
+  return false;
+}
+
+bool Hart::phys_load(uint64_t gpa, unsigned size, uint64_t* out) {
+  if (ram_.contains(gpa, size)) {
+    *out = load_sized(ram_.prepare_read(gpa), size);
+    return true;
+  }
+  return bus_.load(gpa, size, out);
+}
+
+bool Hart::phys_store(uint64_t gpa, unsigned size, uint64_t v) {
+  if (ram_.contains(gpa, size)) {
+    store_sized(ram_.prepare_write(gpa), size, v);
+    return true;
+  }
+  return bus_.store(gpa, size, v);
+}
+
+bool Hart::load_slow(uint64_t va, unsigned size, uint64_t* out) {
+  uint64_t gpa;
+  if ((va & 0xfff) + size > 0x1000) {
+    // Misaligned across a page: both pages are translated first; a fault
+    // on the second reports its first byte (as QEMU 7.2 does).
+    const uint64_t va2 = (va | 0xfff) + 1;
+    uint64_t gpa2;
+    if (!translate(va, Access::kLoad, &gpa) || !translate(va2, Access::kLoad, &gpa2)) return false;
+    const unsigned n1 = static_cast<unsigned>(va2 - va);
+    uint64_t v = 0;
+    for (unsigned k = 0; k < size; ++k) {
+      uint64_t byte;
+      if (!phys_load(k < n1 ? gpa + k : gpa2 + (k - n1), 1, &byte)) {
+        fault(kLoadAccessFault, k < n1 ? va : va2);
+        return false;
+      }
+      v |= byte << (8 * k);
+    }
+    *out = v;
+    return true;
+  }
+  if (!translate(va, Access::kLoad, &gpa)) return false;
+  if (ram_.contains(gpa)) {
+    uint8_t* h = ram_.prepare_read(gpa);
+    TlbEntry& e = tlb_r_[(va >> 12) & (kTlbSize - 1)];
+    e.vpn = va >> 12;
+    e.addend = reinterpret_cast<uintptr_t>(h) - va;
+    *out = load_sized(h, size);
+    return true;
+  }
+  if (!bus_.load(gpa, size, out)) {  // MMIO is never cached in the TLB
+    fault(kLoadAccessFault, va);
+    return false;
+  }
+  return true;
+}
+
+bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
+  uint64_t gpa;
+  if ((va & 0xfff) + size > 0x1000) {
+    // Both translations (and their D bits) happen before any byte lands.
+    const uint64_t va2 = (va | 0xfff) + 1;
+    uint64_t gpa2;
+    if (!translate(va, Access::kStore, &gpa) || !translate(va2, Access::kStore, &gpa2)) return false;
+    const unsigned n1 = static_cast<unsigned>(va2 - va);
+    const bool ram1 = ram_.contains(gpa), ram2 = ram_.contains(gpa2);
+    if (!ram1 || !ram2) {
+      // MMIO on either side: byte by byte, faulting on the first refusal.
+      for (unsigned k = 0; k < size; ++k) {
+        if (!phys_store(k < n1 ? gpa + k : gpa2 + (k - n1), 1, (v >> (8 * k)) & 0xff)) {
+          fault(kStoreAccessFault, k < n1 ? va : va2);
+          return false;
+        }
+      }
+      return true;
+    }
+    uint8_t bytes[8];
+    store_le<uint64_t>(bytes, v);
+    uint8_t* h1 = ram_.prepare_write(gpa);
+    uint8_t* h2 = ram_.prepare_write(gpa2);
+    std::memcpy(h1, bytes, n1);
+    std::memcpy(h2, bytes + n1, size - n1);
+    return true;
+  }
+  if (!translate(va, Access::kStore, &gpa)) return false;
+  if (ram_.contains(gpa)) {
+    // prepare_write dirties the page, runs the copy-on-write hook, loads an
+    // absent page and invalidates decoded code; only then may the TLB
+    // hold a store pointer (mem/guest_memory.h).
+    uint8_t* h = ram_.prepare_write(gpa);
+    store_sized(h, size, v);
+    if (!ram_.has_code(ram_.page_of(gpa))) {
+      const uintptr_t addend = reinterpret_cast<uintptr_t>(h) - va;
+      const unsigned idx = (va >> 12) & (kTlbSize - 1);
+      tlb_w_[idx] = {va >> 12, addend};
+      tlb_r_[idx] = {va >> 12, addend};  // a writable page is readable (W implies R)
+    }
+    return true;
+  }
+  if (!bus_.store(gpa, size, v)) {
+    fault(kStoreAccessFault, va);
+    return false;
+  }
+  return true;
+}
+
+int Hart::store_slow_status(uint64_t va, unsigned size, uint64_t v) {
+  if (!store_slow(va, size, v)) return 1;
+  return cur_block_dead_ ? 2 : 0;
+}
+
+// --- A extension (unprivileged spec chapter 8) ---
+
+bool Hart::exec_amo(const Insn& in) {
+  const uint64_t va = x_[in.rs1];
+  const unsigned size = in.sub;
+  const bool is_lr = in.op == Op::LR;
+  if (va & (size - 1)) {  // AMOs and LR/SC never perform misaligned
+    fault(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
+    return false;
+  }
+  auto sx = [size](uint64_t v) {
+    return size == 4 ? static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v))) : v;
+  };
+  uint64_t gpa;
+  if (is_lr) {
+    uint64_t v;
+    if (!translate(va, Access::kLoad, &gpa)) return false;
+    if (!phys_load(gpa, size, &v)) {
+      fault(kLoadAccessFault, va);
+      return false;
+    }
+    v = sx(v);
+    x_[in.rd] = v;
+    res_addr_ = va;
+    res_value_ = v;
+    res_valid_ = true;
+    return true;
+  }
+  if (in.op == Op::SC) {
+    // Like QEMU: the SC succeeds when the reservation is for this address
+    // and memory still holds the value LR read.
+    if (!res_valid_ || res_addr_ != va) {
+      res_valid_ = false;
+      x_[in.rd] = 1;
+      return true;
+    }
+    res_valid_ = false;
+    if (!translate(va, Access::kStore, &gpa)) return false;
+    uint64_t cur;
+    if (!phys_load(gpa, size, &cur)) {
+      fault(kStoreAccessFault, va);
+      return false;
+    }
+    if (sx(cur) != res_value_) {
+      x_[in.rd] = 1;
+      return true;
+    }
+    if (!phys_store(gpa, size, x_[in.rs2])) {
+      fault(kStoreAccessFault, va);
+      return false;
+    }
+    x_[in.rd] = 0;
+    return true;
+  }
+  if (!translate(va, Access::kStore, &gpa)) return false;
+  uint64_t old;
+  if (!phys_load(gpa, size, &old)) {
+    fault(kStoreAccessFault, va);
+    return false;
+  }
+  const uint64_t a = sx(old), b = sx(x_[in.rs2]);
+  uint64_t r;
+  switch (in.rs3) {
+    case 0x01: r = b; break;                                                    // swap
+    case 0x00: r = a + b; break;                                                // add
+    case 0x04: r = a ^ b; break;                                                // xor
+    case 0x0c: r = a & b; break;                                                // and
+    case 0x08: r = a | b; break;                                                // or
+    case 0x10: r = static_cast<int64_t>(a) < static_cast<int64_t>(b) ? a : b; break;  // min
+    case 0x14: r = static_cast<int64_t>(a) > static_cast<int64_t>(b) ? a : b; break;  // max
+    case 0x18: r = (size == 4 ? (a & 0xffffffff) < (b & 0xffffffff) : a < b) ? a : b; break;  // minu
+    default: r = (size == 4 ? (a & 0xffffffff) > (b & 0xffffffff) : a > b) ? a : b; break;    // maxu
+  }
+  if (!phys_store(gpa, size, r)) {
+    fault(kStoreAccessFault, va);
+    return false;
+  }
+  x_[in.rd] = a;
+  return true;
+}
+
+}  // namespace tandem::cpu

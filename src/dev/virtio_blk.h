@@ -1,0 +1,99 @@
+// virtio block device (virtio 1.1 section 5.2) backed by a raw image file.
+// Requests complete synchronously when the driver notifies the queue.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "dev/virtio_device.h"
+#include "dev/virtio_queue.h"
+
+namespace tandem::dev {
+
+inline constexpr uint32_t kVirtioIdBlock = 2;
+
+// Feature bits (5.2.3).
+inline constexpr unsigned kVirtioBlkFSizeMax = 1;
+inline constexpr unsigned kVirtioBlkFSegMax = 2;
+inline constexpr unsigned kVirtioBlkFRo = 5;
+inline constexpr unsigned kVirtioBlkFBlkSize = 6;
+inline constexpr unsigned kVirtioBlkFFlush = 9;
+
+// struct virtio_blk_config (5.2.4), the fields we fill:
+//   0 le64 capacity (512-byte sectors)   8 le32 size_max   12 le32 seg_max
+//  16 geometry (le16 cylinders, u8 heads, u8 sectors)   20 le32 blk_size
+inline constexpr uint32_t kVirtioBlkConfigSize = 24;
+
+// struct virtio_blk_req (5.2.6): le32 type, le32 reserved, le64 sector,
+// data, u8 status (the last device-writable byte).
+inline constexpr uint32_t kVirtioBlkTIn = 0;
+inline constexpr uint32_t kVirtioBlkTOut = 1;
+inline constexpr uint32_t kVirtioBlkTFlush = 4;
+inline constexpr uint32_t kVirtioBlkTGetId = 8;
+inline constexpr uint8_t kVirtioBlkSOk = 0;
+inline constexpr uint8_t kVirtioBlkSIoErr = 1;
+inline constexpr uint8_t kVirtioBlkSUnsupp = 2;
+inline constexpr uint32_t kVirtioBlkIdBytes = 20;
+inline constexpr uint64_t kSectorSize = 512;
+
+class VirtioBlk : public VirtioDevice {
+ public:
+  struct Options {
+    std::string path;
+    bool read_only = false;
+    std::string serial;  // GET_ID answer, at most 20 bytes used
+  };
+  // Guest-visible facts of the image, checked against the file on restore.
+  struct State {
+    uint64_t capacity = 0;   // sectors
+    uint32_t read_only = 0;  // VIRTIO_BLK_F_RO offered
+    bool operator==(const State&) const = default;
+  };
+
+  // Parses the --drive argument: "file=PATH[,readonly=on|off][,serial=ID]"
+  // (",," stands for a comma inside a value, as in QEMU).
+  static Result<Options> parse_spec(std::string_view spec);
+  static Result<std::unique_ptr<VirtioBlk>> open(const Options& options);
+  ~VirtioBlk() override;
+  VirtioBlk(const VirtioBlk&) = delete;
+  VirtioBlk& operator=(const VirtioBlk&) = delete;
+
+  uint32_t device_id() const override { return kVirtioIdBlock; }
+  const char* name() const override { return "virtio-blk"; }
+  uint64_t device_features() const override;
+  unsigned queue_count() const override { return 1; }
+  uint32_t config_size() const override { return kVirtioBlkConfigSize; }
+  void read_config(uint32_t offset, uint8_t* dst, uint32_t len) const override;
+  Status queue_notify(unsigned q) override;
+
+  uint64_t capacity() const { return capacity_; }
+  bool read_only() const { return read_only_; }
+
+  State save() const { return State{capacity_, read_only_}; }
+  Status restore(const State& s);
+
+ private:
+  VirtioBlk(int fd, uint64_t capacity, const Options& options);
+  // Executes one request; returns the bytes written into the chain. An
+  // Error is a malformed request (the device then needs a reset); host I/O
+  // failures become VIRTIO_BLK_S_IOERR.
+  Result<uint32_t> execute(const DescChain& chain);
+  // Data phase of IN/OUT: the request status, or an Error for guest faults.
+  Result<uint8_t> transfer_in(const DescChain& chain, uint64_t sector, uint64_t len);
+  Result<uint8_t> transfer_out(const DescChain& chain, uint64_t sector, uint64_t len);
+  bool in_range(uint64_t sector, uint64_t len) const;
+
+  int fd_;
+  uint64_t capacity_;
+  bool read_only_;
+  std::string serial_;
+  std::string path_;
+  DescChain chain_;              // reused between requests
+  std::vector<uint8_t> bounce_;  // file <-> guest copies go through it
+};
+
+}  // namespace tandem::dev

@@ -1,0 +1,58 @@
+// Serializers of the device state sections (docs/snapshot-format.md,
+// "Component sections"). Each section starts with its own u32 version, so
+// one device's layout can change without touching the others.
+#pragma once
+
+#include "base/result.h"
+#include "dev/clint.h"
+#include "dev/goldfish_rtc.h"
+#include "dev/plic.h"
+#include "dev/test_finisher.h"
+#include "dev/uart16550.h"
+#include "dev/virtio_blk.h"
+#include "dev/virtio_mmio.h"
+#include "dev/virtio_net.h"
+#include "dev/virtio_rng.h"
+#include "state/codec.h"
+
+namespace tandem::state {
+
+inline constexpr uint32_t kClintStateVersion = 1;
+inline constexpr uint32_t kPlicStateVersion = 1;
+inline constexpr uint32_t kUartStateVersion = 1;
+inline constexpr uint32_t kRtcStateVersion = 1;
+inline constexpr uint32_t kFinisherStateVersion = 1;
+inline constexpr uint32_t kVirtioMmioStateVersion = 1;
+inline constexpr uint32_t kVirtioBlkStateVersion = 1;
+inline constexpr uint32_t kVirtioNetStateVersion = 1;
+inline constexpr uint32_t kVirtioRngStateVersion = 1;
+
+void encode(Encoder& e, const dev::Clint::State& s);
+Status decode(Decoder& d, dev::Clint::State* s);
+
+void encode(Encoder& e, const dev::Plic::State& s);
+Status decode(Decoder& d, dev::Plic::State* s);
+
+void encode(Encoder& e, const dev::Uart16550::State& s);
+Status decode(Decoder& d, dev::Uart16550::State* s);
+
+void encode(Encoder& e, const dev::GoldfishRtc::State& s);
+Status decode(Decoder& d, dev::GoldfishRtc::State* s);
+
+void encode(Encoder& e, const dev::TestFinisher::State& s);
+Status decode(Decoder& d, dev::TestFinisher::State* s);
+
+// The transport, with its queues.
+void encode(Encoder& e, const dev::VirtioMmio::State& s);
+Status decode(Decoder& d, dev::VirtioMmio::State* s);
+
+void encode(Encoder& e, const dev::VirtioBlk::State& s);
+Status decode(Decoder& d, dev::VirtioBlk::State* s);
+
+void encode(Encoder& e, const dev::VirtioNet::State& s);
+Status decode(Decoder& d, dev::VirtioNet::State* s);
+
+void encode(Encoder& e, const dev::VirtioRng::State& s);
+Status decode(Decoder& d, dev::VirtioRng::State* s);
+
+}  // namespace tandem::state

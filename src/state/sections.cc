@@ -1,0 +1,245 @@
+#include "state/sections.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "state/cpu_state.h"
+#include "state/dev_state.h"
+
+namespace tandem::state {
+
+namespace {
+
+struct KindInfo {
+  SectionKind kind;
+  const char* name;
+  bool numbered;  // several instances: the name carries the instance
+};
+
+constexpr KindInfo kKinds[] = {
+    {SectionKind::kConfig, "config", false},
+    {SectionKind::kHart, "hart", true},
+    {SectionKind::kClint, "clint", false},
+    {SectionKind::kPlic, "plic", false},
+    {SectionKind::kUart, "uart", false},
+    {SectionKind::kRtc, "rtc", false},
+    {SectionKind::kFinisher, "finisher", false},
+    {SectionKind::kVirtioMmio, "virtio-mmio", true},
+    {SectionKind::kVirtioBlk, "virtio-blk", true},
+    {SectionKind::kVirtioNet, "virtio-net", true},
+    {SectionKind::kVirtioRng, "virtio-rng", true},
+    {SectionKind::kActivePages, "active-pages", false},
+};
+
+const KindInfo* find_kind(uint32_t kind) {
+  for (const auto& k : kKinds)
+    if (static_cast<uint32_t>(k.kind) == kind) return &k;
+  return nullptr;
+}
+
+void encode_config(Encoder& e, const ConfigEntries& config) {
+  e.u32(kConfigVersion);
+  e.u32(static_cast<uint32_t>(config.size()));
+  for (const auto& [k, v] : config) {
+    e.str(k);
+    e.str(v);
+  }
+}
+
+Status decode_config(Decoder& d, ConfigEntries* out) {
+  Decoder::Scope scope(d, "config");
+  d.version("version", kConfigVersion);
+  uint32_t n = d.u32("count");
+  // Each entry is at least two u32 lengths.
+  if (d.ok() && uint64_t{n} * 8 > d.remaining()) d.fail("count", "truncated");
+  ConfigEntries config;
+  for (uint32_t i = 0; i < n && d.ok(); i++) {
+    std::string k = d.str("key");
+    std::string v = d.str("value");
+    config.emplace_back(std::move(k), std::move(v));
+  }
+  TANDEM_TRY(d.status());
+  *out = std::move(config);
+  return Ok();
+}
+
+void encode_active_pages(Encoder& e, const std::vector<uint32_t>& pages) {
+  e.u32(kActivePagesVersion);
+  e.vec(pages);
+}
+
+Status decode_active_pages(Decoder& d, uint64_t page_count, std::vector<uint32_t>* out) {
+  Decoder::Scope scope(d, "active-pages");
+  d.version("version", kActivePagesVersion);
+  std::vector<uint32_t> pages = d.vec<uint32_t>("pages");
+  TANDEM_TRY(d.status());
+  std::vector<uint32_t> sorted = pages;
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.empty() && sorted.back() >= page_count)
+    return Error("active-pages.pages: page " + std::to_string(sorted.back()) +
+                 " is outside RAM (" + std::to_string(page_count) + " pages)");
+  auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end())
+    return Error("active-pages.pages: page " + std::to_string(*dup) + " is listed twice");
+  *out = std::move(pages);
+  return Ok();
+}
+
+template <typename T>
+Section make_section(SectionKind kind, uint32_t instance, const T& state) {
+  Encoder e;
+  encode(e, state);
+  return Section{static_cast<uint32_t>(kind), instance, e.take()};
+}
+
+SectionKind device_kind(const VirtioDeviceState& d) {
+  if (std::holds_alternative<dev::VirtioBlk::State>(d)) return SectionKind::kVirtioBlk;
+  if (std::holds_alternative<dev::VirtioNet::State>(d)) return SectionKind::kVirtioNet;
+  return SectionKind::kVirtioRng;
+}
+
+// The device type a transport's device_id names (virtio 1.1 section 5).
+uint32_t device_id_of(const VirtioDeviceState& d) {
+  switch (device_kind(d)) {
+    case SectionKind::kVirtioBlk: return dev::kVirtioIdBlock;
+    case SectionKind::kVirtioNet: return dev::kVirtioIdNet;
+    default: return dev::kVirtioIdEntropy;
+  }
+}
+
+}  // namespace
+
+std::string section_name(uint32_t kind, uint32_t instance) {
+  const KindInfo* k = find_kind(kind);
+  if (!k) return "kind " + std::to_string(kind) + "/" + std::to_string(instance);
+  if (!k->numbered && instance == 0) return k->name;
+  return k->name + std::to_string(instance);
+}
+
+uint64_t section_kinds_hash() {
+  static const uint64_t hash = [] {
+    std::string table;
+    for (const auto& k : kKinds) {
+      table += std::to_string(static_cast<uint32_t>(k.kind)) + "=" + k.name +
+               (k.numbered ? "#" : "") + ";";
+    }
+    return XXH3_64bits(table.data(), table.size());
+  }();
+  return hash;
+}
+
+uint32_t Section::version() const {
+  return payload.size() >= 4 ? load_le<uint32_t>(payload.data()) : 0;
+}
+
+std::vector<Section> encode_sections(const Snapshot& snap) {
+  std::vector<Section> out;
+  {
+    Encoder e;
+    encode_config(e, snap.config);
+    out.push_back({static_cast<uint32_t>(SectionKind::kConfig), 0, e.take()});
+  }
+  for (size_t i = 0; i < snap.harts.size(); i++)
+    out.push_back(make_section(SectionKind::kHart, static_cast<uint32_t>(i), snap.harts[i]));
+  if (snap.clint) out.push_back(make_section(SectionKind::kClint, 0, *snap.clint));
+  if (snap.plic) out.push_back(make_section(SectionKind::kPlic, 0, *snap.plic));
+  if (snap.uart) out.push_back(make_section(SectionKind::kUart, 0, *snap.uart));
+  if (snap.rtc) out.push_back(make_section(SectionKind::kRtc, 0, *snap.rtc));
+  if (snap.finisher) out.push_back(make_section(SectionKind::kFinisher, 0, *snap.finisher));
+  for (const auto& v : snap.virtio) {
+    out.push_back(make_section(SectionKind::kVirtioMmio, v.slot, v.transport));
+    SectionKind kind = device_kind(v.device);
+    std::visit([&](const auto& d) { out.push_back(make_section(kind, v.slot, d)); }, v.device);
+  }
+  {
+    Encoder e;
+    encode_active_pages(e, snap.active_pages);
+    out.push_back({static_cast<uint32_t>(SectionKind::kActivePages), 0, e.take()});
+  }
+  return out;
+}
+
+Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t page_count) {
+  Snapshot snap;
+  bool have_config = false;
+  std::set<std::pair<uint32_t, uint32_t>> seen;
+  std::map<uint32_t, cpu::HartState> harts;
+  std::map<uint32_t, dev::VirtioMmio::State> transports;
+  std::map<uint32_t, VirtioDeviceState> devices;
+
+  for (const SectionView& s : sections) {
+    std::string name = section_name(s.kind, s.instance);
+    auto fail = [&](const Error& e) { return e.context("section '" + name + "'"); };
+    const KindInfo* k = find_kind(s.kind);
+    if (!k) return fail(Error("unknown section kind (written by a newer build?)"));
+    if (!k->numbered && s.instance != 0) return fail(Error("only instance 0 may exist"));
+    if (!seen.insert({s.kind, s.instance}).second) return fail(Error("appears twice"));
+
+    Decoder d(s.payload);
+    Status st = Ok();
+    switch (k->kind) {
+      case SectionKind::kConfig:
+        st = decode_config(d, &snap.config);
+        have_config = true;
+        break;
+      case SectionKind::kHart: st = decode(d, &harts[s.instance]); break;
+      case SectionKind::kClint: st = decode(d, &snap.clint.emplace()); break;
+      case SectionKind::kPlic: st = decode(d, &snap.plic.emplace()); break;
+      case SectionKind::kUart: st = decode(d, &snap.uart.emplace()); break;
+      case SectionKind::kRtc: st = decode(d, &snap.rtc.emplace()); break;
+      case SectionKind::kFinisher: st = decode(d, &snap.finisher.emplace()); break;
+      case SectionKind::kVirtioMmio: st = decode(d, &transports[s.instance]); break;
+      case SectionKind::kVirtioBlk:
+      case SectionKind::kVirtioNet:
+      case SectionKind::kVirtioRng: {
+        if (devices.count(s.instance))
+          return fail(Error("slot " + std::to_string(s.instance) + " already has a device"));
+        VirtioDeviceState dev;
+        if (k->kind == SectionKind::kVirtioBlk) {
+          st = decode(d, &dev.emplace<dev::VirtioBlk::State>());
+        } else if (k->kind == SectionKind::kVirtioNet) {
+          st = decode(d, &dev.emplace<dev::VirtioNet::State>());
+        } else {
+          st = decode(d, &dev.emplace<dev::VirtioRng::State>());
+        }
+        devices.emplace(s.instance, std::move(dev));
+        break;
+      }
+      case SectionKind::kActivePages:
+        st = decode_active_pages(d, page_count, &snap.active_pages);
+        break;
+    }
+    if (st.ok()) st = d.finish();
+    if (!st.ok()) return fail(st.error());
+  }
+
+  if (!have_config) return Error("section 'config': missing");
+  uint32_t next = 0;
+  for (auto& [id, h] : harts) {
+    if (id != next) return Error("section 'hart" + std::to_string(next) + "': missing");
+    snap.harts.push_back(h);
+    next++;
+  }
+  for (auto& [slot, t] : transports) {
+    std::string name = section_name(static_cast<uint32_t>(SectionKind::kVirtioMmio), slot);
+    auto dev = devices.find(slot);
+    if (dev == devices.end())
+      return Error("section '" + name + "': no device section for slot " + std::to_string(slot));
+    if (t.device_id != device_id_of(dev->second))
+      return Error("section '" + name + "': device_id " + std::to_string(t.device_id) +
+                   " does not match the slot's device section");
+    snap.virtio.push_back({slot, t, dev->second});
+    devices.erase(dev);
+  }
+  if (!devices.empty()) {
+    const auto& [slot, dev] = *devices.begin();
+    return Error("section '" + section_name(static_cast<uint32_t>(device_kind(dev)), slot) +
+                 "': no virtio-mmio section for slot " + std::to_string(slot));
+  }
+  return snap;
+}
+
+}  // namespace tandem::state

@@ -1,0 +1,69 @@
+// A snapshot in memory: the machine configuration and the saved state of
+// every component, as the board hands it to write_snapshot() and gets it
+// back from a SnapshotReader (state/snapshot_file.h). Guest RAM is not in
+// here: the writer reads it from the GuestMemory, the reader loads it into
+// one, eagerly or page by page.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "cpu/hart.h"
+#include "dev/clint.h"
+#include "dev/goldfish_rtc.h"
+#include "dev/plic.h"
+#include "dev/test_finisher.h"
+#include "dev/uart16550.h"
+#include "dev/virtio_blk.h"
+#include "dev/virtio_mmio.h"
+#include "dev/virtio_net.h"
+#include "dev/virtio_rng.h"
+
+namespace tandem::state {
+
+// What the machine was built from, as key/value text the board writes and
+// parses ("ram_size" -> "268435456", "kernel" -> a path, "drive0" ->
+// "file=x.img,readonly=on", "icount" -> "1", ...). The snapshot layer
+// stores it verbatim and in order; RAM base and size are also in the file
+// header, where the format needs them.
+using ConfigEntries = std::vector<std::pair<std::string, std::string>>;
+
+// One virtio-mmio transport and the device type behind it.
+using VirtioDeviceState =
+    std::variant<dev::VirtioBlk::State, dev::VirtioNet::State, dev::VirtioRng::State>;
+struct VirtioSlotState {
+  uint32_t slot = 0;  // the board's virtio-mmio slot (0x10001000 + 0x1000 * slot)
+  dev::VirtioMmio::State transport;
+  VirtioDeviceState device;
+  bool operator==(const VirtioSlotState&) const = default;
+};
+
+struct Snapshot {
+  ConfigEntries config;
+  std::vector<cpu::HartState> harts;  // by hart id
+  // Devices the machine has; a missing one is left out of the file.
+  std::optional<dev::Clint::State> clint;
+  std::optional<dev::Plic::State> plic;
+  std::optional<dev::Uart16550::State> uart;
+  std::optional<dev::GoldfishRtc::State> rtc;
+  std::optional<dev::TestFinisher::State> finisher;
+  std::vector<VirtioSlotState> virtio;  // ascending slot
+  // Guest pages (indices from the RAM base) in order of first touch
+  // (GuestMemory::active_pages()); empty when no trace ran.
+  std::vector<uint32_t> active_pages;
+
+  // The first value stored under `key`, or nullptr.
+  const std::string* config_value(std::string_view key) const {
+    for (const auto& [k, v] : config)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  bool operator==(const Snapshot&) const = default;
+};
+
+}  // namespace tandem::state

@@ -1,0 +1,152 @@
+// Snapshot files (docs/snapshot-format.md): a header with a layout guard,
+// guest memory as zstd-compressed blocks of non-zero 4 KiB pages, one
+// checksummed section per component, and an index that finds any page's
+// block, so that a single page can be loaded without reading the rest.
+//
+//   write_snapshot(path, snap, ram)   the VM is stopped; writes PATH.tmp,
+//                                     fsyncs, renames, fsyncs the directory
+//   read_snapshot(path)               checks every byte of the file, then
+//                                     hands out states; load_memory(ram)
+//   SnapshotReader::open(path)        checks all but the memory blocks,
+//                                     which load_block/load_page check as
+//                                     they read them (lazy restore)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "mem/guest_memory.h"
+#include "state/snapshot.h"
+
+namespace tandem::state {
+
+struct WriteOptions {
+  // Compression threads (the caller's thread is one of them).
+  unsigned threads = 2;
+  // zstd level; negative levels trade ratio for speed (docs/snapshot-format.md
+  // has measurements).
+  int zstd_level = 1;
+  unsigned pages_per_block = 256;
+};
+
+struct WriteStats {
+  uint64_t pages_saved = 0;   // non-zero pages written (counting re-saves)
+  uint64_t zero_pages = 0;    // pages found zero and elided
+  uint64_t blocks = 0;
+  uint64_t stored_bytes = 0;  // compressed page data
+  uint64_t file_bytes = 0;
+};
+
+// Writes a snapshot in steps, so that a live save can write memory while
+// the guest runs and the states at the end:
+//   create() -> write_pages(active) ... write_pages(redirtied) ... -> commit()
+// Destroying a writer that did not commit removes PATH.tmp.
+class SnapshotWriter {
+ public:
+  static Result<std::unique_ptr<SnapshotWriter>> create(const std::string& path,
+                                                        const mem::GuestMemory& ram,
+                                                        const WriteOptions& options = {});
+  ~SnapshotWriter();
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  // Saves `pages` (page indices from the RAM base) in this order: zero
+  // pages are elided, the others compressed in blocks. Saving a page again
+  // supersedes its earlier copy. The pages must not change while this runs.
+  Status write_pages(std::span<const uint32_t> pages);
+  // Saves, in ascending order, every page not yet given to write_pages().
+  Status write_unsaved_pages();
+  // Writes the sections, the memory index and the header, then makes the
+  // file durable under its name. Pages never saved read back as zero.
+  Result<WriteStats> commit(const Snapshot& snap);
+
+  const WriteStats& stats() const { return stats_; }
+
+ private:
+  struct Impl;
+  explicit SnapshotWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  WriteStats stats_;
+};
+
+// Active pages first (in order of first touch), then every other page.
+Result<WriteStats> write_snapshot(const std::string& path, const Snapshot& snap,
+                                  const mem::GuestMemory& ram, const WriteOptions& options = {});
+
+class SnapshotReader {
+ public:
+  static constexpr uint32_t kZeroPage = 0xffffffff;  // block_of() of an elided page
+
+  // Checks the header, the section table, every section and the memory
+  // index, and decodes the states; memory blocks are checked when read.
+  static Result<std::unique_ptr<SnapshotReader>> open(const std::string& path);
+  ~SnapshotReader();
+  SnapshotReader(const SnapshotReader&) = delete;
+  SnapshotReader& operator=(const SnapshotReader&) = delete;
+
+  const Snapshot& snapshot() const { return snap_; }
+  const std::string& path() const { return path_; }
+  uint64_t ram_base() const { return ram_base_; }
+  uint64_t ram_size() const { return ram_size_; }
+  uint64_t page_count() const { return ram_size_ / mem::kPageSize; }
+  uint64_t file_size() const { return file_size_; }
+
+  size_t block_count() const { return blocks_.size(); }
+  // The block holding `page`'s current copy, or kZeroPage.
+  uint32_t block_of(uint32_t page) const { return page_block_[page]; }
+  // The pages a block holds, in stored order (superseded copies read
+  // format::kStaleSlot).
+  std::span<const uint32_t> block_pages(size_t block) const;
+
+  // Reads a block and compares its checksum.
+  Status verify_block(size_t block) const;
+  // verify_block() for every block.
+  Status verify_memory(unsigned threads = 2) const;
+  // Reads, checks and decompresses one block, and copies the pages whose
+  // current copy it holds into `ram` (bypassing tracking: no dirty or
+  // accessed bits change). Safe to call from several threads.
+  Status load_block(size_t block, mem::GuestMemory& ram) const;
+  // One page into dst (4 KiB): zero-filled for an elided page, else its
+  // block is read and decompressed. Safe to call from several threads.
+  Status load_page(uint32_t page, uint8_t* dst) const;
+  // Eager restore: verify_memory(), then every block into `ram` and every
+  // elided page zeroed. `ram` must have the snapshot's base and size.
+  Status load_memory(mem::GuestMemory& ram, unsigned threads = 2) const;
+
+ private:
+  struct Block {
+    uint64_t offset;
+    uint64_t checksum;
+    uint32_t stored_size;
+    uint32_t page_count;
+    uint32_t encoding;
+    size_t first_slot;  // its pages in slots_
+  };
+  SnapshotReader() = default;
+  Status parse(int fd);
+  Error error(const std::string& where, const std::string& what) const;
+  Status read_block(size_t block, std::vector<uint8_t>& stored) const;
+  Status decompress_block(size_t block, const std::vector<uint8_t>& stored,
+                          std::vector<uint8_t>& pages) const;
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t file_size_ = 0;
+  uint64_t ram_base_ = 0;
+  uint64_t ram_size_ = 0;
+  Snapshot snap_;
+  std::vector<Block> blocks_;
+  std::vector<uint32_t> slots_;       // page slots of all blocks, in block order
+  std::vector<uint32_t> page_block_;  // per page: its block, or kZeroPage
+};
+
+// open() and verify_memory(): nothing is handed out unless every byte of
+// the file checked out. Then load_memory() into a GuestMemory of
+// ram_size() bytes at ram_base().
+Result<std::unique_ptr<SnapshotReader>> read_snapshot(const std::string& path);
+
+}  // namespace tandem::state

@@ -1,0 +1,72 @@
+#include "board/fdt.h"
+
+#include <gtest/gtest.h>
+#include <libfdt.h>
+
+#include <string>
+
+#include "board/memory_map.h"
+
+namespace tandem::board {
+namespace {
+
+std::string prop_str(const void* fdt, const char* path, const char* name) {
+  int off = fdt_path_offset(fdt, path);
+  if (off < 0) return "<no node " + std::string(path) + ">";
+  int len = 0;
+  const char* p = static_cast<const char*>(fdt_getprop(fdt, off, name, &len));
+  return p ? std::string(p) : "<no prop>";
+}
+
+TEST(Fdt, DescribesTheBoardAndOnlyAttachedVirtio) {
+  FdtConfig c;
+  c.ram_base = kRamBase;
+  c.ram_size = 256ull << 20;
+  c.bootargs = "console=ttyS0";
+  c.initrd_start = 0x88200000;
+  c.initrd_end = 0x88300000;
+  c.virtio_slots = {0, 2};
+  auto blob = build_fdt(c);
+  ASSERT_TRUE(blob.ok()) << blob.error().message();
+  const void* fdt = blob->data();
+  ASSERT_EQ(fdt_check_header(fdt), 0);
+  EXPECT_EQ(prop_str(fdt, "/chosen", "bootargs"), "console=ttyS0");
+  EXPECT_EQ(prop_str(fdt, "/chosen", "stdout-path"), "/soc/serial@10000000");
+  EXPECT_EQ(prop_str(fdt, "/soc/serial@10000000", "compatible"), "ns16550a");
+  EXPECT_EQ(prop_str(fdt, "/cpus/cpu@0", "riscv,isa"), "rv64imafdc");
+  EXPECT_EQ(prop_str(fdt, "/poweroff", "compatible"), "syscon-poweroff");
+  EXPECT_GE(fdt_path_offset(fdt, "/soc/virtio_mmio@10001000"), 0);
+  EXPECT_LT(fdt_path_offset(fdt, "/soc/virtio_mmio@10002000"), 0) << "slot 1 is not attached";
+  EXPECT_GE(fdt_path_offset(fdt, "/soc/virtio_mmio@10003000"), 0);
+
+  int mem = fdt_path_offset(fdt, "/memory@80000000");
+  ASSERT_GE(mem, 0);
+  int len = 0;
+  auto* reg = static_cast<const fdt32_t*>(fdt_getprop(fdt, mem, "reg", &len));
+  ASSERT_EQ(len, 16);
+  EXPECT_EQ(fdt32_to_cpu(reg[1]), 0x80000000u);
+  EXPECT_EQ(fdt32_to_cpu(reg[3]), 256u << 20);
+
+  int plic = fdt_path_offset(fdt, "/soc/plic@c000000");
+  ASSERT_GE(plic, 0);
+  int virtio = fdt_path_offset(fdt, "/soc/virtio_mmio@10003000");
+  auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, virtio, "interrupts", &len));
+  ASSERT_EQ(len, 4);
+  EXPECT_EQ(fdt32_to_cpu(*irq), 3u);
+  auto* parent = static_cast<const fdt32_t*>(fdt_getprop(fdt, virtio, "interrupt-parent", &len));
+  EXPECT_EQ(fdt_node_offset_by_phandle(fdt, fdt32_to_cpu(*parent)), plic);
+}
+
+TEST(Fdt, NoInitrdNoInitrdProperties) {
+  FdtConfig c;
+  c.ram_base = kRamBase;
+  c.ram_size = 64ull << 20;
+  auto blob = build_fdt(c);
+  ASSERT_TRUE(blob.ok());
+  int chosen = fdt_path_offset(blob->data(), "/chosen");
+  EXPECT_EQ(fdt_getprop(blob->data(), chosen, "linux,initrd-start", nullptr), nullptr);
+  EXPECT_EQ(fdt_getprop(blob->data(), chosen, "bootargs", nullptr), nullptr);
+}
+
+}  // namespace
+}  // namespace tandem::board

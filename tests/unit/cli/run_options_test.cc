@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "board/machine_config.h"
+#include "cli/run_command.h"
+
+namespace tandem::cli {
+namespace {
+
+Result<board::MachineConfig> parse(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_run_options(static_cast<int>(argv.size()), argv.data(), 0);
+}
+
+TEST(RunOptions, ParsesBareMetal) {
+  auto c = parse({"-m", "64M", "--bios", "none", "--kernel", "p.elf", "--stats", "--icount"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->ram_size, 64ull << 20);
+  EXPECT_EQ(c->bios, "none");
+  EXPECT_EQ(c->kernel, "p.elf");
+  EXPECT_TRUE(c->stats);
+  EXPECT_TRUE(c->icount);
+}
+
+TEST(RunOptions, EqualsFormAndDrives) {
+  auto c = parse({"--memory=1G", "--kernel=Image", "--drive", "file=d.img,readonly=on",
+                  "--net", "user,hostfwd=tcp:127.0.0.1:8080-:80"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->ram_size, 1ull << 30);
+  ASSERT_EQ(c->drives.size(), 1u);
+  EXPECT_TRUE(c->drives[0].readonly);
+  EXPECT_EQ(c->append, "console=ttyS0");
+  EXPECT_EQ(c->nets.size(), 1u);
+}
+
+TEST(RunOptions, ErrorsNameTheProblem) {
+  auto unknown = parse({"--kernel", "k", "--frobnicate"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("'--frobnicate'"), std::string::npos);
+  auto missing = parse({"--kernel"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message(), "option --kernel needs a value");
+  auto size = parse({"-m", "12Q", "--kernel", "k"});
+  ASSERT_FALSE(size.ok());
+  EXPECT_NE(size.error().message().find("bad size '12Q'"), std::string::npos);
+  auto small = parse({"-m", "1M", "--kernel", "k"});
+  ASSERT_FALSE(small.ok());
+  auto drive = parse({"--kernel", "k", "--drive", "file=x,cache=none"});
+  ASSERT_FALSE(drive.ok());
+  EXPECT_NE(drive.error().message().find("unknown drive option 'cache'"), std::string::npos);
+  auto bare = parse({"--bios", "none"});
+  ASSERT_FALSE(bare.ok());
+  EXPECT_NE(bare.error().message().find("--bios none needs --kernel"), std::string::npos);
+}
+
+TEST(ParseSize, Units) {
+  EXPECT_EQ(*board::parse_size("512K"), 512ull << 10);
+  EXPECT_EQ(*board::parse_size("256"), 256ull << 20);
+  EXPECT_EQ(*board::parse_size("2G"), 2ull << 30);
+  EXPECT_EQ(*board::parse_size("64MB"), 64ull << 20);
+  EXPECT_FALSE(board::parse_size("").ok());
+  EXPECT_FALSE(board::parse_size("-5M").ok());
+  EXPECT_FALSE(board::parse_size("99999999999999999999G").ok());
+}
+
+}  // namespace
+}  // namespace tandem::cli
