@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "board/elf_loader.h"
+#include "board/entropy.h"
 #include "board/fdt.h"
 #include "board/memory_map.h"
 
@@ -89,7 +90,60 @@ Status Machine::attach_devices() {
   TANDEM_TRY(bus_->map(kClintBase, kClintSize, clint_.get(), "clint"));
   TANDEM_TRY(bus_->map(kPlicBase, kPlicSize, plic_.get(), "plic"));
   TANDEM_TRY(bus_->map(kUartBase, kUartSize, uart_.get(), "uart"));
+
+  for (const auto& spec : config_.drives) {
+    auto options = dev::VirtioBlk::parse_spec(spec);
+    if (!options.ok()) return options.error().context("drive '" + spec + "'");
+    auto blk = dev::VirtioBlk::open(*options);
+    if (!blk.ok()) return blk.error().context("drive '" + spec + "'");
+    TANDEM_TRY(attach_virtio(std::move(blk).value()));
+  }
+  for (const auto& spec : config_.nets) {
+    auto backend = net::make_backend(spec);
+    if (!backend.ok()) return backend.error().context("network '" + spec + "'");
+    auto nic = std::make_unique<Nic>();
+    nic->backend = std::move(backend).value();
+    auto device = std::make_unique<dev::VirtioNet>(nic.get());
+    nic->device = device.get();
+    Nic* n = nic.get();
+    n->backend->set_receive([n](const uint8_t* frame, size_t len) {
+      // Like a NIC's ring: when the guest does not keep up, drop the oldest.
+      if (n->rx_queue.size() >= 512) n->rx_queue.pop_front();
+      n->rx_queue.emplace_back(frame, frame + len);
+    });
+    TANDEM_TRY(attach_virtio(std::move(device)));
+    nics_.push_back(std::move(nic));
+  }
+  if (config_.rng) {
+    if (config_.icount)
+      entropy_ = std::make_unique<SeededEntropy>(0x74616e64656dULL);  // "tandem"
+    else
+      entropy_ = std::make_unique<HostEntropy>();
+    TANDEM_TRY(attach_virtio(std::make_unique<dev::VirtioRng>(entropy_.get())));
+  }
   return Ok();
+}
+
+Status Machine::attach_virtio(std::unique_ptr<dev::VirtioDevice> device) {
+  unsigned slot = static_cast<unsigned>(virtio_devices_.size());
+  if (slot >= kVirtioCount)
+    return Error("too many virtio devices (the board has " + std::to_string(kVirtioCount) + " transports)");
+  auto transport = std::make_unique<dev::VirtioMmio>(*ram_, *device, IrqLine(plic_.get(), kVirtioIrqBase + slot));
+  TANDEM_TRY(bus_->map(kVirtioBase + slot * kVirtioStride, kVirtioStride, transport.get(),
+                       std::string(device->name()) + " (virtio-mmio slot " + std::to_string(slot) + ")"));
+  virtio_devices_.push_back(std::move(device));
+  virtio_transports_.push_back(std::move(transport));
+  return Ok();
+}
+
+void Machine::deliver_network_frames() {
+  for (auto& nic : nics_) {
+    while (!nic->rx_queue.empty() && nic->device->can_receive()) {
+      const auto& f = nic->rx_queue.front();
+      if (!nic->device->deliver(f.data(), f.size())) break;
+      nic->rx_queue.pop_front();
+    }
+  }
 }
 
 Status Machine::load_images() {
@@ -97,6 +151,7 @@ Status Machine::load_images() {
   fdt.ram_base = kRamBase;
   fdt.ram_size = config_.ram_size;
   fdt.bootargs = config_.append;
+  for (unsigned i = 0; i < virtio_devices_.size(); i++) fdt.virtio_slots.push_back(i);
   uint64_t entry;
 
   if (config_.bios == "none") {
@@ -157,14 +212,22 @@ void Machine::feed_console() {
   }
 }
 
-void Machine::poll_io(int timeout_ns) {
+// Waits up to timeout_ns (-1: until something happens) for host input:
+// the console and every network backend, then hands it over.
+void Machine::poll_io(int64_t timeout_ns) {
   std::vector<pollfd> fds;
-  if (console_.input_fd() >= 0 && console_.pending_input().size() < 4096)
-    fds.push_back({console_.input_fd(), POLLIN, 0});
+  bool console = console_.input_fd() >= 0 && console_.pending_input().size() < 4096;
+  if (console) fds.push_back({console_.input_fd(), POLLIN, 0});
+  int backend_ms = -1;
+  for (auto& nic : nics_) nic->backend->add_poll_fds(fds, backend_ms);
+  if (backend_ms >= 0 && (timeout_ns < 0 || int64_t{backend_ms} * 1'000'000 < timeout_ns))
+    timeout_ns = int64_t{backend_ms} * 1'000'000;
   if (fds.empty() && timeout_ns == 0) return;
-  timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
   int n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
-  if (n > 0 && fds[0].revents) console_.read_available();
+  if (n > 0 && console && fds[0].revents) console_.read_available();
+  for (auto& nic : nics_) nic->backend->dispatch(fds);
+  deliver_network_frames();
 }
 
 uint64_t Machine::next_deadline() const {
@@ -185,8 +248,8 @@ void Machine::idle() {
       int64_t wait_ns = deadline == UINT64_MAX ? -1
                         : deadline <= now      ? 0
                                                : static_cast<int64_t>((deadline - now) * 100);
-      if (wait_ns > 1'000'000'000) wait_ns = 1'000'000'000;
-      poll_io(static_cast<int>(wait_ns));
+      if (wait_ns < 0 || wait_ns > 1'000'000'000) wait_ns = 1'000'000'000;
+      poll_io(wait_ns);
     }
     clint_->update();
     rtc_->update();

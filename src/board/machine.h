@@ -18,6 +18,11 @@
 #include "dev/plic.h"
 #include "dev/test_finisher.h"
 #include "dev/uart16550.h"
+#include "dev/virtio_blk.h"
+#include "dev/virtio_mmio.h"
+#include "dev/virtio_net.h"
+#include "dev/virtio_rng.h"
+#include "net/backend.h"
 #include "mem/guest_memory.h"
 #include "mem/phys_bus.h"
 
@@ -41,11 +46,22 @@ class Machine {
   Status build();
   Status attach_devices();
   Status load_images();
-  void poll_io(int timeout_ns);
+  void poll_io(int64_t timeout_ns);
   void feed_console();
   void idle();
   uint64_t next_deadline() const;
   void print_stats(double seconds) const;
+
+  // One guest NIC: the virtio device, its host backend, and frames from
+  // the backend waiting for the guest to post receive buffers.
+  struct Nic : dev::PacketSink {
+    std::unique_ptr<net::Backend> backend;
+    dev::VirtioNet* device = nullptr;  // owned by virtio_devices_
+    std::deque<std::vector<uint8_t>> rx_queue;
+    void send(const uint8_t* frame, size_t len) override { backend->send(frame, len); }
+  };
+  Status attach_virtio(std::unique_ptr<dev::VirtioDevice> device);
+  void deliver_network_frames();
 
   struct ConsoleSink : dev::CharSink {
     HostConsole* console = nullptr;
@@ -67,6 +83,11 @@ class Machine {
   std::unique_ptr<dev::Uart16550> uart_;
   std::unique_ptr<dev::TestFinisher> finisher_;
   std::unique_ptr<dev::GoldfishRtc> rtc_;
+  std::unique_ptr<dev::EntropySource> entropy_;
+  // Virtio devices in transport-slot order, and their transports.
+  std::vector<std::unique_ptr<dev::VirtioDevice>> virtio_devices_;
+  std::vector<std::unique_ptr<dev::VirtioMmio>> virtio_transports_;
+  std::vector<std::unique_ptr<Nic>> nics_;
 
   bool finished_ = false;
   int exit_code_ = 0;

@@ -30,35 +30,4 @@ Result<uint64_t> parse_size(const std::string& text) {
   return static_cast<uint64_t>(v) << shift;
 }
 
-Result<DriveConfig> parse_drive(const std::string& text) {
-  DriveConfig d;
-  if (text.find('=') == std::string::npos) {
-    d.path = text;
-    return d;
-  }
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t eq = part.find('=');
-    std::string key = part.substr(0, eq);
-    std::string val = eq == std::string::npos ? "" : part.substr(eq + 1);
-    if (key == "file") {
-      d.path = val;
-    } else if (key == "readonly") {
-      if (val == "on" || val == "true") d.readonly = true;
-      else if (val == "off" || val == "false") d.readonly = false;
-      else return Error("drive option readonly='" + val + "': expected on or off");
-    } else if (key == "format") {
-      if (val != "raw") return Error("drive format '" + val + "' is not supported (only raw)");
-    } else {
-      return Error("unknown drive option '" + key + "' in '" + text + "'");
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  if (d.path.empty()) return Error("drive '" + text + "' names no file (file=PATH)");
-  return d;
-}
-
 }  // namespace tandem::board

@@ -11,11 +11,6 @@
 
 namespace tandem::board {
 
-struct DriveConfig {
-  std::string path;
-  bool readonly = false;
-};
-
 struct MachineConfig {
   uint64_t ram_size = 256ull << 20;
   // Firmware: "default" = Debian's OpenSBI fw_jump; "none" = start the
@@ -24,7 +19,7 @@ struct MachineConfig {
   std::string kernel;
   std::string initrd;
   std::string append;
-  std::vector<DriveConfig> drives;
+  std::vector<std::string> drives;  // "file=PATH[,readonly=on]" specs
   std::vector<std::string> nets;  // backend specs, e.g. "user,hostfwd=..."
   bool rng = true;
   bool icount = false;
@@ -38,8 +33,5 @@ inline constexpr const char* kDefaultBios =
 
 // "64M", "1G", "268435456", "512K": bytes, or an error naming the text.
 Result<uint64_t> parse_size(const std::string& text);
-
-// "file=PATH[,readonly=on|off]" or a bare PATH.
-Result<DriveConfig> parse_drive(const std::string& text);
 
 }  // namespace tandem::board

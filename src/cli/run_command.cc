@@ -5,6 +5,8 @@
 #include "board/machine.h"
 #include "cli/args.h"
 #include "cli/default_guest.h"
+#include "dev/virtio_blk.h"
+#include "net/backend_spec.h"
 
 namespace tandem::cli {
 
@@ -50,12 +52,14 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
     } else if (f == "--drive") {
       auto v = need();
       if (!v.ok()) return v.error();
-      auto d = board::parse_drive(*v);
+      auto d = dev::VirtioBlk::parse_spec(*v);
       if (!d.ok()) return d.error().context("option --drive");
-      c.drives.push_back(*d);
+      c.drives.push_back(*v);
     } else if (f == "--net") {
       auto v = need();
       if (!v.ok()) return v.error();
+      auto spec = net::parse_backend_spec(*v);
+      if (!spec.ok()) return spec.error().context("option --net");
       c.nets.push_back(*v);
     } else if (f == "--no-rng") {
       c.rng = false;

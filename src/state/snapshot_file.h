@@ -127,11 +127,12 @@ class SnapshotReader {
     size_t first_slot;  // its pages in slots_
   };
   SnapshotReader() = default;
-  Status parse(int fd);
+  Status parse();
   Error error(const std::string& where, const std::string& what) const;
+  // The block's stored bytes, checksum compared.
   Status read_block(size_t block, std::vector<uint8_t>& stored) const;
-  Status decompress_block(size_t block, const std::vector<uint8_t>& stored,
-                          std::vector<uint8_t>& pages) const;
+  // Its pages (page_count * 4 KiB) into dst.
+  Status unpack_block(size_t block, const std::vector<uint8_t>& stored, uint8_t* dst) const;
 
   std::string path_;
   int fd_ = -1;

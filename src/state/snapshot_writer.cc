@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 
+#include "base/bytes.h"
 #include "state/file_util.h"
 #include "state/sections.h"
 #include "state/snapshot_file.h"

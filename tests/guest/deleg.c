@@ -18,7 +18,8 @@ static void clear_recs(void) {
 static void record(volatile struct rec* r, struct trap_frame* f) {
   r->cause = f->cause;
   r->epc = f->epc;
-  r->tval = f->tval;
+  // mtval after ebreak is implementation-specific: see qemu_quirks.c.
+  r->tval = f->cause == CAUSE_BREAKPOINT ? 0 : f->tval;
   r->status = f->status;
   r->count++;
   if (f->cause & MCAUSE_INT) {

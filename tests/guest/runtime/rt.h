@@ -137,7 +137,8 @@ void rt_skip_insn(struct trap_frame* f);
 // What the default handlers do when armed: fill rt_last_trap, skip.
 void rt_record_trap(struct trap_frame* f);
 // Prints "name: cause=.. epc=.. tval=.." for rt_last_trap (the last one
-// and the count if several), or "name: no trap".
+// and the count if several), or "name: no trap". The tval of a breakpoint
+// is not printed (implementation-specific).
 void rt_report_trap(const char* name);
 // Clears rt_last_trap and arms the default handler.
 void rt_arm_trap(void);

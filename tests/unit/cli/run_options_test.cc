@@ -31,7 +31,7 @@ TEST(RunOptions, EqualsFormAndDrives) {
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->ram_size, 1ull << 30);
   ASSERT_EQ(c->drives.size(), 1u);
-  EXPECT_TRUE(c->drives[0].readonly);
+  EXPECT_EQ(c->drives[0], "file=d.img,readonly=on");
   EXPECT_EQ(c->append, "console=ttyS0");
   EXPECT_EQ(c->nets.size(), 1u);
 }
@@ -50,7 +50,10 @@ TEST(RunOptions, ErrorsNameTheProblem) {
   ASSERT_FALSE(small.ok());
   auto drive = parse({"--kernel", "k", "--drive", "file=x,cache=none"});
   ASSERT_FALSE(drive.ok());
-  EXPECT_NE(drive.error().message().find("unknown drive option 'cache'"), std::string::npos);
+  EXPECT_NE(drive.error().message().find("cache"), std::string::npos) << drive.error().message();
+  auto net = parse({"--kernel", "k", "--net", "usr"});
+  ASSERT_FALSE(net.ok());
+  EXPECT_NE(net.error().message().find("'usr'"), std::string::npos) << net.error().message();
   auto bare = parse({"--bios", "none"});
   ASSERT_FALSE(bare.ok());
   EXPECT_NE(bare.error().message().find("--bios none needs --kernel"), std::string::npos);
