@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""System tests: boot the default guest (Debian's OpenSBI + Linux 6.1 +
+busybox) on tandem and check what a user would check.
+
+Usage: system_test.py TANDEM TEST_NAME. The guest comes from
+$TANDEM_GUEST_DIR (guest/build.sh prints it); without it the test is
+skipped (exit 77)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SKIP = 77
+BOOT_TIMEOUT = 120  # seconds; a boot takes about 1 s, sanitizer builds more
+
+
+class Failure(Exception):
+    pass
+
+
+def guest_dir():
+    d = os.environ.get("TANDEM_GUEST_DIR", "")
+    if not d or not os.path.isfile(os.path.join(d, "Image")):
+        print("skipped: TANDEM_GUEST_DIR is not set to a built guest (run guest/build.sh)")
+        sys.exit(SKIP)
+    return d
+
+
+def guest_args(extra=()):
+    d = guest_dir()
+    return ["run", "-m", "256M", "--kernel", os.path.join(d, "Image"),
+            "--initrd", os.path.join(d, "initramfs.cpio.gz"),
+            "--append", "console=ttyS0"] + list(extra)
+
+
+def run_script(tandem, commands, extra=(), timeout=BOOT_TIMEOUT):
+    """Boots with `commands` piped on stdin (ending with poweroff) and
+    returns (exit status, stdout, stderr)."""
+    script = "".join(c + "\n" for c in commands) + "poweroff -f\n"
+    p = subprocess.run([tandem] + guest_args(extra), input=script.encode(),
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def expect(cond, what, output=""):
+    if not cond:
+        raise Failure(what + ("\n--- output ---\n" + output[-3000:] if output else ""))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_boot_shell(tandem):
+    code, out, err = run_script(tandem, ["echo sum=$((6*7))", "uname -m",
+                                          "cat /proc/cpuinfo | grep -c processor"])
+    expect(code == 0, f"exit status {code}, stderr: {err}", out)
+    expect("tandem-guest: init" in out, "init did not start", out)
+    expect("sum=42" in out, "shell arithmetic output missing", out)
+    expect("riscv64" in out, "uname -m is not riscv64", out)
+    expect("Power down" in out, "the kernel did not power down", out)
+
+
+def test_http_hostfwd(tandem):
+    port = free_port()
+    d = guest_args(["--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:80"])
+    p = subprocess.Popen([tandem] + d, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"kvhttpd -p 80 &\n")
+        p.stdin.flush()
+        body = None
+        deadline = time.time() + BOOT_TIMEOUT
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    body = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        expect(body == "tandem guest ok\n", f"GET / answered {body!r}")
+        # A value stored with PUT comes back with GET, over new connections.
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/kv/color", data=b"teal", method="PUT")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            expect(r.status in (200, 201, 204), f"PUT answered {r.status}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/kv/color", timeout=10) as r:
+            expect(r.read() == b"teal", "GET after PUT returned another value")
+        # curl, a client nobody here wrote, if installed.
+        if shutil.which("curl"):
+            c = subprocess.run(["curl", "-sf", "-m", "10", f"http://127.0.0.1:{port}/"],
+                               capture_output=True)
+            expect(c.stdout == b"tandem guest ok\n", f"curl got {c.stdout!r}")
+        p.stdin.write(b"poweroff -f\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=60)
+        expect(p.returncode == 0, f"exit status {p.returncode}: {err.decode()}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_disk_roundtrip(tandem):
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(4 << 20)
+            f.seek(8192)
+            f.write(b"written-by-host\n")
+        code, out, err = run_script(tandem, [
+            "dd if=/dev/vda bs=512 skip=16 count=1 2>/dev/null | head -c 16",
+            "echo tandem-disk-payload | dd of=/dev/vda bs=512 seek=1 conv=sync 2>/dev/null",
+            "sync"], extra=["--drive", f"file={img}"])
+        expect(code == 0, f"exit status {code}: {err}", out)
+        expect("written-by-host" in out, "the guest did not read the host's data", out)
+        with open(img, "rb") as f:
+            f.seek(512)
+            data = f.read(20)
+        expect(data == b"tandem-disk-payload\n", f"disk holds {data!r} after poweroff", out)
+        # Read-only: the guest's write fails and the file is untouched.
+        code, out, err = run_script(tandem, [
+            "echo overwrite | dd of=/dev/vda bs=512 seek=1 conv=sync; echo dd-status=$?"],
+            extra=["--drive", f"file={img},readonly=on"])
+        with open(img, "rb") as f:
+            f.seek(512)
+            expect(f.read(20) == b"tandem-disk-payload\n", "a read-only disk was written", out)
+        expect("dd-status=1" in out, "dd on a read-only disk did not fail", out)
+
+
+def test_icount_deterministic(tandem):
+    cmds = ["cat /proc/uptime", "head -c 16 /dev/hwrng | od -x | head -1",
+            "i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; echo loop=$i", "date"]
+    runs = [run_script(tandem, cmds, extra=["--icount"])
+            for _ in range(2)]
+    for code, out, err in runs:
+        expect(code == 0, f"exit status {code}: {err}", out)
+        expect("loop=2000" in out, "the loop did not finish", out)
+    expect(runs[0][1] == runs[1][1],
+           "two --icount runs printed different console output:\n" +
+           "\n".join(l for l in __import__("difflib").unified_diff(
+               runs[0][1].splitlines(), runs[1][1].splitlines(), lineterm="")))
+
+
+def test_errors(tandem):
+    d = guest_dir()
+    tmp = tempfile.TemporaryDirectory()
+    big = os.path.join(tmp.name, "big.initrd")
+    with open(big, "wb") as f:
+        f.truncate(40 << 20)
+    cases = [
+        (["run", "--kernel", "/nonexistent/Image"], "/nonexistent/Image"),
+        (["run", "--kernel", os.path.join(d, "Image"), "--initrd", "/nonexistent/initrd"],
+         "/nonexistent/initrd"),
+        (["run", "-m", "32M", "--kernel", os.path.join(d, "Image"), "--initrd", big],
+         "try a larger -m"),
+        (["run", "--frobnicate"], "unknown option '--frobnicate'"),
+        (["run", "--net", "user,hostfwd=tcp:127.0.0.1:abc-:80"], "bad host port 'abc'"),
+        (["frob"], "unknown command 'frob'"),
+    ]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        cases.append((guest_args(["--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:80"]),
+                      "address already in use"))
+        for args, needle in cases:
+            p = subprocess.run([tandem] + args, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            err = p.stderr.decode()
+            expect(p.returncode != 0, f"{args} exited 0")
+            expect(needle in err, f"{args}: stderr {err!r} does not mention {needle!r}")
+            expect("Segmentation" not in err and p.returncode > 0, f"{args} crashed: {p.returncode}")
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
+        print("usage: system_test.py TANDEM {" + ",".join(TESTS) + "}")
+        sys.exit(2)
+    try:
+        TESTS[sys.argv[2]](sys.argv[1])
+    except (Failure, subprocess.TimeoutExpired) as e:
+        print("FAILED:", e)
+        sys.exit(1)
+    print("passed")
