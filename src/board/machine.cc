@@ -41,11 +41,56 @@ Machine::~Machine() = default;
 
 Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   std::unique_ptr<Machine> m(new Machine(config));
-  TANDEM_TRY(m->build());
+  TANDEM_TRY(m->build(/*load=*/true));
   return m;
 }
 
-Status Machine::build() {
+Result<std::unique_ptr<Machine>> Machine::create_empty(const MachineConfig& config) {
+  std::unique_ptr<Machine> m(new Machine(config));
+  TANDEM_TRY(m->build(/*load=*/false));
+  return m;
+}
+
+void Machine::set_clock_ticks(uint64_t ticks) {
+  if (host_clock_) host_clock_->set(ticks);
+  if (icount_clock_) {
+    uint64_t from_instret = hart_->instret() / InstructionClock::kInstructionsPerTick;
+    icount_clock_->set_skipped(ticks > from_instret ? ticks - from_instret : 0);
+  }
+}
+
+void Machine::pause() {
+  if (paused_) return;
+  paused_ = true;
+  if (host_clock_) host_clock_->pause();
+  hart_->request_stop();
+}
+
+void Machine::resume() {
+  if (!paused_) return;
+  paused_ = false;
+  if (host_clock_) host_clock_->resume();
+}
+
+void Machine::request_exit(int status) {
+  finished_ = true;
+  exit_code_ = status;
+  hart_->request_stop();
+}
+
+void Machine::add_io_source(int fd, std::function<void()> on_readable) {
+  io_sources_.push_back({fd, std::move(on_readable)});
+}
+
+void Machine::remove_io_source(int fd) {
+  for (auto it = io_sources_.begin(); it != io_sources_.end(); ++it)
+    if (it->fd == fd) {
+      io_sources_.erase(it);
+      return;
+    }
+}
+
+Status Machine::build(bool load) {
   auto ram = mem::GuestMemory::create(kRamBase, config_.ram_size);
   if (!ram.ok()) return ram.error();
   ram_ = std::move(ram).value();
@@ -62,6 +107,10 @@ Status Machine::build() {
   }
   hart_ = std::make_unique<cpu::Hart>(*bus_, *clock_, 0);
   TANDEM_TRY(attach_devices());
+  if (!load) {
+    hart_->reset(kRamBase);
+    return Ok();
+  }
   return load_images();
 }
 
@@ -218,6 +267,8 @@ void Machine::poll_io(int64_t timeout_ns) {
   std::vector<pollfd> fds;
   bool console = console_.input_fd() >= 0 && console_.pending_input().size() < 4096;
   if (console) fds.push_back({console_.input_fd(), POLLIN, 0});
+  size_t first_source = fds.size();
+  for (const auto& src : io_sources_) fds.push_back({src.fd, POLLIN, 0});
   int backend_ms = -1;
   for (auto& nic : nics_) nic->backend->add_poll_fds(fds, backend_ms);
   if (backend_ms >= 0 && (timeout_ns < 0 || int64_t{backend_ms} * 1'000'000 < timeout_ns))
@@ -226,6 +277,19 @@ void Machine::poll_io(int64_t timeout_ns) {
   timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
   int n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
   if (n > 0 && console && fds[0].revents) console_.read_available();
+  if (n > 0) {
+    // Callbacks may add or remove sources: collect the ready ones first.
+    std::vector<int> ready;
+    for (size_t i = 0; i < io_sources_.size(); i++)
+      if (fds[first_source + i].revents) ready.push_back(io_sources_[i].fd);
+    for (int fd : ready)
+      for (const auto& src : io_sources_)
+        if (src.fd == fd) {
+          auto cb = src.on_readable;
+          cb();
+          break;
+        }
+  }
   for (auto& nic : nics_) nic->backend->dispatch(fds);
   deliver_network_frames();
 }
@@ -237,7 +301,7 @@ uint64_t Machine::next_deadline() const {
 // The hart is in WFI with nothing pending: wait for a timer or host input.
 void Machine::idle() {
   console_.flush();
-  while (!finished_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
+  while (!finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
     uint64_t deadline = next_deadline();
     uint64_t now = clock_->now();
     if (icount_clock_) {
@@ -254,6 +318,7 @@ void Machine::idle() {
     clint_->update();
     rtc_->update();
     feed_console();
+    if (slice_hook_) slice_hook_();
   }
 }
 
@@ -261,13 +326,20 @@ Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
   auto start = std::chrono::steady_clock::now();
   while (!finished_ && !console_.quit_requested()) {
+    if (paused_) {
+      console_.flush();
+      poll_io(100'000'000);
+      if (slice_hook_) slice_hook_();
+      continue;
+    }
     cpu::StopReason why = hart_->run(kSliceInstructions);
     clint_->update();
     rtc_->update();
     poll_io(0);
     feed_console();
     console_.flush();
-    if (why == cpu::StopReason::kWfi) idle();
+    if (slice_hook_) slice_hook_();
+    if (why == cpu::StopReason::kWfi && !paused_) idle();
   }
   console_.flush();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -40,10 +41,38 @@ class Machine {
   cpu::Hart& hart() { return *hart_; }
   mem::GuestMemory& ram() { return *ram_; }
   const MachineConfig& config() const { return config_; }
+  dev::Clint& clint() { return *clint_; }
+  dev::Plic& plic() { return *plic_; }
+  dev::Uart16550& uart() { return *uart_; }
+  dev::GoldfishRtc& rtc() { return *rtc_; }
+  dev::TestFinisher& finisher() { return *finisher_; }
+  size_t virtio_count() const { return virtio_devices_.size(); }
+  dev::VirtioDevice& virtio_device(size_t slot) { return *virtio_devices_[slot]; }
+  dev::VirtioMmio& virtio_transport(size_t slot) { return *virtio_transports_[slot]; }
+
+  // Guest time in clock ticks, and setting it (restore). Under --icount
+  // only the idle-skip part is settable; instret comes with the hart.
+  uint64_t clock_ticks() const { return clock_->now(); }
+  void set_clock_ticks(uint64_t ticks);
+
+  // --- control, all on the vCPU thread (from hooks and I/O callbacks) ---
+  // Stops running guest instructions (time stops too); I/O is still served.
+  void pause();
+  void resume();
+  bool paused() const { return paused_; }
+  // Ends run() with this exit status after the current slice.
+  void request_exit(int status);
+  // Called between slices (and while paused, after each poll).
+  void set_slice_hook(std::function<void()> hook) { slice_hook_ = std::move(hook); }
+  // Host fds served by the run loop's poll (the monitor socket, ...).
+  void add_io_source(int fd, std::function<void()> on_readable);
+  void remove_io_source(int fd);
+  // Sets up everything but memory contents and CPU state: for restore.
+  static Result<std::unique_ptr<Machine>> create_empty(const MachineConfig& config);
 
  private:
   explicit Machine(const MachineConfig& config);
-  Status build();
+  Status build(bool load);
   Status attach_devices();
   Status load_images();
   void poll_io(int64_t timeout_ns);
@@ -91,6 +120,13 @@ class Machine {
 
   bool finished_ = false;
   int exit_code_ = 0;
+  bool paused_ = false;
+  std::function<void()> slice_hook_;
+  struct IoSource {
+    int fd;
+    std::function<void()> on_readable;
+  };
+  std::vector<IoSource> io_sources_;
 };
 
 }  // namespace tandem::board
