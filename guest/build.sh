@@ -49,6 +49,8 @@ pkg_version() {  # pkg_version PACKAGE -> installed version, or die
   printf '%s\n' "${v#ii }" | tr -d ' '
 }
 
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "TANDEM_GUEST_JOBS must be a positive integer (got '$JOBS')"
+
 # Everything a cache lookup needs.
 need_cmd dpkg-query dpkg
 need_cmd sha256sum coreutils
@@ -58,10 +60,14 @@ LINUX_SOURCE_TARBALL=/usr/src/linux-source-6.1.tar.xz
 need_file "$LINUX_SOURCE_TARBALL" linux-source-6.1
 
 # Toolchain identity: it is part of every key (compiler, binutils, libc).
-TOOLCHAIN="gcc-riscv64-linux-gnu=$(pkg_version gcc-riscv64-linux-gnu)
-binutils-riscv64-linux-gnu=$(pkg_version binutils-riscv64-linux-gnu)
-libc6-dev-riscv64-cross=$(pkg_version libc6-dev-riscv64-cross)
-$(riscv64-linux-gnu-gcc --version | head -n1)"
+# One substitution per assignment, so that a failing one stops the script.
+TOOLCHAIN=
+for pkg in gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross; do
+  version=$(pkg_version "$pkg")
+  TOOLCHAIN+="$pkg=$version"$'\n'
+done
+version=$(riscv64-linux-gnu-gcc --version | sed -n 1p)
+TOOLCHAIN+=$version
 LINUX_SOURCE_VERSION=$(pkg_version linux-source-6.1)
 
 # The busybox source version apt would fetch (Debian's "Source: busybox
@@ -78,9 +84,17 @@ BUSYBOX_VERSION=$(busybox_source_version)
 
 # --- recipe snapshot and hashes ---------------------------------------------
 
+# remove_tree DIR : rm -rf, several at a time; a kernel tree is 80,000 files
+# and a serial rm waits on the disk for each.
+remove_tree() {
+  [[ -d $1 ]] || return 0
+  find "$1" -mindepth 2 -maxdepth 2 -print0 | xargs -0 -r -P 4 -n 32 rm -rf -- &&
+    rm -rf -- "$1"
+}
+
 # Build from a private copy of the recipe (every file under guest/ except
-# documentation and tests/), so that an edit during a long build cannot end up in a
-# cache entry filed under the old hash.
+# documentation and tests/), so that an edit during a long build cannot end
+# up in a cache entry filed under the old hash.
 RECIPE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tandem-guest-recipe.XXXXXX")
 WORK=
 BUILD_LOG=
@@ -93,7 +107,7 @@ cleanup() {
       tail -n 40 "$BUILD_LOG"
     } >&2
   fi
-  [[ -n $WORK ]] && rm -rf "$WORK"
+  [[ -n $WORK ]] && remove_tree "$WORK"
   rm -rf "$RECIPE_DIR"
   exit "$rc"
 }
@@ -187,14 +201,6 @@ publish() {
   mv -T "$1" "$2"
 }
 
-# remove_tree DIR : rm -rf, several at a time; a kernel tree is 80,000 files
-# and a serial rm waits on the disk for each.
-remove_tree() {
-  [[ -d $1 ]] || return 0
-  find "$1" -mindepth 2 -maxdepth 2 -print0 | xargs -0 -r -P 4 -n 32 rm -rf -- &&
-    rm -rf -- "$1"
-}
-
 # shellcheck source=lib/kernel.sh
 source "$GUEST_DIR/lib/kernel.sh"
 # shellcheck source=lib/busybox.sh
@@ -205,7 +211,6 @@ if [[ -f $BUSYBOX_OUT/busybox ]]; then
 else
   build_busybox "$WORK/busybox" "$WORK/busybox-out"
   publish "$WORK/busybox-out" "$BUSYBOX_OUT"
-  rm -rf "$WORK/busybox"
 fi
 
 if [[ -f $KERNEL_OUT/Image ]]; then

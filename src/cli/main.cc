@@ -3,14 +3,18 @@
 #include <cstring>
 #include <string>
 
+#include "cli/restore_command.h"
 #include "cli/run_command.h"
+#include "cli/snapshot_command.h"
 
 namespace {
 
 const char kUsage[] =
     "usage: tandem <command> [options]\n"
     "commands:\n"
-    "  run        boot a virtual machine (tandem run --help)\n";
+    "  run        boot a virtual machine (tandem run --help)\n"
+    "  snapshot   suspend a running machine to a file (tandem snapshot --help)\n"
+    "  restore    resume a machine from a snapshot file (tandem restore --help)\n";
 
 }  // namespace
 
@@ -25,6 +29,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "run") return tandem::cli::run_command(argc, argv, 2);
+  if (cmd == "snapshot") return tandem::cli::snapshot_command(argc, argv, 2);
+  if (cmd == "restore") return tandem::cli::restore_command(argc, argv, 2);
   std::fprintf(stderr, "tandem: unknown command '%s' (try 'tandem --help')\n", argv[1]);
   return 2;
 }

@@ -5,6 +5,7 @@
 #include "board/machine.h"
 #include "cli/args.h"
 #include "cli/default_guest.h"
+#include "cli/monitor.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
 
@@ -48,7 +49,10 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
       if (f == "--kernel") c.kernel = *v;
       if (f == "--initrd") c.initrd = *v;
       if (f == "--append") c.append = *v;
-      if (f == "--monitor") c.monitor = *v;
+      if (f == "--monitor") {
+        TANDEM_TRY(check_monitor_spec(*v));
+        c.monitor = *v;
+      }
     } else if (f == "--drive") {
       auto v = need();
       if (!v.ok()) return v.error();
@@ -102,7 +106,17 @@ int run_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
     return 1;
   }
-  auto status = (*machine)->run();
+  Result<int> status = 0;
+  if (!config->monitor.empty()) {
+    auto monitor = Monitor::create(config->monitor, **machine);
+    if (!monitor.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", monitor.error().message().c_str());
+      return 1;
+    }
+    status = (*monitor)->run();
+  } else {
+    status = (*machine)->run();
+  }
   if (!status.ok()) {
     std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
     return 1;

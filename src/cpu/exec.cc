@@ -134,6 +134,7 @@ void Hart::drop_all_blocks() {
     if (b == cur_block_) cur_block_dead_ = true;
     dead_.push_back(b);
   }
+  has_dead_ = !dead_.empty();
   blocks_.clear();
   page_blocks_.clear();
   for (auto& j : jc_) {
@@ -145,6 +146,7 @@ void Hart::drop_all_blocks() {
 void Hart::free_dead_blocks() {
   for (Block* b : dead_) delete b;
   dead_.clear();
+  has_dead_ = false;
 }
 
 void Hart::invalidate_code(uint64_t gpa_page_base) {
@@ -155,6 +157,7 @@ void Hart::invalidate_code(uint64_t gpa_page_base) {
     if (b == cur_block_) cur_block_dead_ = true;
     dead_.push_back(b);  // freed between blocks: it may be executing now
   }
+  has_dead_ = true;
   page_blocks_.erase(it);
   for (auto& j : jc_)
     if (j.block && (j.block->gpa & ~uint64_t{0xfff}) == gpa_page_base) {
@@ -173,7 +176,7 @@ StopReason Hart::run(uint64_t budget) {
   };
   static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<size_t>(Op::kCount));
 
-  const uint64_t target = instret_ + budget < instret_ ? UINT64_MAX : instret_ + budget;
+  uint64_t target = instret_ + budget < instret_ ? UINT64_MAX : instret_ + budget;
   uint64_t* const x = x_;
   update_sstc();
   sstc_countdown_ = 256;
@@ -207,7 +210,7 @@ StopReason Hart::run(uint64_t budget) {
 #define BRANCH(cond)                                             \
   do {                                                           \
     pc_ = (cond) ? PC + i->imm : NEXT_PC;                        \
-    goto block_done;                                             \
+    CHAIN();                                                     \
   } while (0)
 #define ILLEGAL_INSN()                                           \
   do {                                                           \
@@ -215,21 +218,51 @@ StopReason Hart::run(uint64_t budget) {
     goto trap;                                                   \
   } while (0)
 
+  // Ends a block that jumps: when nothing needs attention and the target
+  // block is in the jump cache, enter it directly. Each terminator has its
+  // own copy of the final indirect jump, which predicts better than one
+  // shared dispatch point.
+#define CHAIN()                                                                              \
+  do {                                                                                       \
+    instret_ += b->count;                                                                    \
+    const uint64_t npc_ = pc_;                                                               \
+    const JcEntry& j_ = jc_[(npc_ >> 1) & (kJcSize - 1)];                                    \
+    const TlbEntry& t_ = tlb_x_[(npc_ >> 12) & (kTlbSize - 1)];                              \
+    if (__builtin_expect(instret_ < target && --sstc_countdown_ > 0 && !has_dead_ &&         \
+                             !stop_.load(std::memory_order_relaxed) &&                      \
+                             ((mip_ | mip_ext_.load(std::memory_order_relaxed) | sstc_stip_) & \
+                              irq_mask_) == 0 &&                                             \
+                             j_.vpc == npc_ && t_.vpn == (npc_ >> 12) &&                     \
+                             j_.block->host == reinterpret_cast<const uint8_t*>(t_.addend + npc_), \
+                         1)) {                                                               \
+      b = j_.block;                                                                          \
+      bpc = npc_;                                                                            \
+      i = b->insns.data();                                                                   \
+      cur_block_ = b;                                                                        \
+      cur_block_dead_ = false;                                                               \
+      goto* kLabels[static_cast<unsigned>(i->op)];                                           \
+    }                                                                                        \
+    goto loop_top;                                                                           \
+  } while (0)
+
+  Block* b = nullptr;
+  uint64_t bpc = 0;
+  const Insn* i = nullptr;
   for (;;) {
-    if (__builtin_expect(!dead_.empty(), 0)) free_dead_blocks();
+  loop_top:
+    if (__builtin_expect(has_dead_, 0)) free_dead_blocks();
     if (__builtin_expect(stop_.load(std::memory_order_relaxed), 0)) {
       stop_.store(false, std::memory_order_relaxed);
       return StopReason::kStopRequested;
     }
     if (__builtin_expect(instret_ >= target, 0)) return StopReason::kBudget;
-    if (__builtin_expect(--sstc_countdown_ == 0, 0)) {
+    if (__builtin_expect(--sstc_countdown_ <= 0, 0)) {
       sstc_countdown_ = 256;
       update_sstc();
     }
     if (__builtin_expect(((mip_ | mip_ext_.load(std::memory_order_relaxed) | sstc_stip_) & irq_mask_) != 0, 0))
       take_pending_interrupt();
 
-    Block* b;
     {
       const uint64_t pc = pc_;
       const JcEntry& j = jc_[(pc >> 1) & (kJcSize - 1)];
@@ -239,11 +272,17 @@ StopReason Hart::run(uint64_t budget) {
         b = j.block;
       } else {
         b = find_block(pc);
-        if (!b) continue;  // fetch fault: the trap is taken
+        if (!b) {
+          // Fetch fault, trap taken. Nothing retired: charge the budget
+          // anyway so that a trap vector that faults too cannot keep
+          // run() from returning.
+          if (target > 0) target--;
+          continue;
+        }
       }
     }
-    const uint64_t bpc = pc_;
-    const Insn* i = b->insns.data();
+    bpc = pc_;
+    i = b->insns.data();
     cur_block_ = b;
     cur_block_dead_ = false;
     goto* kLabels[static_cast<unsigned>(i->op)];
@@ -252,7 +291,7 @@ StopReason Hart::run(uint64_t budget) {
     ILLEGAL_INSN();
   op_END:
     pc_ = PC;
-    goto block_done;
+    CHAIN();
   op_NOP:
   op_FENCE:
     NEXT;
@@ -262,12 +301,12 @@ StopReason Hart::run(uint64_t budget) {
   op_JAL:
     RD = NEXT_PC;
     pc_ = PC + i->imm;
-    goto block_done;
+    CHAIN();
   op_JALR: {
     uint64_t t = (RS1 + i->imm) & ~uint64_t{1};
     RD = NEXT_PC;
     pc_ = t;
-    goto block_done;
+    CHAIN();
   }
   op_BEQ: BRANCH(RS1 == RS2);
   op_BNE: BRANCH(RS1 != RS2);
@@ -495,6 +534,7 @@ StopReason Hart::run(uint64_t budget) {
     continue;
   }
 #undef NEXT
+#undef CHAIN
 #undef PC
 #undef NEXT_PC
 #undef RS1

@@ -28,6 +28,12 @@
 
 #include "cpu/fpu_soft.h"
 
+// The plain-instruction paths rely on IEEE semantics of C++ float
+// expressions (no reassociation, NaNs compare unequal).
+#ifdef __FAST_MATH__
+#error "src/cpu/fpu*.cc must not be built with -ffast-math"
+#endif
+
 namespace tandem::cpu::fpu {
 namespace {
 
@@ -85,8 +91,8 @@ T soft_binop(Bin op, T a, T b, unsigned rm, uint32_t& flags) {
   }
 }
 
-#if defined(__x86_64__)
-#define TANDEM_FPU_X86 1
+// TANDEM_FPU_SOFT_ONLY forces the portable path (used to test it on x86).
+#if defined(__x86_64__) && !defined(TANDEM_FPU_SOFT_ONLY)
 
 template <typename T>
 using Host = std::conditional_t<sizeof(T) == 4, float, double>;
@@ -271,11 +277,12 @@ T sqrt_op(T a, unsigned rm, uint32_t& flags) {
       }
     }
   }
-  if (rm == kRMM) return sizeof(T) == 4 ? soft::f32_sqrt(a, rm, flags) : soft::f64_sqrt(a, rm, flags);
   F r = 0;
   if constexpr (sizeof(T) == 4) {
+    if (rm == kRMM) return soft::f32_sqrt(a, rm, flags);
     TANDEM_SSE("sqrtss", r, x, rm, flags);
   } else {
+    if (rm == kRMM) return soft::f64_sqrt(a, rm, flags);
     TANDEM_SSE("sqrtsd", r, x, rm, flags);
   }
   return canon(std::bit_cast<T>(r));
@@ -326,7 +333,6 @@ uint32_t narrow(uint64_t a, unsigned rm, uint32_t& flags) {
 }
 
 #else  // portable: everything in software
-#define TANDEM_FPU_X86 0
 
 template <typename T>
 T binop(Bin op, T a, T b, unsigned rm, uint32_t& flags) {
@@ -353,15 +359,31 @@ uint32_t narrow(uint64_t a, unsigned rm, uint32_t& flags) { return soft::f64_to_
 
 }  // namespace
 
-uint32_t f32_add(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kAdd, a, b, rm, flags); }
-uint32_t f32_sub(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kSub, a, b, rm, flags); }
-uint32_t f32_mul(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kMul, a, b, rm, flags); }
-uint32_t f32_div(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kDiv, a, b, rm, flags); }
+uint32_t f32_add(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kAdd, a, b, rm, flags);
+}
+uint32_t f32_sub(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kSub, a, b, rm, flags);
+}
+uint32_t f32_mul(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kMul, a, b, rm, flags);
+}
+uint32_t f32_div(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kDiv, a, b, rm, flags);
+}
 uint32_t f32_sqrt(uint32_t a, unsigned rm, uint32_t& flags) { return sqrt_op(a, rm, flags); }
-uint64_t f64_add(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kAdd, a, b, rm, flags); }
-uint64_t f64_sub(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kSub, a, b, rm, flags); }
-uint64_t f64_mul(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kMul, a, b, rm, flags); }
-uint64_t f64_div(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return binop(Bin::kDiv, a, b, rm, flags); }
+uint64_t f64_add(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kAdd, a, b, rm, flags);
+}
+uint64_t f64_sub(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kSub, a, b, rm, flags);
+}
+uint64_t f64_mul(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kMul, a, b, rm, flags);
+}
+uint64_t f64_div(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return binop(Bin::kDiv, a, b, rm, flags);
+}
 uint64_t f64_sqrt(uint64_t a, unsigned rm, uint32_t& flags) { return sqrt_op(a, rm, flags); }
 
 uint32_t f32_madd(uint32_t a, uint32_t b, uint32_t c, unsigned rm, uint32_t& flags) {
@@ -404,14 +426,30 @@ uint64_t f32_to_f64(uint32_t a, uint32_t& flags) {
 
 // Integer conversions: software (saturation and the flag rules of spec
 // Table 11.4 differ from x86), except int -> float when exact.
-uint64_t f32_to_i32(uint32_t a, unsigned rm, uint32_t& flags) { return soft::f32_to_i32(a, rm, flags); }
-uint64_t f32_to_u32(uint32_t a, unsigned rm, uint32_t& flags) { return soft::f32_to_u32(a, rm, flags); }
-uint64_t f32_to_i64(uint32_t a, unsigned rm, uint32_t& flags) { return soft::f32_to_i64(a, rm, flags); }
-uint64_t f32_to_u64(uint32_t a, unsigned rm, uint32_t& flags) { return soft::f32_to_u64(a, rm, flags); }
-uint64_t f64_to_i32(uint64_t a, unsigned rm, uint32_t& flags) { return soft::f64_to_i32(a, rm, flags); }
-uint64_t f64_to_u32(uint64_t a, unsigned rm, uint32_t& flags) { return soft::f64_to_u32(a, rm, flags); }
-uint64_t f64_to_i64(uint64_t a, unsigned rm, uint32_t& flags) { return soft::f64_to_i64(a, rm, flags); }
-uint64_t f64_to_u64(uint64_t a, unsigned rm, uint32_t& flags) { return soft::f64_to_u64(a, rm, flags); }
+uint64_t f32_to_i32(uint32_t a, unsigned rm, uint32_t& flags) {
+  return soft::f32_to_i32(a, rm, flags);
+}
+uint64_t f32_to_u32(uint32_t a, unsigned rm, uint32_t& flags) {
+  return soft::f32_to_u32(a, rm, flags);
+}
+uint64_t f32_to_i64(uint32_t a, unsigned rm, uint32_t& flags) {
+  return soft::f32_to_i64(a, rm, flags);
+}
+uint64_t f32_to_u64(uint32_t a, unsigned rm, uint32_t& flags) {
+  return soft::f32_to_u64(a, rm, flags);
+}
+uint64_t f64_to_i32(uint64_t a, unsigned rm, uint32_t& flags) {
+  return soft::f64_to_i32(a, rm, flags);
+}
+uint64_t f64_to_u32(uint64_t a, unsigned rm, uint32_t& flags) {
+  return soft::f64_to_u32(a, rm, flags);
+}
+uint64_t f64_to_i64(uint64_t a, unsigned rm, uint32_t& flags) {
+  return soft::f64_to_i64(a, rm, flags);
+}
+uint64_t f64_to_u64(uint64_t a, unsigned rm, uint32_t& flags) {
+  return soft::f64_to_u64(a, rm, flags);
+}
 
 uint32_t i32_to_f32(uint64_t v, unsigned rm, uint32_t& flags) {
   int32_t x = int32_t(uint32_t(v));

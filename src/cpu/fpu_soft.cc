@@ -427,26 +427,46 @@ To convert(From a, unsigned rm, uint32_t& flags) {
   return round_pack<To>(x.sign, x.exp, x.sig, rm, flags);
 }
 
+// Sign and magnitude of the low 32 bits (the .w forms) or all 64 bits.
 bool neg32(uint64_t v) { return int32_t(uint32_t(v)) < 0; }
-uint64_t abs32(uint64_t v) { return neg32(v) ? 0 - uint64_t(int64_t(int32_t(uint32_t(v)))) : uint32_t(v); }
+uint64_t abs32(uint64_t v) {
+  uint64_t x = uint64_t(int64_t(int32_t(uint32_t(v))));
+  return neg32(v) ? 0 - x : x;
+}
 bool neg64(uint64_t v) { return int64_t(v) < 0; }
 uint64_t abs64(uint64_t v) { return neg64(v) ? 0 - v : v; }
 
 }  // namespace
 
-uint32_t f32_add(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return add(a, b, false, rm, flags); }
-uint32_t f32_sub(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return add(a, b, true, rm, flags); }
-uint32_t f32_mul(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return mul(a, b, rm, flags); }
-uint32_t f32_div(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) { return div(a, b, rm, flags); }
+uint32_t f32_add(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return add(a, b, false, rm, flags);
+}
+uint32_t f32_sub(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return add(a, b, true, rm, flags);
+}
+uint32_t f32_mul(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return mul(a, b, rm, flags);
+}
+uint32_t f32_div(uint32_t a, uint32_t b, unsigned rm, uint32_t& flags) {
+  return div(a, b, rm, flags);
+}
 uint32_t f32_sqrt(uint32_t a, unsigned rm, uint32_t& flags) { return sqrt(a, rm, flags); }
 uint32_t f32_muladd(uint32_t a, uint32_t b, uint32_t c, bool negate_product, bool negate_c,
                     unsigned rm, uint32_t& flags) {
   return muladd(a, b, c, negate_product, negate_c, rm, flags);
 }
-uint64_t f32_to_i32(uint32_t a, unsigned rm, uint32_t& flags) { return to_int(a, true, 32, rm, flags); }
-uint64_t f32_to_u32(uint32_t a, unsigned rm, uint32_t& flags) { return to_int(a, false, 32, rm, flags); }
-uint64_t f32_to_i64(uint32_t a, unsigned rm, uint32_t& flags) { return to_int(a, true, 64, rm, flags); }
-uint64_t f32_to_u64(uint32_t a, unsigned rm, uint32_t& flags) { return to_int(a, false, 64, rm, flags); }
+uint64_t f32_to_i32(uint32_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, true, 32, rm, flags);
+}
+uint64_t f32_to_u32(uint32_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, false, 32, rm, flags);
+}
+uint64_t f32_to_i64(uint32_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, true, 64, rm, flags);
+}
+uint64_t f32_to_u64(uint32_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, false, 64, rm, flags);
+}
 uint32_t i32_to_f32(uint64_t v, unsigned rm, uint32_t& flags) {
   return from_int<uint32_t>(neg32(v), abs32(v), rm, flags);
 }
@@ -456,23 +476,43 @@ uint32_t u32_to_f32(uint64_t v, unsigned rm, uint32_t& flags) {
 uint32_t i64_to_f32(uint64_t v, unsigned rm, uint32_t& flags) {
   return from_int<uint32_t>(neg64(v), abs64(v), rm, flags);
 }
-uint32_t u64_to_f32(uint64_t v, unsigned rm, uint32_t& flags) { return from_int<uint32_t>(false, v, rm, flags); }
+uint32_t u64_to_f32(uint64_t v, unsigned rm, uint32_t& flags) {
+  return from_int<uint32_t>(false, v, rm, flags);
+}
 uint64_t f32_to_f64(uint32_t a, uint32_t& flags) { return convert<uint64_t>(a, kRNE, flags); }
-uint32_t f64_to_f32(uint64_t a, unsigned rm, uint32_t& flags) { return convert<uint32_t>(a, rm, flags); }
+uint32_t f64_to_f32(uint64_t a, unsigned rm, uint32_t& flags) {
+  return convert<uint32_t>(a, rm, flags);
+}
 
-uint64_t f64_add(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return add(a, b, false, rm, flags); }
-uint64_t f64_sub(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return add(a, b, true, rm, flags); }
-uint64_t f64_mul(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return mul(a, b, rm, flags); }
-uint64_t f64_div(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) { return div(a, b, rm, flags); }
+uint64_t f64_add(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return add(a, b, false, rm, flags);
+}
+uint64_t f64_sub(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return add(a, b, true, rm, flags);
+}
+uint64_t f64_mul(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return mul(a, b, rm, flags);
+}
+uint64_t f64_div(uint64_t a, uint64_t b, unsigned rm, uint32_t& flags) {
+  return div(a, b, rm, flags);
+}
 uint64_t f64_sqrt(uint64_t a, unsigned rm, uint32_t& flags) { return sqrt(a, rm, flags); }
 uint64_t f64_muladd(uint64_t a, uint64_t b, uint64_t c, bool negate_product, bool negate_c,
                     unsigned rm, uint32_t& flags) {
   return muladd(a, b, c, negate_product, negate_c, rm, flags);
 }
-uint64_t f64_to_i32(uint64_t a, unsigned rm, uint32_t& flags) { return to_int(a, true, 32, rm, flags); }
-uint64_t f64_to_u32(uint64_t a, unsigned rm, uint32_t& flags) { return to_int(a, false, 32, rm, flags); }
-uint64_t f64_to_i64(uint64_t a, unsigned rm, uint32_t& flags) { return to_int(a, true, 64, rm, flags); }
-uint64_t f64_to_u64(uint64_t a, unsigned rm, uint32_t& flags) { return to_int(a, false, 64, rm, flags); }
+uint64_t f64_to_i32(uint64_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, true, 32, rm, flags);
+}
+uint64_t f64_to_u32(uint64_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, false, 32, rm, flags);
+}
+uint64_t f64_to_i64(uint64_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, true, 64, rm, flags);
+}
+uint64_t f64_to_u64(uint64_t a, unsigned rm, uint32_t& flags) {
+  return to_int(a, false, 64, rm, flags);
+}
 uint64_t i32_to_f64(uint64_t v, unsigned rm, uint32_t& flags) {
   return from_int<uint64_t>(neg32(v), abs32(v), rm, flags);
 }
@@ -482,6 +522,8 @@ uint64_t u32_to_f64(uint64_t v, unsigned rm, uint32_t& flags) {
 uint64_t i64_to_f64(uint64_t v, unsigned rm, uint32_t& flags) {
   return from_int<uint64_t>(neg64(v), abs64(v), rm, flags);
 }
-uint64_t u64_to_f64(uint64_t v, unsigned rm, uint32_t& flags) { return from_int<uint64_t>(false, v, rm, flags); }
+uint64_t u64_to_f64(uint64_t v, unsigned rm, uint32_t& flags) {
+  return from_int<uint64_t>(false, v, rm, flags);
+}
 
 }  // namespace tandem::cpu::fpu::soft

@@ -250,7 +250,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // (CSR reads of instret/cycle and writes of them).
   uint64_t cur_index_ = 0;
   bool in_insn_ = false;  // a CSR instruction is executing
-  unsigned sstc_countdown_ = 0;
+  int sstc_countdown_ = 0;  // blocks until stimecmp is compared with the clock again
+  bool has_dead_ = false;   // dead_ is not empty
 
   // Derived caches.
   TlbEntry tlb_data_[4][2][kTlbSize];  // [DataKey][0 read, 1 write]

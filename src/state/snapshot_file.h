@@ -113,6 +113,10 @@ class SnapshotReader {
   // One page into dst (4 KiB): zero-filled for an elided page, else its
   // block is read and decompressed. Safe to call from several threads.
   Status load_page(uint32_t page, uint8_t* dst) const;
+  // A block's pages, checked and decompressed, in block_pages() order
+  // (block_pages(block).size() * 4 KiB bytes), for loaders that copy only
+  // some of them. Safe to call from several threads.
+  Status unpack_block_to(size_t block, std::vector<uint8_t>& out) const;
   // Eager restore: verify_memory(), then every block into `ram` and every
   // elided page zeroed. `ram` must have the snapshot's base and size.
   Status load_memory(mem::GuestMemory& ram, unsigned threads = 2) const;

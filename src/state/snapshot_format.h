@@ -20,6 +20,9 @@ inline constexpr uint32_t kBlockEntrySize = 32;
 // Upper bound a reader accepts (the writer's default is 256): bounds the
 // buffer one block decompresses into.
 inline constexpr uint32_t kMaxPagesPerBlock = 65536;
+// Largest guest RAM a file may describe: bounds what a reader allocates
+// for its page map (4 bytes per page) whatever the header claims.
+inline constexpr uint64_t kMaxRamSize = uint64_t{1} << 40;
 // A page slot holding a copy that a later block superseded.
 inline constexpr uint32_t kStaleSlot = 0xffffffff;
 

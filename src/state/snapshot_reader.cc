@@ -117,7 +117,7 @@ Status SnapshotReader::parse() {
     return error("header", "checksum mismatch");
   if (h.flags != 0 || h.reserved != 0) return error("header", "unknown flags set");
   if (h.ram_size == 0 || h.ram_size % mem::kPageSize != 0 || h.ram_base % mem::kPageSize != 0 ||
-      h.ram_size / mem::kPageSize >= format::kStaleSlot)
+      h.ram_size > format::kMaxRamSize)
     return error("header", "bad RAM geometry (" + std::to_string(h.ram_size) + " bytes)");
 
   // --- layout: [header][blocks][section table][payloads][memory index] ---
@@ -313,6 +313,14 @@ Status SnapshotReader::load_block(size_t block, mem::GuestMemory& ram) const {
   return Ok();
 }
 
+Status SnapshotReader::unpack_block_to(size_t block, std::vector<uint8_t>& out) const {
+  if (block >= blocks_.size()) return error("memory", "block " + std::to_string(block) + " does not exist");
+  std::vector<uint8_t>& stored = stored_buffer();
+  TANDEM_TRY(read_block(block, stored));
+  out.resize(block_pages(block).size() * mem::kPageSize);
+  return unpack_block(block, stored, out.data());
+}
+
 Status SnapshotReader::load_page(uint32_t page, uint8_t* dst) const {
   if (page >= page_count()) return error("memory", "page " + std::to_string(page) + " is outside RAM");
   uint32_t block = page_block_[page];
@@ -327,6 +335,7 @@ Status SnapshotReader::load_page(uint32_t page, uint8_t* dst) const {
   buf.resize(pages.size() * mem::kPageSize);
   TANDEM_TRY(unpack_block(block, stored, buf.data()));
   size_t j = std::find(pages.begin(), pages.end(), page) - pages.begin();
+  if (j == pages.size()) return error("memory index", "page " + std::to_string(page) + " lost");
   std::memcpy(dst, buf.data() + j * mem::kPageSize, mem::kPageSize);
   return Ok();
 }

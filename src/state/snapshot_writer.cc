@@ -44,7 +44,9 @@ struct SnapshotWriter::Impl {
   const mem::GuestMemory& ram;
   WriteOptions options;
   int fd = -1;
+  bool created = false;    // PATH.tmp is ours to remove
   bool committed = false;
+  bool failed = false;     // a step failed: the file is unusable
   uint64_t offset = format::kHeaderSize;  // where the next block goes
   std::vector<format::BlockEntry> blocks;
   std::vector<uint32_t> slots;         // page of every slot, in block order
@@ -55,7 +57,7 @@ struct SnapshotWriter::Impl {
       : path(p), tmp_path(p + ".tmp"), ram(r), options(o) {}
   ~Impl() {
     if (fd >= 0) ::close(fd);
-    if (!committed) ::unlink(tmp_path.c_str());
+    if (created && !committed) ::unlink(tmp_path.c_str());
   }
   Error error(const std::string& what) const {
     return Error("write snapshot '" + path + "': " + what);
@@ -75,11 +77,14 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(const std::string
   if (options.pages_per_block == 0 || options.pages_per_block > format::kMaxPagesPerBlock)
     return impl->error("pages_per_block must be in [1, " +
                        std::to_string(format::kMaxPagesPerBlock) + "]");
-  if (ram.page_count() > kNoSlot) return impl->error("guest RAM has too many pages");
+  if (ram.size() > format::kMaxRamSize)
+    return impl->error("guest RAM is larger than the format's " +
+                       std::to_string(format::kMaxRamSize >> 30) + " GiB");
   if (options.zstd_level < ZSTD_minCLevel() || options.zstd_level > ZSTD_maxCLevel())
     return impl->error("zstd level " + std::to_string(options.zstd_level) + " is out of range");
   impl->fd = ::open(impl->tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (impl->fd < 0) return impl->error(sys_error("create '" + impl->tmp_path + "'").message());
+  impl->created = true;
   impl->slot_of_page.assign(ram.page_count(), kNoSlot);
   impl->saved.assign(ram.page_count(), false);
   return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(std::move(impl)));
@@ -88,6 +93,7 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(const std::string
 Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
   Impl& w = *impl_;
   if (w.committed) return w.error("already committed");
+  if (w.failed) return w.error("an earlier step failed");
   for (uint32_t p : pages)
     if (p >= w.ram.page_count())
       return w.error("page " + std::to_string(p) + " is outside RAM (" +
@@ -123,7 +129,9 @@ Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
     w.slot_of_page[p] = static_cast<uint32_t>(w.slots.size());
     w.slots.push_back(p);
   }
-  return w.write_blocks(first, w.slots.size() - first, stats_);
+  Status st = w.write_blocks(first, w.slots.size() - first, stats_);
+  if (!st.ok()) w.failed = true;
+  return st;
 }
 
 Status SnapshotWriter::write_unsaved_pages() {
@@ -246,11 +254,20 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
 Result<WriteStats> SnapshotWriter::commit(const Snapshot& snap) {
   Impl& w = *impl_;
   if (w.committed) return w.error("already committed");
-  for (uint32_t p : snap.active_pages)
-    if (p >= w.ram.page_count())
-      return w.error("active page " + std::to_string(p) + " is outside RAM");
+  if (w.failed) return w.error("an earlier step failed");
+  // What the reader would refuse is refused here.
+  std::vector<uint32_t> active = snap.active_pages;
+  std::sort(active.begin(), active.end());
+  if (!active.empty() && active.back() >= w.ram.page_count())
+    return w.error("active page " + std::to_string(active.back()) + " is outside RAM");
+  auto dup = std::adjacent_find(active.begin(), active.end());
+  if (dup != active.end()) return w.error("active page " + std::to_string(*dup) + " is listed twice");
 
-  auto io = [&](Status st) -> Status { return st.ok() ? st : w.error(st.error().message()); };
+  auto io = [&](Status st) -> Status {
+    if (st.ok()) return st;
+    w.failed = true;
+    return w.error(st.error().message());
+  };
 
   // Section table, then the payloads it points to.
   std::vector<Section> sections = encode_sections(snap);
@@ -300,12 +317,12 @@ Result<WriteStats> SnapshotWriter::commit(const Snapshot& snap) {
   // Last: until now the file had no magic.
   TANDEM_TRY(io(pwrite_all(w.fd, header.data(), header.size(), 0)));
 
-  if (::fsync(w.fd) != 0) return w.error(sys_error("fsync '" + w.tmp_path + "'").message());
+  if (::fsync(w.fd) != 0) return io(sys_error("fsync '" + w.tmp_path + "'")).error();
   int fd = w.fd;
   w.fd = -1;
-  if (::close(fd) != 0) return w.error(sys_error("close '" + w.tmp_path + "'").message());
+  if (::close(fd) != 0) return io(sys_error("close '" + w.tmp_path + "'")).error();
   if (::rename(w.tmp_path.c_str(), w.path.c_str()) != 0)
-    return w.error(sys_error("rename '" + w.tmp_path + "'").message());
+    return io(sys_error("rename '" + w.tmp_path + "' to '" + w.path + "'")).error();
   w.committed = true;
   Status dir = fsync_parent_dir(w.path);
   if (!dir.ok()) return w.error(dir.error().message());

@@ -3,7 +3,7 @@
 # compares their console output byte for byte and their exit codes.
 #   difftest.sh TANDEM ELF
 # Exit: 0 same, 1 different, 77 QEMU not installed (CTest: skipped).
-# Environment: TANDEM_GUEST_TIMEOUT (seconds per run, default 5),
+# Environment: TANDEM_GUEST_TIMEOUT (seconds per run, default 10),
 #              TANDEM_GUEST_MEM (default 64M), QEMU (the QEMU binary),
 #              TANDEM_QEMU_CPU (QEMU -cpu, default rv64,h=false,pmu-num=29),
 #              TANDEM_GUEST_KEEP=DIR keeps both outputs there.
@@ -16,7 +16,7 @@ fi
 tandem=$1
 elf=$2
 qemu=${QEMU:-qemu-system-riscv64}
-timeout_s=${TANDEM_GUEST_TIMEOUT:-5}
+timeout_s=${TANDEM_GUEST_TIMEOUT:-10}
 mem=${TANDEM_GUEST_MEM:-64M}
 # QEMU 7.2's default rv64 hart also has the hypervisor extension, which
 # tandem does not (it adds CSRs and mstatus/mip bits), and 16 instead of all

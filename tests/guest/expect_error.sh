@@ -10,7 +10,7 @@ fi
 regex=$1
 tandem=$2
 file=$3
-err=$(timeout -k 2 "${TANDEM_GUEST_TIMEOUT:-5}" "$tandem" run -m 64M --bios none --kernel "$file" \
+err=$(timeout -k 2 "${TANDEM_GUEST_TIMEOUT:-10}" "$tandem" run -m 64M --bios none --kernel "$file" \
   </dev/null 2>&1 >/dev/null)
 rc=$?
 echo "tandem exit code $rc, stderr: $err"

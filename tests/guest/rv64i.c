@@ -218,11 +218,11 @@ static void test_jumps(void) {
   asm volatile(
       "   la %0, 1f\n"
       "   jalr %0, 0(%0)\n"
-      "   nop\n"
-      "1: la %1, 1b\n"
+      "2: nop\n"
+      "1: la %1, 2b\n"
       "   sub %0, %0, %1\n"
       : "=&r"(link), "=&r"(target));
-  printf("jalr rd==rs1 link-target: %ld\n", (int64_t)link);
+  printf("jalr rd==rs1 link - next insn: %ld\n", (int64_t)link);
 }
 
 static void test_x0(void) {

@@ -159,7 +159,7 @@ static uint64_t misaligned(uint64_t unused) {
   asm volatile("lr.d %0, (%1)" : "=r"(r) : "r"(p + 4) : "memory");
   rt_report_trap("  lr.d +4");
   rt_arm_trap();
-  asm volatile("lr.d %0, (%1)" : "=r"(r) : "r"(p + 7), "r"(1ul) : "memory");
+  asm volatile("lr.d %0, (%1)" : "=r"(r) : "r"(p + 7) : "memory");
   rt_report_trap("  lr.d +7");
   return 0;
 }

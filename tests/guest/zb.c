@@ -91,7 +91,13 @@ static const struct op un_ops[] = {
 int main(void) {
   print_values("values", vals, COUNT(vals));
   run_binary(rr_ops, COUNT(rr_ops), vals, COUNT(vals));
-  run_unary(un_ops, COUNT(un_ops), vals, COUNT(vals));
+  for (unsigned k = 0; k < COUNT(un_ops); k++)
+    for (unsigned i = 0; i < COUNT(vals); i++) {
+      // QEMU 7.2 gets ctzw wrong when bits 31:0 are zero and bit 63 is
+      // set (63 instead of 32): compared in qemu_quirks.c instead.
+      if (un_ops[k].fn == op_ctzw && (uint32_t)vals[i] == 0 && (vals[i] >> 63)) continue;
+      printf("%s v%u %016lx\n", un_ops[k].name, i, un_ops[k].fn(vals[i], 0));
+    }
   printf("zb done\n");
   return 0;
 }

@@ -99,7 +99,6 @@ void rt_puts(const char* s);
 int rt_printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 int rt_vprintf(const char* fmt, va_list ap);
 #define printf rt_printf
-#define puts_raw rt_puts
 
 // Ends the run through the test finisher: 0 passes, anything else fails
 // with that code (QEMU exits with it).
@@ -131,8 +130,9 @@ struct trap_record {
 };
 extern volatile int rt_expect_trap;
 extern volatile struct trap_record rt_last_trap;
-// Advances f->epc past the trapping instruction (2 or 4 bytes, read from
-// physical memory), or back to the caller (f->x[1]) for fetch faults.
+// Advances f->epc past the trapping instruction (2 or 4 bytes, read at
+// epc in the handler's own mode, with SUM and MXR set for S handlers), or
+// back to the caller (f->x[1]) for fetch faults.
 void rt_skip_insn(struct trap_frame* f);
 // What the default handlers do when armed: fill rt_last_trap, skip.
 void rt_record_trap(struct trap_frame* f);
@@ -164,13 +164,3 @@ void* memset(void* d, int c, size_t n);
 void* memcpy(void* d, const void* s, size_t n);
 int memcmp(const void* a, const void* b, size_t n);
 size_t strlen(const char* s);
-
-// FNV-1a over 64-bit words, for compact checks of large results.
-static inline uint64_t rt_hash(uint64_t h, uint64_t v) {
-  for (int i = 0; i < 8; i++) {
-    h ^= (v >> (8 * i)) & 0xff;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-#define RT_HASH_INIT 0xcbf29ce484222325ull

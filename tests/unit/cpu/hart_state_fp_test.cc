@@ -94,6 +94,7 @@ TEST(HartFp, DisabledFpuIsIllegal) {
   EXPECT_EQ(m.x(28), kIllegalInsn);
   EXPECT_EQ(m.x(30), fp_op(0x00, 2, 1, 0, 3));
   m.hart->reset(kRamBase);
+  m.install_m_handler();
   Asm b(kRamBase);
   b.csrr(5, kCsrFflags);
   m.load(b);

@@ -407,3 +407,17 @@ TEST(HartCsr, SstcDrivesStip) {
 
 }  // namespace
 }  // namespace tandem::cpu::test
+
+namespace tandem::cpu::test {
+namespace {
+
+TEST(HartTrap, FaultingTrapVectorStillReturnsFromRun) {
+  Machine m;  // mtvec = 0: no memory there, so every trap faults again
+  m.hart->set_pc(0x1000);
+  EXPECT_EQ(m.run(1000), StopReason::kBudget);
+  EXPECT_EQ(m.csr(kCsrMcause), kInsnAccessFault);
+  EXPECT_EQ(m.hart->instret(), 0u);
+}
+
+}  // namespace
+}  // namespace tandem::cpu::test

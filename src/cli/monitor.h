@@ -1,0 +1,63 @@
+// The JSON monitor: a unix socket speaking one JSON object per line in the
+// style of QEMU's QMP. Served by the machine's run loop (vCPU thread), so
+// commands act between slices with the guest stopped.
+//
+//   -> {"execute": "query-status"}
+//   <- {"return": {"status": "running", "instructions": 123}}
+//   -> {"execute": "suspend", "arguments": {"file": "vm.snap"}}
+//   <- {"return": {}}
+//   <- {"event": "SNAPSHOT_PROGRESS", "data": {...}}   (about every 100 ms)
+//   <- {"event": "SNAPSHOT_COMPLETED", "data": {"pause_ms": 2.1, ...}}
+//
+// Commands: stop, cont, query-status, suspend, query-snapshot, quit.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+#include "board/machine.h"
+#include "state/live_save.h"
+
+namespace tandem::cli {
+
+class Monitor {
+ public:
+  // `spec` is "unix:PATH"; an existing socket file at PATH is replaced.
+  static Result<std::unique_ptr<Monitor>> create(const std::string& spec, board::Machine& m);
+  ~Monitor();
+
+  // Runs the machine (installs itself as the slice hook).
+  Result<int> run();
+
+ private:
+  struct Client {
+    int fd;
+    std::string in;
+  };
+  Monitor(board::Machine& m, int listen_fd, std::string path);
+  void accept_client();
+  void read_client(int fd);
+  void close_client(int fd);
+  nlohmann::json handle(const nlohmann::json& request);
+  void send(int fd, const nlohmann::json& msg);
+  void broadcast(const nlohmann::json& msg);
+  void tick();
+  nlohmann::json progress_json() const;
+
+  board::Machine& m_;
+  int listen_fd_;
+  std::string path_;
+  std::vector<Client> clients_;
+  std::unique_ptr<state::LiveSave> save_;
+  std::string save_file_;
+  double last_progress_ms_ = -1e9;
+};
+
+// Tells whether a monitor spec is well formed ("unix:PATH").
+Status check_monitor_spec(const std::string& spec);
+
+}  // namespace tandem::cli

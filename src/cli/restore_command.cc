@@ -1,0 +1,103 @@
+#include "cli/restore_command.h"
+
+#include <cstdio>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/monitor.h"
+#include "state/restore.h"
+
+namespace tandem::cli {
+
+namespace {
+
+const char kUsage[] =
+    "usage: tandem restore FILE [options]\n"
+    "  --mode eager|lazy|working-set   how memory is loaded (default working-set):\n"
+    "        eager: all of it, then run; lazy: run at once, load pages on first touch;\n"
+    "        working-set: load the pages the guest was using first, run, stream the rest\n"
+    "  --stats                 print restore timings, instructions and MIPS to stderr\n"
+    "  --monitor unix:PATH     JSON monitor socket\n";
+
+}  // namespace
+
+int restore_command(int argc, char** argv, int first) {
+  std::string file, monitor;
+  state::RestoreMode mode = state::RestoreMode::kWorkingSet;
+  bool stats = false;
+  Args args(argc, argv, first);
+  auto usage_error = [](const std::string& msg) {
+    std::fprintf(stderr, "tandem: %s\n%s", msg.c_str(), kUsage);
+    return 2;
+  };
+  while (!args.done()) {
+    std::string f = args.next_flag();
+    if (f == "--help" || f == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (f == "--mode") {
+      auto v = args.value(f);
+      if (!v.ok()) return usage_error(v.error().message());
+      auto m = state::parse_restore_mode(*v);
+      if (!m.ok()) return usage_error(m.error().message());
+      mode = *m;
+    } else if (f == "--monitor") {
+      auto v = args.value(f);
+      if (!v.ok()) return usage_error(v.error().message());
+      if (auto st = check_monitor_spec(*v); !st.ok()) return usage_error(st.error().message());
+      monitor = *v;
+    } else if (f == "--stats") {
+      stats = true;
+    } else if (!args.is_flag(f) && file.empty()) {
+      file = f;
+    } else {
+      return usage_error("unexpected argument '" + f + "' for 'tandem restore'");
+    }
+  }
+  if (file.empty()) return usage_error("restore needs a snapshot FILE");
+
+  auto r = state::Restore::open(file, mode, [&](board::MachineConfig& c) {
+    c.stats = stats;
+    c.monitor = monitor;
+  });
+  if (!r.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  board::Machine& m = (*r)->machine();
+  std::unique_ptr<Monitor> mon;
+  if (!monitor.empty()) {
+    auto created = Monitor::create(monitor, m);
+    if (!created.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", created.error().message().c_str());
+      return 1;
+    }
+    mon = std::move(created).value();
+  }
+  (*r)->start();
+  Result<int> status = mon ? mon->run() : m.run();
+  std::string load_error = (*r)->load_error();
+  if (!load_error.empty()) {
+    std::fprintf(stderr, "tandem: restore: %s\n", load_error.c_str());
+    return 1;
+  }
+  if (stats) {
+    auto rep = (*r)->report();
+    std::fprintf(stderr,
+                 "tandem-restore: {\"mode\": \"%s\", \"first_instruction_ms\": %.3f, \"resident_ms\": %.3f, "
+                 "\"active_pages\": %llu, \"pages_prefetched\": %llu, \"pages_on_demand\": %llu, "
+                 "\"pages_streamed\": %llu}\n",
+                 state::restore_mode_name(mode), rep.first_instruction_ms, rep.resident_ms,
+                 static_cast<unsigned long long>(rep.active_pages),
+                 static_cast<unsigned long long>(rep.pages_prefetched),
+                 static_cast<unsigned long long>(rep.pages_on_demand),
+                 static_cast<unsigned long long>(rep.pages_streamed));
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  return *status;
+}
+
+}  // namespace tandem::cli

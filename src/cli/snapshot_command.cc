@@ -1,0 +1,140 @@
+#include "cli/snapshot_command.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/monitor.h"
+
+namespace tandem::cli {
+
+using nlohmann::json;
+
+namespace {
+
+const char kUsage[] =
+    "usage: tandem snapshot suspend --monitor unix:PATH FILE\n"
+    "  Writes the running VM's state to FILE while the guest keeps running,\n"
+    "  then stops it (the tandem process exits). Resume with 'tandem restore FILE'.\n";
+
+class LineClient {
+ public:
+  ~LineClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status connect(const std::string& spec) {
+    TANDEM_TRY(check_monitor_spec(spec));
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return sys_error("socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, spec.c_str() + 5, sizeof addr.sun_path - 1);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      return sys_error("connect to monitor " + spec);
+    return Ok();
+  }
+  Status send(const json& j) {
+    std::string line = j.dump() + "\n";
+    if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      return sys_error("write to monitor");
+    return Ok();
+  }
+  Result<json> next() {
+    for (;;) {
+      size_t nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        json j = json::parse(line, nullptr, false);
+        if (j.is_discarded()) return Error("monitor sent malformed JSON: " + line.substr(0, 80));
+        return j;
+      }
+      char tmp[4096];
+      ssize_t n = ::read(fd_, tmp, sizeof tmp);
+      if (n == 0) return Error("monitor closed the connection");
+      if (n < 0) return sys_error("read from monitor");
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+}  // namespace
+
+int snapshot_command(int argc, char** argv, int first) {
+  if (first >= argc || std::string(argv[first]) == "--help" || std::string(argv[first]) == "-h") {
+    std::fputs(kUsage, first >= argc ? stderr : stdout);
+    return first >= argc ? 2 : 0;
+  }
+  std::string verb = argv[first];
+  if (verb != "suspend") {
+    std::fprintf(stderr, "tandem: unknown snapshot action '%s' (expected suspend)\n%s", verb.c_str(), kUsage);
+    return 2;
+  }
+  std::string monitor, file;
+  Args args(argc, argv, first + 1);
+  while (!args.done()) {
+    std::string f = args.next_flag();
+    if (f == "--monitor") {
+      auto v = args.value(f);
+      if (!v.ok()) {
+        std::fprintf(stderr, "tandem: %s\n", v.error().message().c_str());
+        return 2;
+      }
+      monitor = *v;
+    } else if (!args.is_flag(f) && file.empty()) {
+      file = f;
+    } else {
+      std::fprintf(stderr, "tandem: unexpected argument '%s'\n%s", f.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (monitor.empty() || file.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  LineClient c;
+  auto fail = [](const Error& e) {
+    std::fprintf(stderr, "tandem: %s\n", e.message().c_str());
+    return 1;
+  };
+  if (auto st = c.connect(monitor); !st.ok()) return fail(st.error());
+  auto greeting = c.next();
+  if (!greeting.ok()) return fail(greeting.error());
+  char abs[4096];
+  std::string path = file[0] == '/' || !getcwd(abs, sizeof abs) ? file : std::string(abs) + "/" + file;
+  if (auto st = c.send({{"execute", "suspend"}, {"arguments", {{"file", path}}}}); !st.ok()) return fail(st.error());
+  bool tty = isatty(STDERR_FILENO);
+  for (;;) {
+    auto msg = c.next();
+    if (!msg.ok()) return fail(msg.error());
+    const json& m = *msg;
+    if (m.contains("error")) return fail(Error(m["error"].value("desc", "suspend failed")));
+    std::string ev = m.value("event", "");
+    if (ev == "SNAPSHOT_PROGRESS" && tty) {
+      const json& d = m["data"];
+      double pct = 100.0 * d.value("pages_done", 0.0) / std::max(1.0, d.value("pages_total", 1.0));
+      std::fprintf(stderr, "\rsuspend: round %d, %.0f%% of RAM written, %.0f ms", d.value("round", 0),
+                   pct > 100 ? 100 : pct, d.value("elapsed_ms", 0.0));
+    } else if (ev == "SNAPSHOT_COMPLETED") {
+      if (tty) std::fprintf(stderr, "\n");
+      std::printf("%s\n", m["data"]["report"].dump().c_str());
+      return 0;
+    } else if (ev == "SNAPSHOT_FAILED") {
+      if (tty) std::fprintf(stderr, "\n");
+      return fail(Error(m["data"].value("error", "suspend failed")));
+    }
+  }
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,152 @@
+#include "state/restore.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "state/machine_snapshot.h"
+
+namespace tandem::state {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+Result<RestoreMode> parse_restore_mode(std::string_view text) {
+  if (text == "eager") return RestoreMode::kEager;
+  if (text == "lazy") return RestoreMode::kLazy;
+  if (text == "working-set") return RestoreMode::kWorkingSet;
+  return Error("unknown restore mode '" + std::string(text) + "' (expected eager, lazy or working-set)");
+}
+
+const char* restore_mode_name(RestoreMode mode) {
+  switch (mode) {
+    case RestoreMode::kEager: return "eager";
+    case RestoreMode::kLazy: return "lazy";
+    default: return "working-set";
+  }
+}
+
+Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreMode mode,
+                                               const std::function<void(board::MachineConfig&)>& adjust) {
+  std::unique_ptr<Restore> r(new Restore());
+  r->mode_ = mode;
+  r->t0_ = std::chrono::steady_clock::now();
+  auto reader = SnapshotReader::open(path);
+  if (!reader.ok()) return reader.error();
+  r->reader_ = std::move(reader).value();
+  const Snapshot& snap = r->reader_->snapshot();
+  auto config = config_from_snapshot(snap);
+  if (!config.ok()) return config.error().context("snapshot '" + path + "'");
+  if (adjust) adjust(*config);
+  auto machine = board::Machine::create_empty(*config);
+  if (!machine.ok()) return machine.error().context("restore '" + path + "'");
+  r->machine_ = std::move(machine).value();
+  mem::GuestMemory& ram = r->machine_->ram();
+  if (r->reader_->ram_base() != ram.base() || r->reader_->ram_size() != ram.size())
+    return Error("snapshot '" + path + "': its RAM layout differs from the machine's");
+
+  if (mode == RestoreMode::kEager) {
+    TANDEM_TRY(r->reader_->load_memory(ram));
+    r->prefetched_ = ram.page_count();
+  } else {
+    // Fresh anonymous memory reads as zero: elided pages need no loading.
+    r->absent_left_ = 0;
+    ram.mark_absent_all();
+    for (uint32_t p = 0; p < ram.page_count(); p++) {
+      if (r->reader_->block_of(p) == SnapshotReader::kZeroPage) ram.mark_present(p);
+      else r->absent_left_++;
+    }
+    Restore* self = r.get();
+    ram.set_loader([self](size_t page) { self->on_absent(page); });
+    if (mode == RestoreMode::kWorkingSet) {
+      uint64_t before = r->absent_left_;
+      for (uint32_t p : snap.active_pages) {
+        if (p >= ram.page_count() || !ram.is_absent(p)) continue;
+        TANDEM_TRY(r->load_block_safely(r->reader_->block_of(p), /*on_demand=*/false));
+      }
+      r->prefetched_ = before - r->absent_left_;
+    }
+  }
+  TANDEM_TRY(apply_machine(snap, *r->machine_));
+  return r;
+}
+
+Restore::~Restore() {
+  stop_ = true;
+  if (streamer_.joinable()) streamer_.join();
+  if (machine_) machine_->ram().set_loader(nullptr);
+}
+
+// Copies the pages of `block` that are still absent into RAM. Decompression
+// happens outside the lock; copying and marking present inside it, so a
+// page that became present (and may have been written since) is never
+// overwritten.
+Status Restore::load_block_safely(size_t block, bool on_demand) {
+  mem::GuestMemory& ram = machine_->ram();
+  std::vector<uint8_t> data;
+  TANDEM_TRY(reader_->unpack_block_to(block, data));
+  auto pages = reader_->block_pages(block);
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t n = 0;
+  for (size_t i = 0; i < pages.size(); i++) {
+    uint32_t p = pages[i];
+    if (p >= ram.page_count() || reader_->block_of(p) != block || !ram.is_absent(p)) continue;
+    std::memcpy(ram.page_host(p), data.data() + i * mem::kPageSize, mem::kPageSize);
+    ram.mark_present(p);
+    n++;
+  }
+  absent_left_ -= n;
+  (on_demand ? on_demand_ : streamed_) += n;
+  if (absent_left_ == 0 && resident_ms_ < 0) resident_ms_ = ms_since(t0_);
+  return Ok();
+}
+
+void Restore::on_absent(size_t page) {
+  Status st = load_block_safely(reader_->block_of(static_cast<uint32_t>(page)), /*on_demand=*/true);
+  if (!st.ok()) {
+    // The guest cannot go on without this page; GuestMemory stops the
+    // process with the page's address once we return.
+    std::fprintf(stderr, "tandem: restore: %s\n", st.error().message().c_str());
+  }
+}
+
+void Restore::stream() {
+  for (size_t b = 0; b < reader_->block_count() && !stop_ && absent_left_ > 0; b++) {
+    Status st = load_block_safely(b, /*on_demand=*/false);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      load_error_ = st.error().message();
+      machine_->request_exit(1);  // takes effect at the next slice end
+      return;
+    }
+  }
+}
+
+void Restore::start() {
+  first_instruction_ms_ = ms_since(t0_);
+  if (mode_ == RestoreMode::kEager) resident_ms_ = first_instruction_ms_;
+  if (mode_ == RestoreMode::kWorkingSet) {
+    if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
+    else streamer_ = std::thread([this] { stream(); });
+  }
+}
+
+RestoreReport Restore::report() const {
+  RestoreReport r;
+  r.first_instruction_ms = first_instruction_ms_;
+  r.resident_ms = resident_ms_;
+  r.active_pages = reader_->snapshot().active_pages.size();
+  r.pages_prefetched = prefetched_;
+  r.pages_on_demand = on_demand_;
+  r.pages_streamed = streamed_;
+  return r;
+}
+
+std::string Restore::load_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return load_error_;
+}
+
+}  // namespace tandem::state

@@ -1,0 +1,77 @@
+// Restore from a snapshot file, in one of three modes (docs/snapshot-format.md):
+//   eager        load and check all memory, then run;
+//   lazy         run at once; a page is loaded on its first touch (by the
+//                CPU or a device), together with the rest of its block;
+//   working-set  load the blocks holding the active pages (the pages the
+//                guest touched while it was being saved) first, run, and
+//                stream the rest from a background thread; a touch of a
+//                page not yet loaded is served at once by the toucher.
+// Pages are marked absent in GuestMemory; its loader hook runs before any
+// access to an absent page, so nothing reads a page before it is loaded.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "board/machine.h"
+#include "state/snapshot_file.h"
+
+namespace tandem::state {
+
+enum class RestoreMode { kEager, kLazy, kWorkingSet };
+Result<RestoreMode> parse_restore_mode(std::string_view text);
+const char* restore_mode_name(RestoreMode mode);
+
+struct RestoreReport {
+  double first_instruction_ms = 0;  // open of the file to the guest's first instruction
+  double resident_ms = -1;          // ... to all memory loaded (-1: not yet)
+  uint64_t active_pages = 0;        // in the snapshot's working set
+  uint64_t pages_prefetched = 0;    // loaded before the guest started
+  uint64_t pages_on_demand = 0;     // loaded because the guest touched them
+  uint64_t pages_streamed = 0;      // loaded by the background thread
+};
+
+class Restore {
+ public:
+  // Opens and checks the file, builds the machine and applies the state;
+  // `adjust` may change run-time options (stats, monitor) of the config.
+  static Result<std::unique_ptr<Restore>> open(const std::string& path, RestoreMode mode,
+                                                const std::function<void(board::MachineConfig&)>& adjust);
+  ~Restore();
+
+  board::Machine& machine() { return *machine_; }
+  // Call right before running the guest: notes the time, starts streaming.
+  void start();
+  RestoreReport report() const;
+  // Set when a page could not be loaded; the VM was stopped.
+  std::string load_error() const;
+
+ private:
+  Restore() = default;
+  Status load_block_safely(size_t block, bool on_demand);
+  void on_absent(size_t page);
+  void stream();
+
+  RestoreMode mode_ = RestoreMode::kWorkingSet;
+  std::chrono::steady_clock::time_point t0_;
+  std::unique_ptr<SnapshotReader> reader_;
+  std::unique_ptr<board::Machine> machine_;
+  std::thread streamer_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;  // page copies into RAM and the absent bits
+  std::atomic<uint64_t> absent_left_{0};
+  std::atomic<uint64_t> on_demand_{0}, streamed_{0};
+  uint64_t prefetched_ = 0;
+  double first_instruction_ms_ = 0;
+  std::atomic<double> resident_ms_{-1};
+  std::string load_error_;
+};
+
+}  // namespace tandem::state
