@@ -11,6 +11,8 @@ PACKAGES=(
   libfdt-dev libslirp-dev libglib2.0-dev libzstd-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
+  # the JSON monitor
+  nlohmann-json3-dev
   # the reference VMM and the firmware the guest boots through
   qemu-system-misc opensbi
   # the guest image (guest/build.sh)
