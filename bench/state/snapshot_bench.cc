@@ -49,7 +49,8 @@ void fill_text(uint8_t* p, size_t n, std::mt19937_64& rng) {
     while (*w && i < n) p[i++] = static_cast<uint8_t>(*w++);
     if (i < n) p[i++] = (r >> 8) % 13 == 0 ? '\n' : ' ';
     if ((r >> 16) % 7 == 0) {
-      int len = std::snprintf(nullptr, 0, "%llu ", static_cast<unsigned long long>((r >> 24) % 100000));
+      int len =
+          std::snprintf(nullptr, 0, "%llu ", static_cast<unsigned long long>((r >> 24) % 100000));
       char num[16];
       std::snprintf(num, sizeof num, "%llu ", static_cast<unsigned long long>((r >> 24) % 100000));
       for (int k = 0; k < len && i < n; k++) p[i++] = static_cast<uint8_t>(num[k]);
@@ -106,7 +107,10 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = parse_list(argv[i + 1]);
     else if (a == "--kind") kinds = {argv[i + 1]};
     else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--mib N] [--levels L,..] [--threads T,..] [--kind K]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--dir DIR] [--mib N] [--levels L,..] [--threads T,..] "
+                   "[--kind K]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -143,7 +147,8 @@ int main(int argc, char** argv) {
         t0 = std::chrono::steady_clock::now();
         c0 = cpu_seconds();
         auto r = state::read_snapshot(path);
-        Status st = r.ok() ? (*r)->load_memory(**back, static_cast<unsigned>(t)) : Status(r.error());
+        Status st =
+            r.ok() ? (*r)->load_memory(**back, static_cast<unsigned>(t)) : Status(r.error());
         double rsec = seconds_since(t0);
         double rcpu = cpu_seconds() - c0;
         if (!st.ok()) {
@@ -151,12 +156,13 @@ int main(int argc, char** argv) {
           return 1;
         }
         bool same = std::memcmp((*ram)->host(), (*back)->host(), size) == 0;
-        std::printf("%s  {\"kind\": \"%s\", \"guest_mib\": %llu, \"zstd_level\": %d, \"threads\": %d, "
-                    "\"file_mib\": %.1f, \"write_mb_s\": %.0f, \"read_mb_s\": %.0f, "
-                    "\"write_mb_per_cpu_s\": %.0f, \"read_mb_per_cpu_s\": %.0f, \"identical\": %s}",
-                    first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), level, t,
-                    w->file_bytes / 1048576.0, size / 1e6 / wsec, size / 1e6 / rsec,
-                    size / 1e6 / wcpu, size / 1e6 / rcpu, same ? "true" : "false");
+        std::printf(
+            "%s  {\"kind\": \"%s\", \"guest_mib\": %llu, \"zstd_level\": %d, \"threads\": %d, "
+            "\"file_mib\": %.1f, \"write_mb_s\": %.0f, \"read_mb_s\": %.0f, "
+            "\"write_mb_per_cpu_s\": %.0f, \"read_mb_per_cpu_s\": %.0f, \"identical\": %s}",
+            first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), level, t,
+            w->file_bytes / 1048576.0, size / 1e6 / wsec, size / 1e6 / rsec, size / 1e6 / wcpu,
+            size / 1e6 / rcpu, same ? "true" : "false");
         std::fflush(stdout);
         first = false;
       }

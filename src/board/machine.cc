@@ -59,6 +59,15 @@ void Machine::set_clock_ticks(uint64_t ticks) {
   }
 }
 
+uint64_t Machine::entropy_state() const {
+  auto* seeded = dynamic_cast<SeededEntropy*>(entropy_.get());
+  return seeded ? seeded->state() : 0;
+}
+
+void Machine::set_entropy_state(uint64_t state) {
+  if (auto* seeded = dynamic_cast<SeededEntropy*>(entropy_.get())) seeded->set_state(state);
+}
+
 void Machine::pause() {
   if (paused_) return;
   paused_ = true;
@@ -332,7 +341,10 @@ Result<int> Machine::run() {
       if (slice_hook_) slice_hook_();
       continue;
     }
-    cpu::StopReason why = hart_->run(kSliceInstructions);
+    // Slices end at multiples of kSliceInstructions of instret, so where
+    // timers and input are looked at depends only on the instruction
+    // count: a restored VM slices exactly like the uninterrupted one.
+    cpu::StopReason why = hart_->run(kSliceInstructions - hart_->instret() % kSliceInstructions);
     clint_->update();
     rtc_->update();
     poll_io(0);

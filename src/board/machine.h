@@ -53,6 +53,9 @@ class Machine {
   // Guest time in clock ticks, and setting it (restore). Under --icount
   // only the idle-skip part is settable; instret comes with the hart.
   uint64_t clock_ticks() const { return clock_->now(); }
+  // The deterministic entropy stream's position (--icount only; else 0).
+  uint64_t entropy_state() const;
+  void set_entropy_state(uint64_t state);
   void set_clock_ticks(uint64_t ticks);
 
   // --- control, all on the vCPU thread (from hooks and I/O callbacks) ---

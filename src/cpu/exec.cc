@@ -439,7 +439,11 @@ StopReason Hart::run(uint64_t budget) {
     continue;
   op_SFENCE_VMA:
     if (priv_ == kPrivU || (priv_ == kPrivS && (mstatus_ & kMstatusTvm))) ILLEGAL_INSN();
-    flush_tlb();
+    // ASIDs are not cached separately, so only rs1 narrows the flush.
+    if (i->rs1 != 0)
+      flush_tlb_page(RS1);
+    else
+      flush_tlb();
     pc_ = NEXT_PC;
     goto block_done;
   op_CSR:

@@ -6,8 +6,8 @@
 // Operands are raw bit patterns; NaN-unboxing of singles is the caller's
 // job. `rm` is an already resolved rounding mode (kRNE..kRMM, never DYN).
 // `flags` is OR-ed into, never cleared. Pass the hart's fflags itself, not a
-// zeroed temporary: once NX is set, round-to-nearest add/sub/mul/div/sqrt
-// take a cheaper path that no longer has to detect inexactness.
+// zeroed temporary: once NX is set, round-to-nearest operations skip the
+// inexactness test (for the fused ops that is what keeps them fast).
 #pragma once
 
 #include <cstdint>

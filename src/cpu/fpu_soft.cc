@@ -3,8 +3,8 @@
 // every bit shifted out, so inexactness survives), in one common form and
 // rounds exactly once in round_pack(). That single rounding place is what
 // makes all five rounding modes and the flags right by construction:
-// overflow per mode, tininess after rounding (spec 11.2 defers to IEEE
-// 754-2008 7.5; SoftFloat/QEMU's RISC-V default), UF only when also inexact.
+// overflow per mode (IEEE 754-2008 7.4), tininess detected after rounding
+// (RISC-V's choice, as in QEMU's SoftFloat), UF only when also inexact.
 #include "cpu/fpu_soft.h"
 
 #include <bit>

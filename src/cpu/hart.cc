@@ -76,6 +76,22 @@ void Hart::flush_tlb() {
   flush_data_tlbs();
   for (auto& set : tlb_fetch_)
     for (auto& e : set) e.vpn = kNoVpn;
+  super_lo_ = UINT64_MAX;
+  super_hi_ = 0;
+}
+
+void Hart::flush_tlb_page(uint64_t va) {
+  if (va >= super_lo_ && va <= super_hi_) {
+    flush_tlb();
+    return;
+  }
+  const uint64_t vpn = va >> 12;
+  const unsigned idx = vpn & (kTlbSize - 1);
+  for (auto& set : tlb_data_)
+    for (auto& rw : set)
+      if (rw[idx].vpn == vpn) rw[idx].vpn = kNoVpn;
+  for (auto& set : tlb_fetch_)
+    if (set[idx].vpn == vpn) set[idx].vpn = kNoVpn;
 }
 
 void Hart::drop_write_entries_for(const uint8_t* host_page) {

@@ -100,7 +100,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
  private:
   static constexpr unsigned kTlbBits = 8;
   static constexpr unsigned kTlbSize = 1u << kTlbBits;
-  static constexpr unsigned kJcBits = 12;
+  static constexpr unsigned kJcBits = 14;
   static constexpr unsigned kJcSize = 1u << kJcBits;
   static constexpr unsigned kMaxBlockInsns = 64;
   static constexpr uint64_t kNoVpn = ~uint64_t{0};
@@ -169,6 +169,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
     exc_tval_ = tval;
   }
   void flush_data_tlbs();
+  // sfence.vma with an address: drops that page's entries, or everything
+  // when the address may lie in a superpage the TLB holds pieces of.
+  void flush_tlb_page(uint64_t va);
   void drop_write_entries_for(const uint8_t* host_page);
 
   template <typename T>
@@ -250,6 +253,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // (CSR reads of instret/cycle and writes of them).
   uint64_t cur_index_ = 0;
   bool in_insn_ = false;  // a CSR instruction is executing
+  // VA range covered by superpages found since the last full flush (a TLB
+  // entry holds one 4 KiB piece of a superpage).
+  uint64_t super_lo_ = UINT64_MAX, super_hi_ = 0;
   int sstc_countdown_ = 0;  // blocks until stimecmp is compared with the clock again
   bool has_dead_ = false;   // dead_ is not empty
 

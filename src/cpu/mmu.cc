@@ -1,6 +1,7 @@
 // Address translation (privileged spec 4.3-4.5: Sv39, Sv48), the TLB fill
 // rules of the memory tracking contract (mem/guest_memory.h), slow-path
 // loads and stores (MMIO, misaligned across pages) and the A extension.
+#include <algorithm>
 #include <cstring>
 
 #include "base/bytes.h"
@@ -75,6 +76,10 @@ restart:
         goto restart;
     }
     const uint64_t off_mask = (uint64_t{1} << (12 + 9 * lvl)) - 1;
+    if (lvl > 0) {
+      super_lo_ = std::min(super_lo_, va & ~off_mask);
+      super_hi_ = std::max(super_hi_, va | off_mask);
+    }
     *gpa = ((ppn << 12) & ~off_mask) | (va & off_mask);
     return true;
   }

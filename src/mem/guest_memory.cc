@@ -40,11 +40,11 @@ void GuestMemory::ensure_present(size_t page) {
   if (!absent_.test(page)) return;
   if (loader_) loader_(page);
   if (absent_.test(page)) {
-    // The loader could not produce the page; running on would let the guest
-    // see garbage, so stop here with the reason.
-    std::fprintf(stderr, "tandem: fatal: guest page 0x%llx could not be loaded\n",
+    // The loader could not produce the page (it said why); running on would
+    // let the guest see wrong memory, so end the process here, cleanly.
+    std::fprintf(stderr, "tandem: fatal: guest page 0x%llx could not be loaded; stopping the VM\n",
                  static_cast<unsigned long long>(page_gpa(page)));
-    std::abort();
+    std::_Exit(1);
   }
 }
 

@@ -73,7 +73,8 @@ Status Decoder::status() const {
 
 Status Decoder::finish() const {
   TANDEM_TRY(status());
-  if (!at_end()) return Error(std::to_string(remaining()) + " unexpected bytes after the last field");
+  if (!at_end())
+    return Error(std::to_string(remaining()) + " unexpected bytes after the last field");
   return Ok();
 }
 

@@ -134,6 +134,12 @@ Status decode_into(Decoder& d, std::string_view scope, State* out, Fields fields
   }                                                                    \
   Status decode(Decoder& d, Type* s) {                                 \
     return decode_into(d, scope, s, [](FieldReader& io, Type& v) { fields_fn(io, v); }); \
+  }                                                                    \
+  size_t listed_fields(const Type&) {                                  \
+    FieldCounter io;                                                   \
+    const Type blank{};                                                \
+    fields_fn(io, blank);                                              \
+    return io.n;                                                       \
   }
 
 TANDEM_STATE_CODEC(dev::Clint::State, "clint", clint_fields)
@@ -147,5 +153,12 @@ TANDEM_STATE_CODEC(dev::VirtioNet::State, "virtio-net", virtio_net_fields)
 TANDEM_STATE_CODEC(dev::VirtioRng::State, "virtio-rng", virtio_rng_fields)
 
 #undef TANDEM_STATE_CODEC
+
+size_t listed_fields(const dev::VirtQueue::State&) {
+  FieldCounter io;
+  const dev::VirtQueue::State blank{};
+  queue_fields(io, blank);
+  return io.n;
+}
 
 }  // namespace tandem::state

@@ -55,4 +55,18 @@ Status decode(Decoder& d, dev::VirtioNet::State* s);
 void encode(Encoder& e, const dev::VirtioRng::State& s);
 Status decode(Decoder& d, dev::VirtioRng::State* s);
 
+// How many members of each State its field list covers (for the test that
+// compares this with the struct's member count, so that a member added to
+// a State cannot be left out of its section).
+size_t listed_fields(const dev::Clint::State&);
+size_t listed_fields(const dev::Plic::State&);
+size_t listed_fields(const dev::Uart16550::State&);
+size_t listed_fields(const dev::GoldfishRtc::State&);
+size_t listed_fields(const dev::TestFinisher::State&);
+size_t listed_fields(const dev::VirtioMmio::State&);
+size_t listed_fields(const dev::VirtQueue::State&);
+size_t listed_fields(const dev::VirtioBlk::State&);
+size_t listed_fields(const dev::VirtioNet::State&);
+size_t listed_fields(const dev::VirtioRng::State&);
+
 }  // namespace tandem::state

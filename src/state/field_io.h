@@ -70,4 +70,19 @@ class FieldReader {
   uint32_t version_ = 0;
 };
 
+// Counts the members a field list visits (a vector of structs counts once,
+// its elements not at all): tests compare it with the State's member count.
+class FieldCounter {
+ public:
+  static constexpr bool kReading = false;
+  void version(uint32_t) {}
+  template <typename T>
+  void operator()(std::string_view, const T&) { n++; }
+  size_t count(std::string_view, size_t, size_t = 1) {
+    n++;
+    return 0;
+  }
+  size_t n = 0;
+};
+
 }  // namespace tandem::state

@@ -17,6 +17,7 @@ constexpr const char* kNet = "net";
 constexpr const char* kRng = "rng";
 constexpr const char* kIcount = "icount";
 constexpr const char* kClockTicks = "clock_ticks";
+constexpr const char* kEntropyState = "entropy_state";
 
 Result<uint64_t> number(const Snapshot& s, const char* key) {
   const std::string* v = s.config_value(key);
@@ -46,6 +47,7 @@ Snapshot capture_machine(board::Machine& m) {
   s.config.emplace_back(kRng, c.rng ? "1" : "0");
   s.config.emplace_back(kIcount, c.icount ? "1" : "0");
   s.config.emplace_back(kClockTicks, std::to_string(m.clock_ticks()));
+  if (c.icount) s.config.emplace_back(kEntropyState, std::to_string(m.entropy_state()));
 
   s.harts.push_back(m.hart().save());
   s.clint = m.clint().save();
@@ -111,6 +113,11 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
   TANDEM_TRY(ctx(m.plic().restore(*s.plic), "plic"));
   TANDEM_TRY(ctx(m.hart().restore(s.harts[0]), "hart 0"));
   m.set_clock_ticks(*ticks);
+  if (s.config_value(kEntropyState)) {
+    auto e = number(s, kEntropyState);
+    if (!e.ok()) return e.error();
+    m.set_entropy_state(*e);
+  }
   TANDEM_TRY(ctx(m.clint().restore(*s.clint), "clint"));
   TANDEM_TRY(ctx(m.uart().restore(*s.uart), "uart"));
   TANDEM_TRY(ctx(m.rtc().restore(*s.rtc), "rtc"));

@@ -93,7 +93,8 @@ Status SnapshotReader::parse() {
   };
   if (have < format::kMagic.size()) return truncated_header();
   if (std::memcmp(hb, format::kMagic.data(), format::kMagic.size()) != 0)
-    return error("header", "bad magic (not a tandem snapshot, or one whose writing never finished)");
+    return error("header",
+                 "bad magic (not a tandem snapshot, or one whose writing never finished)");
   if (have < format::kOffFormatVersion + 4) return truncated_header();
   uint32_t version = load_le<uint32_t>(hb + format::kOffFormatVersion);
   if (version != format::kFormatVersion)
@@ -125,7 +126,8 @@ Status SnapshotReader::parse() {
   auto bad_layout = [&](const std::string& what) {
     return error("header", "inconsistent layout: " + what);
   };
-  if (h.table_offset < kHeaderSize || h.table_offset > fs) return bad_layout("section table offset");
+  if (h.table_offset < kHeaderSize || h.table_offset > fs)
+    return bad_layout("section table offset");
   if (h.section_count > (fs - h.table_offset) / format::kSectionEntrySize)
     return bad_layout("section count");
   const uint64_t table_size = uint64_t{h.section_count} * format::kSectionEntrySize;
@@ -314,7 +316,8 @@ Status SnapshotReader::load_block(size_t block, mem::GuestMemory& ram) const {
 }
 
 Status SnapshotReader::unpack_block_to(size_t block, std::vector<uint8_t>& out) const {
-  if (block >= blocks_.size()) return error("memory", "block " + std::to_string(block) + " does not exist");
+  if (block >= blocks_.size())
+    return error("memory", "block " + std::to_string(block) + " does not exist");
   std::vector<uint8_t>& stored = stored_buffer();
   TANDEM_TRY(read_block(block, stored));
   out.resize(block_pages(block).size() * mem::kPageSize);
@@ -322,7 +325,8 @@ Status SnapshotReader::unpack_block_to(size_t block, std::vector<uint8_t>& out) 
 }
 
 Status SnapshotReader::load_page(uint32_t page, uint8_t* dst) const {
-  if (page >= page_count()) return error("memory", "page " + std::to_string(page) + " is outside RAM");
+  if (page >= page_count())
+    return error("memory", "page " + std::to_string(page) + " is outside RAM");
   uint32_t block = page_block_[page];
   if (block == kZeroPage) {
     std::memset(dst, 0, mem::kPageSize);

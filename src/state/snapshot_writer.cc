@@ -261,7 +261,8 @@ Result<WriteStats> SnapshotWriter::commit(const Snapshot& snap) {
   if (!active.empty() && active.back() >= w.ram.page_count())
     return w.error("active page " + std::to_string(active.back()) + " is outside RAM");
   auto dup = std::adjacent_find(active.begin(), active.end());
-  if (dup != active.end()) return w.error("active page " + std::to_string(*dup) + " is listed twice");
+  if (dup != active.end())
+    return w.error("active page " + std::to_string(*dup) + " is listed twice");
 
   auto io = [&](Status st) -> Status {
     if (st.ok()) return st;

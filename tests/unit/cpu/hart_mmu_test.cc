@@ -241,6 +241,33 @@ TEST_F(Mmu, SfenceVmaDropsStaleTranslations) {
   EXPECT_EQ(m.x(6), 2u);
 }
 
+TEST_F(Mmu, SfenceVmaOfOneAddressFlushesAllPiecesOfASuperpage) {
+  build(3);
+  m.write64(l1_ + 1 * 8, pte(kData, V | R | W | A | D));  // 2 MiB at 0x40200000
+  m.write64(kData + 0x10000, 1);
+  m.write64(kData + 0x15000, 2);
+  m.write64(kRamBase + 0x10000, 3);
+  m.write64(kRamBase + 0x15000, 4);
+  ASSERT_EQ(run([&](Asm& a) {
+              a.li(1, 0x40210000);
+              a.li(2, 0x40215000);
+              a.ld(3, 1, 0);  // two TLB entries from one superpage
+              a.ld(4, 2, 0);
+              a.li(5, static_cast<int64_t>(l1_ + 8));
+              a.li(6, static_cast<int64_t>(pte(kRamBase, V | R | W | A | D)));
+              a.sd(6, 5, 0);
+              a.sfence_vma(1, 0);  // names only the first 4 KiB
+              a.ld(7, 1, 0);
+              a.ld(8, 2, 0);
+            }),
+            StopReason::kWfi);
+  EXPECT_TRUE(finished());
+  EXPECT_EQ(m.x(3), 1u);
+  EXPECT_EQ(m.x(4), 2u);
+  EXPECT_EQ(m.x(7), 3u);
+  EXPECT_EQ(m.x(8), 4u) << "the other piece of the superpage was flushed too";
+}
+
 TEST_F(Mmu, MisalignedAccessesAcrossPages) {
   build(3);
   // VA pages 0 and 1 map to non-contiguous physical pages.

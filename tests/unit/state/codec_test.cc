@@ -126,8 +126,8 @@ TEST(Codec, VersionIsCheckedAndReturned) {
       EXPECT_TRUE(d.ok());
       EXPECT_EQ(got, v);
     } else {
-      EXPECT_EQ(d.status().error().message(),
-                "rtc.version: " + std::to_string(v) + " is not supported (this build reads up to 2)");
+      EXPECT_EQ(d.status().error().message(), "rtc.version: " + std::to_string(v) +
+                                                  " is not supported (this build reads up to 2)");
     }
   }
 }

@@ -73,7 +73,9 @@ bool same_memory(const mem::GuestMemory& a, const mem::GuestMemory& b) {
 std::string message(const Status& st) { return st.ok() ? "(ok)" : st.error().message(); }
 template <typename T>
 std::string message(const Result<T>& r) { return r.ok() ? "(ok)" : r.error().message(); }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 class SnapshotFileTest : public ::testing::Test {
  protected:
@@ -119,7 +121,8 @@ class SnapshotFileTest : public ::testing::Test {
 
   int section_index(const std::string& name) const {
     for (size_t i = 0; i < sections_.size(); i++)
-      if (section_name(sections_[i].kind, sections_[i].instance) == name) return static_cast<int>(i);
+      if (section_name(sections_[i].kind, sections_[i].instance) == name)
+        return static_cast<int>(i);
     return -1;
   }
 
