@@ -78,7 +78,7 @@ void Monitor::accept_client() {
   if (fd < 0) return;
   clients_.push_back({fd, {}});
   m_.add_io_source(fd, [this, fd] { read_client(fd); });
-  send(fd, {{"tandem", {{"version", "0.1"}, {"capabilities", json::array({"suspend"})}}}});
+  send(fd, {{"tandem", {{"version", "0.1"}, {"capabilities", json::array({"suspend", "snapshot-save"})}}}});
 }
 
 void Monitor::close_client(int fd) {
@@ -148,12 +148,13 @@ json Monitor::handle(const json& req) {
     if (!save_) return {{"return", {{"status", "none"}}}};
     return {{"return", progress_json()}};
   }
-  if (cmd == "suspend") {
+  if (cmd == "suspend" || cmd == "snapshot-save") {
     if (!args.contains("file") || !args["file"].is_string() || args["file"].get<std::string>().empty())
-      return error_reply("GenericError", "suspend needs {\"file\": PATH}");
+      return error_reply("GenericError", cmd + " needs {\"file\": PATH}");
     if (save_ && !save_->finished()) return error_reply("GenericError", "a snapshot is already being written");
     save_file_ = args["file"];
-    auto s = state::LiveSave::start_suspend(m_, save_file_);
+    auto s = cmd == "suspend" ? state::LiveSave::start_suspend(m_, save_file_)
+                              : state::LiveSave::start_snapshot(m_, save_file_);
     if (!s.ok()) return error_reply("GenericError", s.error().message());
     save_ = std::move(s).value();
     return {{"return", json::object()}};

@@ -9,7 +9,9 @@
 //   <- {"event": "SNAPSHOT_PROGRESS", "data": {...}}   (about every 100 ms)
 //   <- {"event": "SNAPSHOT_COMPLETED", "data": {"pause_ms": 2.1, ...}}
 //
-// Commands: stop, cont, query-status, suspend, query-snapshot, quit.
+// Commands: stop, cont, query-status, suspend (save, then the VM stops and
+// tandem exits), snapshot-save (the state of that instant; the VM goes on),
+// query-snapshot, quit.
 #pragma once
 
 #include <memory>

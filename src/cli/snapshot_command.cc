@@ -20,9 +20,12 @@ using nlohmann::json;
 namespace {
 
 const char kUsage[] =
-    "usage: tandem snapshot suspend --monitor unix:PATH FILE\n"
-    "  Writes the running VM's state to FILE while the guest keeps running,\n"
-    "  then stops it (the tandem process exits). Resume with 'tandem restore FILE'.\n";
+    "usage: tandem snapshot suspend|save --monitor unix:PATH FILE\n"
+    "  suspend: writes the running VM's state to FILE while the guest keeps\n"
+    "           running, then stops it (that tandem process exits)\n"
+    "  save:    writes the state of this instant to FILE (copy-on-write); the\n"
+    "           VM goes on running\n"
+    "  Resume either with 'tandem restore FILE'.\n";
 
 class LineClient {
  public:
@@ -77,10 +80,11 @@ int snapshot_command(int argc, char** argv, int first) {
     return first >= argc ? 2 : 0;
   }
   std::string verb = argv[first];
-  if (verb != "suspend") {
-    std::fprintf(stderr, "tandem: unknown snapshot action '%s' (expected suspend)\n%s", verb.c_str(), kUsage);
+  if (verb != "suspend" && verb != "save") {
+    std::fprintf(stderr, "tandem: unknown snapshot action '%s' (expected suspend or save)\n%s", verb.c_str(), kUsage);
     return 2;
   }
+  const char* command = verb == "suspend" ? "suspend" : "snapshot-save";
   std::string monitor, file;
   Args args(argc, argv, first + 1);
   while (!args.done()) {
@@ -113,7 +117,7 @@ int snapshot_command(int argc, char** argv, int first) {
   if (!greeting.ok()) return fail(greeting.error());
   char abs[4096];
   std::string path = file[0] == '/' || !getcwd(abs, sizeof abs) ? file : std::string(abs) + "/" + file;
-  if (auto st = c.send({{"execute", "suspend"}, {"arguments", {{"file", path}}}}); !st.ok()) return fail(st.error());
+  if (auto st = c.send({{"execute", command}, {"arguments", {{"file", path}}}}); !st.ok()) return fail(st.error());
   bool tty = isatty(STDERR_FILENO);
   for (;;) {
     auto msg = c.next();
@@ -124,7 +128,7 @@ int snapshot_command(int argc, char** argv, int first) {
     if (ev == "SNAPSHOT_PROGRESS" && tty) {
       const json& d = m["data"];
       double pct = 100.0 * d.value("pages_done", 0.0) / std::max(1.0, d.value("pages_total", 1.0));
-      std::fprintf(stderr, "\rsuspend: round %d, %.0f%% of RAM written, %.0f ms", d.value("round", 0),
+      std::fprintf(stderr, "\r%s: round %d, %.0f%% of RAM written, %.0f ms", verb.c_str(), d.value("round", 0),
                    pct > 100 ? 100 : pct, d.value("elapsed_ms", 0.0));
     } else if (ev == "SNAPSHOT_COMPLETED") {
       if (tty) std::fprintf(stderr, "\n");

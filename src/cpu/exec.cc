@@ -38,8 +38,8 @@ Hart::Block* Hart::find_block(uint64_t pc) {
   t.vpn = pc >> 12;
   t.addend = reinterpret_cast<uintptr_t>(host) - pc;
   if ((pc & 0xfff) == 0xffe && (host[0] & 3) == 3) return decode_crossing(pc);
-  auto it = blocks_.find(gpa);
-  Block* b = it != blocks_.end() ? it->second : decode_block(gpa, host);
+  Block* b = table_find(gpa);
+  if (!b) b = decode_block(gpa, host);
   JcEntry& j = jc_[(pc >> 1) & (kJcSize - 1)];
   j.vpc = pc;
   j.block = b;
@@ -87,7 +87,7 @@ Hart::Block* Hart::decode_block(uint64_t gpa, const uint8_t* host) {
     b->insns.push_back(end);
   }
 done:
-  blocks_[gpa] = b;
+  table_insert(gpa, b);
   page_blocks_[gpa & ~uint64_t{0xfff}].push_back(b);
   blocks_decoded_++;
   return b;
@@ -130,17 +130,67 @@ Hart::Block* Hart::decode_crossing(uint64_t pc) {
 }
 
 void Hart::drop_all_blocks() {
-  for (auto& [gpa, b] : blocks_) {
-    if (b == cur_block_) cur_block_dead_ = true;
-    dead_.push_back(b);
+  for (BlockSlot& slot : table_) {
+    if (slot.gpa == kNoVpn) continue;
+    if (slot.block == cur_block_) cur_block_dead_ = true;
+    dead_.push_back(slot.block);
+    slot = {kNoVpn, nullptr};
   }
+  table_used_ = 0;
   has_dead_ = !dead_.empty();
-  blocks_.clear();
   page_blocks_.clear();
   for (auto& j : jc_) {
     j.vpc = kNoVpn;
     j.block = nullptr;
   }
+}
+
+Hart::Block* Hart::table_find(uint64_t gpa) const {
+  const size_t mask = table_.size() - 1;
+  for (size_t k = table_slot(gpa);; k = (k + 1) & mask) {
+    const BlockSlot& slot = table_[k];
+    if (slot.gpa == gpa) return slot.block;
+    if (slot.gpa == kNoVpn) return nullptr;
+  }
+}
+
+void Hart::table_insert(uint64_t gpa, Block* b) {
+  if (2 * (table_used_ + 1) > table_.size()) {  // keep the load under 1/2
+    std::vector<BlockSlot> old(table_.size() * 2, BlockSlot{kNoVpn, nullptr});
+    old.swap(table_);
+    table_shift_--;
+    table_used_ = 0;
+    for (const BlockSlot& slot : old)
+      if (slot.gpa != kNoVpn) table_insert(slot.gpa, slot.block);
+  }
+  const size_t mask = table_.size() - 1;
+  size_t k = table_slot(gpa);
+  while (table_[k].gpa != kNoVpn && table_[k].gpa != gpa) k = (k + 1) & mask;
+  if (table_[k].gpa == kNoVpn) table_used_++;
+  table_[k] = {gpa, b};
+}
+
+// Linear probing deletion without tombstones: later entries of the probe
+// run move back into the hole when their home slot allows it.
+void Hart::table_erase(uint64_t gpa) {
+  const size_t mask = table_.size() - 1;
+  size_t k = table_slot(gpa);
+  while (table_[k].gpa != gpa) {
+    if (table_[k].gpa == kNoVpn) return;
+    k = (k + 1) & mask;
+  }
+  size_t hole = k;
+  for (size_t j = (hole + 1) & mask; table_[j].gpa != kNoVpn; j = (j + 1) & mask) {
+    const size_t home = table_slot(table_[j].gpa);
+    // Move j into the hole unless its home lies cyclically in (hole, j].
+    const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!stays) {
+      table_[hole] = table_[j];
+      hole = j;
+    }
+  }
+  table_[hole] = {kNoVpn, nullptr};
+  table_used_--;
 }
 
 void Hart::free_dead_blocks() {
@@ -153,7 +203,7 @@ void Hart::invalidate_code(uint64_t gpa_page_base) {
   auto it = page_blocks_.find(gpa_page_base);
   if (it == page_blocks_.end()) return;
   for (Block* b : it->second) {
-    blocks_.erase(b->gpa);
+    table_erase(b->gpa);
     if (b == cur_block_) cur_block_dead_ = true;
     dead_.push_back(b);  // freed between blocks: it may be executing now
   }

@@ -56,6 +56,12 @@ enum Cause : uint64_t {
 };
 inline constexpr uint64_t kInterruptBit = uint64_t{1} << 63;
 
+// Threads: everything runs on the vCPU thread except set_irq() and
+// request_stop(), which any thread may call. MemoryListener callbacks come
+// from GuestMemory on the vCPU thread (CPU stores, device DMA during MMIO,
+// re-arming while the hart is stopped); invalidate_code() may arrive while
+// a block of that page executes, so dropped blocks are freed only between
+// blocks.
 class Hart : public IrqSink, public mem::MemoryListener {
  public:
   Hart(mem::PhysBus& bus, const Clock& clock, uint64_t hartid);
@@ -263,7 +269,19 @@ class Hart : public IrqSink, public mem::MemoryListener {
   TlbEntry tlb_data_[4][2][kTlbSize];  // [DataKey][0 read, 1 write]
   TlbEntry tlb_fetch_[4][kTlbSize];    // [priv]
   JcEntry jc_[kJcSize];
-  std::unordered_map<uint64_t, Block*> blocks_;              // by gpa
+  // Decoded blocks by guest-physical address: open addressing with linear
+  // probing (one cache line per lookup, unlike std::unordered_map).
+  struct BlockSlot {
+    uint64_t gpa;  // kNoVpn: empty
+    Block* block;
+  };
+  Block* table_find(uint64_t gpa) const;
+  void table_insert(uint64_t gpa, Block* b);
+  void table_erase(uint64_t gpa);
+  size_t table_slot(uint64_t gpa) const { return ((gpa >> 1) * 0x9e3779b97f4a7c15ull) >> table_shift_; }
+  std::vector<BlockSlot> table_ = std::vector<BlockSlot>(1024, BlockSlot{kNoVpn, nullptr});
+  unsigned table_shift_ = 64 - 10;
+  size_t table_used_ = 0;
   std::unordered_map<uint64_t, std::vector<Block*>> page_blocks_;  // by gpa page
   std::vector<Block*> dead_;
   std::unique_ptr<Block> crossing_;  // the one uncached page-crossing instruction

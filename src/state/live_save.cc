@@ -1,5 +1,7 @@
 #include "state/live_save.h"
 
+#include <cstring>
+
 #include "state/machine_snapshot.h"
 
 namespace tandem::state {
@@ -27,6 +29,98 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_suspend(board::Machine& m, con
   for (uint32_t i = 0; i < all.size(); i++) all[i] = i;
   s->start_round(std::move(all));
   return s;
+}
+
+Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, const std::string& path) {
+  for (const auto& d : m.config().drives)
+    if (d.find("readonly=on") == std::string::npos)
+      return Error("a snapshot that lets the VM continue needs read-only drives ('" + d +
+                   "' is writable: its later writes would not match the snapshot); use suspend, "
+                   "or attach the drive with readonly=on");
+  auto writer = SnapshotWriter::create(path, m.ram());
+  if (!writer.ok()) return writer.error();
+  std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
+  auto stop = std::chrono::steady_clock::now();
+  s->cow_ = true;
+  s->cow_snap_ = capture_machine(m);
+  s->cow_done_.assign(m.ram().page_count(), 0);
+  LiveSave* self = s.get();
+  m.ram().set_write_hook([self](size_t page) { self->on_protected_write(page); });
+  m.ram().protect_all();
+  m.ram().start_trace();
+  s->cow_pause_ms_ = ms_since(stop);
+  s->start_copy_out();
+  return s;
+}
+
+// On the writer's thread (vCPU or device), before the write lands.
+void LiveSave::on_protected_write(size_t page) {
+  std::lock_guard<std::mutex> lock(cow_mu_);
+  if (cow_done_[page]) return;
+  auto copy = std::make_unique<uint8_t[]>(mem::kPageSize);
+  std::memcpy(copy.get(), m_.ram().page_host(page), mem::kPageSize);
+  cow_copies_[static_cast<uint32_t>(page)] = std::move(copy);
+  cow_done_[page] = 1;
+}
+
+void LiveSave::start_copy_out() {
+  round_ = 1;
+  worker_done_ = false;
+  worker_ = std::thread([this] {
+    mem::GuestMemory& ram = m_.ram();
+    constexpr uint32_t kBatch = 1024;
+    std::vector<uint8_t> staging(size_t{kBatch} * mem::kPageSize);
+    std::vector<uint32_t> pages;
+    std::vector<const uint8_t*> where(ram.page_count(), nullptr);
+    Status st;
+    for (uint32_t first = 0; first < ram.page_count() && st.ok(); first += kBatch) {
+      uint32_t n = std::min<uint32_t>(kBatch, static_cast<uint32_t>(ram.page_count()) - first);
+      pages.clear();
+      std::vector<std::unique_ptr<uint8_t[]>> taken;
+      for (uint32_t k = 0; k < n; k++) {
+        uint32_t p = first + k;
+        pages.push_back(p);
+        std::lock_guard<std::mutex> lock(cow_mu_);
+        if (auto it = cow_copies_.find(p); it != cow_copies_.end()) {
+          where[p] = it->second.get();
+          taken.push_back(std::move(it->second));
+          cow_copies_.erase(it);
+        } else {
+          // Not written since the request: while we hold the lock no write
+          // can land (the hook, which runs first, waits for it).
+          std::memcpy(staging.data() + size_t{k} * mem::kPageSize, ram.page_host(p), mem::kPageSize);
+          where[p] = staging.data() + size_t{k} * mem::kPageSize;
+          cow_done_[p] = 1;
+          ram.unprotect(p);
+        }
+      }
+      st = writer_->write_pages(pages, [&](uint32_t p) { return where[p]; });
+      pages_done_ += n;
+    }
+    worker_status_ = st;
+    worker_done_ = true;
+  });
+}
+
+bool LiveSave::finish_snapshot() {
+  m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
+  cow_snap_.active_pages = m_.ram().stop_trace();
+  auto stats = writer_->commit(cow_snap_);
+  if (!stats.ok()) {
+    fail(stats.error());
+    return true;
+  }
+  SaveReport r;
+  r.pause_ms = cow_pause_ms_;
+  r.total_ms = ms_since(t0_);
+  r.file_bytes = stats->file_bytes;
+  r.pages_saved = stats->pages_saved;
+  r.pages_saved_twice = 0;
+  r.active_pages = cow_snap_.active_pages.size();
+  r.rounds = 1;
+  result_ = r;
+  finished_ = true;
+  return true;
 }
 
 void LiveSave::start_round(std::vector<uint32_t> pages) {
@@ -57,9 +151,11 @@ bool LiveSave::tick() {
   if (!worker_done_) return false;
   worker_.join();
   if (!worker_status_.ok()) {
+    if (cow_) m_.ram().set_write_hook(nullptr);
     fail(worker_status_.error().context("live save"));
     return true;
   }
+  if (cow_) return finish_snapshot();
   std::vector<uint32_t> dirty = m_.ram().end_epoch();
   resaved_ += dirty.size();
   if (dirty.size() > kStopThreshold && round_ < kMaxRounds) {

@@ -8,6 +8,14 @@
 // Re-saving rather than copy-before-write keeps the guest's writes free of
 // hooks while it runs; the cost is pages saved twice, which is reported.
 //
+// kSnapshot (copy-on-write): the state is that of the request's instant
+// and the VM keeps running. At the request the CPU and device state are
+// captured and every page is write-protected (a bitmap and a TLB flush:
+// the pause is microseconds); a background thread copies each page out and
+// lifts its protection, and the first guest or device write to a page not
+// yet copied first copies it (GuestMemory's write hook). Copy-before-write
+// rather than re-saving is what keeps the file at the request's instant.
+//
 // A page whose working-set trace fires (any read, write or fetch, by the
 // CPU or a device) from the request until the stop is recorded as active,
 // in order of first touch; restore loads those first.
@@ -19,10 +27,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "state/snapshot.h"
 #include "state/snapshot_file.h"
 
 namespace tandem::state {
@@ -54,6 +64,7 @@ class LiveSave {
 
   // Starts on the vCPU thread (between slices).
   static Result<std::unique_ptr<LiveSave>> start_suspend(board::Machine& m, const std::string& path);
+  static Result<std::unique_ptr<LiveSave>> start_snapshot(board::Machine& m, const std::string& path);
   ~LiveSave();
 
   // Called on the vCPU thread between slices; advances the save. Returns
@@ -67,6 +78,9 @@ class LiveSave {
  private:
   LiveSave(board::Machine& m, std::unique_ptr<SnapshotWriter> writer);
   void start_round(std::vector<uint32_t> pages);
+  void start_copy_out();
+  bool finish_snapshot();
+  void on_protected_write(size_t page);
   Status finish();
   void fail(const Error& e);
 
@@ -81,6 +95,14 @@ class LiveSave {
   uint64_t resaved_ = 0;
   bool finished_ = false;
   bool failed_ = false;
+  // kSnapshot: the state captured at the request, and the pages the write
+  // hook copied before the background thread reached them.
+  bool cow_ = false;
+  Snapshot cow_snap_;
+  double cow_pause_ms_ = 0;
+  std::mutex cow_mu_;
+  std::vector<uint8_t> cow_done_;  // per page: copied out (by either side)
+  std::unordered_map<uint32_t, std::unique_ptr<uint8_t[]>> cow_copies_;
   Result<SaveReport> result_{Error("save still running")};
 };
 

@@ -64,7 +64,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
       uint64_t before = r->absent_left_;
       for (uint32_t p : snap.active_pages) {
         if (p >= ram.page_count() || !ram.is_absent(p)) continue;
-        TANDEM_TRY(r->load_block_safely(r->reader_->block_of(p), /*on_demand=*/false));
+        TANDEM_TRY(r->load_block_safely(r->reader_->block_of(p), Why::kPrefetch));
       }
       r->prefetched_ = before - r->absent_left_;
     }
@@ -83,7 +83,7 @@ Restore::~Restore() {
 // happens outside the lock; copying and marking present inside it, so a
 // page that became present (and may have been written since) is never
 // overwritten.
-Status Restore::load_block_safely(size_t block, bool on_demand) {
+Status Restore::load_block_safely(size_t block, Why why) {
   mem::GuestMemory& ram = machine_->ram();
   std::vector<uint8_t> data;
   TANDEM_TRY(reader_->unpack_block_to(block, data));
@@ -98,13 +98,14 @@ Status Restore::load_block_safely(size_t block, bool on_demand) {
     n++;
   }
   absent_left_ -= n;
-  (on_demand ? on_demand_ : streamed_) += n;
+  if (why == Why::kOnDemand) on_demand_ += n;
+  if (why == Why::kStream) streamed_ += n;
   if (absent_left_ == 0 && resident_ms_ < 0) resident_ms_ = ms_since(t0_);
   return Ok();
 }
 
 void Restore::on_absent(size_t page) {
-  Status st = load_block_safely(reader_->block_of(static_cast<uint32_t>(page)), /*on_demand=*/true);
+  Status st = load_block_safely(reader_->block_of(static_cast<uint32_t>(page)), Why::kOnDemand);
   if (!st.ok()) {
     // The guest cannot go on without this page; GuestMemory stops the
     // process with the page's address once we return.
@@ -114,7 +115,7 @@ void Restore::on_absent(size_t page) {
 
 void Restore::stream() {
   for (size_t b = 0; b < reader_->block_count() && !stop_ && absent_left_ > 0; b++) {
-    Status st = load_block_safely(b, /*on_demand=*/false);
+    Status st = load_block_safely(b, Why::kStream);
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       load_error_ = st.error().message();

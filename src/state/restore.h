@@ -55,7 +55,8 @@ class Restore {
 
  private:
   Restore() = default;
-  Status load_block_safely(size_t block, bool on_demand);
+  enum class Why { kPrefetch, kOnDemand, kStream };
+  Status load_block_safely(size_t block, Why why);
   void on_absent(size_t page);
   void stream();
 

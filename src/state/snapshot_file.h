@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -58,6 +59,10 @@ class SnapshotWriter {
   // pages are elided, the others compressed in blocks. Saving a page again
   // supersedes its earlier copy. The pages must not change while this runs.
   Status write_pages(std::span<const uint32_t> pages);
+  // The same, reading each page's contents from `source(page)` (4 KiB)
+  // instead of guest RAM: for copy-on-write saves, whose pages are copies.
+  using PageSource = std::function<const uint8_t*(uint32_t page)>;
+  Status write_pages(std::span<const uint32_t> pages, const PageSource& source);
   // Saves, in ascending order, every page not yet given to write_pages().
   Status write_unsaved_pages();
   // Writes the sections, the memory index and the header, then makes the

@@ -52,6 +52,10 @@ struct SnapshotWriter::Impl {
   std::vector<uint32_t> slots;         // page of every slot, in block order
   std::vector<uint32_t> slot_of_page;  // per page: its current slot, or kNoSlot
   std::vector<bool> saved;             // per page: given to write_pages()
+  // Where page contents come from during a write_pages() call: guest RAM
+  // unless a PageSource was given.
+  const SnapshotWriter::PageSource* source = nullptr;
+  const uint8_t* page_data(uint32_t page) const { return source ? (*source)(page) : ram.page_host(page); }
 
   Impl(const std::string& p, const mem::GuestMemory& r, const WriteOptions& o)
       : path(p), tmp_path(p + ".tmp"), ram(r), options(o) {}
@@ -90,6 +94,13 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(const std::string
   return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(std::move(impl)));
 }
 
+Status SnapshotWriter::write_pages(std::span<const uint32_t> pages, const PageSource& source) {
+  impl_->source = &source;
+  Status st = write_pages(pages);
+  impl_->source = nullptr;
+  return st;
+}
+
 Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
   Impl& w = *impl_;
   if (w.committed) return w.error("already committed");
@@ -106,7 +117,7 @@ Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
   parallel_for(w.options.threads, chunks, [&](size_t c) {
     size_t end = std::min(pages.size(), (c + 1) * kScanChunk);
     for (size_t i = c * kScanChunk; i < end; i++)
-      nonzero[i] = !is_zero_page(w.ram.page_host(pages[i]));
+      nonzero[i] = !is_zero_page(w.page_data(pages[i]));
     return true;
   });
 
@@ -173,7 +184,7 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
     size_t s0 = first + b * per_block;
     size_t n = std::min(per_block, first + count - s0);
     size_t bytes = n * mem::kPageSize;
-    bool contiguous = true;
+    bool contiguous = source == nullptr;  // a PageSource's pages need not be adjacent
     for (size_t j = 1; j < n && contiguous; j++) contiguous = slots[s0 + j] == slots[s0] + j;
     const uint8_t* src;
     if (contiguous) {
@@ -181,7 +192,7 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
     } else {
       gather.resize(bytes);
       for (size_t j = 0; j < n; j++)
-        std::memcpy(gather.data() + j * mem::kPageSize, ram.page_host(slots[s0 + j]),
+        std::memcpy(gather.data() + j * mem::kPageSize, page_data(slots[s0 + j]),
                     mem::kPageSize);
       src = gather.data();
     }

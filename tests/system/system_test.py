@@ -243,6 +243,48 @@ def test_snapshot_icount_roundtrip(tandem):
                               + diff[:4000])
 
 
+def test_snapshot_save_continues(tandem):
+    """snapshot save (copy-on-write) keeps the VM running unchanged, and the
+    file restores the state of the request's instant: the restored run
+    prints exactly the rest of the uninterrupted run's output."""
+    cmd = "i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo line $i $(cat /proc/uptime); done"
+    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount"]), capture_output=True,
+                         stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        sock, snap = os.path.join(tmp, "m.sock"), os.path.join(tmp, "s.snap")
+        p = subprocess.Popen([tandem] + run_cmd_args(cmd, ["--icount", "--monitor", f"unix:{sock}"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        wait_for_socket(sock, p)
+        time.sleep(1.0)
+        s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock}", snap],
+                           capture_output=True, timeout=120)
+        expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
+        out, err = p.communicate(timeout=BOOT_TIMEOUT)
+        expect(p.returncode == 0, f"the VM did not go on after the snapshot: {err.decode()}")
+        expect(out == ref.stdout, "snapshot save changed the running VM's output", out.decode(errors="replace"))
+        r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL,
+                           timeout=BOOT_TIMEOUT)
+        expect(r.returncode == 0, f"restore failed: {r.stderr.decode()}")
+        expect(len(r.stdout) > 0 and ref.stdout.endswith(r.stdout),
+               "the restored run's output is not the rest of the uninterrupted run's",
+               r.stdout.decode(errors="replace"))
+        # A writable drive is refused: its later writes would not match.
+        with open(os.path.join(tmp, "d.img"), "wb") as f:
+            f.truncate(1 << 20)
+        sock2 = os.path.join(tmp, "m2.sock")
+        p = subprocess.Popen([tandem] + guest_args(["--drive", f"file={tmp}/d.img", "--monitor", f"unix:{sock2}"]),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for_socket(sock2, p)
+            s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock2}", snap + "2"],
+                               capture_output=True, timeout=60)
+            expect(s.returncode == 1 and b"read-only drives" in s.stderr, f"writable drive: {s.stderr!r}")
+        finally:
+            p.kill()
+            p.wait()
+
+
 def test_snapshot_http(tandem):
     """Suspend the guest's HTTP server, restore it, and it answers with the
     state it had."""

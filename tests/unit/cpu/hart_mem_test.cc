@@ -2,6 +2,7 @@
 // MMIO, LR/SC and AMOs.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <vector>
 
 #include "machine.h"
@@ -80,6 +81,75 @@ TEST(HartMem, AbsentPagesAreLoadedBeforeFetchAndLoad) {
   ASSERT_EQ(loaded.size(), 2u);
   EXPECT_EQ(loaded[0], 0u) << "the code page is loaded before it is fetched";
   EXPECT_EQ(loaded[1], page_of(kData));
+}
+
+TEST(HartMem, TraceSeesPagesAlreadyInTheTlb) {
+  Machine m;
+  const uint64_t other = kData + 0x3000;
+  Asm a(kRamBase);
+  a.li(1, static_cast<int64_t>(kData));
+  a.li(2, static_cast<int64_t>(other));
+  a.ld(3, 1, 0);  // fills the read TLB before tracing starts
+  a.wfi();
+  a.ld(3, 1, 8);
+  a.sd(3, 2, 0);
+  a.wfi();
+  m.load(a);
+  ASSERT_EQ(m.run(), StopReason::kWfi);
+  m.ram->start_trace();
+  ASSERT_EQ(m.run(), StopReason::kWfi);
+  auto active = m.ram->stop_trace();
+  // The code page (fetched first), then the loaded page, then the stored one.
+  ASSERT_EQ(active.size(), 3u);
+  EXPECT_EQ(active[0], 0u);
+  EXPECT_EQ(active[1], page_of(kData));
+  EXPECT_EQ(active[2], page_of(other));
+}
+
+// Many small functions on many pages, called from a list; between rounds
+// devices rewrite some of them. Exercises the block table's growth and
+// deletion and the invalidation of rewritten code.
+TEST(HartMem, ManyBlocksSurviveRandomInvalidation) {
+  Machine m;
+  constexpr uint64_t kFuncs = kRamBase + 0x100000;
+  constexpr unsigned kPages = 512, kEntries = 4;
+  constexpr uint64_t kList = kRamBase + 0x20000;
+  std::vector<int> inc(kPages * kEntries);
+  auto write_func = [&](unsigned f, int k) {
+    inc[f] = k;
+    const uint64_t at = kFuncs + (f / kEntries) * 0x1000 + (f % kEntries) * 0x400;
+    uint32_t code[2] = {enc::i(k, 10, 0, 10, 0x13), enc::i(0, 1, 0, 0, 0x67)};  // addi a0,a0,k; ret
+    ASSERT_TRUE(m.ram->write(at, code, sizeof code).ok());
+  };
+  for (unsigned f = 0; f < kPages * kEntries; ++f) write_func(f, static_cast<int>(f % 7) + 1);
+  std::mt19937 rng(12345);
+  std::vector<unsigned> calls(3000);
+  for (size_t c = 0; c < calls.size(); ++c) {
+    calls[c] = rng() % (kPages * kEntries);
+    m.write64(kList + 8 * c, kFuncs + (calls[c] / kEntries) * 0x1000 + (calls[c] % kEntries) * 0x400);
+  }
+  Asm a(kRamBase);
+  a.li(5, static_cast<int64_t>(kList));
+  a.li(6, static_cast<int64_t>(calls.size()));
+  a.li(10, 0);
+  a.bind("loop");
+  a.ld(7, 5, 0);
+  a.jalr(1, 7, 0);
+  a.addi(5, 5, 8);
+  a.addi(6, 6, -1);
+  a.bne(6, 0, "loop");
+  a.wfi();
+  a.finish();
+  m.load(a);
+  for (int round = 0; round < 6; ++round) {
+    uint64_t want = 0;
+    for (unsigned f : calls) want += static_cast<uint64_t>(inc[f]);
+    m.hart->set_pc(kRamBase);
+    ASSERT_EQ(m.run(10'000'000), StopReason::kWfi);
+    ASSERT_EQ(m.x(10), want) << "round " << round;
+    for (int k = 0; k < 300; ++k) write_func(rng() % (kPages * kEntries), static_cast<int>(rng() % 50));
+  }
+  EXPECT_GT(m.hart->blocks_decoded(), uint64_t{kPages * kEntries});
 }
 
 TEST(HartMem, StoreIntoTheExecutingBlockTakesEffect) {

@@ -186,13 +186,14 @@ TEST(ComponentState, LiveHartRoundTrip) {
   ASSERT_TRUE(ram.ok());
   mem::PhysBus bus(**ram);
   FixedClock clock;
-  cpu::Hart a(bus, clock, 0);
-  ASSERT_TRUE(a.restore(sample_hart()).ok());
-  cpu::HartState saved = a.save();
-  cpu::Hart b(bus, clock, 0);
-  ASSERT_TRUE(b.restore(through_codec(saved)).ok());
-  EXPECT_TRUE(b.save() == saved);
-  EXPECT_EQ(b.pc(), sample_hart().pc);
+  // On the heap: a Hart carries its TLBs and block caches inline.
+  auto a = std::make_unique<cpu::Hart>(bus, clock, 0);
+  ASSERT_TRUE(a->restore(sample_hart()).ok());
+  cpu::HartState saved = a->save();
+  auto b = std::make_unique<cpu::Hart>(bus, clock, 0);
+  ASSERT_TRUE(b->restore(through_codec(saved)).ok());
+  EXPECT_TRUE(b->save() == saved);
+  EXPECT_EQ(b->pc(), sample_hart().pc);
 }
 
 TEST(ComponentState, LiveDevicesRoundTrip) {
