@@ -376,6 +376,61 @@ def test_snapshot_bad_files(tandem):
         expect(r.returncode == 2 and b"unknown restore mode 'fast'" in r.stderr, f"bad mode: {r.stderr!r}")
 
 
+def test_monitor(tandem):
+    """The JSON monitor answers bad requests with errors and keeps serving."""
+    import json
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "m.sock")
+        p = subprocess.Popen([tandem] + guest_args(["--monitor", f"unix:{sock}"]),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for_socket(sock, p)
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(sock)
+            f = c.makefile("rwb")
+            greeting = json.loads(f.readline())
+            expect("tandem" in greeting, f"greeting {greeting}")
+
+            def ask(line):
+                f.write(line.encode() + b"\n")
+                f.flush()
+                while True:
+                    msg = json.loads(f.readline())
+                    if "event" not in msg:
+                        return msg
+            r = ask("{not json")
+            expect(r.get("error", {}).get("class") == "GenericError", f"malformed JSON: {r}")
+            r = ask('{"execute": "frobnicate"}')
+            expect(r.get("error", {}).get("class") == "CommandNotFound", f"unknown command: {r}")
+            r = ask('{"execute": "suspend"}')
+            expect("error" in r and "file" in r["error"]["desc"], f"suspend without file: {r}")
+            r = ask('{"execute": "suspend", "arguments": {"file": "/nonexistent-dir/x.snap"}}')
+            expect("error" in r and "nonexistent-dir" in r["error"]["desc"], f"unwritable file: {r}")
+            r = ask('[1, 2]')
+            expect("error" in r, f"array request: {r}")
+            r = ask('{"execute": "stop", "id": 7}')
+            expect(r == {"return": {}, "id": 7}, f"stop: {r}")
+            r = ask('{"execute": "query-status"}')
+            expect(r["return"]["status"] == "paused", f"status after stop: {r}")
+            i1 = r["return"]["instructions"]
+            time.sleep(0.3)
+            r = ask('{"execute": "query-status"}')
+            expect(r["return"]["instructions"] == i1, "the guest ran while paused")
+            r = ask('{"execute": "cont"}')
+            time.sleep(0.3)
+            r = ask('{"execute": "query-status"}')
+            expect(r["return"]["status"] == "running" and r["return"]["instructions"] > i1,
+                   f"the guest did not continue: {r}")
+            r = ask('{"execute": "quit"}')
+            expect(r == {"return": {}}, f"quit: {r}")
+            p.wait(timeout=30)
+            expect(p.returncode == 0, f"quit exit status {p.returncode}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def flip(data, at):
     return data[:at] + bytes([data[at] ^ 0xff]) + data[at + 1:]
 
