@@ -81,6 +81,39 @@ Result<LoadedImage> load_elf(const std::string& path, mem::GuestMemory& ram) {
   return img;
 }
 
+namespace {
+Result<std::string> read_head(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return sys_error("open '" + path + "'");
+  std::string head(n, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+}  // namespace
+
+Status check_kernel_image(const std::string& path) {
+  auto head = read_head(path, 64);
+  if (!head.ok()) return head.error();
+  if (head->size() >= 4 && head->compare(0, 4, "\x7f" "ELF") == 0) return Ok();
+  // Linux's RISC-V boot image header (Documentation/riscv/boot-image-header.rst).
+  if (head->size() >= 56 && head->compare(48, 8, std::string("RISCV\0\0\0", 8)) == 0) return Ok();
+  return Error("kernel '" + path + "' is neither a RISC-V Linux Image nor an ELF file");
+}
+
+Status check_initrd(const std::string& path) {
+  auto head = read_head(path, 6);
+  if (!head.ok()) return head.error();
+  const std::string& h = *head;
+  auto starts = [&](const char* magic, size_t n) { return h.size() >= n && h.compare(0, n, magic, n) == 0; };
+  // cpio newc/crc, or the compressors Linux can unpack an initramfs with.
+  if (starts("070701", 6) || starts("070702", 6) || starts("\x1f\x8b", 2) || starts("\xfd" "7zXZ", 5) ||
+      starts("\x28\xb5\x2f\xfd", 4) || starts("\x02\x21\x4c\x18", 4) || starts("BZh", 3) ||
+      starts("\x5d\x00", 2) || starts("\x89LZO", 4))
+    return Ok();
+  return Error("initrd '" + path + "' is not a cpio archive (plain or gzip, xz, zstd, lz4, bzip2, lzma, lzo)");
+}
+
 Result<LoadedImage> load_raw(const std::string& path, uint64_t gpa, mem::GuestMemory& ram) {
   auto data = read_file(path);
   if (!data.ok()) return data.error();

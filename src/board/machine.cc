@@ -227,6 +227,7 @@ Status Machine::load_images() {
     if (!fw.ok()) return fw.error().context("load firmware");
     entry = kFirmwareBase;
     uint64_t kernel_end;
+    TANDEM_TRY(check_kernel_image(config_.kernel));
     if (is_elf(config_.kernel)) {
       auto k = load_elf(config_.kernel, *ram_);
       if (!k.ok()) return k.error();
@@ -237,6 +238,7 @@ Status Machine::load_images() {
       kernel_end = k->highest;
     }
     if (!config_.initrd.empty()) {
+      TANDEM_TRY(check_initrd(config_.initrd));
       // Where QEMU 7.2 puts it: half of RAM (at most 128 MiB) past the kernel.
       uint64_t start = kKernelBase + std::min<uint64_t>(config_.ram_size / 2, 128ull << 20);
       start = std::max(start, (kernel_end + 0xfffff) & ~uint64_t{0xfffff});

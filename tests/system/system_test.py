@@ -154,11 +154,21 @@ def test_errors(tandem):
     big = os.path.join(tmp.name, "big.initrd")
     with open(big, "wb") as f:
         f.truncate(40 << 20)
+    bigcpio = os.path.join(tmp.name, "big.cpio")
+    with open(bigcpio, "wb") as f:
+        f.write(b"070701")
+        f.truncate(40 << 20)
     cases = [
         (["run", "--kernel", "/nonexistent/Image"], "/nonexistent/Image"),
         (["run", "--kernel", os.path.join(d, "Image"), "--initrd", "/nonexistent/initrd"],
          "/nonexistent/initrd"),
         (["run", "-m", "32M", "--kernel", os.path.join(d, "Image"), "--initrd", big],
+         "is not a cpio archive"),
+        (["run", "--kernel", os.path.join(d, "Image"), "--initrd", "/bin/bash"],
+         "'/bin/bash' is not a cpio archive"),
+        (["run", "--kernel", "/etc/passwd"], "neither a RISC-V Linux Image nor an ELF"),
+        (["run", "--kernel", "/bin/bash"], "not a RISC-V ELF file"),
+        (["run", "-m", "32M", "--kernel", os.path.join(d, "Image"), "--initrd", bigcpio],
          "try a larger -m"),
         (["run", "--frobnicate"], "unknown option '--frobnicate'"),
         (["run", "--net", "user,hostfwd=tcp:127.0.0.1:abc-:80"], "bad host port 'abc'"),
