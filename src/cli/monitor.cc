@@ -18,7 +18,7 @@ json error_reply(const std::string& cls, const std::string& desc) {
 }
 
 json report_json(const state::SaveReport& r) {
-  return {{"pause_ms", r.pause_ms},         {"total_ms", r.total_ms},
+  return {{"pause_ms", r.pause_ms},         {"commit_ms", r.commit_ms}, {"total_ms", r.total_ms},
           {"file_bytes", r.file_bytes},     {"pages_saved", r.pages_saved},
           {"pages_saved_twice", r.pages_saved_twice}, {"active_pages", r.active_pages},
           {"rounds", r.rounds}};

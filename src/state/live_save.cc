@@ -105,6 +105,7 @@ void LiveSave::start_copy_out() {
 bool LiveSave::finish_snapshot() {
   m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
   cow_snap_.active_pages = m_.ram().stop_trace();
+  auto commit_start = std::chrono::steady_clock::now();
   auto stats = writer_->commit(cow_snap_);
   if (!stats.ok()) {
     fail(stats.error());
@@ -112,6 +113,7 @@ bool LiveSave::finish_snapshot() {
   }
   SaveReport r;
   r.pause_ms = cow_pause_ms_;
+  r.commit_ms = ms_since(commit_start);
   r.total_ms = ms_since(t0_);
   r.file_bytes = stats->file_bytes;
   r.pages_saved = stats->pages_saved;
@@ -169,6 +171,7 @@ bool LiveSave::tick() {
     pages_done_ += dirty.size();
     Snapshot snap = capture_machine(m_);
     snap.active_pages = m_.ram().stop_trace();
+    auto commit_start = std::chrono::steady_clock::now();
     auto stats = writer_->commit(snap);
     if (!stats.ok()) {
       fail(stats.error());
@@ -176,6 +179,7 @@ bool LiveSave::tick() {
     }
     SaveReport r;
     r.pause_ms = ms_since(stop);
+    r.commit_ms = ms_since(commit_start);
     r.total_ms = ms_since(t0_);
     r.file_bytes = stats->file_bytes;
     r.pages_saved = stats->pages_saved;

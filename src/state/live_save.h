@@ -39,6 +39,7 @@ namespace tandem::state {
 
 struct SaveReport {
   double pause_ms = 0;        // stop-the-world: guest not running
+  double commit_ms = 0;       // of which writing the index and header, fsync, rename
   double total_ms = 0;        // request to file durable
   uint64_t file_bytes = 0;
   uint64_t pages_saved = 0;   // non-zero pages written, re-saves included
@@ -58,9 +59,9 @@ struct SaveProgress {
 class LiveSave {
  public:
   static constexpr unsigned kMaxRounds = 8;
-  // Stop when a round dirtied at most this many pages (4 MiB): writing
+  // Stop when a round dirtied at most this many pages (2 MiB): writing
   // them with the guest stopped takes a few milliseconds.
-  static constexpr size_t kStopThreshold = 1024;
+  static constexpr size_t kStopThreshold = 512;
 
   // Starts on the vCPU thread (between slices).
   static Result<std::unique_ptr<LiveSave>> start_suspend(board::Machine& m, const std::string& path);

@@ -421,3 +421,75 @@ TEST(HartTrap, FaultingTrapVectorStillReturnsFromRun) {
 
 }  // namespace
 }  // namespace tandem::cpu::test
+
+namespace tandem::cpu::test {
+namespace {
+
+// Runs one instruction in S-mode with mstatus bits `extra` set; returns
+// the M handler's mcause (or ~0 if the instruction did not trap).
+uint64_t run_in_s(uint32_t insn, uint64_t extra) {
+  Machine m;
+  m.install_m_handler();
+  Asm a(kRamBase);
+  a.li(5, (1 << 11) | static_cast<int64_t>(extra));  // MPP = S
+  a.csrs(kCsrMstatus, 5);
+  a.li(6, static_cast<int64_t>(kRamBase + 0x100));
+  a.csrw(kCsrMepc, 6);
+  a.mret();
+  m.load(a);
+  Asm s(kRamBase + 0x100);
+  s.w32(insn);
+  s.li(28, -1);
+  s.ecall();
+  m.load(s);
+  EXPECT_EQ(m.run(), StopReason::kWfi);
+  return m.x(28) == kEcallS ? ~uint64_t{0} : m.x(28);
+}
+
+TEST(HartTrap, TvmAndTwTrapSupervisorInstructions) {
+  constexpr uint64_t kTvm = 1 << 20, kTw = 1 << 21;
+  const uint32_t csrr_satp = enc::i(kCsrSatp, 0, 2, 5, 0x73);
+  const uint32_t sfence = enc::r(0x09, 0, 0, 0, 0, 0x73);
+  const uint32_t wfi = 0x10500073;
+  EXPECT_EQ(run_in_s(csrr_satp, 0), ~uint64_t{0});
+  EXPECT_EQ(run_in_s(csrr_satp, kTvm), kIllegalInsn);
+  EXPECT_EQ(run_in_s(sfence, 0), ~uint64_t{0});
+  EXPECT_EQ(run_in_s(sfence, kTvm), kIllegalInsn);
+  EXPECT_EQ(run_in_s(wfi, kTw), kIllegalInsn);
+}
+
+TEST(HartTrap, VectoredStvecForDelegatedInterrupt) {
+  Machine m;
+  const uint64_t table = kRamBase + 0x3000;
+  Asm a(kRamBase);
+  a.li(5, 1 << 1);  // SSIP, delegated
+  a.csrw(kCsrMideleg, 5);
+  a.csrw(kCsrMie, 5);
+  a.li(6, static_cast<int64_t>(table | 1));
+  a.csrw(kCsrStvec, 6);
+  a.li(5, (1 << 11) | (1 << 5));  // MPP = S, SPIE
+  a.csrs(kCsrMstatus, 5);
+  a.li(6, static_cast<int64_t>(kRamBase + 0x100));
+  a.csrw(kCsrMepc, 6);
+  a.mret();
+  m.load(a);
+  Asm s(kRamBase + 0x100);
+  s.li(5, 1 << 1);
+  s.csrs(kCsrSstatus, 5);  // SIE
+  s.csrs(kCsrSip, 5);      // raise SSIP from S itself
+  s.bind("spin");
+  s.jal(0, "spin");
+  s.finish();
+  m.load(s);
+  Asm t(table + 4 * 1);  // slot of cause 1
+  t.csrr(28, kCsrScause);
+  t.csrw(kCsrSie, 0);
+  t.wfi();
+  m.load(t);
+  ASSERT_EQ(m.run(), StopReason::kWfi);
+  EXPECT_EQ(m.x(28), kInterruptBit | 1);
+  EXPECT_EQ(m.hart->priv(), kPrivS);
+}
+
+}  // namespace
+}  // namespace tandem::cpu::test
