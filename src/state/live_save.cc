@@ -137,6 +137,7 @@ void LiveSave::start_round(std::vector<uint32_t> pages) {
       st = writer_->write_pages(std::span<const uint32_t>(pages.data() + i, n));
       pages_done_ += n;
     }
+    if (st.ok()) st = writer_->sync();
     worker_status_ = st;
     worker_done_ = true;
   });

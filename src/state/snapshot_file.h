@@ -68,6 +68,10 @@ class SnapshotWriter {
   // Writes the sections, the memory index and the header, then makes the
   // file durable under its name. Pages never saved read back as zero.
   Result<WriteStats> commit(const Snapshot& snap);
+  // Pushes what was written so far to the disk (fdatasync), so that the
+  // fsync in commit() has little left to do: a live save calls it from
+  // its background thread between rounds, off the guest's pause.
+  Status sync();
 
   const WriteStats& stats() const { return stats_; }
 

@@ -145,6 +145,13 @@ Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
   return st;
 }
 
+Status SnapshotWriter::sync() {
+  Impl& w = *impl_;
+  if (w.fd < 0 || w.committed) return Ok();
+  if (::fdatasync(w.fd) != 0) return w.error(sys_error("fdatasync '" + w.tmp_path + "'").message());
+  return Ok();
+}
+
 Status SnapshotWriter::write_unsaved_pages() {
   std::vector<uint32_t> pages;
   for (size_t p = 0; p < impl_->saved.size(); p++)
