@@ -153,7 +153,7 @@ Status Machine::attach_devices() {
     auto options = dev::VirtioBlk::parse_spec(spec);
     if (!options.ok()) return options.error().context("drive '" + spec + "'");
     auto blk = dev::VirtioBlk::open(*options);
-    if (!blk.ok()) return blk.error().context("drive '" + spec + "'");
+    if (!blk.ok()) return blk.error();  // it names the drive's file
     TANDEM_TRY(attach_virtio(std::move(blk).value()));
   }
   for (const auto& spec : config_.nets) {
