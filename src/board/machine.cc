@@ -82,8 +82,8 @@ void Machine::resume() {
 }
 
 void Machine::request_exit(int status) {
-  finished_ = true;
   exit_code_ = status;
+  finished_ = true;
   hart_->request_stop();
 }
 
@@ -358,7 +358,7 @@ Result<int> Machine::run() {
   console_.flush();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (config_.stats) print_stats(seconds);
-  return exit_code_;
+  return exit_code_.load();
 }
 
 void Machine::print_stats(double seconds) const {

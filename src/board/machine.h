@@ -3,6 +3,7 @@
 // vCPU thread (docs/architecture.md, "Threads").
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -58,7 +59,8 @@ class Machine {
   void set_entropy_state(uint64_t state);
   void set_clock_ticks(uint64_t ticks);
 
-  // --- control, all on the vCPU thread (from hooks and I/O callbacks) ---
+  // --- control, on the vCPU thread (from hooks and I/O callbacks);
+  // request_exit() from any thread ---
   // Stops running guest instructions (time stops too); I/O is still served.
   void pause();
   void resume();
@@ -121,8 +123,9 @@ class Machine {
   std::vector<std::unique_ptr<dev::VirtioMmio>> virtio_transports_;
   std::vector<std::unique_ptr<Nic>> nics_;
 
-  bool finished_ = false;
-  int exit_code_ = 0;
+  // request_exit() may come from a helper thread (a restore's streamer).
+  std::atomic<bool> finished_{false};
+  std::atomic<int> exit_code_{0};
   bool paused_ = false;
   std::function<void()> slice_hook_;
   struct IoSource {
