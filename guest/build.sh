@@ -14,6 +14,7 @@
 #
 # Environment: TANDEM_CACHE_DIR (cache root), TANDEM_GUEST_JOBS (make -j,
 # default nproc). Progress goes to stderr, one line per step.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 umask 022
 

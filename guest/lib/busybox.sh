@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Busybox recipe, sourced by guest/build.sh (which provides step, log, die,
 # need_cmd, JOBS, BUSYBOX_VERSION). The busybox cache key hashes this file and
 # the source version, so a kernel change never rebuilds busybox.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Kernel recipe, sourced by guest/build.sh (which provides step, log, die,
 # need_cmd, JOBS, LINUX_SOURCE_TARBALL, GUEST_DIR). The kernel cache key
 # hashes this file and guest/kernel.config.

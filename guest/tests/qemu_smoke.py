@@ -48,7 +48,7 @@ class Failure(Exception):
 class Guest:
     """One QEMU process; console output is collected by a reader thread."""
 
-    def __init__(self, qemu, guest_dir, extra_args=(), timeout=120):
+    def __init__(self, qemu, guest_dir, extra_args=(), timeout=120, append=""):
         self.timeout = timeout
         self.output = b""
         self.cond = threading.Condition()
@@ -58,7 +58,7 @@ class Guest:
             qemu, "-M", "virt", "-m", "256M", "-nographic", "-bios", "default",
             "-kernel", os.path.join(guest_dir, "Image"),
             "-initrd", os.path.join(guest_dir, "initramfs.cpio.gz"),
-            "-append", "console=ttyS0",
+            "-append", ("console=ttyS0 " + append).strip(),
             *extra_args,
         ]
         self.start = time.monotonic()
@@ -249,6 +249,24 @@ def full_check(qemu, guest_dir, tmp):
         g.kill()
 
 
+def run_from_cmdline(qemu, guest_dir):
+    """tandem_run="..." on the kernel command line runs without console
+    input and powers off."""
+    g = Guest(qemu, guest_dir, append='tandem_run="echo run-$((6*7)); tsum /init"')
+    try:
+        m, _ = g.expect(rb"tandem-guest: ready")
+        g.expect(rb"run-42", m.end())
+        g.expect(rb"[0-9a-f]{16}  \d+  /init", m.end())
+        try:
+            rc = g.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            raise Failure("QEMU still running after the tandem_run command")
+        if rc != 0:
+            raise Failure(f"QEMU exited with {rc} after the tandem_run command")
+    finally:
+        g.kill()
+
+
 def boot_only(qemu, guest_dir):
     g = Guest(qemu, guest_dir)
     try:
@@ -275,6 +293,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="tandem-guest-smoke.") as tmp:
             results = full_check(args.qemu, guest_dir, tmp)
+        run_from_cmdline(args.qemu, guest_dir)
         print(f"qemu_smoke: PASS {guest_dir}")
         for k, v in results.items():
             print(f"  {k}: {v}")

@@ -135,8 +135,7 @@ Status Machine::attach_devices() {
   finisher_->set_handler([this](const dev::TestFinisher::Event& e) {
     finished_ = true;
     exit_code_ = e.action == dev::TestFinisher::Action::kFail ? static_cast<int>(e.code) : 0;
-    if (e.action == dev::TestFinisher::Action::kReset)
-      std::fprintf(stderr, "tandem: the guest asked for a reset; stopping (reset is not supported yet)\n");
+    reset_requested_ = e.action == dev::TestFinisher::Action::kReset;
     hart_->request_stop();
   });
   std::function<uint64_t()> rtc_time = wall_clock_ns;

@@ -67,6 +67,12 @@ class Machine {
   bool paused() const { return paused_; }
   // Ends run() with this exit status after the current slice.
   void request_exit(int status);
+  // The guest asked for a reset (sifive_test 0x7777, e.g. `reboot`): run()
+  // returned and the caller builds a fresh machine from the same config.
+  bool reset_requested() const { return reset_requested_; }
+  // Console input read from the host but not yet taken by the guest:
+  // carried over a reset so piped commands are not lost.
+  std::deque<uint8_t>& pending_console_input() { return console_.pending_input(); }
   // Called between slices (and while paused, after each poll).
   void set_slice_hook(std::function<void()> hook) { slice_hook_ = std::move(hook); }
   // Host fds served by the run loop's poll (the monitor socket, ...).
@@ -127,6 +133,7 @@ class Machine {
   std::atomic<bool> finished_{false};
   std::atomic<int> exit_code_{0};
   bool paused_ = false;
+  bool reset_requested_ = false;
   std::function<void()> slice_hook_;
   struct IoSource {
     int fd;

@@ -1,6 +1,7 @@
 #include "cli/run_command.h"
 
 #include <cstdio>
+#include <deque>
 
 #include "board/machine.h"
 #include "cli/args.h"
@@ -101,27 +102,33 @@ int run_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
     return 2;
   }
-  auto machine = board::Machine::create(*config);
-  if (!machine.ok()) {
-    std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
-    return 1;
-  }
-  Result<int> status = 0;
-  if (!config->monitor.empty()) {
-    auto monitor = Monitor::create(config->monitor, **machine);
-    if (!monitor.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", monitor.error().message().c_str());
+  // A guest reset (reboot) builds the machine afresh, as a power cycle.
+  std::deque<uint8_t> carried_input;
+  for (;;) {
+    auto machine = board::Machine::create(*config);
+    if (!machine.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
       return 1;
     }
-    status = (*monitor)->run();
-  } else {
-    status = (*machine)->run();
+    (*machine)->pending_console_input() = std::move(carried_input);
+    Result<int> status = 0;
+    if (!config->monitor.empty()) {
+      auto monitor = Monitor::create(config->monitor, **machine);
+      if (!monitor.ok()) {
+        std::fprintf(stderr, "tandem: %s\n", monitor.error().message().c_str());
+        return 1;
+      }
+      status = (*monitor)->run();
+    } else {
+      status = (*machine)->run();
+    }
+    if (!status.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
+      return 1;
+    }
+    if (!(*machine)->reset_requested()) return *status;
+    carried_input = std::move((*machine)->pending_console_input());
   }
-  if (!status.ok()) {
-    std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
-    return 1;
-  }
-  return *status;
 }
 
 }  // namespace tandem::cli

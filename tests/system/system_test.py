@@ -68,6 +68,42 @@ def test_boot_shell(tandem):
     expect("Power down" in out, "the kernel did not power down", out)
 
 
+def test_reboot(tandem):
+    """A guest reboot power-cycles the machine: the firmware and kernel
+    start again and the new shell takes commands. (Input typed ahead before
+    the reboot is lost with the guest's tty buffer, as on real hardware, so
+    the second command is sent once the new boot is ready.)"""
+    p = subprocess.Popen([tandem] + guest_args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"echo first-boot\nreboot -f\n")
+        p.stdin.flush()
+        out = b""
+        os.set_blocking(p.stdout.fileno(), False)
+        deadline = time.time() + BOOT_TIMEOUT
+        while out.count(b"tandem-guest: ready") < 2:
+            expect(time.time() < deadline and p.poll() is None, "the guest did not come back after reboot",
+                   out.decode(errors="replace"))
+            chunk = p.stdout.read()
+            if chunk:
+                out += chunk
+            else:
+                time.sleep(0.05)
+        p.stdin.write(b"echo second-boot-$((3*3))\npoweroff -f\n")
+        p.stdin.flush()
+        os.set_blocking(p.stdout.fileno(), True)
+        rest, err = p.communicate(timeout=60)
+        out += rest
+        text = out.decode(errors="replace")
+        expect(p.returncode == 0, f"exit status {p.returncode}: {err.decode()}", text)
+        expect(text.count("OpenSBI v") == 2, "the firmware did not start twice", text)
+        expect("second-boot-9" in text, "the command after the reboot did not run", text)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def test_http_hostfwd(tandem):
     port = free_port()
     d = guest_args(["--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:80"])
