@@ -103,6 +103,9 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
   }
   auto ticks = number(s, kClockTicks);
   if (!ticks.ok()) return ticks.error();
+  Result<uint64_t> entropy = uint64_t{0};
+  if (s.config_value(kEntropyState)) entropy = number(s, kEntropyState);
+  if (!entropy.ok()) return entropy.error();
 
   // Order: the interrupt controller first, so devices re-raising their
   // lines on restore land in a restored PLIC; the hart last.
@@ -113,11 +116,7 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
   TANDEM_TRY(ctx(m.plic().restore(*s.plic), "plic"));
   TANDEM_TRY(ctx(m.hart().restore(s.harts[0]), "hart 0"));
   m.set_clock_ticks(*ticks);
-  if (s.config_value(kEntropyState)) {
-    auto e = number(s, kEntropyState);
-    if (!e.ok()) return e.error();
-    m.set_entropy_state(*e);
-  }
+  if (s.config_value(kEntropyState)) m.set_entropy_state(*entropy);
   TANDEM_TRY(ctx(m.clint().restore(*s.clint), "clint"));
   TANDEM_TRY(ctx(m.uart().restore(*s.uart), "uart"));
   TANDEM_TRY(ctx(m.rtc().restore(*s.rtc), "rtc"));
