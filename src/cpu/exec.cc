@@ -275,10 +275,15 @@ StopReason Hart::run(uint64_t budget) {
 #define CHAIN()                                                                              \
   do {                                                                                       \
     instret_ += b->count;                                                                    \
+    /* Exactly one tick per block end, whichever way the next block is   */                \
+    /* entered, so when stimecmp is looked at depends only on the        */                 \
+    /* instruction stream (not on TLB or jump-cache hits): --icount runs */                 \
+    /* stay reproducible across TLB flushes from snapshots and tracking. */                 \
+    --sstc_countdown_;                                                                       \
     const uint64_t npc_ = pc_;                                                               \
     const JcEntry& j_ = jc_[(npc_ >> 1) & (kJcSize - 1)];                                    \
     const TlbEntry& t_ = tlb_x_[(npc_ >> 12) & (kTlbSize - 1)];                              \
-    if (__builtin_expect(instret_ < target && --sstc_countdown_ > 0 && !has_dead_ &&         \
+    if (__builtin_expect(instret_ < target && sstc_countdown_ > 0 && !has_dead_ &&           \
                              !stop_.load(std::memory_order_relaxed) &&                      \
                              ((mip_ | mip_ext_.load(std::memory_order_relaxed) | sstc_stip_) & \
                               irq_mask_) == 0 &&                                             \
@@ -292,6 +297,7 @@ StopReason Hart::run(uint64_t budget) {
       cur_block_dead_ = false;                                                               \
       goto* kLabels[static_cast<unsigned>(i->op)];                                           \
     }                                                                                        \
+    ++sstc_countdown_; /* loop_top counts this block end */                                  \
     goto loop_top;                                                                           \
   } while (0)
 

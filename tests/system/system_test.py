@@ -363,7 +363,11 @@ def test_snapshot_save_continues(tandem):
         expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
         out, err = p.communicate(timeout=BOOT_TIMEOUT)
         expect(p.returncode == 0, f"the VM did not go on after the snapshot: {err.decode()}")
-        expect(out == ref.stdout, "snapshot save changed the running VM's output", out.decode(errors="replace"))
+        if out != ref.stdout:
+            import difflib
+            diff = "\n".join(difflib.unified_diff(ref.stdout.decode(errors="replace").splitlines(),
+                                                  out.decode(errors="replace").splitlines(), lineterm=""))
+            raise Failure("snapshot save changed the running VM's output:\n" + diff[:4000])
         r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL,
                            timeout=BOOT_TIMEOUT)
         expect(r.returncode == 0, f"restore failed: {r.stderr.decode()}")
