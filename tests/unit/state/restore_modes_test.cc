@@ -6,6 +6,8 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -44,8 +46,13 @@ std::vector<uint8_t> scribbler() {
   return a.bytes();
 }
 
+// Test processes run in parallel (ctest -j): names carry the pid.
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + std::to_string(::getpid()) + "-" + name;
+}
+
 std::string write_elf(const std::vector<uint8_t>& code) {
-  std::string path = ::testing::TempDir() + "scribbler.elf";
+  std::string path = temp_path("scribbler.elf");
   Elf64_Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -99,7 +106,7 @@ TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
   Snapshot snap = capture_machine(m);
   snap.active_pages = m.ram().stop_trace();
   ASSERT_FALSE(snap.active_pages.empty());
-  std::string path = ::testing::TempDir() + "modes.snap";
+  std::string path = temp_path(std::string(restore_mode_name(GetParam())) + ".snap");
   auto written = write_snapshot(path, snap, m.ram());
   ASSERT_TRUE(written.ok()) << written.error().message();
 
