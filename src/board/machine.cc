@@ -20,6 +20,9 @@ namespace {
 // host input is polled. ~0.3 ms at 200 MIPS keeps timer and console latency
 // low while the poll() costs nothing measurable.
 constexpr uint64_t kSliceInstructions = 1 << 16;
+// Frames from a network backend held for a guest that posts no receive
+// buffers: like a NIC ring, the oldest go first beyond this.
+constexpr size_t kNicRxFrames = 512;
 
 // mip bit numbers (privileged spec 3.1.9).
 constexpr unsigned kMipMsip = 3, kMipMtip = 7, kMipSeip = 9, kMipMeip = 11;
@@ -156,7 +159,9 @@ Status Machine::attach_devices() {
     TANDEM_TRY(attach_virtio(std::move(blk).value()));
   }
   for (const auto& spec : config_.nets) {
-    auto backend = net::make_backend(spec);
+    // Guest time in ns (ticks are 100 ns): the backend's timers stop with
+    // the VM and are exact under --icount.
+    auto backend = net::make_backend(spec, [this] { return static_cast<int64_t>(clock_->now() * 100); });
     if (!backend.ok()) return backend.error().context("network '" + spec + "'");
     auto nic = std::make_unique<Nic>();
     nic->backend = std::move(backend).value();
@@ -165,7 +170,7 @@ Status Machine::attach_devices() {
     Nic* n = nic.get();
     n->backend->set_receive([n](const uint8_t* frame, size_t len) {
       // Like a NIC's ring: when the guest does not keep up, drop the oldest.
-      if (n->rx_queue.size() >= 512) n->rx_queue.pop_front();
+      if (n->rx_queue.size() >= kNicRxFrames) n->rx_queue.pop_front();
       n->rx_queue.emplace_back(frame, frame + len);
     });
     TANDEM_TRY(attach_virtio(std::move(device)));
@@ -190,6 +195,23 @@ Status Machine::attach_virtio(std::unique_ptr<dev::VirtioDevice> device) {
                        std::string(device->name()) + " (virtio-mmio slot " + std::to_string(slot) + ")"));
   virtio_devices_.push_back(std::move(device));
   virtio_transports_.push_back(std::move(transport));
+  return Ok();
+}
+
+net::NicState Machine::save_nic(size_t i) const {
+  net::NicState s;
+  s.rx_frames.assign(nics_[i]->rx_queue.begin(), nics_[i]->rx_queue.end());
+  s.backend = nics_[i]->backend->save();
+  return s;
+}
+
+Status Machine::restore_nic(size_t i, const net::NicState& state) {
+  if (i >= nics_.size()) return Error("network card " + std::to_string(i) + " does not exist");
+  if (state.rx_frames.size() > kNicRxFrames)
+    return Error(std::to_string(state.rx_frames.size()) + " frames waiting for the guest; at most " +
+                 std::to_string(kNicRxFrames) + " can");
+  TANDEM_TRY(nics_[i]->backend->restore(state.backend));
+  nics_[i]->rx_queue.assign(state.rx_frames.begin(), state.rx_frames.end());
   return Ok();
 }
 
@@ -283,9 +305,13 @@ void Machine::poll_io(int64_t timeout_ns) {
   for (auto& nic : nics_) nic->backend->add_poll_fds(fds, backend_ms);
   if (backend_ms >= 0 && (timeout_ns < 0 || int64_t{backend_ms} * 1'000'000 < timeout_ns))
     timeout_ns = int64_t{backend_ms} * 1'000'000;
-  if (fds.empty() && timeout_ns == 0) return;
-  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
-  int n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
+  // Nothing to wait for and no time to wait: skip the system call, but
+  // still dispatch (a backend may hold frames it made during the slice).
+  int n = 0;
+  if (!fds.empty() || timeout_ns != 0) {
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+    n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
+  }
   if (n > 0 && console && fds[0].revents) console_.read_available();
   if (n > 0) {
     // Callbacks may add or remove sources: collect the ready ones first.

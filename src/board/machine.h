@@ -50,6 +50,10 @@ class Machine {
   size_t virtio_count() const { return virtio_devices_.size(); }
   dev::VirtioDevice& virtio_device(size_t slot) { return *virtio_devices_[slot]; }
   dev::VirtioMmio& virtio_transport(size_t slot) { return *virtio_transports_[slot]; }
+  size_t nic_count() const { return nics_.size(); }
+  net::NicState save_nic(size_t i) const;
+  // After set_clock_ticks(): the backend re-arms its timers from guest time.
+  Status restore_nic(size_t i, const net::NicState& state);
 
   // Guest time in clock ticks, and setting it (restore). Under --icount
   // only the idle-skip part is settable; instret comes with the hart.

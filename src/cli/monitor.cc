@@ -18,10 +18,17 @@ json error_reply(const std::string& cls, const std::string& desc) {
 }
 
 json report_json(const state::SaveReport& r) {
-  return {{"pause_ms", r.pause_ms},         {"commit_ms", r.commit_ms}, {"total_ms", r.total_ms},
-          {"file_bytes", r.file_bytes},     {"pages_saved", r.pages_saved},
-          {"pages_saved_twice", r.pages_saved_twice}, {"active_pages", r.active_pages},
-          {"rounds", r.rounds}};
+  json j = {{"pause_ms", r.pause_ms},         {"commit_ms", r.commit_ms}, {"total_ms", r.total_ms},
+            {"file_bytes", r.file_bytes},     {"pages_saved", r.pages_saved},
+            {"pages_saved_twice", r.pages_saved_twice}, {"active_pages", r.active_pages},
+            {"rounds", r.rounds}};
+  if (!r.drive_copies.empty()) {
+    j["drive_copies"] = r.drive_copies;
+    j["disk_bytes"] = r.disk_bytes;
+    j["disk_bytes_copied_early"] = r.disk_bytes_copied_early;
+    j["disk_method"] = r.disk_reflink ? "reflink" : "copy";
+  }
+  return j;
 }
 
 }  // namespace
@@ -167,6 +174,10 @@ json Monitor::progress_json() const {
   json j = {{"status", p.phase},           {"file", save_file_},
             {"round", p.round},            {"pages_done", p.pages_done},
             {"pages_total", p.pages_total}, {"elapsed_ms", p.elapsed_ms}};
+  if (p.disk_bytes_total > 0) {
+    j["disk_bytes_done"] = p.disk_bytes_done;
+    j["disk_bytes_total"] = p.disk_bytes_total;
+  }
   if (save_->finished() && save_->result().ok()) j["report"] = report_json(*save_->result());
   if (save_->finished() && !save_->result().ok()) j["error"] = save_->result().error().message();
   return j;

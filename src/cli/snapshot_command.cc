@@ -24,7 +24,8 @@ const char kUsage[] =
     "  suspend: writes the running VM's state to FILE while the guest keeps\n"
     "           running, then stops it (that tandem process exits)\n"
     "  save:    writes the state of this instant to FILE (copy-on-write); the\n"
-    "           VM goes on running\n"
+    "           VM goes on running; a writable drive's content of that instant\n"
+    "           goes to FILE.driveN next to FILE (restore runs on that copy)\n"
     "  Resume either with 'tandem restore FILE'.\n";
 
 class LineClient {
@@ -128,8 +129,13 @@ int snapshot_command(int argc, char** argv, int first) {
     if (ev == "SNAPSHOT_PROGRESS" && tty) {
       const json& d = m["data"];
       double pct = 100.0 * d.value("pages_done", 0.0) / std::max(1.0, d.value("pages_total", 1.0));
-      std::fprintf(stderr, "\r%s: round %d, %.0f%% of RAM written, %.0f ms", verb.c_str(), d.value("round", 0),
-                   pct > 100 ? 100 : pct, d.value("elapsed_ms", 0.0));
+      std::string disk;
+      if (d.contains("disk_bytes_total"))
+        disk = ", " + std::to_string(static_cast<int>(100.0 * d.value("disk_bytes_done", 0.0) /
+                                                      std::max(1.0, d.value("disk_bytes_total", 1.0)))) +
+               "% of disk copied";
+      std::fprintf(stderr, "\r%s: round %d, %.0f%% of RAM written%s, %.0f ms", verb.c_str(), d.value("round", 0),
+                   pct > 100 ? 100 : pct, disk.c_str(), d.value("elapsed_ms", 0.0));
     } else if (ev == "SNAPSHOT_COMPLETED") {
       if (tty) std::fprintf(stderr, "\n");
       std::printf("%s\n", m["data"]["report"].dump().c_str());

@@ -83,6 +83,21 @@ Result<VirtioBlk::Options> VirtioBlk::parse_spec(std::string_view spec) {
   return o;
 }
 
+std::string VirtioBlk::format_spec(const Options& options) {
+  auto escaped = [](const std::string& v) {
+    std::string out;
+    for (char ch : v) {
+      out.push_back(ch);
+      if (ch == ',') out.push_back(',');
+    }
+    return out;
+  };
+  std::string spec = "file=" + escaped(options.path);
+  if (options.read_only) spec += ",readonly=on";
+  if (!options.serial.empty()) spec += ",serial=" + escaped(options.serial);
+  return spec;
+}
+
 Result<std::unique_ptr<VirtioBlk>> VirtioBlk::open(const Options& options) {
   std::string what = "open drive '" + options.path + "'";
   int fd = ::open(options.path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -164,6 +179,7 @@ Result<uint8_t> VirtioBlk::transfer_in(const DescChain& c, uint64_t sector, uint
 Result<uint8_t> VirtioBlk::transfer_out(const DescChain& c, uint64_t sector, uint64_t len) {
   // 5.2.6.2: a write to a read-only device fails with IOERR.
   if (read_only_ || !in_range(sector, len)) return kVirtioBlkSIoErr;
+  if (write_hook_ && len > 0) write_hook_(sector * kSectorSize, len);
   mem::GuestMemory& mem = transport_->memory();
   for (uint64_t done = 0; done < len;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, bounce_.size()));
@@ -220,6 +236,12 @@ Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
   }
   TANDEM_TRY(write_chain(mem, c, c.writable_len - 1, &status, 1));
   return static_cast<uint32_t>(written + 1);
+}
+
+Status VirtioBlk::flush() {
+  if (read_only_) return Ok();
+  if (::fdatasync(fd_) != 0) return sys_error("flush drive '" + path_ + "'");
+  return Ok();
 }
 
 Status VirtioBlk::restore(const State& s) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,8 @@ class VirtioBlk : public VirtioDevice {
   // Parses the --drive argument: "file=PATH[,readonly=on|off][,serial=ID]"
   // (",," stands for a comma inside a value, as in QEMU).
   static Result<Options> parse_spec(std::string_view spec);
+  // The inverse of parse_spec(): a spec that parses back to `options`.
+  static std::string format_spec(const Options& options);
   static Result<std::unique_ptr<VirtioBlk>> open(const Options& options);
   ~VirtioBlk() override;
   VirtioBlk(const VirtioBlk&) = delete;
@@ -72,6 +75,18 @@ class VirtioBlk : public VirtioDevice {
 
   uint64_t capacity() const { return capacity_; }
   bool read_only() const { return read_only_; }
+  const std::string& path() const { return path_; }
+  // The open image, for host-side work on it (a snapshot's copy of the
+  // drive); the device keeps ownership.
+  int host_fd() const { return fd_; }
+  // Makes every completed write durable (fdatasync of the image).
+  Status flush();
+
+  // Called with the byte range of each guest write (VIRTIO_BLK_T_OUT)
+  // before any of it reaches the image, on the thread serving the queue:
+  // a snapshot preserves the old content there (copy-before-write).
+  using WriteHook = std::function<void(uint64_t offset, uint64_t len)>;
+  void set_write_hook(WriteHook hook) { write_hook_ = std::move(hook); }
 
   State save() const { return State{capacity_, read_only_}; }
   Status restore(const State& s);
@@ -93,6 +108,7 @@ class VirtioBlk : public VirtioDevice {
   std::string serial_;
   std::string path_;
   DescChain chain_;              // reused between requests
+  WriteHook write_hook_;
   std::vector<uint8_t> bounce_;  // file <-> guest copies go through it
 };
 

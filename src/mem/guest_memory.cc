@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -32,16 +33,27 @@ GuestMemory::GuestMemory(uint64_t base, uint64_t size, uint8_t* host)
       protected_(pages_),
       absent_(pages_),
       code_(pages_),
+      populated_(pages_),
       history_(pages_, 0) {}
 
 GuestMemory::~GuestMemory() { munmap(host_, size_); }
 
-void GuestMemory::ensure_present(size_t page) {
-  if (!absent_.test(page)) return;
+Status GuestMemory::load(size_t page) const {
+  if (!absent_.test(page)) return Ok();
   if (loader_) loader_(page);
   if (absent_.test(page)) {
-    // The loader could not produce the page (it said why); running on would
-    // let the guest see wrong memory, so end the process here, cleanly.
+    char gpa[32];
+    std::snprintf(gpa, sizeof gpa, "0x%llx", static_cast<unsigned long long>(page_gpa(page)));
+    return Error(std::string("guest page ") + gpa + " could not be loaded");
+  }
+  return Ok();
+}
+
+void GuestMemory::ensure_present(size_t page) {
+  if (!absent_.test(page)) return;
+  if (!load(page).ok()) {
+    // The loader said why; running on would let the guest see wrong
+    // memory, so end the process here, cleanly.
     std::fprintf(stderr, "tandem: fatal: guest page 0x%llx could not be loaded; stopping the VM\n",
                  static_cast<unsigned long long>(page_gpa(page)));
     std::_Exit(1);
@@ -108,12 +120,27 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
 }
 
 std::vector<uint32_t> GuestMemory::end_epoch() {
+  // Populated before the dirty bits go, so that is_populated() seen from
+  // another thread never misses a page; then again for the pages dirtied
+  // in between.
+  for (uint32_t p : dirty_.list()) populated_.set(p);
   std::vector<uint32_t> pages = dirty_.take();
+  for (uint32_t p : pages) populated_.set(p);
   for (auto& h : history_) h = static_cast<uint16_t>(h << 1);
   for (uint32_t p : pages) history_[p] |= 1;
   epoch_++;
   flush_tlbs();
   return pages;
+}
+
+std::vector<uint32_t> GuestMemory::populated_pages() const {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < dirty_.word_count(); i++) {
+    uint64_t w = dirty_.word(i);  // dirty first, as in is_populated()
+    w |= populated_.word(i);
+    for (; w; w &= w - 1) out.push_back(static_cast<uint32_t>(i * 64 + std::countr_zero(w)));
+  }
+  return out;
 }
 
 void GuestMemory::start_trace() {

@@ -6,6 +6,8 @@
 //   protected a write must first call the write hook  (copy-on-write)
 //   absent    contents not loaded: any access must first call the loader
 //   code      the CPU decoded instructions from it    (self-modifying code)
+//   populated may hold non-zero bytes: dirtied in some epoch, or filled
+//             by a restore; every other page is still fresh zero memory
 //
 // Contract with the CPU: its TLB may hold a host pointer permitting a store
 // only after prepare_write() on that page in the current epoch (so the page
@@ -77,6 +79,20 @@ class GuestMemory {
   // Bit i set: the page was dirty in the epoch that ended i+1 epochs ago.
   uint16_t history(size_t page) const { return history_[page]; }
 
+  // --- populated pages ---
+  // A page never populated reads zero, so a save may skip it without
+  // reading it (reading untouched memory costs a host page fault per
+  // page). Sticky. Kept off the CPU's path: the dirty bits (CPU, devices,
+  // the boot loader) are folded in at end_epoch() and read alongside until
+  // then; whoever fills pages behind the tracking (a restore) marks them.
+  void mark_populated(size_t page) { populated_.set(page); }
+  bool is_populated(size_t page) const {
+    // Dirty first: end_epoch() sets the sticky bit before it clears dirty.
+    return dirty_.test(page) || populated_.test(page);
+  }
+  // The populated pages, ascending.
+  std::vector<uint32_t> populated_pages() const;
+
   // --- working-set trace ---
   void start_trace();
   // Stops the trace and returns the pages touched, in order of first touch.
@@ -101,6 +117,12 @@ class GuestMemory {
   void mark_absent_all();
   void mark_present(size_t page) { absent_.clear(page); }
   bool is_absent(size_t page) const { return absent_.test(page); }
+  // Makes `page` present, running the loader on this thread if it is
+  // absent: whoever reads page_host() directly (a save) must first call
+  // this, or it reads host memory that was never loaded. Const because what
+  // the guest sees does not change, only whether it is in host memory.
+  // Any thread; fails when the loader could not produce the page.
+  Status load(size_t page) const;
   const PageBitmap& absent() const { return absent_; }
 
   // --- decoded code ---
@@ -129,6 +151,7 @@ class GuestMemory {
   PageBitmap protected_;
   PageBitmap absent_;
   PageBitmap code_;
+  PageBitmap populated_;  // without the current epoch's dirty bits
   std::vector<uint16_t> history_;
   uint64_t epoch_ = 0;
 

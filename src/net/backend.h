@@ -28,11 +28,44 @@
 #include <vector>
 
 #include "base/result.h"
+#include "net/tcp_seq_shift.h"
 
 namespace tandem::net {
 
 // world -> guest. The callee copies the frame if it keeps it.
 using ReceiveFn = std::function<void(const uint8_t* frame, size_t len)>;
+
+// What of a backend the guest can observe, as a snapshot keeps it
+// (docs/snapshot-format.md, "nic"). Host sockets and open connections are
+// not in it: they belong to the process; the guest sees them reset.
+struct BackendState {
+  enum class Kind : uint8_t { kUser = 0, kTap = 1 };
+  Kind kind = Kind::kUser;
+  // Frames produced for the guest and not yet handed to it.
+  std::vector<std::vector<uint8_t>> frames;
+  // user only: see tcp_seq_shift.h.
+  TcpSeqShift::State tcp;
+  // user only: libslirp's own state (slirp_state_save: IP id counter,
+  // DHCP leases) and the slirp_state_version() it was written with.
+  uint32_t slirp_version = 0;
+  std::vector<uint8_t> slirp;
+  // user only: what libslirp's ARP table learned from the guest, as
+  // 10-byte entries (IPv4 address, MAC), oldest first. libslirp does not
+  // save it; a fresh stack would ARP for the guest before its first reply.
+  std::vector<uint8_t> arp;
+  // user only: slirp's armed timers by SlirpTimerId, ms left to expiry.
+  std::vector<uint32_t> timer_ids;
+  std::vector<uint64_t> timer_left_ms;
+  bool operator==(const BackendState&) const = default;
+};
+
+// The host side of one guest NIC in a snapshot: frames the board holds for
+// a guest that has posted no receive buffer yet, and the backend's state.
+struct NicState {
+  std::vector<std::vector<uint8_t>> rx_frames;
+  BackendState backend;
+  bool operator==(const NicState&) const = default;
+};
 
 class Backend {
  public:
@@ -58,6 +91,13 @@ class Backend {
   // One line for logs and the monitor, e.g. "tap ifname=tap0".
   virtual std::string describe() const = 0;
 
+  // For snapshots, on the vCPU thread between slices. restore() expects a
+  // backend just created from the same spec; it checks the state before
+  // changing anything it can take back (libslirp's loader may stop half
+  // way: the caller then discards the backend).
+  virtual BackendState save() const = 0;
+  virtual Status restore(const BackendState& state) = 0;
+
  protected:
   void deliver(const uint8_t* frame, size_t len) {
     if (receive_) receive_(frame, len);
@@ -71,6 +111,10 @@ class Backend {
 //   user
 //   user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-:53
 //   tap,ifname=tap0
-Result<std::unique_ptr<Backend>> make_backend(std::string_view spec);
+// `clock_ns` drives the user stack's timers (default: CLOCK_MONOTONIC);
+// the board passes guest time, so timers stand still while the VM is
+// stopped and follow the instruction count under --icount.
+Result<std::unique_ptr<Backend>> make_backend(std::string_view spec,
+                                              std::function<int64_t()> clock_ns = {});
 
 }  // namespace tandem::net

@@ -79,6 +79,7 @@ struct SlirpCallbacks {
     }
     const auto* p = static_cast<const uint8_t*>(buf);
     b->pending_.emplace_back(p, p + len);
+    b->seq_shift_.to_guest(b->pending_.back().data(), len);
     return static_cast<ssize_t>(len);
   }
 
@@ -215,8 +216,33 @@ int64_t SlirpBackend::now_ns() const {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+// ARP over Ethernet/IPv4 (RFC 826): libslirp's arp_input() learns the
+// sender of every request and reply it takes; keep the same knowledge.
+void SlirpBackend::note_guest_arp(const uint8_t* f, size_t len) {
+  constexpr size_t kEth = 14;
+  if (len < kEth + 28 || f[12] != 0x08 || f[13] != 0x06) return;
+  const uint8_t* sha = f + kEth + 8;
+  const uint8_t* spa = f + kEth + 14;
+  uint8_t entry[kArpEntryBytes];
+  std::memcpy(entry, spa, 4);
+  std::memcpy(entry + 4, sha, 6);
+  for (size_t at = 0; at < arp_.size(); at += kArpEntryBytes) {
+    if (std::memcmp(arp_.data() + at, spa, 4) == 0) {
+      arp_.erase(arp_.begin() + static_cast<long>(at), arp_.begin() + static_cast<long>(at + kArpEntryBytes));
+      break;
+    }
+  }
+  if (arp_.size() >= kArpEntries * kArpEntryBytes) arp_.erase(arp_.begin(), arp_.begin() + kArpEntryBytes);
+  arp_.insert(arp_.end(), entry, entry + kArpEntryBytes);
+}
+
 void SlirpBackend::send(const uint8_t* frame, size_t len) {
   if (len == 0 || len > INT_MAX) return;
+  note_guest_arp(frame, len);
+  if (seq_shift_.shifting()) {
+    shifted_.assign(frame, frame + len);
+    if (seq_shift_.from_guest(shifted_.data(), len)) frame = shifted_.data();
+  }
   slirp_input(slirp_, frame, static_cast<int>(len));
 }
 
@@ -271,6 +297,117 @@ void SlirpBackend::dispatch(const std::vector<pollfd>& fds) {
     pending_.pop_front();
     deliver(frame.data(), frame.size());
   }
+}
+
+namespace {
+ssize_t append_state(const void* buf, size_t len, void* opaque) {
+  auto* out = static_cast<std::vector<uint8_t>*>(opaque);
+  const auto* p = static_cast<const uint8_t*>(buf);
+  out->insert(out->end(), p, p + len);
+  return static_cast<ssize_t>(len);
+}
+
+struct StateCursor {
+  const std::vector<uint8_t>* data;
+  size_t at = 0;
+};
+ssize_t read_state(void* buf, size_t len, void* opaque) {
+  auto* c = static_cast<StateCursor*>(opaque);
+  size_t n = std::min(len, c->data->size() - c->at);
+  std::memcpy(buf, c->data->data() + c->at, n);
+  c->at += n;
+  return static_cast<ssize_t>(n);
+}
+}  // namespace
+
+// libslirp's longest timer is the router advertisement's (at most 600 s).
+constexpr uint64_t kMaxTimerMs = 24 * 3600 * 1000;
+
+BackendState SlirpBackend::save() const {
+  BackendState s;
+  s.kind = BackendState::Kind::kUser;
+  s.frames.assign(pending_.begin(), pending_.end());
+  s.tcp = seq_shift_.save();
+  s.arp = arp_;
+  s.slirp_version = static_cast<uint32_t>(slirp_state_version());
+  slirp_state_save(slirp_, append_state, &s.slirp);
+  int64_t now_ms = now_ns() / 1'000'000;
+  for (const auto& t : timers_) {
+    if (t->cb || t->expire_ms < 0) continue;  // only libslirp's own, armed, timers
+    s.timer_ids.push_back(static_cast<uint32_t>(t->id));
+    s.timer_left_ms.push_back(static_cast<uint64_t>(std::max<int64_t>(t->expire_ms - now_ms, 0)));
+  }
+  return s;
+}
+
+Status SlirpBackend::restore(const BackendState& s) {
+  if (s.kind != BackendState::Kind::kUser)
+    return Error("the snapshot's network backend is 'tap', this one is 'user'");
+  if (s.slirp_version == 0 || s.slirp_version > static_cast<uint32_t>(slirp_state_version()))
+    return Error("user-network state version " + std::to_string(s.slirp_version) +
+                 " is not one this libslirp (" + slirp_version_string() + ", state version " +
+                 std::to_string(slirp_state_version()) + ") reads");
+  if (s.timer_ids.size() != s.timer_left_ms.size())
+    return Error("user-network timers: " + std::to_string(s.timer_ids.size()) + " ids but " +
+                 std::to_string(s.timer_left_ms.size()) + " expiry times");
+  for (size_t i = 0; i < s.timer_ids.size(); i++) {
+    bool known = std::any_of(timers_.begin(), timers_.end(), [&](const auto& t) {
+      return !t->cb && static_cast<uint32_t>(t->id) == s.timer_ids[i];
+    });
+    if (!known)
+      return Error("user-network timer " + std::to_string(s.timer_ids[i]) + " does not exist here");
+    if (s.timer_left_ms[i] > kMaxTimerMs)
+      return Error("user-network timer " + std::to_string(s.timer_ids[i]) + " is " +
+                   std::to_string(s.timer_left_ms[i]) + " ms away");
+  }
+  if (s.arp.size() % kArpEntryBytes != 0 || s.arp.size() > kArpEntries * kArpEntryBytes)
+    return Error("user-network ARP table of " + std::to_string(s.arp.size()) + " bytes (entries are " +
+                 std::to_string(kArpEntryBytes) + " bytes, at most " + std::to_string(kArpEntries) + ")");
+  for (const auto& f : s.frames)
+    if (f.empty() || f.size() > 65536)
+      return Error("user-network frame of " + std::to_string(f.size()) + " bytes");
+  StateCursor cursor{&s.slirp};
+  int rc = slirp_state_load(slirp_, static_cast<int>(s.slirp_version), read_state, &cursor);
+  if (rc < 0) return Error("libslirp refused its saved state (" + std::string(std::strerror(-rc)) + ")");
+  if (cursor.at != s.slirp.size())
+    return Error("user-network state has " + std::to_string(s.slirp.size() - cursor.at) +
+                 " bytes libslirp did not read");
+  // libslirp's loader does not report a short read (it fills in zeros):
+  // state of this libslirp's version must save back to the same bytes.
+  std::vector<uint8_t> again;
+  slirp_state_save(slirp_, append_state, &again);
+  if (s.slirp_version == static_cast<uint32_t>(slirp_state_version()) && again != s.slirp)
+    return Error("user-network state of " + std::to_string(s.slirp.size()) +
+                 " bytes is damaged (libslirp reads it back as " + std::to_string(again.size()) + " bytes)");
+  // Teach the fresh stack the guest's addresses the way the guest did: an
+  // ARP reply from each, addressed to the gateway. Replies get no answer.
+  for (size_t at = 0; at < s.arp.size(); at += kArpEntryBytes) {
+    uint8_t f[42] = {};
+    const uint8_t* ip = s.arp.data() + at;
+    const uint8_t* mac = ip + 4;
+    std::memset(f, 0xff, 6);
+    std::memcpy(f + 6, mac, 6);
+    f[12] = 0x08, f[13] = 0x06;                 // ARP
+    f[15] = 1, f[16] = 0x08, f[18] = 6, f[19] = 4;  // Ethernet / IPv4
+    f[21] = 2;                                  // reply
+    std::memcpy(f + 22, mac, 6);
+    std::memcpy(f + 28, ip, 4);
+    uint32_t gw = htonl(kUserHost);
+    std::memcpy(f + 38, &gw, 4);
+    slirp_input(slirp_, f, sizeof f);
+  }
+  arp_ = s.arp;
+  pending_.assign(s.frames.begin(), s.frames.end());
+  seq_shift_.resume(s.tcp);
+  int64_t now_ms = now_ns() / 1'000'000;
+  for (const auto& t : timers_) {
+    if (t->cb) continue;
+    t->expire_ms = -1;
+    for (size_t i = 0; i < s.timer_ids.size(); i++)
+      if (static_cast<uint32_t>(t->id) == s.timer_ids[i])
+        t->expire_ms = now_ms + static_cast<int64_t>(s.timer_left_ms[i]);
+  }
+  return Ok();
 }
 
 std::string SlirpBackend::describe() const {

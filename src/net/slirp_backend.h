@@ -19,6 +19,7 @@
 
 #include "net/backend.h"
 #include "net/backend_spec.h"
+#include "net/tcp_seq_shift.h"
 
 struct Slirp;
 
@@ -42,6 +43,8 @@ class SlirpBackend final : public Backend {
   void add_poll_fds(std::vector<pollfd>& fds, int& timeout_ms) override;
   void dispatch(const std::vector<pollfd>& fds) override;
   std::string describe() const override;
+  BackendState save() const override;
+  Status restore(const BackendState& state) override;
 
   // Frames slirp produced but the queue could not hold (guest not
   // draining); slirp's TCP recovers from these.
@@ -65,6 +68,14 @@ class SlirpBackend final : public Backend {
   Slirp* slirp_ = nullptr;
   std::vector<std::unique_ptr<Timer>> timers_;
   std::deque<std::vector<uint8_t>> pending_;  // frames for the guest
+  TcpSeqShift seq_shift_;
+  // Senders of the guest's ARP frames (see BackendState::arp), at most
+  // kArpEntries (libslirp's table size), most recent last.
+  static constexpr size_t kArpEntries = 16;
+  static constexpr size_t kArpEntryBytes = 10;
+  std::vector<uint8_t> arp_;
+  void note_guest_arp(const uint8_t* frame, size_t len);
+  std::vector<uint8_t> shifted_;  // a guest frame with its ack shifted
   uint64_t dropped_ = 0;
 
   // What add_poll_fds() appended last: positions in the caller's vector

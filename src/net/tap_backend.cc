@@ -85,4 +85,18 @@ void TapBackend::dispatch(const std::vector<pollfd>& fds) {
 
 std::string TapBackend::describe() const { return "tap ifname=" + ifname_; }
 
+BackendState TapBackend::save() const {
+  BackendState s;
+  s.kind = BackendState::Kind::kTap;
+  return s;
+}
+
+Status TapBackend::restore(const BackendState& state) {
+  if (state.kind != BackendState::Kind::kTap)
+    return Error("the snapshot's network backend is 'user', this one is 'tap'");
+  if (!state.frames.empty() || !state.slirp.empty() || !state.timer_ids.empty())
+    return Error("tap backend state carries user-network data");
+  return Ok();
+}
+
 }  // namespace tandem::net

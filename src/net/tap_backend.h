@@ -29,6 +29,10 @@ class TapBackend final : public Backend {
   void add_poll_fds(std::vector<pollfd>& fds, int& timeout_ms) override;
   void dispatch(const std::vector<pollfd>& fds) override;
   std::string describe() const override;
+  // The host's interface keeps its own state; only undelivered frames
+  // would matter, and none wait here (they stay in the kernel's queue).
+  BackendState save() const override;
+  Status restore(const BackendState& state) override;
 
   // The name the kernel gave (differs from the request when that was empty).
   const std::string& ifname() const { return ifname_; }

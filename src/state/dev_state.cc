@@ -125,6 +125,32 @@ Status decode_into(Decoder& d, std::string_view scope, State* out, Fields fields
   return Ok();
 }
 
+template <typename Io>
+void frames_fields(Io& io, std::string_view name, auto& frames) {
+  size_t n = io.count(name, frames.size(), 4);
+  if constexpr (Io::kReading) frames.resize(n);
+  for (size_t i = 0; i < n; i++) io(name, frames[i]);
+}
+
+template <typename Io, typename S>
+void nic_fields(Io& io, S& s) {
+  io.version(kNicStateVersion);
+  frames_fields(io, "rx_frames", s.rx_frames);
+  auto& b = s.backend;
+  uint8_t kind = static_cast<uint8_t>(b.kind);
+  io("kind", kind);
+  if constexpr (Io::kReading) b.kind = static_cast<net::BackendState::Kind>(kind);
+  frames_fields(io, "frames", b.frames);
+  io("tcp_offset", b.tcp.offset);
+  io("tcp_high", b.tcp.high);
+  io("tcp_seen", b.tcp.seen);
+  io("arp", b.arp);
+  io("slirp_version", b.slirp_version);
+  io("slirp", b.slirp);
+  io("timer_ids", b.timer_ids);
+  io("timer_left_ms", b.timer_left_ms);
+}
+
 }  // namespace
 
 #define TANDEM_STATE_CODEC(Type, scope, fields_fn)                     \
@@ -153,6 +179,22 @@ TANDEM_STATE_CODEC(dev::VirtioNet::State, "virtio-net", virtio_net_fields)
 TANDEM_STATE_CODEC(dev::VirtioRng::State, "virtio-rng", virtio_rng_fields)
 
 #undef TANDEM_STATE_CODEC
+
+void encode(Encoder& e, const net::NicState& s) {
+  FieldWriter io(e);
+  nic_fields(io, s);
+}
+
+Status decode(Decoder& d, net::NicState* s) {
+  net::NicState v;
+  TANDEM_TRY(decode_into(d, "nic", &v, [](FieldReader& io, net::NicState& n) { nic_fields(io, n); }));
+  auto kind = v.backend.kind;
+  if (kind != net::BackendState::Kind::kUser && kind != net::BackendState::Kind::kTap)
+    return Error("nic.kind: " + std::to_string(static_cast<unsigned>(kind)) +
+                 " is neither user (0) nor tap (1)");
+  *s = std::move(v);
+  return Ok();
+}
 
 size_t listed_fields(const dev::VirtQueue::State&) {
   FieldCounter io;

@@ -13,6 +13,7 @@
 #include "dev/virtio_mmio.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "net/backend.h"
 #include "state/codec.h"
 
 namespace tandem::state {
@@ -26,6 +27,7 @@ inline constexpr uint32_t kVirtioMmioStateVersion = 1;
 inline constexpr uint32_t kVirtioBlkStateVersion = 1;
 inline constexpr uint32_t kVirtioNetStateVersion = 1;
 inline constexpr uint32_t kVirtioRngStateVersion = 1;
+inline constexpr uint32_t kNicStateVersion = 1;
 
 void encode(Encoder& e, const dev::Clint::State& s);
 Status decode(Decoder& d, dev::Clint::State* s);
@@ -54,6 +56,10 @@ Status decode(Decoder& d, dev::VirtioNet::State* s);
 
 void encode(Encoder& e, const dev::VirtioRng::State& s);
 Status decode(Decoder& d, dev::VirtioRng::State* s);
+
+// The host side of a NIC: held frames and the network backend's state.
+void encode(Encoder& e, const net::NicState& s);
+Status decode(Decoder& d, net::NicState* s);
 
 // How many members of each State its field list covers (for the test that
 // compares this with the struct's member count, so that a member added to

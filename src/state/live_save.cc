@@ -25,22 +25,25 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_suspend(board::Machine& m, con
   std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
   m.ram().start_trace();
   m.ram().end_epoch();  // from here, a write marks its page for another round
-  std::vector<uint32_t> all(m.ram().page_count());
-  for (uint32_t i = 0; i < all.size(); i++) all[i] = i;
-  s->start_round(std::move(all));
+  // A page never populated is zero: leaving it out of the file is saving
+  // it, and reading it would only cost a host page fault. If the guest
+  // writes it now, it is dirty and goes into the next round.
+  std::vector<uint32_t> pages = m.ram().populated_pages();
+  s->pages_done_ = m.ram().page_count() - pages.size();
+  s->start_round(std::move(pages));
   return s;
 }
 
 Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, const std::string& path) {
-  for (const auto& d : m.config().drives)
-    if (d.find("readonly=on") == std::string::npos)
-      return Error("a snapshot that lets the VM continue needs read-only drives ('" + d +
-                   "' is writable: its later writes would not match the snapshot); use suspend, "
-                   "or attach the drive with readonly=on");
   auto writer = SnapshotWriter::create(path, m.ram());
   if (!writer.ok()) return writer.error();
   std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
   auto stop = std::chrono::steady_clock::now();
+  // The drives' instant is this one too: no guest write is in flight
+  // between slices (virtio-blk completes requests on this thread).
+  auto drives = DriveSnapshots::start(m, path);
+  if (!drives.ok()) return drives.error();
+  s->drives_ = std::move(drives).value();
   s->cow_ = true;
   s->cow_snap_ = capture_machine(m);
   s->cow_done_.assign(m.ram().page_count(), 0);
@@ -54,6 +57,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, co
 }
 
 // On the writer's thread (vCPU or device), before the write lands.
+// The page is present: GuestMemory loads an absent page before the hook.
 void LiveSave::on_protected_write(size_t page) {
   std::lock_guard<std::mutex> lock(cow_mu_);
   if (cow_done_[page]) return;
@@ -76,6 +80,11 @@ void LiveSave::start_copy_out() {
     for (uint32_t first = 0; first < ram.page_count() && st.ok(); first += kBatch) {
       uint32_t n = std::min<uint32_t>(kBatch, static_cast<uint32_t>(ram.page_count()) - first);
       pages.clear();
+      // Pages a lazy restore has not loaded yet are loaded first, outside
+      // cow_mu_ (loading decompresses a block; a guest write waiting on the
+      // hook should not wait for that). Once present a page stays present.
+      for (uint32_t k = 0; k < n && st.ok(); k++) st = ram.load(first + k);
+      if (!st.ok()) break;
       std::vector<std::unique_ptr<uint8_t[]>> taken;
       for (uint32_t k = 0; k < n; k++) {
         uint32_t p = first + k;
@@ -85,6 +94,13 @@ void LiveSave::start_copy_out() {
           where[p] = it->second.get();
           taken.push_back(std::move(it->second));
           cow_copies_.erase(it);
+        } else if (!ram.is_populated(p)) {
+          // Zero at the request (populated is sticky, and a write would
+          // have come through the hook, which waits for the lock): left
+          // out of the file, which reads it back as zero.
+          pages.pop_back();
+          cow_done_[p] = 1;
+          ram.unprotect(p);
         } else {
           // Not written since the request: while we hold the lock no write
           // can land (the hook, which runs first, waits for it).
@@ -103,11 +119,25 @@ void LiveSave::start_copy_out() {
 }
 
 bool LiveSave::finish_snapshot() {
+  if (Status st = drives_->status(); !st.ok()) {
+    m_.ram().set_write_hook(nullptr);
+    drives_.reset();
+    fail(st.error().context("live save"));
+    return true;
+  }
+  if (!drives_->done()) return false;  // a drive copy is still running; the guest goes on
   m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
   cow_snap_.active_pages = m_.ram().stop_trace();
   auto commit_start = std::chrono::steady_clock::now();
+  if (Status st = drives_->commit(cow_snap_); !st.ok()) {
+    drives_.reset();
+    fail(st.error().context("live save"));
+    return true;
+  }
   auto stats = writer_->commit(cow_snap_);
   if (!stats.ok()) {
+    drives_->discard();  // copies of a snapshot that does not exist
+    drives_.reset();
     fail(stats.error());
     return true;
   }
@@ -120,6 +150,11 @@ bool LiveSave::finish_snapshot() {
   r.pages_saved_twice = 0;
   r.active_pages = cow_snap_.active_pages.size();
   r.rounds = 1;
+  r.drive_copies = drives_->paths();
+  r.disk_bytes = drives_->bytes_total();
+  r.disk_bytes_copied_early = drives_->bytes_copied_early();
+  r.disk_reflink = drives_->all_reflinked();
+  drives_.reset();
   result_ = r;
   finished_ = true;
   return true;
@@ -152,9 +187,10 @@ void LiveSave::fail(const Error& e) {
 bool LiveSave::tick() {
   if (finished_) return true;
   if (!worker_done_) return false;
-  worker_.join();
+  if (worker_.joinable()) worker_.join();  // finish_snapshot() may wait for the drive copies
   if (!worker_status_.ok()) {
     if (cow_) m_.ram().set_write_hook(nullptr);
+    drives_.reset();
     fail(worker_status_.error().context("live save"));
     return true;
   }
@@ -168,6 +204,7 @@ bool LiveSave::tick() {
   // Stop the world: the guest does not run until this returns.
   auto stop = std::chrono::steady_clock::now();
   Status st = writer_->write_pages(dirty);
+  if (st.ok()) st = flush_drives(m_);  // the disk as durable as the file that expects it
   if (st.ok()) {
     pages_done_ += dirty.size();
     Snapshot snap = capture_machine(m_);
@@ -202,6 +239,10 @@ SaveProgress LiveSave::progress() const {
   p.round = round_;
   p.pages_done = pages_done_;
   p.pages_total = m_.ram().page_count();
+  if (drives_) {
+    p.disk_bytes_done = drives_->bytes_done();
+    p.disk_bytes_total = drives_->bytes_total();
+  }
   p.elapsed_ms = ms_since(t0_);
   return p;
 }

@@ -15,6 +15,14 @@
 // lifts its protection, and the first guest or device write to a page not
 // yet copied first copies it (GuestMemory's write hook). Copy-before-write
 // rather than re-saving is what keeps the file at the request's instant.
+// Each writable drive gets a copy of its content at the instant next to
+// the file (FILE.driveN, state/disk_snapshot.h: a reflink, or a background
+// copy that guest writes overtake by copying the old blocks first); the
+// file is committed once those copies are durable, and names them as its
+// drives.
+//
+// kSuspend flushes the drives (fdatasync) before committing: the disk is
+// then as durable as the snapshot that expects it.
 //
 // A page whose working-set trace fires (any read, write or fetch, by the
 // CPU or a device) from the request until the stop is recorded as active,
@@ -32,6 +40,7 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "state/disk_snapshot.h"
 #include "state/snapshot.h"
 #include "state/snapshot_file.h"
 
@@ -46,6 +55,14 @@ struct SaveReport {
   uint64_t pages_saved_twice = 0;
   uint64_t active_pages = 0;
   unsigned rounds = 0;
+  // kSnapshot with writable drives: the copies of the drives at the
+  // instant (FILE.driveN), their bytes, how many of those a guest write
+  // had to copy ahead of the background copier, and whether the
+  // filesystem made every copy by reflink.
+  std::vector<std::string> drive_copies;
+  uint64_t disk_bytes = 0;
+  uint64_t disk_bytes_copied_early = 0;
+  bool disk_reflink = false;
 };
 
 struct SaveProgress {
@@ -53,6 +70,8 @@ struct SaveProgress {
   unsigned round = 0;
   uint64_t pages_done = 0;   // pages handed to the writer so far
   uint64_t pages_total = 0;  // pages in RAM
+  uint64_t disk_bytes_done = 0;   // writable drives' copies (kSnapshot)
+  uint64_t disk_bytes_total = 0;
   double elapsed_ms = 0;
 };
 
@@ -104,6 +123,9 @@ class LiveSave {
   std::mutex cow_mu_;
   std::vector<uint8_t> cow_done_;  // per page: copied out (by either side)
   std::unordered_map<uint32_t, std::unique_ptr<uint8_t[]>> cow_copies_;
+  // kSnapshot: the writable drives' copies at the instant (null or empty
+  // without writable drives); the file commits only once they are done.
+  std::unique_ptr<DriveSnapshots> drives_;
   Result<SaveReport> result_{Error("save still running")};
 };
 

@@ -1,5 +1,6 @@
 #include "state/machine_snapshot.h"
 
+#include <cstdio>
 #include <string>
 
 namespace tandem::state {
@@ -13,6 +14,7 @@ constexpr const char* kKernel = "kernel";
 constexpr const char* kInitrd = "initrd";
 constexpr const char* kAppend = "append";
 constexpr const char* kDrive = "drive";
+constexpr const char* kDriveCopy = "drive_copy";  // "index=N,bytes=N,sample=HEX"
 constexpr const char* kNet = "net";
 constexpr const char* kRng = "rng";
 constexpr const char* kIcount = "icount";
@@ -30,6 +32,48 @@ Result<uint64_t> number(const Snapshot& s, const char* key) {
   } catch (...) {
     return Error("snapshot config '" + std::string(key) + "' is not a number: '" + *v + "'");
   }
+}
+
+struct DriveCopyEntry {
+  size_t index = 0;
+  DriveIdentity id;
+};
+
+Result<DriveCopyEntry> parse_drive_copy(const std::string& v) {
+  DriveCopyEntry e;
+  bool have_index = false, have_bytes = false, have_sample = false;
+  auto bad = [&](const std::string& why) {
+    return Error("snapshot config '" + std::string(kDriveCopy) + "' is malformed ('" + v + "'): " + why);
+  };
+  size_t pos = 0;
+  while (pos <= v.size()) {
+    size_t comma = v.find(',', pos);
+    std::string part = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? v.size() + 1 : comma + 1;
+    size_t eq = part.find('=');
+    if (eq == std::string::npos) return bad("'" + part + "' is not KEY=VALUE");
+    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    uint64_t n = 0;
+    try {
+      size_t used = 0;
+      n = std::stoull(value, &used, key == "sample" ? 16 : 10);
+      if (used != value.size()) throw std::invalid_argument(value);
+    } catch (...) {
+      return bad("'" + part + "' is not a number");
+    }
+    if (key == "index") e.index = static_cast<size_t>(n), have_index = true;
+    else if (key == "bytes") e.id.bytes = n, have_bytes = true;
+    else if (key == "sample") e.id.sample = n, have_sample = true;
+    else return bad("unknown key '" + key + "'");
+  }
+  if (!have_index || !have_bytes || !have_sample) return bad("index, bytes and sample are required");
+  return e;
+}
+
+// The directory part of `path`, with its trailing slash ("" for none).
+std::string dir_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
 }  // namespace
@@ -65,11 +109,12 @@ Snapshot capture_machine(board::Machine& m) {
     else if (auto* rng = dynamic_cast<dev::VirtioRng*>(&d)) v.device = rng->save();
     s.virtio.push_back(std::move(v));
   }
+  for (size_t i = 0; i < m.nic_count(); i++) s.nics.push_back(m.save_nic(i));
   if (m.ram().tracing() || !m.ram().active_pages().empty()) s.active_pages = m.ram().active_pages();
   return s;
 }
 
-Result<board::MachineConfig> config_from_snapshot(const Snapshot& s) {
+Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path) {
   board::MachineConfig c;
   auto ram = number(s, kRamSize);
   if (!ram.ok()) return ram.error();
@@ -83,6 +128,21 @@ Result<board::MachineConfig> config_from_snapshot(const Snapshot& s) {
     else if (k == kNet) c.nets.push_back(v);
     else if (k == kRng) c.rng = v == "1";
     else if (k == kIcount) c.icount = v == "1";
+  }
+  for (const auto& [k, v] : s.config) {
+    if (k != kDriveCopy) continue;
+    auto copy = parse_drive_copy(v);
+    if (!copy.ok()) return copy.error();
+    std::string what = "drive " + std::to_string(copy->index);
+    if (copy->index >= c.drives.size())
+      return Error("snapshot config '" + std::string(kDriveCopy) + "' names " + what + " but there are " +
+                   std::to_string(c.drives.size()) + " drives");
+    auto options = dev::VirtioBlk::parse_spec(c.drives[copy->index]);
+    if (!options.ok()) return options.error().context(what);
+    if (options->path[0] != '/') options->path = dir_of(snapshot_path) + options->path;
+    Status st = check_drive_identity(options->path, copy->id);
+    if (!st.ok()) return st.error().context(what);
+    c.drives[copy->index] = dev::VirtioBlk::format_spec(*options);
   }
   return c;
 }
@@ -101,6 +161,9 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
                  (std::holds_alternative<dev::VirtioRng::State>(v.device) && dynamic_cast<dev::VirtioRng*>(&d));
     if (!match) return Error("virtio slot " + std::to_string(v.slot) + ": device type differs from the snapshot's");
   }
+  if (s.nics.size() != m.nic_count())
+    return Error("snapshot has " + std::to_string(s.nics.size()) + " 'nic' sections; the machine has " +
+                 std::to_string(m.nic_count()) + " network backends");
   auto ticks = number(s, kClockTicks);
   if (!ticks.ok()) return ticks.error();
   Result<uint64_t> entropy = uint64_t{0};
@@ -129,6 +192,27 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
       TANDEM_TRY(ctx(net->restore(std::get<dev::VirtioNet::State>(v.device)), what.c_str()));
     TANDEM_TRY(ctx(m.virtio_transport(v.slot).restore(v.transport), what.c_str()));
   }
+  // After the clock: the backends re-arm their timers from guest time.
+  for (size_t i = 0; i < s.nics.size(); i++)
+    TANDEM_TRY(ctx(m.restore_nic(i, s.nics[i]), ("nic" + std::to_string(i)).c_str()));
+  return Ok();
+}
+
+Status record_drive_copy(Snapshot& s, size_t index, const std::string& copy_path, const DriveIdentity& id) {
+  std::string* spec = nullptr;
+  size_t seen = 0;
+  for (auto& [k, v] : s.config)
+    if (k == kDrive && seen++ == index) spec = &v;
+  if (!spec) return Error("the snapshot has no drive " + std::to_string(index));
+  auto options = dev::VirtioBlk::parse_spec(*spec);
+  if (!options.ok()) return options.error();
+  size_t slash = copy_path.rfind('/');
+  options->path = slash == std::string::npos ? copy_path : copy_path.substr(slash + 1);
+  *spec = dev::VirtioBlk::format_spec(*options);
+  char sample[17];
+  std::snprintf(sample, sizeof sample, "%016llx", static_cast<unsigned long long>(id.sample));
+  s.config.emplace_back(kDriveCopy, "index=" + std::to_string(index) + ",bytes=" + std::to_string(id.bytes) +
+                                        ",sample=" + sample);
   return Ok();
 }
 

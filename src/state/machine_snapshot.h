@@ -5,6 +5,7 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "state/disk_copy.h"
 #include "state/snapshot.h"
 
 namespace tandem::state {
@@ -12,8 +13,19 @@ namespace tandem::state {
 // Call with the hart stopped between slices (the vCPU thread).
 Snapshot capture_machine(board::Machine& m);
 
-// The configuration recorded by capture_machine().
-Result<board::MachineConfig> config_from_snapshot(const Snapshot& s);
+// The configuration recorded by capture_machine(). A drive the snapshot
+// keeps a copy of (record_drive_copy) is the copy, found relative to the
+// directory of `snapshot_path` and checked (size and sampled content):
+// a missing, truncated or foreign copy is refused here, before any machine
+// runs on it.
+Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path = "");
+
+// Points drive `index` (in --drive order) of `s` at `copy_path`, the copy
+// of its content at the snapshot instant, and records the copy's identity
+// (config keys `drive` and `drive_copy`, docs/snapshot-format.md). The
+// snapshot names the copy by its file name alone, so the snapshot and its
+// copies can move to another directory together.
+Status record_drive_copy(Snapshot& s, size_t index, const std::string& copy_path, const DriveIdentity& id);
 
 // Applies the states to a machine built (Machine::create_empty) from
 // config_from_snapshot(s). Every component is checked before anything

@@ -37,7 +37,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
   if (!reader.ok()) return reader.error();
   r->reader_ = std::move(reader).value();
   const Snapshot& snap = r->reader_->snapshot();
-  auto config = config_from_snapshot(snap);
+  auto config = config_from_snapshot(snap, path);
   if (!config.ok()) return config.error().context("snapshot '" + path + "'");
   if (adjust) adjust(*config);
   auto machine = board::Machine::create_empty(*config);
@@ -55,8 +55,14 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     r->absent_left_ = 0;
     ram.mark_absent_all();
     for (uint32_t p = 0; p < ram.page_count(); p++) {
-      if (r->reader_->block_of(p) == SnapshotReader::kZeroPage) ram.mark_present(p);
-      else r->absent_left_++;
+      if (r->reader_->block_of(p) == SnapshotReader::kZeroPage) {
+        ram.mark_present(p);
+      } else {
+        // Not loaded yet but not zero either: a save of this machine must
+        // load it and read it (GuestMemory::load), not skip it as zero.
+        ram.mark_populated(p);
+        r->absent_left_++;
+      }
     }
     Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });

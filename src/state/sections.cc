@@ -32,6 +32,7 @@ constexpr KindInfo kKinds[] = {
     {SectionKind::kVirtioNet, "virtio-net", true},
     {SectionKind::kVirtioRng, "virtio-rng", true},
     {SectionKind::kActivePages, "active-pages", false},
+    {SectionKind::kNic, "nic", true},
 };
 
 const KindInfo* find_kind(uint32_t kind) {
@@ -154,6 +155,8 @@ std::vector<Section> encode_sections(const Snapshot& snap) {
     SectionKind kind = device_kind(v.device);
     std::visit([&](const auto& d) { out.push_back(make_section(kind, v.slot, d)); }, v.device);
   }
+  for (size_t i = 0; i < snap.nics.size(); i++)
+    out.push_back(make_section(SectionKind::kNic, static_cast<uint32_t>(i), snap.nics[i]));
   {
     Encoder e;
     encode_active_pages(e, snap.active_pages);
@@ -169,6 +172,7 @@ Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t
   std::map<uint32_t, cpu::HartState> harts;
   std::map<uint32_t, dev::VirtioMmio::State> transports;
   std::map<uint32_t, VirtioDeviceState> devices;
+  std::map<uint32_t, net::NicState> nics;
 
   for (const SectionView& s : sections) {
     std::string name = section_name(s.kind, s.instance);
@@ -211,6 +215,7 @@ Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t
       case SectionKind::kActivePages:
         st = decode_active_pages(d, page_count, &snap.active_pages);
         break;
+      case SectionKind::kNic: st = decode(d, &nics[s.instance]); break;
     }
     if (st.ok()) st = d.finish();
     if (!st.ok()) return fail(st.error());
@@ -221,6 +226,12 @@ Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t
   for (auto& [id, h] : harts) {
     if (id != next) return Error("section 'hart" + std::to_string(next) + "': missing");
     snap.harts.push_back(h);
+    next++;
+  }
+  next = 0;
+  for (auto& [id, n] : nics) {
+    if (id != next) return Error("section 'nic" + std::to_string(next) + "': missing");
+    snap.nics.push_back(std::move(n));
     next++;
   }
   for (auto& [slot, t] : transports) {

@@ -28,6 +28,7 @@ enum class SectionKind : uint32_t {
   kVirtioNet = 10,
   kVirtioRng = 11,
   kActivePages = 12,
+  kNic = 13,
 };
 
 inline constexpr uint32_t kConfigVersion = 1;

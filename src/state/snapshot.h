@@ -23,6 +23,7 @@
 #include "dev/virtio_mmio.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "net/backend.h"
 
 namespace tandem::state {
 
@@ -53,6 +54,8 @@ struct Snapshot {
   std::optional<dev::GoldfishRtc::State> rtc;
   std::optional<dev::TestFinisher::State> finisher;
   std::vector<VirtioSlotState> virtio;  // ascending slot
+  // The host side of each NIC, in --net order.
+  std::vector<net::NicState> nics;
   // Guest pages (indices from the RAM base) in order of first touch
   // (GuestMemory::active_pages()); empty when no trace ran.
   std::vector<uint32_t> active_pages;

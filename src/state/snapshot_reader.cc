@@ -303,6 +303,9 @@ Status SnapshotReader::load_block(size_t block, mem::GuestMemory& ram) const {
   std::vector<uint8_t>& stored = stored_buffer();
   TANDEM_TRY(read_block(block, stored));
   auto pages = block_pages(block);
+  // Filled behind the tracking: populated, so that a later save reads them.
+  for (uint32_t p : pages)
+    if (p != format::kStaleSlot) ram.mark_populated(p);
   bool contiguous = pages[0] != format::kStaleSlot;
   for (size_t j = 1; j < pages.size() && contiguous; j++) contiguous = pages[j] == pages[0] + j;
   if (contiguous) return unpack_block(block, stored, ram.page_host(pages[0]));

@@ -110,16 +110,33 @@ Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
       return w.error("page " + std::to_string(p) + " is outside RAM (" +
                      std::to_string(w.ram.page_count()) + " pages)");
 
-  // Which pages are zero, in parallel: this pass reads all of RAM.
+  // Which pages are zero, in parallel: this pass reads all of RAM. A page
+  // a lazy restore has not loaded yet is loaded first (its host memory
+  // reads zero, not what the guest would see).
   constexpr size_t kScanChunk = 4096;
   std::vector<uint8_t> nonzero(pages.size());
   size_t chunks = (pages.size() + kScanChunk - 1) / kScanChunk;
+  std::mutex load_mu;
+  std::optional<Error> load_failure;
   parallel_for(w.options.threads, chunks, [&](size_t c) {
     size_t end = std::min(pages.size(), (c + 1) * kScanChunk);
-    for (size_t i = c * kScanChunk; i < end; i++)
+    for (size_t i = c * kScanChunk; i < end; i++) {
+      if (!w.source) {
+        Status st = w.ram.load(pages[i]);
+        if (!st.ok()) {
+          std::lock_guard<std::mutex> lock(load_mu);
+          if (!load_failure) load_failure = st.error();
+          return false;
+        }
+      }
       nonzero[i] = !is_zero_page(w.page_data(pages[i]));
+    }
     return true;
   });
+  if (load_failure) {
+    w.failed = true;
+    return w.error(load_failure->message());
+  }
 
   // Give the non-zero pages slots, retiring copies saved earlier.
   size_t first = w.slots.size();

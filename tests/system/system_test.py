@@ -52,6 +52,18 @@ def expect(cond, what, output=""):
         raise Failure(what + ("\n--- output ---\n" + output[-3000:] if output else ""))
 
 
+def expect_same_output(want, got, what, want_name="uninterrupted", got_name="interrupted"):
+    """Fails with a unified diff (first 4000 characters) when two console
+    outputs (str or bytes) differ."""
+    if got == want:
+        return
+    import difflib
+    text = lambda o: o.decode(errors="replace") if isinstance(o, bytes) else o
+    diff = "\n".join(difflib.unified_diff(text(want).splitlines(), text(got).splitlines(),
+                                          want_name, got_name, lineterm=""))
+    raise Failure(what + ":\n" + diff[:4000])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,10 +190,8 @@ def test_icount_deterministic(tandem):
     for code, out, err in runs:
         expect(code == 0, f"exit status {code}: {err}", out)
         expect("loop=2000" in out, "the loop did not finish", out)
-    expect(runs[0][1] == runs[1][1],
-           "two --icount runs printed different console output:\n" +
-           "\n".join(l for l in __import__("difflib").unified_diff(
-               runs[0][1].splitlines(), runs[1][1].splitlines(), lineterm="")))
+    expect_same_output(runs[0][1], runs[1][1], "two --icount runs printed different console output",
+                       "first run", "second run")
 
 
 def test_errors(tandem):
@@ -284,13 +294,9 @@ def test_snapshot_icount_roundtrip(tandem):
                                stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
             expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
             joined = (out1 + r.stdout).decode(errors="replace")
-            if joined != ref_out:
-                import difflib
-                diff = "\n".join(difflib.unified_diff(ref_out.splitlines(), joined.splitlines(),
-                                                      "uninterrupted", f"suspended+restored ({mode})",
-                                                      lineterm=""))
-                raise Failure(f"suspend at {delay:.2f} s ({report}) then {mode} restore changed the output:\n"
-                              + diff[:4000])
+            expect_same_output(ref_out, joined,
+                               f"suspend at {delay:.2f} s ({report}) then {mode} restore changed the output",
+                               got_name=f"suspended+restored ({mode})")
     expect(splits > 0, "every run finished before its suspend instant: nothing was tested")
 
 
@@ -332,13 +338,56 @@ def test_snapshot_icount_disk_io(tandem):
                            stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
         expect(r.returncode == 0, f"restore exited {r.returncode}: {r.stderr.decode()}")
         joined = out1 + r.stdout
-        if joined != ref.stdout:
-            import difflib
-            diff = "\n".join(difflib.unified_diff(ref.stdout.decode(errors="replace").splitlines(),
-                                                  joined.decode(errors="replace").splitlines(), lineterm=""))
-            raise Failure(f"suspend during disk I/O ({report}) changed the output:\n" + diff[:4000])
+        expect_same_output(ref.stdout, joined, f"suspend during disk I/O ({report}) changed the output",
+                           got_name="suspended+restored")
         expect(open(disk, "rb").read() == open(ref_disk, "rb").read(),
                "the disk after suspend + restore differs from the uninterrupted run's")
+
+
+def test_snapshot_icount_network(tandem):
+    """The same byte-identity with the guest exchanging packets with the
+    user network (ICMP echo to the gateway, answered by libslirp) when it
+    is suspended: frames in flight, slirp's ARP knowledge and timers must
+    come back, or a reply goes missing or an extra ARP exchange shifts the
+    guest's timings."""
+    import random
+    cmd = ("i=0; while [ $i -lt 30 ]; do i=$((i+1)); "
+           "ping -c 3 -i 0.02 -s 1200 10.0.2.2 | head -n 4; "
+           "head -c 200000 /dev/zero | md5sum; done")
+    net = ["--icount", "--net", "user"]
+    ref = subprocess.run([tandem] + run_cmd_args(cmd, net), capture_output=True,
+                         stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
+    ref_out = ref.stdout.decode(errors="replace")
+    expect(ref_out.count("bytes from 10.0.2.2") == 90, "the reference run lost echo replies", ref_out)
+    rng = random.Random(int(os.environ.get("TANDEM_TEST_SEED", "0")) or None)
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, mode in enumerate(["working-set", "lazy"]):
+            sock, snap = os.path.join(tmp, f"m{k}.sock"), os.path.join(tmp, f"s{k}.snap")
+            # Unbuffered: communicate() reads the pipe itself and would lose
+            # what a buffered readline() had read ahead.
+            p = subprocess.Popen([tandem] + run_cmd_args(cmd, net + ["--monitor", f"unix:{sock}"]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                 bufsize=0)
+            wait_for_socket(sock, p)
+            # Into the ping loop: after a random number of echo replies.
+            replies = rng.randint(3, 60)
+            out1 = b""
+            while out1.count(b"bytes from 10.0.2.2") < replies:
+                line = p.stdout.readline()
+                expect(line, "the run ended before the suspend instant", out1.decode(errors="replace"))
+                out1 += line
+            report = suspend_via_monitor(tandem, sock, snap)
+            rest, err1 = p.communicate(timeout=60)
+            out1 += rest
+            expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err1.decode()}")
+            r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
+                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+            expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
+            joined = (out1 + r.stdout).decode(errors="replace")
+            expect_same_output(ref_out, joined,
+                               f"suspend after {replies} replies ({report}), {mode} restore, changed the output",
+                               got_name=f"suspended+restored ({mode})")
 
 
 def test_snapshot_save_continues(tandem):
@@ -363,31 +412,143 @@ def test_snapshot_save_continues(tandem):
         expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
         out, err = p.communicate(timeout=BOOT_TIMEOUT)
         expect(p.returncode == 0, f"the VM did not go on after the snapshot: {err.decode()}")
-        if out != ref.stdout:
-            import difflib
-            diff = "\n".join(difflib.unified_diff(ref.stdout.decode(errors="replace").splitlines(),
-                                                  out.decode(errors="replace").splitlines(), lineterm=""))
-            raise Failure("snapshot save changed the running VM's output:\n" + diff[:4000])
+        expect_same_output(ref.stdout, out, "snapshot save changed the running VM's output",
+                           got_name="saved while running")
         r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL,
                            timeout=BOOT_TIMEOUT)
         expect(r.returncode == 0, f"restore failed: {r.stderr.decode()}")
         expect(len(r.stdout) > 0 and ref.stdout.endswith(r.stdout),
                "the restored run's output is not the rest of the uninterrupted run's",
                r.stdout.decode(errors="replace"))
-        # A writable drive is refused: its later writes would not match.
-        with open(os.path.join(tmp, "d.img"), "wb") as f:
-            f.truncate(1 << 20)
-        sock2 = os.path.join(tmp, "m2.sock")
-        p = subprocess.Popen([tandem] + guest_args(["--drive", f"file={tmp}/d.img", "--monitor", f"unix:{sock2}"]),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+DRIVE_BLOCKS = 32768  # 128 MiB of 4 KiB blocks
+
+
+def seq_block(j):
+    """Where the guest loop of test_snapshot_save_writable_drive writes
+    record j: spread over the disk, so the copier meets the writes anywhere."""
+    return j * 997 % (DRIVE_BLOCKS - 1) + 1
+
+
+def drive_after(base, n, extra=None):
+    """The drive's content after the loop wrote records 1..n over `base`
+    (and block 0 says seq-n); `extra`: record n+1 written to its block too."""
+    disk = bytearray(base)
+    def put(block, j):
+        rec = f"seq-{j}\n".encode()
+        disk[block * 4096:(block + 1) * 4096] = rec + bytes(4096 - len(rec))  # conv=sync pads with zeros
+    for j in range(1, n + 1):
+        put(seq_block(j), j)
+    if extra:
+        put(seq_block(n + 1), n + 1)
+    put(0, n)
+    return bytes(disk)
+
+
+def test_snapshot_save_writable_drive(tandem):
+    """snapshot save with a writable drive: the guest writes numbered
+    records to /dev/vda (O_DIRECT) before, during and after the snapshot.
+    The snapshot's copy of the drive holds exactly the records up to the
+    instant; the restored guest finds on its disk the record its memory
+    says it wrote last; the original drive has the later writes."""
+    total = 200
+    # Each round: check that block 0 holds the record last written, then
+    # write record i to its block and to block 0.
+    cmd = (f"i=0; while [ $i -lt {total} ]; do "
+           "got=$(dd if=/dev/vda bs=4096 count=1 iflag=direct 2>/dev/null | head -n 1); "
+           "[ x$got = xseq-$i ] || echo MISMATCH i=$i disk=$got; i=$((i+1)); "
+           f"echo seq-$i | dd of=/dev/vda bs=4096 seek=$((i*997%{DRIVE_BLOCKS - 1}+1)) conv=sync oflag=direct 2>/dev/null; "
+           "echo seq-$i | dd of=/dev/vda bs=4096 conv=sync oflag=direct 2>/dev/null; "
+           "echo iter $i; done; echo loop-done")
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = os.path.join(tmp, "disk.img")
+        # Random content, so that copying the drive takes a while and the
+        # guest's writes meet chunks the copier has not reached yet.
+        base = drive_after(os.urandom(DRIVE_BLOCKS * 4096), 0)
+        with open(disk, "wb") as f:
+            f.write(base)
+        sock, snap = os.path.join(tmp, "m.sock"), os.path.join(tmp, "vm.snap")
+        p = subprocess.Popen([tandem] + run_cmd_args(cmd, ["--drive", f"file={disk}", "--monitor", f"unix:{sock}"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             bufsize=0)  # see test_snapshot_icount_network
         try:
-            wait_for_socket(sock2, p)
-            s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock2}", snap + "2"],
-                               capture_output=True, timeout=60)
-            expect(s.returncode == 1 and b"read-only drives" in s.stderr, f"writable drive: {s.stderr!r}")
+            out1 = b""
+            while b"iter 60\n" not in out1.replace(b"\r", b""):
+                line = p.stdout.readline()
+                expect(line, "the VM ended before the snapshot instant", out1.decode(errors="replace"))
+                out1 += line
+            s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock}", snap],
+                               capture_output=True, timeout=120)
+            expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
+            import json
+            report = json.loads(s.stdout)
+            expect(report.get("drive_copies") == [snap + ".drive0"], f"report: {report}")
+            rest, err = p.communicate(timeout=BOOT_TIMEOUT)
+            out1 = (out1 + rest).decode(errors="replace")
         finally:
-            p.kill()
-            p.wait()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        expect(p.returncode == 0, f"the VM did not go on after the snapshot: {err.decode()}", out1)
+        # (The kernel echoes its command line, which holds the loop's text.)
+        import re
+        def loop_ok(out):
+            return re.search(r"^loop-done\r?$", out, re.M) and not re.search(r"MISMATCH i=\d", out)
+        expect(loop_ok(out1), "the running VM's disk went wrong", out1)
+        expect(open(disk, "rb").read() == drive_after(base, total), "the original drive lacks the later writes")
+
+        copy = open(snap + ".drive0", "rb").read()
+        head = copy[:32].split(b"\n")[0].decode(errors="replace")
+        expect(head.startswith("seq-"), f"the copy's block 0 holds {head!r}")
+        n = int(head[4:])
+        expect(60 <= n < total, f"the copy holds record {n}: not the snapshot instant ({report})")
+        expect(copy in (drive_after(base, n), drive_after(base, n, extra=True)),
+               f"the drive copy is not the drive at record {n} ({report})")
+
+        r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL,
+                           timeout=BOOT_TIMEOUT)
+        out2 = r.stdout.decode(errors="replace")
+        expect(r.returncode == 0, f"restore failed: {r.stderr.decode()}", out2)
+        expect(loop_ok(out2) and f"iter {n + 1}\n" in out2.replace("\r", ""),
+               f"the restored guest's disk does not match its memory (copy at record {n})", out2)
+        expect(open(snap + ".drive0", "rb").read() == drive_after(base, total),
+               "the restored VM did not run on the drive copy")
+
+        # The copy now holds the restored VM's later writes: another restore
+        # of the snapshot is refused, as is the snapshot without its copy.
+        r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 1 and b"does not hold the snapshot's content" in r.stderr,
+               f"restore on a used copy: {r.stderr!r}")
+        os.mkdir(os.path.join(tmp, "elsewhere"))
+        moved = os.path.join(tmp, "elsewhere", "vm.snap")
+        os.rename(snap, moved)
+        r = subprocess.run([tandem, "restore", moved], capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 1 and b"vm.snap.drive0' is missing" in r.stderr,
+               f"restore without the copy: {r.stderr!r}")
+
+
+def get_from_port(port, path, client_port, timeout=10):
+    """GET over a connection from host port `client_port`, read to the
+    server's close, so the host side closes second (no TIME_WAIT here
+    keeps the port from being used again)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(timeout)
+        s.bind(("127.0.0.1", client_port))
+        s.connect(("127.0.0.1", port))
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n\r\n", 1)[-1]
+    finally:
+        s.close()
 
 
 def test_snapshot_http(tandem):
@@ -410,6 +571,11 @@ def test_snapshot_http(tandem):
             except OSError:
                 expect(time.time() < deadline and p.poll() is None, "the HTTP server never answered")
                 time.sleep(0.2)
+        # A connection from a fixed host port, closed by the server: the
+        # guest keeps it in TIME_WAIT across the snapshot.
+        client_port = free_port()
+        body = get_from_port(port, "/kv/k", client_port)
+        expect(body == b"before-suspend", f"GET before the suspend answered {body!r}")
         report = suspend_via_monitor(tandem, sock, snap)
         p.stdin.close()
         p.wait(timeout=60)
@@ -418,16 +584,20 @@ def test_snapshot_http(tandem):
         r = subprocess.Popen([tandem, "restore", snap, "--stats"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
+            # The same 4-tuple again (the guest may still hold it in
+            # TIME_WAIT): the restored user network numbers its SYN past
+            # the old connection's, so the guest takes it at once.
             body = None
             deadline = time.time() + 60
+            t_first = time.time()
             while time.time() < deadline:
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/kv/k", timeout=5) as resp:
-                        body = resp.read()
-                        break
+                    body = get_from_port(port, "/kv/k", client_port)
+                    break
                 except OSError:
                     time.sleep(0.1)
             expect(body == b"before-suspend", f"restored server answered {body!r}")
+            print(f"first answer on the reused port after {time.time() - t_first:.3f} s")
             r.stdin.write(b"poweroff -f\n")
             r.stdin.flush()
             out, err = r.communicate(timeout=60)

@@ -214,6 +214,38 @@ TEST_F(BlkTest, ReadOnlyRejectsWrites) {
   EXPECT_EQ(status, kVirtioBlkSOk) << "reads still work";
 }
 
+// A snapshot's copy-before-write hook (state/disk_copy.h) must see the
+// whole range of a guest write while the image still holds the old data.
+TEST_F(BlkTest, WriteHookRunsBeforeTheWriteLands) {
+  open(false);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  std::string seen;
+  blk->set_write_hook([&](uint64_t offset, uint64_t len) {
+    calls.emplace_back(offset, len);
+    seen = image.read(offset, static_cast<size_t>(len));
+  });
+  uint64_t data = drv->alloc(1024), st = drv->alloc(1);
+  std::string fresh(1024, 'n');
+  drv->poke(data, fresh.data(), fresh.size());
+  uint8_t status = 0xff;
+  run({{header(kVirtioBlkTOut, 5), 16, false}, {data, 1024, false}, {st, 1, true}}, st, &status);
+  EXPECT_EQ(status, kVirtioBlkSOk);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], std::make_pair(5 * kSectorSize, uint64_t{1024}));
+  EXPECT_EQ(seen, std::string(512, 6) + std::string(512, 7)) << "the hook saw the old content";
+  EXPECT_EQ(image.read(5 * kSectorSize, 1024), fresh);
+
+  // Reads, flushes and failed writes do not call it.
+  run({{header(kVirtioBlkTIn, 5), 16, false}, {data, 1024, true}, {st, 1, true}}, st, &status);
+  run({{header(kVirtioBlkTFlush, 0), 16, false}, {st, 1, true}}, st, &status);
+  run({{header(kVirtioBlkTOut, 63), 16, false}, {data, 1024, false}, {st, 1, true}}, st, &status);
+  EXPECT_EQ(status, kVirtioBlkSIoErr);
+  EXPECT_EQ(calls.size(), 1u);
+  blk->set_write_hook(nullptr);
+  run({{header(kVirtioBlkTOut, 0), 16, false}, {data, 512, false}, {st, 1, true}}, st, &status);
+  EXPECT_EQ(calls.size(), 1u);
+}
+
 TEST_F(BlkTest, RequestWithoutHeaderOrStatusNeedsReset) {
   open(false);
   uint64_t st = drv->alloc(1);
@@ -269,6 +301,14 @@ TEST(BlkSpec, ParsesDriveArguments) {
   EXPECT_EQ(o->path, "/tmp/x,y.img");
   EXPECT_TRUE(o->read_only);
   EXPECT_EQ(o->serial, "disk1");
+}
+
+TEST(BlkSpec, FormatParsesBack) {
+  for (const char* spec : {"file=/tmp/a.img", "file=/tmp/x,,y.img,readonly=on,serial=d,,1", "file=rel.img,serial=s"}) {
+    auto o = VirtioBlk::parse_spec(spec);
+    ASSERT_TRUE(o.ok()) << spec;
+    EXPECT_EQ(VirtioBlk::format_spec(*o), spec);
+  }
 }
 
 TEST(BlkSpec, RejectsBadArgumentsNamingThePart) {

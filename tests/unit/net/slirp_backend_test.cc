@@ -347,5 +347,199 @@ TEST(SlirpBackend, DescribeListsLayoutAndForwards) {
             "hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-10.0.2.15:22");
 }
 
+// A host connection through a hostfwd, played to the point where the
+// guest has acknowledged `data` from the host. Returns slirp's ISN toward
+// the guest and the end of what the guest was sent.
+struct HostConnection {
+  int client = -1;
+  uint32_t isn = 0;
+  uint32_t end = 0;
+  ~HostConnection() {
+    if (client >= 0) close(client);
+  }
+};
+
+void host_connection(SlirpBackend& b, Guest& g, uint16_t port, uint16_t client_port,
+                     HostConnection* c) {
+  c->client = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(c->client, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(client_port);
+  ASSERT_EQ(bind(c->client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+  a.sin_port = htons(port);
+  ASSERT_EQ(connect(c->client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+
+  // A stack that knows the guest's MAC (a restored one) sends the SYN at once.
+  auto is_syn = [](const Frame& f) {
+    auto t = test::parse_tcp(f);
+    return t && t->flags & test::kTcpSyn;
+  };
+  auto first = pump_until(b, g, [&](const Frame& f) {
+    auto arp = test::parse_arp(f);
+    return (arp && arp->op == 1 && arp->tpa == kUserDhcpStart) || is_syn(f);
+  });
+  ASSERT_TRUE(first) << "neither an ARP request nor a SYN for the guest";
+  Mac slirp_mac = test::get_mac(*first, 6);
+  std::optional<Frame> syn = first;
+  if (!is_syn(*first)) {
+    send(b, test::arp(2, slirp_mac, kGuestMac, kUserDhcpStart, slirp_mac, kUserHost));
+    syn = pump_until(b, g, is_syn);
+  }
+  ASSERT_TRUE(syn) << "no SYN for the guest";
+  auto s = *test::parse_tcp(*syn);
+  EXPECT_EQ(s.sport, client_port);  // the 4-tuple the guest sees is the host client's
+  c->isn = s.seq;
+  auto guest_seg = [&](uint32_t seq, uint32_t ack, uint8_t flags) {
+    return test::tcp_frame(slirp_mac, kGuestMac, {kUserDhcpStart, s.src, 80, s.sport, seq, ack, flags, ""});
+  };
+  send(b, guest_seg(1000, s.seq + 1, test::kTcpSyn | test::kTcpAck));
+  ASSERT_EQ(::send(c->client, "data", 4, 0), 4);
+  auto data = pump_until(b, g, [](const Frame& f) {
+    auto t = test::parse_tcp(f);
+    return t && !t->payload.empty();
+  });
+  ASSERT_TRUE(data) << "host data did not reach the guest (slirp refused the guest's ack?)";
+  auto d = *test::parse_tcp(*data);
+  EXPECT_EQ(d.seq, s.seq + 1);
+  c->end = d.seq + uint32_t(d.payload.size());
+  send(b, guest_seg(1001, c->end, test::kTcpAck));
+}
+
+TEST(SlirpBackend, RestoredStackNumbersNewConnectionsPastWhatTheGuestSaw) {
+  // The guest keeps TIME_WAIT state across a snapshot; a fresh libslirp
+  // would restart its sequence numbers and have its SYN on the same
+  // 4-tuple refused (tcp_seq_shift.h).
+  uint16_t port = free_port();
+  uint16_t client_port = free_port();
+  std::string spec = "user,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:80";
+  int64_t now = int64_t{50} * 1'000'000'000;
+  BackendState saved;
+  uint32_t old_end = 0;
+  {
+    auto a = make(spec, [&now] { return now; });
+    ASSERT_TRUE(a);
+    Guest g(*a);
+    // Age the stack as a running VM would: its ISNs grow with time.
+    for (int i = 0; i < 40; i++) {
+      now += 500'000'000;
+      poll_round(*a, 0);
+    }
+    HostConnection c;
+    host_connection(*a, g, port, client_port, &c);
+    if (HasFatalFailure()) return;
+    old_end = c.end;
+    saved = a->save();
+    EXPECT_EQ(saved.tcp.high, old_end);
+    EXPECT_EQ(saved.tcp.offset, 0u);
+    EXPECT_GT(saved.slirp_version, 0u);
+    EXPECT_FALSE(saved.slirp.empty());
+  }
+  auto b = make(spec, [&now] { return now; });
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->restore(saved).ok());
+  Guest g(*b);
+  HostConnection c;
+  host_connection(*b, g, port, client_port, &c);
+  if (HasFatalFailure()) return;
+  EXPECT_GT(int32_t(c.isn - old_end), 0)
+      << "new ISN " << c.isn << " is not after " << old_end << ": the guest would refuse it";
+  // host_connection() got host data through only because slirp took the
+  // guest's acknowledgment of the shifted SYN.
+}
+
+TEST(SlirpBackend, RestoreRefusesStateItCannotHold) {
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  BackendState good = b->save();
+  ASSERT_TRUE(b->restore(good).ok());
+
+  BackendState tap = good;
+  tap.kind = BackendState::Kind::kTap;
+  EXPECT_EQ(b->restore(tap).error().message(), "the snapshot's network backend is 'tap', this one is 'user'");
+  BackendState newer = good;
+  newer.slirp_version = 99;
+  EXPECT_NE(b->restore(newer).error().message().find("user-network state version 99"), std::string::npos);
+  BackendState timer = good;
+  timer.timer_ids = {42};
+  timer.timer_left_ms = {10};
+  EXPECT_EQ(b->restore(timer).error().message(), "user-network timer 42 does not exist here");
+  BackendState cut = good;
+  cut.slirp.resize(cut.slirp.size() / 2);
+  EXPECT_FALSE(b->restore(cut).ok());
+}
+
+TEST(SlirpBackend, TimersAndHeldFramesSurviveARestore) {
+  int64_t now = int64_t{1000} * 1'000'000'000;
+  auto a = make("user", [&now] { return now; });
+  ASSERT_TRUE(a);
+  // An ARP request queues slirp's reply until the next dispatch: held.
+  send(*a, test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, {}, kUserHost));
+  BackendState s = a->save();
+  ASSERT_EQ(s.frames.size(), 1u);
+  ASSERT_EQ(s.timer_ids.size(), 1u);  // the router advertisement
+  uint64_t left = s.timer_left_ms[0];
+
+  now += 5'000'000'000;  // a restore happens later on the same clock
+  auto b = make("user", [&now] { return now; });
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->restore(s).ok());
+  BackendState again = b->save();
+  EXPECT_EQ(again.timer_left_ms, std::vector<uint64_t>{left});
+  EXPECT_EQ(again.frames, s.frames);
+  Guest g(*b);
+  poll_round(*b, 0);
+  ASSERT_EQ(g.frames.size(), 1u);
+  EXPECT_TRUE(test::parse_arp(g.frames[0]) && test::parse_arp(g.frames[0])->op == 2);
+}
+
+Frame icmp_echo(const Mac& dst_mac, uint16_t seq) {
+  Frame icmp(8 + 16, 0);
+  icmp[0] = 8;  // echo request
+  test::put16(icmp, 4, 0x1234);
+  test::put16(icmp, 6, seq);
+  test::put16(icmp, 2, test::inet_checksum(icmp, 0, icmp.size()));
+  return test::ipv4_packet(dst_mac, kGuestMac, kUserDhcpStart, kUserHost, 1, icmp);
+}
+
+bool is_echo_reply(const Frame& f) {
+  auto ip = test::parse_ipv4(f);
+  return ip && ip->proto == 1 && f[ip->l4] == 0;
+}
+
+TEST(SlirpBackend, RestoredStackKnowsTheGuestsAddressWithoutAsking) {
+  auto a = make("user");
+  ASSERT_TRUE(a);
+  Guest ga(*a);
+  send(*a, test::arp(1, test::kBroadcastMac, kGuestMac, kUserDhcpStart, {}, kUserHost));
+  auto reply = pump_until(*a, ga, [](const Frame& f) { return test::parse_arp(f).has_value(); });
+  ASSERT_TRUE(reply);
+  Mac slirp_mac = test::parse_arp(*reply)->sha;
+  BackendState s = a->save();
+  ASSERT_EQ(s.arp.size(), 10u);
+
+  auto b = make("user");
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->restore(s).ok());
+  Guest gb(*b);
+  poll_round(*b, 0);
+  EXPECT_TRUE(gb.frames.empty()) << "teaching the ARP table produced frames";
+  send(*b, icmp_echo(slirp_mac, 1));
+  poll_round(*b, 0);
+  ASSERT_EQ(gb.frames.size(), 1u) << "expected the echo reply alone, no ARP request first";
+  EXPECT_TRUE(is_echo_reply(gb.frames[0]));
+
+  // Without the table a fresh stack asks first (what the guest would see).
+  auto c = make("user");
+  ASSERT_TRUE(c);
+  Guest gc(*c);
+  send(*c, icmp_echo(slirp_mac, 1));
+  poll_round(*c, 0);
+  ASSERT_FALSE(gc.frames.empty());
+  EXPECT_TRUE(test::parse_arp(gc.frames[0]).has_value());
+}
+
 }  // namespace
 }  // namespace tandem::net

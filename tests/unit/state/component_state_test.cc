@@ -95,6 +95,33 @@ TEST(ComponentState, VirtioNet) {
   check_codec(s, "virtio-net");
 }
 TEST(ComponentState, VirtioRng) { check_codec(dev::VirtioRng::State{}, "virtio-rng"); }
+TEST(ComponentState, Nic) {
+  net::NicState s;
+  s.rx_frames = {{1, 2, 3}, std::vector<uint8_t>(60, 0xab)};
+  s.backend.kind = net::BackendState::Kind::kUser;
+  s.backend.frames = {{9, 8, 7, 6}};
+  s.backend.tcp = {0x1000, 0xfffffff0u, true};
+  s.backend.slirp_version = 4;
+  s.backend.slirp = {0, 1, 2, 3, 4};
+  s.backend.arp = {10, 0, 2, 15, 0x52, 0x54, 0, 0x12, 0x34, 0x56};
+  s.backend.timer_ids = {0};
+  s.backend.timer_left_ms = {250'000};
+  check_codec(s, "nic");
+  net::NicState tap;
+  tap.backend.kind = net::BackendState::Kind::kTap;
+  check_codec(tap, "nic");
+}
+
+TEST(ComponentState, NicKindOutOfRangeIsRefused) {
+  net::NicState s;
+  s.backend.kind = static_cast<net::BackendState::Kind>(7);
+  std::vector<uint8_t> bytes = encoded(s);
+  net::NicState out;
+  Decoder d(bytes);
+  Status st = decode(d, &out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(), "nic.kind: 7 is neither user (0) nor tap (1)");
+}
 
 TEST(ComponentState, EncodingIsStable) {
   // The bytes of a section are the format: pin one small one down.
@@ -128,6 +155,13 @@ void check_fields(const char* name) {
   EXPECT_EQ(listed_fields(T{}), field_count<T>())
       << name << " and its field list in state/dev_state.cc differ: add the member to the "
       << "list and bump the section's version";
+}
+
+TEST(ComponentState, NicSerializerKnowsEveryField) {
+  // nic_fields in state/dev_state.cc lists these members one by one.
+  EXPECT_EQ(field_count<net::NicState>(), 2u);
+  EXPECT_EQ(field_count<net::BackendState>(), 8u);
+  EXPECT_EQ(field_count<net::TcpSeqShift::State>(), 3u);
 }
 
 TEST(ComponentState, SerializersKnowEveryField) {

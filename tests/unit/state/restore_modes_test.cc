@@ -3,16 +3,11 @@
 // mode, and the restored machine must then compute exactly what the
 // original computes (same registers, same memory), whatever order its
 // pages arrive in.
-#include <elf.h>
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <cstring>
-#include <fstream>
 #include <vector>
 
-#include "../cpu/rv_asm.h"
+#include "bare_machine.h"
 #include "state/machine_snapshot.h"
 #include "state/restore.h"
 #include "state/snapshot_file.h"
@@ -20,79 +15,9 @@
 namespace tandem::state {
 namespace {
 
-constexpr uint64_t kBase = 0x80000000;
-
-// x5 = data base, x6 = counter; each step picks a pseudo-random page of
-// 256 and adds the counter to a word in it.
-std::vector<uint8_t> scribbler() {
-  cpu::test::Asm a(kBase);
-  a.li(5, kBase + (1 << 20));
-  a.li(6, 0);
-  a.li(9, 2654435761);
-  a.bind("loop");
-  a.op(1, 0, 7, 6, 9);  // mul x7, x6, x9
-  a.srli(7, 7, 7);
-  a.andi(8, 7, 0xff);
-  a.slli(8, 8, 12);
-  a.andi(7, 7, 0x1f8);  // offset in the page, 8-byte aligned
-  a.add(8, 8, 7);
-  a.add(8, 8, 5);
-  a.ld(10, 8, 0);
-  a.add(10, 10, 6);
-  a.sd(10, 8, 0);
-  a.addi(6, 6, 1);
-  a.jal(0, "loop");
-  a.finish();
-  return a.bytes();
-}
-
-// Test processes run in parallel (ctest -j): names carry the pid.
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + std::to_string(::getpid()) + "-" + name;
-}
-
-std::string write_elf(const std::vector<uint8_t>& code) {
-  std::string path = temp_path("scribbler.elf");
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = ET_EXEC;
-  eh.e_machine = EM_RISCV;
-  eh.e_version = EV_CURRENT;
-  eh.e_entry = kBase;
-  eh.e_phoff = sizeof eh;
-  eh.e_ehsize = sizeof eh;
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = 1;
-  Elf64_Phdr ph{};
-  ph.p_type = PT_LOAD;
-  ph.p_offset = sizeof eh + sizeof ph;
-  ph.p_vaddr = ph.p_paddr = kBase;
-  ph.p_filesz = ph.p_memsz = code.size();
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(&eh), sizeof eh);
-  out.write(reinterpret_cast<const char*>(&ph), sizeof ph);
-  out.write(reinterpret_cast<const char*>(code.data()), static_cast<std::streamsize>(code.size()));
-  return path;
-}
-
-board::MachineConfig config() {
-  board::MachineConfig c;
-  c.ram_size = 16ull << 20;
-  c.bios = "none";
-  c.kernel = write_elf(scribbler());
-  c.rng = false;
-  c.icount = true;
-  return c;
-}
-
-std::vector<uint8_t> memory_of(board::Machine& m) {
-  std::vector<uint8_t> bytes(m.ram().size());
-  EXPECT_TRUE(m.ram().read(m.ram().base(), bytes.data(), bytes.size()).ok());  // loads absent pages
-  return bytes;
-}
+using testing::config;
+using testing::memory_of;
+using testing::temp_path;
 
 class RestoreModes : public ::testing::TestWithParam<RestoreMode> {};
 
