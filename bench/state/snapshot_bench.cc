@@ -1,11 +1,15 @@
 // Snapshot write and read throughput for guest RAM of different kinds,
 // printed as JSON (one object per run):
 //   bench_state [--dir DIR] [--mib N] [--levels 1,-1,-3] [--threads 1,2]
+//               [--blocks 256,64] [--kind K]
 // MB/s are guest RAM bytes (10^6) per second. Writing includes fsync and
 // rename; reading is read_snapshot() (every checksum) plus load_memory()
 // into fresh RAM, from the page cache (the file was just written).
+// page_load_us is the median time of load_page() of one stored page (read,
+// checksum and decompress its block): what one lazy-restore fault costs.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -98,6 +102,7 @@ int main(int argc, char** argv) {
   uint64_t mib = 256;
   std::vector<int> levels = {1, -1, -5};
   std::vector<int> threads = {1, 2};
+  std::vector<int> blocks = {256};
   std::vector<std::string> kinds = {"mostly-zero", "random", "text"};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -105,11 +110,12 @@ int main(int argc, char** argv) {
     else if (a == "--mib") mib = std::stoull(argv[i + 1]);
     else if (a == "--levels") levels = parse_list(argv[i + 1]);
     else if (a == "--threads") threads = parse_list(argv[i + 1]);
+    else if (a == "--blocks") blocks = parse_list(argv[i + 1]);
     else if (a == "--kind") kinds = {argv[i + 1]};
     else {
       std::fprintf(stderr,
                    "usage: %s [--dir DIR] [--mib N] [--levels L,..] [--threads T,..] "
-                   "[--kind K]\n",
+                   "[--blocks P,..] [--kind K]\n",
                    argv[0]);
       return 2;
     }
@@ -131,9 +137,11 @@ int main(int argc, char** argv) {
     fill(**ram, kind);
     for (int level : levels) {
       for (int t : threads) {
+       for (int per_block : blocks) {
         state::WriteOptions opt;
         opt.zstd_level = level;
         opt.threads = static_cast<unsigned>(t);
+        opt.pages_per_block = static_cast<unsigned>(per_block);
         auto t0 = std::chrono::steady_clock::now();
         double c0 = cpu_seconds();
         auto w = state::write_snapshot(path, snap, **ram, opt);
@@ -156,15 +164,33 @@ int main(int argc, char** argv) {
           return 1;
         }
         bool same = std::memcmp((*ram)->host(), (*back)->host(), size) == 0;
+        // One fault of a lazy restore: 200 stored pages, spread evenly.
+        std::vector<uint32_t> stored;
+        for (uint32_t p = 0; p < (*r)->page_count(); p++)
+          if ((*r)->block_of(p) != state::SnapshotReader::kZeroPage) stored.push_back(p);
+        std::vector<double> loads;
+        std::vector<uint8_t> page(kPage);
+        for (size_t k = 0; k < 200 && !stored.empty(); k++) {
+          auto l0 = std::chrono::steady_clock::now();
+          Status ls = (*r)->load_page(stored[k * stored.size() / 200], page.data());
+          loads.push_back(seconds_since(l0) * 1e6);
+          if (!ls.ok()) {
+            std::fprintf(stderr, "%s\n", ls.error().message().c_str());
+            return 1;
+          }
+        }
+        std::sort(loads.begin(), loads.end());
         std::printf(
             "%s  {\"kind\": \"%s\", \"guest_mib\": %llu, \"zstd_level\": %d, \"threads\": %d, "
-            "\"file_mib\": %.1f, \"write_mb_s\": %.0f, \"read_mb_s\": %.0f, "
-            "\"write_mb_per_cpu_s\": %.0f, \"read_mb_per_cpu_s\": %.0f, \"identical\": %s}",
-            first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), level, t,
+            "\"pages_per_block\": %d, \"file_mib\": %.1f, \"write_mb_s\": %.0f, \"read_mb_s\": %.0f, "
+            "\"write_mb_per_cpu_s\": %.0f, \"read_mb_per_cpu_s\": %.0f, \"page_load_us\": %.1f, "
+            "\"identical\": %s}",
+            first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), level, t, per_block,
             w->file_bytes / 1048576.0, size / 1e6 / wsec, size / 1e6 / rsec, size / 1e6 / wcpu,
-            size / 1e6 / rcpu, same ? "true" : "false");
+            size / 1e6 / rcpu, loads.empty() ? 0.0 : loads[loads.size() / 2], same ? "true" : "false");
         std::fflush(stdout);
         first = false;
+       }
       }
     }
   }

@@ -22,6 +22,7 @@ json report_json(const state::SaveReport& r) {
             {"file_bytes", r.file_bytes},     {"pages_saved", r.pages_saved},
             {"pages_saved_twice", r.pages_saved_twice}, {"active_pages", r.active_pages},
             {"rounds", r.rounds}};
+  if (r.working_set_pages > 0) j["working_set_pages"] = r.working_set_pages;
   if (!r.drive_copies.empty()) {
     j["drive_copies"] = r.drive_copies;
     j["disk_bytes"] = r.disk_bytes;

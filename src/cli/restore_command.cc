@@ -84,10 +84,10 @@ int restore_command(int argc, char** argv, int first) {
   if (stats) {
     auto rep = (*r)->report();
     std::fprintf(stderr,
-                 "tandem-restore: {\"mode\": \"%s\", \"first_instruction_ms\": %.3f, \"resident_ms\": %.3f, "
-                 "\"active_pages\": %llu, \"pages_prefetched\": %llu, \"pages_on_demand\": %llu, "
-                 "\"pages_streamed\": %llu}\n",
-                 state::restore_mode_name(mode), rep.first_instruction_ms, rep.resident_ms,
+                 "tandem-restore: {\"mode\": \"%s\", \"first_instruction_ms\": %.3f, \"working_set_ms\": %.3f, "
+                 "\"resident_ms\": %.3f, \"active_pages\": %llu, \"pages_prefetched\": %llu, "
+                 "\"pages_on_demand\": %llu, \"pages_streamed\": %llu}\n",
+                 state::restore_mode_name(mode), rep.first_instruction_ms, rep.working_set_ms, rep.resident_ms,
                  static_cast<unsigned long long>(rep.active_pages),
                  static_cast<unsigned long long>(rep.pages_prefetched),
                  static_cast<unsigned long long>(rep.pages_on_demand),

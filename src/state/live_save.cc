@@ -201,6 +201,22 @@ bool LiveSave::tick() {
     start_round(std::move(dirty));
     return false;
   }
+  if (!working_set_written_) {
+    // One more round before the stop: the pages touched so far, in order
+    // of first touch, then the rest of the dirty set. Each supersedes its
+    // earlier copy, so the working set fills consecutive blocks and a
+    // working-set restore reads just those, in the order it needs them.
+    working_set_written_ = true;
+    std::vector<uint32_t> pages = m_.ram().active_pages();
+    std::vector<uint8_t> listed(m_.ram().page_count(), 0);
+    for (uint32_t p : pages) listed[p] = 1;
+    for (uint32_t p : dirty)
+      if (!listed[p]) pages.push_back(p);
+    resaved_ += pages.size() - dirty.size();  // the dirty ones are counted
+    working_set_pages_ = pages.size();
+    start_round(std::move(pages));
+    return false;
+  }
   // Stop the world: the guest does not run until this returns.
   auto stop = std::chrono::steady_clock::now();
   Status st = writer_->write_pages(dirty);
@@ -223,6 +239,7 @@ bool LiveSave::tick() {
     r.pages_saved = stats->pages_saved;
     r.pages_saved_twice = resaved_;
     r.active_pages = snap.active_pages.size();
+    r.working_set_pages = working_set_pages_;
     r.rounds = round_;
     result_ = r;
     finished_ = true;

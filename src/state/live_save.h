@@ -7,6 +7,9 @@
 // remainder and the CPU/device state are written and the machine exits.
 // Re-saving rather than copy-before-write keeps the guest's writes free of
 // hooks while it runs; the cost is pages saved twice, which is reported.
+// The last round before the stop writes the pages touched so far again, in
+// order of first touch, so that a working-set restore finds them packed
+// into consecutive blocks instead of spread over the whole file.
 //
 // kSnapshot (copy-on-write): the state is that of the request's instant
 // and the VM keeps running. At the request the CPU and device state are
@@ -54,6 +57,8 @@ struct SaveReport {
   uint64_t pages_saved = 0;   // non-zero pages written, re-saves included
   uint64_t pages_saved_twice = 0;
   uint64_t active_pages = 0;
+  // kSuspend: pages written again in first-touch order before the stop.
+  uint64_t working_set_pages = 0;
   unsigned rounds = 0;
   // kSnapshot with writable drives: the copies of the drives at the
   // instant (FILE.driveN), their bytes, how many of those a guest write
@@ -113,6 +118,8 @@ class LiveSave {
   std::atomic<uint64_t> pages_done_{0};
   unsigned round_ = 0;
   uint64_t resaved_ = 0;
+  bool working_set_written_ = false;
+  uint64_t working_set_pages_ = 0;
   bool finished_ = false;
   bool failed_ = false;
   // kSnapshot: the state captured at the request, and the pages the write

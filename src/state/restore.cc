@@ -1,5 +1,8 @@
 #include "state/restore.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -64,16 +67,9 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
         r->absent_left_++;
       }
     }
+    r->block_state_.assign(r->reader_->block_count(), kNotLoaded);
     Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });
-    if (mode == RestoreMode::kWorkingSet) {
-      uint64_t before = r->absent_left_;
-      for (uint32_t p : snap.active_pages) {
-        if (p >= ram.page_count() || !ram.is_absent(p)) continue;
-        TANDEM_TRY(r->load_block_safely(r->reader_->block_of(p), Why::kPrefetch));
-      }
-      r->prefetched_ = before - r->absent_left_;
-    }
   }
   TANDEM_TRY(apply_machine(snap, *r->machine_));
   return r;
@@ -85,24 +81,35 @@ Restore::~Restore() {
   if (machine_) machine_->ram().set_loader(nullptr);
 }
 
-// Copies the pages of `block` that are still absent into RAM. Decompression
-// happens outside the lock; copying and marking present inside it, so a
-// page that became present (and may have been written since) is never
-// overwritten.
+// Copies the pages of `block` into RAM, once. Only the thread that moved
+// the block to kLoading writes its pages (each page is in one block), so
+// decompressing and copying need no lock, and a page is written only
+// while absent: nothing can have written it yet.
 Status Restore::load_block_safely(size_t block, Why why) {
   mem::GuestMemory& ram = machine_->ram();
-  std::vector<uint8_t> data;
-  TANDEM_TRY(reader_->unpack_block_to(block, data));
-  auto pages = reader_->block_pages(block);
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t n = 0;
-  for (size_t i = 0; i < pages.size(); i++) {
-    uint32_t p = pages[i];
-    if (p >= ram.page_count() || reader_->block_of(p) != block || !ram.is_absent(p)) continue;
-    std::memcpy(ram.page_host(p), data.data() + i * mem::kPageSize, mem::kPageSize);
-    ram.mark_present(p);
-    n++;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    block_loaded_.wait(lock, [&] { return block_state_[block] != kLoading; });
+    if (block_state_[block] == kLoaded) return Ok();
+    block_state_[block] = kLoading;
   }
+  static thread_local std::vector<uint8_t> data;
+  Status unpacked = reader_->unpack_block_to(block, data);
+  uint64_t n = 0;
+  if (unpacked.ok()) {
+    auto pages = reader_->block_pages(block);
+    for (size_t i = 0; i < pages.size(); i++) {
+      uint32_t p = pages[i];
+      if (p >= ram.page_count() || reader_->block_of(p) != block || !ram.is_absent(p)) continue;
+      std::memcpy(ram.page_host(p), data.data() + i * mem::kPageSize, mem::kPageSize);
+      ram.mark_present(p);
+      n++;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  block_state_[block] = unpacked.ok() ? kLoaded : kNotLoaded;
+  block_loaded_.notify_all();
+  TANDEM_TRY(unpacked);
   absent_left_ -= n;
   if (why == Why::kOnDemand) on_demand_ += n;
   if (why == Why::kStream) streamed_ += n;
@@ -119,23 +126,36 @@ void Restore::on_absent(size_t page) {
   }
 }
 
+// The blocks of the active pages in order of first touch, then the rest.
 void Restore::stream() {
-  for (size_t b = 0; b < reader_->block_count() && !stop_ && absent_left_ > 0; b++) {
+  auto load = [&](size_t b) {
     Status st = load_block_safely(b, Why::kStream);
-    if (!st.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      load_error_ = st.error().message();
-      machine_->request_exit(1);  // takes effect at the next slice end
-      return;
-    }
+    if (st.ok()) return true;
+    std::lock_guard<std::mutex> lock(mu_);
+    load_error_ = st.error().message();
+    machine_->request_exit(1);  // takes effect at the next slice end
+    return false;
+  };
+  mem::GuestMemory& ram = machine_->ram();
+  for (uint32_t p : reader_->snapshot().active_pages) {
+    if (stop_) return;
+    if (p >= ram.page_count() || !ram.is_absent(p)) continue;
+    if (!load(reader_->block_of(p))) return;
   }
+  working_set_ms_ = ms_since(t0_);
+  // The rest only on a core nothing else wants: the guest (and whatever
+  // serves it on this host) comes first; a touch is served by the toucher.
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  for (size_t b = 0; b < reader_->block_count() && !stop_ && absent_left_ > 0; b++)
+    if (!load(b)) return;
 }
 
 void Restore::start() {
   first_instruction_ms_ = ms_since(t0_);
-  if (mode_ == RestoreMode::kEager) resident_ms_ = first_instruction_ms_;
+  if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
   if (mode_ == RestoreMode::kWorkingSet) {
-    if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
+    if (absent_left_ == 0) resident_ms_ = working_set_ms_ = first_instruction_ms_;
     else streamer_ = std::thread([this] { stream(); });
   }
 }
@@ -144,6 +164,7 @@ RestoreReport Restore::report() const {
   RestoreReport r;
   r.first_instruction_ms = first_instruction_ms_;
   r.resident_ms = resident_ms_;
+  r.working_set_ms = working_set_ms_;
   r.active_pages = reader_->snapshot().active_pages.size();
   r.pages_prefetched = prefetched_;
   r.pages_on_demand = on_demand_;

@@ -2,16 +2,25 @@
 //   eager        load and check all memory, then run;
 //   lazy         run at once; a page is loaded on its first touch (by the
 //                CPU or a device), together with the rest of its block;
-//   working-set  load the blocks holding the active pages (the pages the
-//                guest touched while it was being saved) first, run, and
-//                stream the rest from a background thread; a touch of a
-//                page not yet loaded is served at once by the toucher.
+//   working-set  run at once while a background thread loads the blocks
+//                holding the active pages (the pages the guest touched
+//                while it was being saved), in order of first touch, then
+//                every other block; a touch of a page not yet loaded is
+//                served at once by the toucher.
+// The working set is loaded alongside the guest rather than before it:
+// the guest needs its pages one at a time, in about the order recorded,
+// so on two cores the loader stays ahead of most touches while the guest
+// runs from the first millisecond (loading it all first cost 2-4 ms before
+// the first instruction and answered later than lazy; docs/performance.md).
 // Pages are marked absent in GuestMemory; its loader hook runs before any
 // access to an absent page, so nothing reads a page before it is loaded.
+// A block is loaded once: a toucher that finds the streamer decompressing
+// the block it needs waits for it instead of doing the same work again.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,8 +41,9 @@ const char* restore_mode_name(RestoreMode mode);
 struct RestoreReport {
   double first_instruction_ms = 0;  // open of the file to the guest's first instruction
   double resident_ms = -1;          // ... to all memory loaded (-1: not yet)
+  double working_set_ms = -1;       // ... to the active pages loaded (-1: not yet)
   uint64_t active_pages = 0;        // in the snapshot's working set
-  uint64_t pages_prefetched = 0;    // loaded before the guest started
+  uint64_t pages_prefetched = 0;    // loaded before the guest started (eager)
   uint64_t pages_on_demand = 0;     // loaded because the guest touched them
   uint64_t pages_streamed = 0;      // loaded by the background thread
 };
@@ -55,7 +65,7 @@ class Restore {
 
  private:
   Restore() = default;
-  enum class Why { kPrefetch, kOnDemand, kStream };
+  enum class Why { kOnDemand, kStream };
   Status load_block_safely(size_t block, Why why);
   void on_absent(size_t page);
   void stream();
@@ -66,12 +76,16 @@ class Restore {
   std::unique_ptr<board::Machine> machine_;
   std::thread streamer_;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;  // page copies into RAM and the absent bits
+  mutable std::mutex mu_;  // page copies into RAM, the absent bits, block_state_
+  enum : uint8_t { kNotLoaded = 0, kLoading = 1, kLoaded = 2 };
+  std::vector<uint8_t> block_state_;
+  std::condition_variable block_loaded_;
   std::atomic<uint64_t> absent_left_{0};
   std::atomic<uint64_t> on_demand_{0}, streamed_{0};
   uint64_t prefetched_ = 0;
   double first_instruction_ms_ = 0;
   std::atomic<double> resident_ms_{-1};
+  std::atomic<double> working_set_ms_{-1};
   std::string load_error_;
 };
 

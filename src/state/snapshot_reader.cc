@@ -353,13 +353,15 @@ Status SnapshotReader::load_memory(mem::GuestMemory& ram, unsigned threads) cons
                                " bytes) does not match the snapshot's (" +
                                std::to_string(ram_size_) + " bytes)");
   TANDEM_TRY(verify_memory(threads));
-  // Elided pages must read zero; most already do (fresh RAM), and reading
-  // is cheaper than writing them.
+  // Elided pages must read zero. One never populated is fresh anonymous
+  // memory and reads zero without being looked at (looking would cost a
+  // host page fault each: most of an eager restore of a big idle guest);
+  // the others are read, which is cheaper than writing them.
   constexpr size_t kChunk = 4096;
   parallel_for(threads, (page_block_.size() + kChunk - 1) / kChunk, [&](size_t c) {
     size_t end = std::min(page_block_.size(), (c + 1) * kChunk);
     for (size_t p = c * kChunk; p < end; p++) {
-      if (page_block_[p] != kZeroPage) continue;
+      if (page_block_[p] != kZeroPage || !ram.is_populated(p)) continue;
       uint8_t* host = ram.page_host(p);
       if (!is_zero_page(host)) std::memset(host, 0, mem::kPageSize);
     }
