@@ -1,5 +1,8 @@
 #include "cli/restore_command.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -56,10 +59,26 @@ int restore_command(int argc, char** argv, int first) {
   }
   if (file.empty()) return usage_error("restore needs a snapshot FILE");
 
-  auto r = state::Restore::open(file, mode, [&](board::MachineConfig& c) {
-    c.stats = stats;
-    c.monitor = monitor;
-  });
+  // On a terminal, an eager load that takes a while shows how far it is
+  // (the guest has not started, so the line is erased before its output).
+  bool tty = isatty(STDERR_FILENO);
+  auto t0 = std::chrono::steady_clock::now();
+  double shown_ms = -1;
+  auto progress = [&](uint64_t done, uint64_t total) {
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (ms < 300 || (ms - shown_ms < 100 && done < total)) return;
+    shown_ms = ms;
+    std::fprintf(stderr, "\rtandem: restoring '%s': %3.0f%% of memory checked and loaded", file.c_str(),
+                 100.0 * static_cast<double>(done) / static_cast<double>(total));
+  };
+  auto r = state::Restore::open(
+      file, mode,
+      [&](board::MachineConfig& c) {
+        c.stats = stats;
+        c.monitor = monitor;
+      },
+      tty ? state::SnapshotReader::Progress(progress) : state::SnapshotReader::Progress());
+  if (shown_ms >= 0) std::fprintf(stderr, "\r\033[K");
   if (!r.ok()) {
     std::fprintf(stderr, "tandem: %s\n", r.error().message().c_str());
     return 1;

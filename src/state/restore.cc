@@ -32,7 +32,8 @@ const char* restore_mode_name(RestoreMode mode) {
 }
 
 Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreMode mode,
-                                               const std::function<void(board::MachineConfig&)>& adjust) {
+                                               const std::function<void(board::MachineConfig&)>& adjust,
+                                               const SnapshotReader::Progress& progress) {
   std::unique_ptr<Restore> r(new Restore());
   r->mode_ = mode;
   r->t0_ = std::chrono::steady_clock::now();
@@ -51,7 +52,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     return Error("snapshot '" + path + "': its RAM layout differs from the machine's");
 
   if (mode == RestoreMode::kEager) {
-    TANDEM_TRY(r->reader_->load_memory(ram));
+    TANDEM_TRY(r->reader_->load_memory(ram, 2, progress));
     r->prefetched_ = ram.page_count();
   } else {
     // Fresh anonymous memory reads as zero: elided pages need no loading.
@@ -83,18 +84,38 @@ Restore::~Restore() {
 
 // Copies the pages of `block` into RAM, once. Only the thread that moved
 // the block to kLoading writes its pages (each page is in one block), so
-// decompressing and copying need no lock, and a page is written only
-// while absent: nothing can have written it yet.
+// copying needs no lock, and a page is written only while absent: nothing
+// can have written it yet.
+//
+// A toucher (kOnDemand) claims the block first, then decompresses. The
+// streamer (kStream) runs at SCHED_IDLE and may sit preempted for a while:
+// it decompresses first and claims the block only for the copy, so a
+// toucher never waits on it for more than a memcpy (no priority
+// inversion); if the toucher got there first, the streamer's work is
+// dropped.
 Status Restore::load_block_safely(size_t block, Why why) {
   mem::GuestMemory& ram = machine_->ram();
-  {
+  static thread_local std::vector<uint8_t> data;
+  auto claim = [&] {
     std::unique_lock<std::mutex> lock(mu_);
     block_loaded_.wait(lock, [&] { return block_state_[block] != kLoading; });
-    if (block_state_[block] == kLoaded) return Ok();
+    if (block_state_[block] == kLoaded) return false;
     block_state_[block] = kLoading;
+    return true;
+  };
+  Status unpacked;
+  if (why == Why::kStream) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (block_state_[block] != kNotLoaded) return Ok();  // loaded, or a toucher is on it
+    }
+    unpacked = reader_->unpack_block_to(block, data);
+    if (!unpacked.ok()) return unpacked;
+    if (!claim()) return Ok();
+  } else {
+    if (!claim()) return Ok();
+    unpacked = reader_->unpack_block_to(block, data);
   }
-  static thread_local std::vector<uint8_t> data;
-  Status unpacked = reader_->unpack_block_to(block, data);
   uint64_t n = 0;
   if (unpacked.ok()) {
     auto pages = reader_->block_pages(block);
@@ -136,6 +157,10 @@ void Restore::stream() {
     machine_->request_exit(1);  // takes effect at the next slice end
     return false;
   };
+  // Only on a core nothing else wants: the guest, and whatever serves it
+  // on this host, come first. Touches are served by the toucher anyway.
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   mem::GuestMemory& ram = machine_->ram();
   for (uint32_t p : reader_->snapshot().active_pages) {
     if (stop_) return;
@@ -143,10 +168,6 @@ void Restore::stream() {
     if (!load(reader_->block_of(p))) return;
   }
   working_set_ms_ = ms_since(t0_);
-  // The rest only on a core nothing else wants: the guest (and whatever
-  // serves it on this host) comes first; a touch is served by the toucher.
-  sched_param idle{};
-  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   for (size_t b = 0; b < reader_->block_count() && !stop_ && absent_left_ > 0; b++)
     if (!load(b)) return;
 }

@@ -9,13 +9,15 @@
 //                served at once by the toucher.
 // The working set is loaded alongside the guest rather than before it:
 // the guest needs its pages one at a time, in about the order recorded,
-// so on two cores the loader stays ahead of most touches while the guest
-// runs from the first millisecond (loading it all first cost 2-4 ms before
-// the first instruction and answered later than lazy; docs/performance.md).
+// so with a spare core the loader stays ahead of most touches while the
+// guest runs from the first millisecond (loading it all first cost 2-4 ms
+// before the first instruction and answered later than lazy).
 // Pages are marked absent in GuestMemory; its loader hook runs before any
 // access to an absent page, so nothing reads a page before it is loaded.
-// A block is loaded once: a toucher that finds the streamer decompressing
-// the block it needs waits for it instead of doing the same work again.
+// The streamer runs at SCHED_IDLE: on a host whose cores are busy (a
+// guest computing, the clients it serves) it steps aside and the restore
+// behaves like lazy; on an idle core it loads the working set ahead of
+// the guest. Each block is copied in once (see load_block_safely).
 #pragma once
 
 #include <atomic>
@@ -52,8 +54,10 @@ class Restore {
  public:
   // Opens and checks the file, builds the machine and applies the state;
   // `adjust` may change run-time options (stats, monitor) of the config.
+  // `progress` follows an eager restore's loading (SnapshotReader::load_memory).
   static Result<std::unique_ptr<Restore>> open(const std::string& path, RestoreMode mode,
-                                                const std::function<void(board::MachineConfig&)>& adjust);
+                                                const std::function<void(board::MachineConfig&)>& adjust,
+                                                const SnapshotReader::Progress& progress = {});
   ~Restore();
 
   board::Machine& machine() { return *machine_; }

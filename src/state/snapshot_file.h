@@ -131,7 +131,10 @@ class SnapshotReader {
   Status unpack_block_to(size_t block, std::vector<uint8_t>& out) const;
   // Eager restore: verify_memory(), then every block into `ram` and every
   // elided page zeroed. `ram` must have the snapshot's base and size.
-  Status load_memory(mem::GuestMemory& ram, unsigned threads = 2) const;
+  // `progress`, if set, is called (never concurrently) after each block is
+  // verified and after each is loaded, with (steps done, 2 x block_count).
+  using Progress = std::function<void(uint64_t done, uint64_t total)>;
+  Status load_memory(mem::GuestMemory& ram, unsigned threads = 2, const Progress& progress = {}) const;
 
  private:
   struct Block {

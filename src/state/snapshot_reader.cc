@@ -347,12 +347,23 @@ Status SnapshotReader::load_page(uint32_t page, uint8_t* dst) const {
   return Ok();
 }
 
-Status SnapshotReader::load_memory(mem::GuestMemory& ram, unsigned threads) const {
+Status SnapshotReader::load_memory(mem::GuestMemory& ram, unsigned threads, const Progress& progress) const {
   if (ram.base() != ram_base_ || ram.size() != ram_size_)
     return error("memory", "guest RAM (" + std::to_string(ram.size()) +
                                " bytes) does not match the snapshot's (" +
                                std::to_string(ram_size_) + " bytes)");
-  TANDEM_TRY(verify_memory(threads));
+  std::mutex progress_mu;
+  uint64_t steps = 0;
+  auto step = [&] {
+    if (!progress) return;
+    std::lock_guard<std::mutex> lock(progress_mu);
+    progress(++steps, 2 * uint64_t{blocks_.size()});
+  };
+  TANDEM_TRY(first_error(threads, blocks_.size(), [&](size_t b) {
+    Status st = verify_block(b);
+    step();
+    return st;
+  }));
   // Elided pages must read zero. One never populated is fresh anonymous
   // memory and reads zero without being looked at (looking would cost a
   // host page fault each: most of an eager restore of a big idle guest);
@@ -367,7 +378,11 @@ Status SnapshotReader::load_memory(mem::GuestMemory& ram, unsigned threads) cons
     }
     return true;
   });
-  return first_error(threads, blocks_.size(), [&](size_t b) { return load_block(b, ram); });
+  return first_error(threads, blocks_.size(), [&](size_t b) {
+    Status st = load_block(b, ram);
+    step();
+    return st;
+  });
 }
 
 }  // namespace tandem::state
