@@ -1,6 +1,5 @@
 #include "net/tcp_seq_shift.h"
 
-
 namespace tandem::net {
 
 namespace {

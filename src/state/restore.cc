@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
+#include "state/file_util.h"
 #include "state/machine_snapshot.h"
 
 namespace tandem::state {
@@ -71,6 +73,31 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     r->block_state_.assign(r->reader_->block_count(), kNotLoaded);
     Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });
+    if (mode == RestoreMode::kWorkingSet) {
+      // The head of the working set, before the first instruction, on two
+      // threads; the streamer takes the rest of it from start().
+      std::vector<uint32_t> blocks;
+      std::vector<uint8_t> listed(r->reader_->block_count(), 0);
+      size_t head = std::min(snap.active_pages.size(), kWorkingSetHead);
+      for (size_t i = 0; i < head; i++) {
+        uint32_t p = snap.active_pages[i];
+        if (p >= ram.page_count() || !ram.is_absent(p)) continue;
+        uint32_t b = r->reader_->block_of(p);
+        if (!listed[b]) listed[b] = 1, blocks.push_back(b);
+      }
+      uint64_t before = r->absent_left_;
+      std::mutex failure_mu;
+      Status failure;
+      parallel_for(2, blocks.size(), [&](size_t i) {
+        Status st = r->load_block_safely(blocks[i], Why::kPrefetch);
+        if (st.ok()) return true;
+        std::lock_guard<std::mutex> lock(failure_mu);
+        if (failure.ok()) failure = st;
+        return false;
+      });
+      TANDEM_TRY(failure);
+      r->prefetched_ = before - r->absent_left_;
+    }
   }
   TANDEM_TRY(apply_machine(snap, *r->machine_));
   return r;
