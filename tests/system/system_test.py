@@ -260,6 +260,19 @@ def wait_for_socket(path, proc, timeout=30):
         time.sleep(0.05)
 
 
+def suspend_then_restore(tandem, p, sock, snap, mode, printed=b""):
+    """Suspends the run `p` (which printed `printed` so far) into `snap`,
+    restores it in `mode` to its end; returns the suspend report and the
+    whole console output of both processes, joined."""
+    report = suspend_via_monitor(tandem, sock, snap)
+    rest, err = p.communicate(timeout=60)
+    expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err.decode()}")
+    r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
+    return report, (printed + rest + r.stdout).decode(errors="replace")
+
+
 def test_snapshot_icount_roundtrip(tandem):
     """A run suspended and restored at random instants prints exactly what
     the uninterrupted run prints (--icount makes runs reproducible)."""
@@ -287,13 +300,7 @@ def test_snapshot_icount_roundtrip(tandem):
             if p.poll() is not None:
                 continue  # finished before the instant: nothing to split
             splits += 1
-            report = suspend_via_monitor(tandem, sock, snap)
-            out1, err1 = p.communicate(timeout=60)
-            expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err1.decode()}")
-            r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
-                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-            expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
-            joined = (out1 + r.stdout).decode(errors="replace")
+            report, joined = suspend_then_restore(tandem, p, sock, snap, mode)
             expect_same_output(ref_out, joined,
                                f"suspend at {delay:.2f} s ({report}) then {mode} restore changed the output",
                                got_name=f"suspended+restored ({mode})")
@@ -332,13 +339,8 @@ def test_snapshot_icount_disk_io(tandem):
         # Past the boot (about a third of the run), into the disk loop.
         time.sleep(rng.uniform(duration * 0.4, duration * 0.6))
         expect(p.poll() is None, "the run ended before the suspend instant")
-        report = suspend_via_monitor(tandem, sock, snap)
-        out1, err1 = p.communicate(timeout=60)
-        r = subprocess.run([tandem, "restore", snap, "--mode", "working-set"], capture_output=True,
-                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-        expect(r.returncode == 0, f"restore exited {r.returncode}: {r.stderr.decode()}")
-        joined = out1 + r.stdout
-        expect_same_output(ref.stdout, joined, f"suspend during disk I/O ({report}) changed the output",
+        report, joined = suspend_then_restore(tandem, p, sock, snap, "working-set")
+        expect_same_output(ref.stdout.decode(errors="replace"), joined, f"suspend during disk I/O ({report}) changed the output",
                            got_name="suspended+restored")
         expect(open(disk, "rb").read() == open(ref_disk, "rb").read(),
                "the disk after suspend + restore differs from the uninterrupted run's")
@@ -377,14 +379,7 @@ def test_snapshot_icount_network(tandem):
                 line = p.stdout.readline()
                 expect(line, "the run ended before the suspend instant", out1.decode(errors="replace"))
                 out1 += line
-            report = suspend_via_monitor(tandem, sock, snap)
-            rest, err1 = p.communicate(timeout=60)
-            out1 += rest
-            expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err1.decode()}")
-            r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
-                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-            expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
-            joined = (out1 + r.stdout).decode(errors="replace")
+            report, joined = suspend_then_restore(tandem, p, sock, snap, mode, out1)
             expect_same_output(ref_out, joined,
                                f"suspend after {replies} replies ({report}), {mode} restore, changed the output",
                                got_name=f"suspended+restored ({mode})")

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../cpu/rv_asm.h"
+#include "../elf_writer.h"
 #include "board/machine.h"
 
 namespace tandem::state::testing {
@@ -50,28 +51,7 @@ inline std::string temp_path(const std::string& name) {
 
 inline std::string write_elf(const std::vector<uint8_t>& code) {
   std::string path = temp_path("scribbler.elf");
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = ET_EXEC;
-  eh.e_machine = EM_RISCV;
-  eh.e_version = EV_CURRENT;
-  eh.e_entry = kBase;
-  eh.e_phoff = sizeof eh;
-  eh.e_ehsize = sizeof eh;
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = 1;
-  Elf64_Phdr ph{};
-  ph.p_type = PT_LOAD;
-  ph.p_offset = sizeof eh + sizeof ph;
-  ph.p_vaddr = ph.p_paddr = kBase;
-  ph.p_filesz = ph.p_memsz = code.size();
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(&eh), sizeof eh);
-  out.write(reinterpret_cast<const char*>(&ph), sizeof ph);
-  out.write(reinterpret_cast<const char*>(code.data()), static_cast<std::streamsize>(code.size()));
+  test::write_elf_file(path, EM_RISCV, kBase, kBase, code, code.size());
   return path;
 }
 
