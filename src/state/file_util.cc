@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -86,6 +88,24 @@ void parallel_for(unsigned threads, size_t count, const std::function<bool(size_
   }
   worker();
   for (auto& t : helpers) t.join();
+}
+
+Status first_error(unsigned threads, size_t count, const std::function<Status(size_t)>& fn) {
+  std::mutex mu;
+  size_t failed_at = SIZE_MAX;
+  std::optional<Error> failure;
+  parallel_for(threads, count, [&](size_t i) {
+    Status st = fn(i);
+    if (st.ok()) return true;
+    std::lock_guard<std::mutex> lock(mu);
+    if (i < failed_at) {
+      failed_at = i;
+      failure = st.error();
+    }
+    return false;
+  });
+  if (failure) return *failure;
+  return Ok();
 }
 
 }  // namespace tandem::state

@@ -26,5 +26,8 @@ bool is_zero_page(const uint8_t* page);
 // threads (the caller's thread is one); items are claimed one at a time,
 // so uneven items balance themselves. fn returns false to stop early.
 void parallel_for(unsigned threads, size_t count, const std::function<bool(size_t)>& fn);
+// parallel_for() over a Status-returning fn; returns the error of the
+// lowest failing item (work stops at the first failure).
+Status first_error(unsigned threads, size_t count, const std::function<Status(size_t)>& fn);
 
 }  // namespace tandem::state

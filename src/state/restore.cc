@@ -86,16 +86,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
         if (!listed[b]) listed[b] = 1, blocks.push_back(b);
       }
       uint64_t before = r->absent_left_;
-      std::mutex failure_mu;
-      Status failure;
-      parallel_for(2, blocks.size(), [&](size_t i) {
-        Status st = r->load_block_safely(blocks[i], Why::kPrefetch);
-        if (st.ok()) return true;
-        std::lock_guard<std::mutex> lock(failure_mu);
-        if (failure.ok()) failure = st;
-        return false;
-      });
-      TANDEM_TRY(failure);
+      TANDEM_TRY(first_error(2, blocks.size(), [&](size_t i) { return r->load_block_safely(blocks[i], Why::kPrefetch); }));
       r->prefetched_ = before - r->absent_left_;
     }
   }

@@ -24,26 +24,6 @@ namespace {
 
 using format::kHeaderSize;
 
-// Runs fn over [0, count) on `threads` threads; returns the error of the
-// lowest failing item (work stops at the first failure).
-Status first_error(unsigned threads, size_t count, const std::function<Status(size_t)>& fn) {
-  std::mutex mu;
-  size_t failed_at = SIZE_MAX;
-  std::optional<Error> failure;
-  parallel_for(threads, count, [&](size_t i) {
-    Status st = fn(i);
-    if (st.ok()) return true;
-    std::lock_guard<std::mutex> lock(mu);
-    if (i < failed_at) {
-      failed_at = i;
-      failure = st.error();
-    }
-    return false;
-  });
-  if (failure) return *failure;
-  return Ok();
-}
-
 struct Dctx {
   ZSTD_DCtx* p = ZSTD_createDCtx();
   ~Dctx() { ZSTD_freeDCtx(p); }

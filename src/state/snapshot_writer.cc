@@ -116,26 +116,17 @@ Status SnapshotWriter::write_pages(std::span<const uint32_t> pages) {
   constexpr size_t kScanChunk = 4096;
   std::vector<uint8_t> nonzero(pages.size());
   size_t chunks = (pages.size() + kScanChunk - 1) / kScanChunk;
-  std::mutex load_mu;
-  std::optional<Error> load_failure;
-  parallel_for(w.options.threads, chunks, [&](size_t c) {
+  Status scanned = first_error(w.options.threads, chunks, [&](size_t c) -> Status {
     size_t end = std::min(pages.size(), (c + 1) * kScanChunk);
     for (size_t i = c * kScanChunk; i < end; i++) {
-      if (!w.source) {
-        Status st = w.ram.load(pages[i]);
-        if (!st.ok()) {
-          std::lock_guard<std::mutex> lock(load_mu);
-          if (!load_failure) load_failure = st.error();
-          return false;
-        }
-      }
+      if (!w.source) TANDEM_TRY(w.ram.load(pages[i]));
       nonzero[i] = !is_zero_page(w.page_data(pages[i]));
     }
-    return true;
+    return Ok();
   });
-  if (load_failure) {
+  if (!scanned.ok()) {
     w.failed = true;
-    return w.error(load_failure->message());
+    return w.error(scanned.error().message());
   }
 
   // Give the non-zero pages slots, retiring copies saved earlier.
