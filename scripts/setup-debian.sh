@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   # tandem itself
   build-essential cmake pkg-config make
-  libfdt-dev libslirp-dev libglib2.0-dev libzstd-dev libxxhash-dev
+  libfdt-dev libslirp-dev libglib2.0-dev libzstd-dev liblz4-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
   # the JSON monitor

@@ -105,12 +105,15 @@ int restore_command(int argc, char** argv, int first) {
     std::fprintf(stderr,
                  "tandem-restore: {\"mode\": \"%s\", \"first_instruction_ms\": %.3f, \"working_set_ms\": %.3f, "
                  "\"resident_ms\": %.3f, \"active_pages\": %llu, \"pages_prefetched\": %llu, "
-                 "\"pages_on_demand\": %llu, \"pages_streamed\": %llu}\n",
+                 "\"pages_on_demand\": %llu, \"pages_streamed\": %llu, \"blocks_offered\": %llu, "
+                 "\"blocks_adopted\": %llu}\n",
                  state::restore_mode_name(mode), rep.first_instruction_ms, rep.working_set_ms, rep.resident_ms,
                  static_cast<unsigned long long>(rep.active_pages),
                  static_cast<unsigned long long>(rep.pages_prefetched),
                  static_cast<unsigned long long>(rep.pages_on_demand),
-                 static_cast<unsigned long long>(rep.pages_streamed));
+                 static_cast<unsigned long long>(rep.pages_streamed),
+                 static_cast<unsigned long long>(rep.blocks_offered),
+                 static_cast<unsigned long long>(m.hart().blocks_adopted()));
   }
   if (!status.ok()) {
     std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());

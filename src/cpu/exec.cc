@@ -5,6 +5,7 @@
 // once when entering it.
 #include <bit>
 #include <cstring>
+#include <new>
 
 #include "base/bytes.h"
 #include "cpu/hart.h"
@@ -39,7 +40,15 @@ Hart::Block* Hart::find_block(uint64_t pc) {
   t.addend = reinterpret_cast<uintptr_t>(host) - pc;
   if ((pc & 0xfff) == 0xffe && (host[0] & 3) == 3) return decode_crossing(pc);
   Block* b = table_find(gpa);
+  if (!b && __builtin_expect(has_offered_.load(std::memory_order_acquire), 0)) {
+    adopt_offered();
+    b = table_find(gpa);
+  }
   if (!b) b = decode_block(gpa, host);
+  if (__builtin_expect(logging_, 0) && b->log_epoch != log_epoch_) {
+    b->log_epoch = log_epoch_;
+    if (block_log_.size() < kMaxBlockLog) block_log_.push_back(gpa);
+  }
   JcEntry& j = jc_[(pc >> 1) & (kJcSize - 1)];
   j.vpc = pc;
   j.block = b;
@@ -51,46 +60,80 @@ Hart::Block* Hart::decode_block(uint64_t gpa, const uint8_t* host) {
   // Decoded code must see every later write: drop our store shortcuts to
   // the page (guest_memory.h, the "code" bit).
   if (ram_.mark_code(page)) drop_write_entries_for(ram_.page_host(page));
-  auto* b = new Block;
-  b->gpa = gpa;
+  Insn insns[kMaxBlockInsns + 1];
+  uint32_t count, bytes;
+  const size_t n = decode_insns(gpa, host, insns, &count, &bytes);
+  Block* b = init_block(::operator new(block_size(n)), gpa, insns, n, count, bytes, false);
   b->host = host;
-  b->insns.reserve(16);
+  register_block(b);
+  blocks_decoded_++;
+  return b;
+}
+
+// Decodes the block starting at `gpa` from `bytes` (its bytes up to the
+// page end, or at least the block's longest possible length) into `out`
+// (kMaxBlockInsns + 1 entries): returns the entries written, the END
+// marker included when the block does not end with a block-ending
+// instruction. Touches no hart state: predecode.cc calls it from other
+// threads.
+size_t Hart::decode_insns(uint64_t gpa, const uint8_t* bytes, Insn* out, uint32_t* count,
+                          uint32_t* len) {
+  size_t n = 0;
   uint32_t off = 0;
   const uint32_t start = gpa & 0xfff;
   for (;;) {
     const uint32_t pofs = start + off;
-    Insn in;
-    if (pofs >= 0x1000 || b->insns.size() == kMaxBlockInsns) break;
+    if (pofs >= 0x1000 || n == kMaxBlockInsns) break;
     uint32_t raw;
     if (pofs == 0xffe) {
-      raw = load_le<uint16_t>(host + off);
+      raw = load_le<uint16_t>(bytes + off);
       if ((raw & 3) == 3) break;  // crosses the page: runs alone later
     } else {
-      raw = load_le<uint32_t>(host + off);
+      raw = load_le<uint32_t>(bytes + off);
     }
+    Insn& in = out[n++];
     decode(raw, &in);
     in.off = static_cast<uint16_t>(off);
-    b->insns.push_back(in);
     off += in.len;
     if (ends_block(in.op)) {
-      b->count = static_cast<uint32_t>(b->insns.size());
-      b->bytes = off;
-      goto done;
+      *count = static_cast<uint32_t>(n);
+      *len = off;
+      return n;
     }
   }
-  {
-    b->count = static_cast<uint32_t>(b->insns.size());
-    b->bytes = off;
-    Insn end{};
-    end.op = Op::END;
-    end.off = static_cast<uint16_t>(off);
-    b->insns.push_back(end);
-  }
-done:
-  table_insert(gpa, b);
-  page_blocks_[gpa & ~uint64_t{0xfff}].push_back(b);
-  blocks_decoded_++;
+  *count = static_cast<uint32_t>(n);
+  *len = off;
+  Insn& end = out[n++];
+  end = Insn{};
+  end.op = Op::END;
+  end.off = static_cast<uint16_t>(off);
+  return n;
+}
+
+// A block and its instructions are one allocation (the instructions right
+// behind the header): one malloc per decoded block, one cache line fewer
+// per block entry.
+Hart::Block* Hart::init_block(void* mem, uint64_t gpa, const Insn* insns, size_t n, uint32_t count,
+                              uint32_t bytes, bool pooled) {
+  auto* b = new (mem) Block;
+  b->gpa = gpa;
+  b->host = nullptr;
+  b->count = count;
+  b->bytes = bytes;
+  b->log_epoch = 0;
+  b->pooled = pooled;
+  b->insns = reinterpret_cast<Insn*>(reinterpret_cast<uint8_t*>(mem) + sizeof(Block));
+  std::memcpy(static_cast<void*>(b->insns), insns, n * sizeof(Insn));
   return b;
+}
+
+void Hart::free_block(Block* b) {
+  if (!b->pooled) ::operator delete(b);  // pooled: freed with its pool (predecode.cc)
+}
+
+void Hart::register_block(Block* b) {
+  table_insert(b->gpa, b);
+  page_blocks_[b->gpa & ~uint64_t{0xfff}].push_back(b);
 }
 
 // A 32-bit instruction whose upper half lies on the next page: both
@@ -109,23 +152,16 @@ Hart::Block* Hart::decode_crossing(uint64_t pc) {
     return nullptr;
   }
   uint32_t hi = load_le<uint16_t>(ram_.prepare_read(gpa2));
-  if (!crossing_) crossing_ = std::make_unique<Block>();
-  Block* b = crossing_.get();
+  Insn insns[2];
+  decode(lo | (hi << 16), &insns[0]);
+  insns[0].off = 0;
+  insns[1] = Insn{};
+  insns[1].op = Op::END;
+  insns[1].off = 4;
+  const size_t n = ends_block(insns[0].op) ? 1 : 2;
+  if (!crossing_) crossing_ = ::operator new(block_size(2));
+  Block* b = init_block(crossing_, 0, insns, n, 1, 4, false);
   b->gpa = t.addend + pc - reinterpret_cast<uintptr_t>(ram_.host()) + ram_.base();
-  b->host = nullptr;
-  b->insns.clear();
-  Insn in;
-  decode(lo | (hi << 16), &in);
-  in.off = 0;
-  b->insns.push_back(in);
-  b->count = 1;
-  b->bytes = 4;
-  if (!ends_block(in.op)) {
-    Insn end{};
-    end.op = Op::END;
-    end.off = 4;
-    b->insns.push_back(end);
-  }
   return b;
 }
 
@@ -194,7 +230,7 @@ void Hart::table_erase(uint64_t gpa) {
 }
 
 void Hart::free_dead_blocks() {
-  for (Block* b : dead_) delete b;
+  for (Block* b : dead_) free_block(b);
   dead_.clear();
   has_dead_ = false;
 }
@@ -292,7 +328,7 @@ StopReason Hart::run(uint64_t budget) {
                          1)) {                                                               \
       b = j_.block;                                                                          \
       bpc = npc_;                                                                            \
-      i = b->insns.data();                                                                   \
+      i = b->insns;                                                                   \
       cur_block_ = b;                                                                        \
       cur_block_dead_ = false;                                                               \
       goto* kLabels[static_cast<unsigned>(i->op)];                                           \
@@ -338,7 +374,7 @@ StopReason Hart::run(uint64_t budget) {
       }
     }
     bpc = pc_;
-    i = b->insns.data();
+    i = b->insns;
     cur_block_ = b;
     cur_block_dead_ = false;
     goto* kLabels[static_cast<unsigned>(i->op)];
@@ -508,7 +544,7 @@ StopReason Hart::run(uint64_t budget) {
     pc_ = NEXT_PC;
     goto block_done;
   op_CSR:
-    cur_index_ = static_cast<uint64_t>(i - b->insns.data());
+    cur_index_ = static_cast<uint64_t>(i - b->insns);
     if (!exec_csr(*i)) goto trap;
     pc_ = NEXT_PC;
     goto block_done;
@@ -591,10 +627,10 @@ StopReason Hart::run(uint64_t budget) {
     // end the block after the store so the next instruction is decoded
     // afresh.
     pc_ = NEXT_PC;
-    instret_ += static_cast<uint64_t>(i - b->insns.data()) + 1;
+    instret_ += static_cast<uint64_t>(i - b->insns) + 1;
     continue;
   trap:
-    instret_ += static_cast<uint64_t>(i - b->insns.data());
+    instret_ += static_cast<uint64_t>(i - b->insns);
     take_trap(exc_cause_, exc_tval_, PC);
     continue;
   }

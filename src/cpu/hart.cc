@@ -21,6 +21,7 @@ Hart::~Hart() {
   ram_.remove_listener(this);
   drop_all_blocks();
   free_dead_blocks();
+  ::operator delete(crossing_);
 }
 
 void Hart::reset(uint64_t pc) {

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -102,6 +104,27 @@ class Hart : public IrqSink, public mem::MemoryListener {
 
   // Statistics for tests and benchmarks.
   uint64_t blocks_decoded() const { return blocks_decoded_; }
+  uint64_t blocks_adopted() const { return blocks_adopted_; }
+
+  // Decoding ahead (predecode.cc). A working-set restore warms the block
+  // cache from another thread while the hart runs: the snapshot lists the
+  // blocks the guest ran while it was being saved (the block log),
+  // offer_blocks() decodes them, and the hart takes them in at its next
+  // block-cache miss, each one only if memory still holds the bytes it was
+  // decoded from, so a stale or wrong list costs time, never correctness.
+  //
+  // The block log: from start_block_log(), the guest-physical address of
+  // each block the hart enters, once, in order of first entry (at most
+  // kMaxBlockLog). vCPU thread, or while the hart is stopped.
+  static constexpr size_t kMaxBlockLog = 1u << 16;
+  void start_block_log();
+  const std::vector<uint64_t>& block_log() const { return block_log_; }
+  std::vector<uint64_t> take_block_log();
+  // Any thread. Decodes the blocks starting at `gpas` from a copy of their
+  // bytes and queues them for the hart; addresses outside RAM, in pages
+  // not loaded yet, or of an instruction crossing a page are skipped.
+  // Returns how many were queued.
+  size_t offer_blocks(std::span<const uint64_t> gpas);
 
  private:
   static constexpr unsigned kTlbBits = 8;
@@ -121,8 +144,11 @@ class Hart : public IrqSink, public mem::MemoryListener {
     const uint8_t* host;    // its host address
     uint32_t count;         // guest instructions (the END marker excluded)
     uint32_t bytes;
-    std::vector<Insn> insns;
+    uint32_t log_epoch;     // log_epoch_ when last put in the block log
+    bool pooled;            // in a BlockPool, not freed on its own
+    Insn* insns;            // right behind the header (init_block)
   };
+  static size_t block_size(size_t insns) { return sizeof(Block) + insns * sizeof(Insn); }
   struct JcEntry {
     uint64_t vpc;
     Block* block;
@@ -135,6 +161,13 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // --- run loop pieces (exec.cc) ---
   Block* find_block(uint64_t pc);
   Block* decode_block(uint64_t gpa, const uint8_t* host);
+  static size_t decode_insns(uint64_t gpa, const uint8_t* bytes, Insn* out, uint32_t* count,
+                             uint32_t* len);
+  static Block* init_block(void* mem, uint64_t gpa, const Insn* insns, size_t n, uint32_t count,
+                           uint32_t bytes, bool pooled);
+  static void free_block(Block* b);
+  void register_block(Block* b);
+  void adopt_offered();
   Block* decode_crossing(uint64_t pc);
   void drop_all_blocks();
   void free_dead_blocks();
@@ -284,8 +317,28 @@ class Hart : public IrqSink, public mem::MemoryListener {
   size_t table_used_ = 0;
   std::unordered_map<uint64_t, std::vector<Block*>> page_blocks_;  // by gpa page
   std::vector<Block*> dead_;
-  std::unique_ptr<Block> crossing_;  // the one uncached page-crossing instruction
+  void* crossing_ = nullptr;  // the one uncached page-crossing instruction (a Block)
   uint64_t blocks_decoded_ = 0;
+  uint64_t blocks_adopted_ = 0;
+  bool logging_ = false;
+  uint32_t log_epoch_ = 0;
+  std::vector<uint64_t> block_log_;
+
+  // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
+  // hart: `bytes` holds each one's guest bytes as decoded (kOfferBytes per
+  // block). The blocks live in `pool`, one allocation the offering thread
+  // made; the hart keeps it (pools_) until it is destroyed, so the hart
+  // never frees into the other thread's malloc arena while it decodes.
+  static constexpr size_t kOfferBytes = kMaxBlockInsns * 4 + 2;
+  struct OfferBatch {
+    std::vector<Block*> blocks;
+    std::vector<uint8_t> bytes;
+    std::unique_ptr<uint8_t[]> pool;
+  };
+  std::mutex offer_mu_;
+  std::vector<OfferBatch> offered_;
+  std::atomic<bool> has_offered_{false};
+  std::vector<std::unique_ptr<uint8_t[]>> pools_;
 };
 
 }  // namespace tandem::cpu

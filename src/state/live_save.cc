@@ -24,6 +24,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_suspend(board::Machine& m, con
   if (!writer.ok()) return writer.error();
   std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
   m.ram().start_trace();
+  m.hart().start_block_log();
   m.ram().end_epoch();  // from here, a write marks its page for another round
   // A page never populated is zero: leaving it out of the file is saving
   // it, and reading it would only cost a host page fault. If the guest
@@ -51,6 +52,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, co
   m.ram().set_write_hook([self](size_t page) { self->on_protected_write(page); });
   m.ram().protect_all();
   m.ram().start_trace();
+  m.hart().start_block_log();
   s->cow_pause_ms_ = ms_since(stop);
   s->start_copy_out();
   return s;
@@ -127,7 +129,7 @@ bool LiveSave::finish_snapshot() {
   }
   if (!drives_->done()) return false;  // a drive copy is still running; the guest goes on
   m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
-  cow_snap_.active_pages = m_.ram().stop_trace();
+  set_working_set(cow_snap_, m_, m_.ram().stop_trace());
   auto commit_start = std::chrono::steady_clock::now();
   if (Status st = drives_->commit(cow_snap_); !st.ok()) {
     drives_.reset();
@@ -179,6 +181,9 @@ void LiveSave::start_round(std::vector<uint32_t> pages) {
 }
 
 void LiveSave::fail(const Error& e) {
+  // The traces end with the save, whatever became of it.
+  m_.ram().stop_trace();
+  m_.hart().take_block_log();
   finished_ = true;
   failed_ = true;
   result_ = e;
@@ -202,16 +207,22 @@ bool LiveSave::tick() {
     return false;
   }
   if (!working_set_written_) {
-    // One more round before the stop: the pages touched so far, in order
-    // of first touch, then the rest of the dirty set. Each supersedes its
-    // earlier copy, so the working set fills consecutive blocks and a
-    // working-set restore reads just those, in the order it needs them.
+    // One more round before the stop: the pages of the code the guest ran
+    // (the hart's block log, in order), then the other pages touched so
+    // far, in order of first touch, then the rest of the dirty set. Each
+    // supersedes its earlier copy, so the working set fills consecutive
+    // blocks, code first: a working-set restore loads the code pages before
+    // the first instruction and reads the rest in the order it needs it.
     working_set_written_ = true;
-    std::vector<uint32_t> pages = m_.ram().active_pages();
+    std::vector<uint32_t> pages;
     std::vector<uint8_t> listed(m_.ram().page_count(), 0);
-    for (uint32_t p : pages) listed[p] = 1;
-    for (uint32_t p : dirty)
-      if (!listed[p]) pages.push_back(p);
+    auto add = [&](uint32_t p) {
+      if (!listed[p]) listed[p] = 1, pages.push_back(p);
+    };
+    for (uint64_t gpa : m_.hart().block_log())
+      if (m_.ram().contains(gpa)) add(static_cast<uint32_t>(m_.ram().page_of(gpa)));
+    for (uint32_t p : m_.ram().active_pages()) add(p);
+    for (uint32_t p : dirty) add(p);
     resaved_ += pages.size() - dirty.size();  // the dirty ones are counted
     working_set_pages_ = pages.size();
     start_round(std::move(pages));
@@ -224,7 +235,7 @@ bool LiveSave::tick() {
   if (st.ok()) {
     pages_done_ += dirty.size();
     Snapshot snap = capture_machine(m_);
-    snap.active_pages = m_.ram().stop_trace();
+    set_working_set(snap, m_, m_.ram().stop_trace());
     auto commit_start = std::chrono::steady_clock::now();
     auto stats = writer_->commit(snap);
     if (!stats.ok()) {

@@ -114,6 +114,11 @@ Snapshot capture_machine(board::Machine& m) {
   return s;
 }
 
+void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active) {
+  s.active_pages = std::move(active);
+  s.code_blocks = m.hart().take_block_log();
+}
+
 Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path) {
   board::MachineConfig c;
   auto ram = number(s, kRamSize);

@@ -13,6 +13,12 @@ namespace tandem::state {
 // Call with the hart stopped between slices (the vCPU thread).
 Snapshot capture_machine(board::Machine& m);
 
+// Sets the working set of `s` at the end of a trace: the active pages
+// (order of first touch) and the hart's block log (the blocks it entered
+// since start_block_log(), in order; the log stops). Same thread rule as
+// capture_machine().
+void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active);
+
 // The configuration recorded by capture_machine(). A drive the snapshot
 // keeps a copy of (record_drive_copy) is the copy, found relative to the
 // directory of `snapshot_path` and checked (size and sampled content):

@@ -75,16 +75,26 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     ram.set_loader([self](size_t page) { self->on_absent(page); });
     if (mode == RestoreMode::kWorkingSet) {
       // The head of the working set, before the first instruction, on two
-      // threads; the streamer takes the rest of it from start().
+      // threads: the pages of the code the guest ran while it was saved
+      // (its block log; suspend wrote them first, so they fill the first
+      // blocks of the working set), else the first active pages. The
+      // streamer decodes that code and loads the rest from start().
       std::vector<uint32_t> blocks;
       std::vector<uint8_t> listed(r->reader_->block_count(), 0);
-      size_t head = std::min(snap.active_pages.size(), kWorkingSetHead);
-      for (size_t i = 0; i < head; i++) {
-        uint32_t p = snap.active_pages[i];
-        if (p >= ram.page_count() || !ram.is_absent(p)) continue;
+      std::vector<uint8_t> seen(ram.page_count(), 0);
+      size_t head = 0;
+      auto add = [&](uint32_t p) {
+        if (p >= ram.page_count() || seen[p]) return;
+        seen[p] = 1;
+        head++;
+        if (!ram.is_absent(p)) return;
         uint32_t b = r->reader_->block_of(p);
         if (!listed[b]) listed[b] = 1, blocks.push_back(b);
-      }
+      };
+      for (size_t i = 0; i < snap.code_blocks.size() && head < kWorkingSetHead; i++)
+        add(static_cast<uint32_t>(ram.page_of(snap.code_blocks[i])));
+      for (size_t i = 0; i < snap.active_pages.size() && head < kWorkingSetHead && snap.code_blocks.empty(); i++)
+        add(snap.active_pages[i]);
       uint64_t before = r->absent_left_;
       TANDEM_TRY(first_error(2, blocks.size(), [&](size_t i) { return r->load_block_safely(blocks[i], Why::kPrefetch); }));
       r->prefetched_ = before - r->absent_left_;
@@ -165,7 +175,10 @@ void Restore::on_absent(size_t page) {
   }
 }
 
-// The blocks of the active pages in order of first touch, then the rest.
+// Warms the restored machine behind the running guest. First, at normal
+// priority, the head of the working set in order of first touch, with the
+// hart's blocks on each page decoded ahead (cpu/predecode.cc); then, at
+// SCHED_IDLE, the rest of the working set and every other block.
 void Restore::stream() {
   auto load = [&](size_t b) {
     Status st = load_block_safely(b, Why::kStream);
@@ -175,12 +188,41 @@ void Restore::stream() {
     machine_->request_exit(1);  // takes effect at the next slice end
     return false;
   };
+  mem::GuestMemory& ram = machine_->ram();
+  const std::vector<uint32_t>& active = reader_->snapshot().active_pages;
+  const std::vector<uint64_t>& code = reader_->snapshot().code_blocks;
+  std::vector<uint64_t> batch;
+  auto offer = [&] {
+    blocks_offered_ += machine_->hart().offer_blocks(batch);
+    batch.clear();
+  };
+  // The code blocks in the order the guest entered them, their pages
+  // loaded first; between batches, the head's pages in proportion, so
+  // that data and code arrive in about the order the guest wants them.
+  const size_t head = std::min(active.size(), kWorkingSetHead);
+  size_t i = 0;
+  auto load_head_to = [&](size_t upto) {
+    for (; i < upto && !stop_; i++) {
+      const uint32_t p = active[i];
+      if (p < ram.page_count() && ram.is_absent(p) && !load(reader_->block_of(p))) return false;
+    }
+    return true;
+  };
+  for (size_t c = 0; c < code.size() && !stop_; c++) {
+    const size_t p = ram.page_of(code[c]);  // inside RAM: checked by the reader
+    if (ram.is_absent(p) && !load(reader_->block_of(static_cast<uint32_t>(p)))) return;
+    batch.push_back(code[c]);
+    if (batch.size() == kOfferBatch || c + 1 == code.size()) {
+      offer();
+      if (!load_head_to(head * (c + 1) / code.size())) return;
+    }
+  }
+  if (!load_head_to(head)) return;
   // Only on a core nothing else wants: the guest, and whatever serves it
   // on this host, come first. Touches are served by the toucher anyway.
   sched_param idle{};
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
-  mem::GuestMemory& ram = machine_->ram();
-  for (uint32_t p : reader_->snapshot().active_pages) {
+  for (uint32_t p : active) {
     if (stop_) return;
     if (p >= ram.page_count() || !ram.is_absent(p)) continue;
     if (!load(reader_->block_of(p))) return;
@@ -194,8 +236,8 @@ void Restore::start() {
   first_instruction_ms_ = ms_since(t0_);
   if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
   if (mode_ == RestoreMode::kWorkingSet) {
-    if (absent_left_ == 0) resident_ms_ = working_set_ms_ = first_instruction_ms_;
-    else streamer_ = std::thread([this] { stream(); });
+    if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
+    streamer_ = std::thread([this] { stream(); });  // loads, and decodes ahead
   }
 }
 
@@ -208,6 +250,7 @@ RestoreReport Restore::report() const {
   r.pages_prefetched = prefetched_;
   r.pages_on_demand = on_demand_;
   r.pages_streamed = streamed_;
+  r.blocks_offered = blocks_offered_;
   return r;
 }
 

@@ -52,6 +52,7 @@ struct RestoreReport {
   uint64_t pages_prefetched = 0;    // loaded before the guest started
   uint64_t pages_on_demand = 0;     // loaded because the guest touched them
   uint64_t pages_streamed = 0;      // loaded by the background thread
+  uint64_t blocks_offered = 0;      // decoded ahead for the hart (working-set)
 };
 
 class Restore {
@@ -89,7 +90,10 @@ class Restore {
   std::vector<uint8_t> block_state_;
   std::condition_variable block_loaded_;
   std::atomic<uint64_t> absent_left_{0};
-  std::atomic<uint64_t> on_demand_{0}, streamed_{0};
+  std::atomic<uint64_t> on_demand_{0}, streamed_{0}, blocks_offered_{0};
+  // Blocks handed to the hart at a time: small enough that the first
+  // arrive while the guest is still in its first requests.
+  static constexpr size_t kOfferBatch = 128;
   uint64_t prefetched_ = 0;
   double first_instruction_ms_ = 0;
   std::atomic<double> resident_ms_{-1};

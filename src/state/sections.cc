@@ -3,11 +3,13 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
 #include "state/cpu_state.h"
 #include "state/dev_state.h"
+#include "mem/guest_memory.h"
 
 namespace tandem::state {
 
@@ -33,6 +35,7 @@ constexpr KindInfo kKinds[] = {
     {SectionKind::kVirtioRng, "virtio-rng", true},
     {SectionKind::kActivePages, "active-pages", false},
     {SectionKind::kNic, "nic", true},
+    {SectionKind::kCodeBlocks, "code-blocks", false},
 };
 
 const KindInfo* find_kind(uint32_t kind) {
@@ -86,6 +89,33 @@ Status decode_active_pages(Decoder& d, uint64_t page_count, std::vector<uint32_t
   if (dup != sorted.end())
     return Error("active-pages.pages: page " + std::to_string(*dup) + " is listed twice");
   *out = std::move(pages);
+  return Ok();
+}
+
+void encode_code_blocks(Encoder& e, const std::vector<uint64_t>& gpas) {
+  e.u32(kCodeBlocksVersion);
+  e.vec(gpas);
+}
+
+// A hint (the hart checks every block it is offered against memory), but
+// still held to the file's rules: inside RAM, instruction-aligned, bounded.
+Status decode_code_blocks(Decoder& d, uint64_t ram_base, uint64_t ram_size, std::vector<uint64_t>* out) {
+  Decoder::Scope scope(d, "code-blocks");
+  d.version("version", kCodeBlocksVersion);
+  std::vector<uint64_t> gpas = d.vec<uint64_t>("gpas");  // the count is checked against the payload
+  TANDEM_TRY(d.status());
+  if (gpas.size() > kMaxCodeBlocks)
+    return Error("code-blocks.gpas: " + std::to_string(gpas.size()) + " blocks (at most " +
+                 std::to_string(kMaxCodeBlocks) + ")");
+  for (uint64_t g : gpas) {
+    if (g < ram_base || g - ram_base >= ram_size || (g & 1) != 0) {
+      char hex[24];
+      std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(g));
+      return Error(std::string("code-blocks.gpas: ") + hex +
+                   ((g & 1) != 0 ? " is not 2-byte aligned" : " is outside RAM"));
+    }
+  }
+  *out = std::move(gpas);
   return Ok();
 }
 
@@ -162,10 +192,17 @@ std::vector<Section> encode_sections(const Snapshot& snap) {
     encode_active_pages(e, snap.active_pages);
     out.push_back({static_cast<uint32_t>(SectionKind::kActivePages), 0, e.take()});
   }
+  if (!snap.code_blocks.empty()) {
+    Encoder e;
+    encode_code_blocks(e, snap.code_blocks);
+    out.push_back({static_cast<uint32_t>(SectionKind::kCodeBlocks), 0, e.take()});
+  }
   return out;
 }
 
-Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t page_count) {
+Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t ram_base,
+                                 uint64_t ram_size) {
+  const uint64_t page_count = ram_size / mem::kPageSize;
   Snapshot snap;
   bool have_config = false;
   std::set<std::pair<uint32_t, uint32_t>> seen;
@@ -216,6 +253,9 @@ Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t
         st = decode_active_pages(d, page_count, &snap.active_pages);
         break;
       case SectionKind::kNic: st = decode(d, &nics[s.instance]); break;
+      case SectionKind::kCodeBlocks:
+        st = decode_code_blocks(d, ram_base, ram_size, &snap.code_blocks);
+        break;
     }
     if (st.ok()) st = d.finish();
     if (!st.ok()) return fail(st.error());

@@ -29,10 +29,15 @@ enum class SectionKind : uint32_t {
   kVirtioRng = 11,
   kActivePages = 12,
   kNic = 13,
+  kCodeBlocks = 14,
 };
 
 inline constexpr uint32_t kConfigVersion = 1;
 inline constexpr uint32_t kActivePagesVersion = 1;
+inline constexpr uint32_t kCodeBlocksVersion = 1;
+// Most block addresses a code-blocks section may list (the writer keeps
+// the first ones, in working-set order).
+inline constexpr uint32_t kMaxCodeBlocks = cpu::Hart::kMaxBlockLog;
 
 // "plic", "hart0", "virtio-blk1"; kinds this build does not know read
 // "kind 42/0".
@@ -64,8 +69,10 @@ std::vector<Section> encode_sections(const Snapshot& snap);
 // Rebuilds a Snapshot from its sections (any order) and checks that they
 // fit together: known kinds, no duplicates, harts numbered from 0, every
 // virtio transport paired with one device of the type it names, active
-// pages below `page_count` and each listed once. Errors name the section:
+// pages inside RAM and each listed once, code blocks inside RAM. Errors
+// name the section:
 // "section 'plic': plic.threshold: truncated".
-Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t page_count);
+Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t ram_base,
+                                 uint64_t ram_size);
 
 }  // namespace tandem::state

@@ -59,6 +59,10 @@ struct Snapshot {
   // Guest pages (indices from the RAM base) in order of first touch
   // (GuestMemory::active_pages()); empty when no trace ran.
   std::vector<uint32_t> active_pages;
+  // Guest-physical addresses of the blocks the hart entered during the
+  // same trace, in order of first entry (cpu::Hart's block log): a
+  // working-set restore decodes them ahead of the guest (cpu/predecode.cc).
+  std::vector<uint64_t> code_blocks;
 
   // The first value stored under `key`, or nullptr.
   const std::string* config_value(std::string_view key) const {

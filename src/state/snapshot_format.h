@@ -26,7 +26,7 @@ inline constexpr uint64_t kMaxRamSize = uint64_t{1} << 40;
 // A page slot holding a copy that a later block superseded.
 inline constexpr uint32_t kStaleSlot = 0xffffffff;
 
-enum BlockEncoding : uint32_t { kBlockRaw = 0, kBlockZstd = 1 };
+enum BlockEncoding : uint32_t { kBlockRaw = 0, kBlockZstd = 1, kBlockLz4 = 2 };
 
 // Byte offsets of the header fields (all little-endian).
 enum HeaderOffset : uint32_t {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <lz4.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -171,7 +172,7 @@ Status SnapshotReader::parse() {
     views.push_back({e.kind, e.instance, payload});
   }
   if (expect != h.index_offset) return error("section table", "sections do not fill their area");
-  auto snap = decode_sections(views, h.ram_size / mem::kPageSize);
+  auto snap = decode_sections(views, h.ram_base, h.ram_size);
   if (!snap.ok()) return Error("snapshot '" + path_ + "': " + snap.error().message());
   snap_ = std::move(snap).value();
 
@@ -198,7 +199,7 @@ Status SnapshotReader::parse() {
                               std::to_string(e.stored_size) + ")");
     uint64_t raw_size = uint64_t{e.page_count} * mem::kPageSize;
     if (e.encoding == format::kBlockRaw ? e.stored_size != raw_size
-                                        : e.encoding != format::kBlockZstd)
+                                        : e.encoding != format::kBlockZstd && e.encoding != format::kBlockLz4)
       return error(where, "bad encoding " + std::to_string(e.encoding));
     blocks_.push_back({e.offset, e.checksum, e.stored_size, e.page_count, e.encoding,
                        static_cast<size_t>(total_slots)});
@@ -254,6 +255,15 @@ Status SnapshotReader::unpack_block(size_t block, const std::vector<uint8_t>& st
   const size_t size = size_t{b.page_count} * mem::kPageSize;
   if (b.encoding == format::kBlockRaw) {
     std::memcpy(dst, stored.data(), size);
+    return Ok();
+  }
+  if (b.encoding == format::kBlockLz4) {
+    int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()), reinterpret_cast<char*>(dst),
+                                static_cast<int>(stored.size()), static_cast<int>(size));
+    if (n < 0) return error("memory block " + std::to_string(block), "lz4: corrupt data");
+    if (static_cast<size_t>(n) != size)
+      return error("memory block " + std::to_string(block),
+                   "decompressed to " + std::to_string(n) + " bytes, expected " + std::to_string(size));
     return Ok();
   }
   static thread_local Dctx dctx;

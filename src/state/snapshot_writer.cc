@@ -5,6 +5,7 @@
 // the final rename.
 #include <fcntl.h>
 #include <unistd.h>
+#include <lz4.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -211,14 +212,25 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
                     mem::kPageSize);
       src = gather.data();
     }
-    out.data.resize(ZSTD_compressBound(bytes));
-    size_t z = ZSTD_compressCCtx(cctx, out.data.data(), out.data.size(), src, bytes,
-                                 options.zstd_level);
+    size_t z = 0;  // 0: not compressed
+    uint32_t encoding = format::kBlockRaw;
+    if (options.codec == Codec::kLz4) {
+      out.data.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(bytes))));
+      int r = LZ4_compress_default(reinterpret_cast<const char*>(src), reinterpret_cast<char*>(out.data.data()),
+                                   static_cast<int>(bytes), static_cast<int>(out.data.size()));
+      z = r > 0 ? static_cast<size_t>(r) : 0;
+      encoding = format::kBlockLz4;
+    } else {
+      out.data.resize(ZSTD_compressBound(bytes));
+      z = ZSTD_compressCCtx(cctx, out.data.data(), out.data.size(), src, bytes, options.zstd_level);
+      if (ZSTD_isError(z)) z = 0;
+      encoding = format::kBlockZstd;
+    }
     out.entry = {};
     out.entry.page_count = static_cast<uint32_t>(n);
-    if (!ZSTD_isError(z) && z < bytes) {
+    if (z > 0 && z < bytes) {
       out.data.resize(z);
-      out.entry.encoding = format::kBlockZstd;
+      out.entry.encoding = encoding;
     } else {  // incompressible: stored as is, reading it back is a copy
       out.data.assign(src, src + bytes);
       out.entry.encoding = format::kBlockRaw;

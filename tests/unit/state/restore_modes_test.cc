@@ -37,10 +37,12 @@ TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
   board::Machine& m = **made;
   m.hart().run(200'000);
   m.ram().start_trace();
+  m.hart().start_block_log();
   m.hart().run(50'000);
   Snapshot snap = capture_machine(m);
-  snap.active_pages = m.ram().stop_trace();
+  set_working_set(snap, m, m.ram().stop_trace());
   ASSERT_FALSE(snap.active_pages.empty());
+  ASSERT_FALSE(snap.code_blocks.empty());
   std::string path = temp_path(std::string(restore_mode_name(GetParam())) + ".snap");
   auto written = write_snapshot(path, snap, m.ram());
   ASSERT_TRUE(written.ok()) << written.error().message();
@@ -79,9 +81,10 @@ TEST(RestoreModes, WorkingSetStreamsActivePagesFirst) {
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
   m.ram().start_trace();
+  m.hart().start_block_log();
   m.hart().run(200'000);
   Snapshot snap = capture_machine(m);
-  snap.active_pages = m.ram().stop_trace();
+  set_working_set(snap, m, m.ram().stop_trace());
   std::string path = temp_path("ws-order.snap");
   ASSERT_TRUE(write_snapshot(path, snap, m.ram()).ok());
   auto r = Restore::open(path, RestoreMode::kWorkingSet, nullptr);
@@ -95,6 +98,10 @@ TEST(RestoreModes, WorkingSetStreamsActivePagesFirst) {
   EXPECT_EQ(rep.pages_on_demand, 0u);
   EXPECT_EQ(rep.pages_prefetched + rep.pages_streamed, stored_pages(path));
   EXPECT_EQ(memory_of((*r)->machine()), memory_of(m));
+  // Every block the hart ran while traced was decoded ahead for it.
+  EXPECT_EQ(rep.blocks_offered, snap.code_blocks.size());
+  (*r)->machine().hart().run(200'000);
+  EXPECT_GT((*r)->machine().hart().blocks_adopted(), 0u);
   ::unlink(path.c_str());
 }
 
