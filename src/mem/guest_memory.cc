@@ -183,6 +183,15 @@ void GuestMemory::mark_absent_all() {
   flush_tlbs();
 }
 
+void GuestMemory::mark_absent_only(std::span<const uint64_t> words) {
+  assert(words.size() == absent_.word_count());
+  for (size_t i = 0; i < words.size(); i++) {
+    absent_.set_word(i, words[i]);
+    if (words[i]) populated_.or_word(i, words[i]);
+  }
+  flush_tlbs();
+}
+
 void GuestMemory::add_listener(MemoryListener* l) { listeners_.push_back(l); }
 
 void GuestMemory::remove_listener(MemoryListener* l) {

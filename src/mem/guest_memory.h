@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "base/result.h"
@@ -115,6 +116,10 @@ class GuestMemory {
   // accessing thread before the access.
   void set_loader(std::function<void(size_t page)> loader);
   void mark_absent_all();
+  // Exactly the pages whose bits are set in `words` (64 pages a word, as
+  // PageBitmap) become absent, and populated: a lazy restore's pages that
+  // hold data, at one store per 64 pages.
+  void mark_absent_only(std::span<const uint64_t> words);
   void mark_present(size_t page) { absent_.clear(page); }
   bool is_absent(size_t page) const { return absent_.test(page); }
   // Makes `page` present, running the loader on this thread if it is

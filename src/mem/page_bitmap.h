@@ -39,6 +39,8 @@ class PageBitmap {
   // Raw word access for serializers.
   size_t word_count() const { return (pages_ + 63) / 64; }
   uint64_t word(size_t i) const { return words_[i].load(std::memory_order_acquire); }
+  void set_word(size_t i, uint64_t v) { words_[i].store(v, std::memory_order_release); }
+  void or_word(size_t i, uint64_t v) { words_[i].fetch_or(v, std::memory_order_acq_rel); }
 
  private:
   size_t pages_;

@@ -58,18 +58,19 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     r->prefetched_ = ram.page_count();
   } else {
     // Fresh anonymous memory reads as zero: elided pages need no loading.
-    r->absent_left_ = 0;
-    ram.mark_absent_all();
+    // The stored pages are absent; they count as populated too (not
+    // loaded yet but not zero either: a save of this machine must load and
+    // read them, GuestMemory::load, not skip them as zero).
+    std::vector<uint64_t> stored((ram.page_count() + 63) / 64, 0);
+    uint64_t n = 0;
     for (uint32_t p = 0; p < ram.page_count(); p++) {
-      if (r->reader_->block_of(p) == SnapshotReader::kZeroPage) {
-        ram.mark_present(p);
-      } else {
-        // Not loaded yet but not zero either: a save of this machine must
-        // load it and read it (GuestMemory::load), not skip it as zero.
-        ram.mark_populated(p);
-        r->absent_left_++;
+      if (r->reader_->block_of(p) != SnapshotReader::kZeroPage) {
+        stored[p / 64] |= uint64_t{1} << (p % 64);
+        n++;
       }
     }
+    ram.mark_absent_only(stored);
+    r->absent_left_ = n;
     r->block_state_.assign(r->reader_->block_count(), kNotLoaded);
     Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });

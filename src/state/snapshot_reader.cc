@@ -190,17 +190,17 @@ Status SnapshotReader::parse() {
   blocks_.reserve(h.block_count);
   for (uint32_t b = 0; b < h.block_count; b++) {
     auto e = format::parse_block_entry(index.data() + uint64_t{b} * format::kBlockEntrySize);
-    std::string where = "memory block " + std::to_string(b);
+    auto where = [b] { return "memory block " + std::to_string(b); };  // only built for an error
     if (e.page_count == 0 || e.page_count > format::kMaxPagesPerBlock)
-      return error(where, "bad page count " + std::to_string(e.page_count));
+      return error(where(), "bad page count " + std::to_string(e.page_count));
     if (e.offset != at || e.stored_size == 0 || e.stored_size > h.table_offset - at ||
         e.reserved != 0)
-      return error(where, "bad index entry (offset " + std::to_string(e.offset) + ", size " +
+      return error(where(), "bad index entry (offset " + std::to_string(e.offset) + ", size " +
                               std::to_string(e.stored_size) + ")");
     uint64_t raw_size = uint64_t{e.page_count} * mem::kPageSize;
     if (e.encoding == format::kBlockRaw ? e.stored_size != raw_size
                                         : e.encoding != format::kBlockZstd && e.encoding != format::kBlockLz4)
-      return error(where, "bad encoding " + std::to_string(e.encoding));
+      return error(where(), "bad encoding " + std::to_string(e.encoding));
     blocks_.push_back({e.offset, e.checksum, e.stored_size, e.page_count, e.encoding,
                        static_cast<size_t>(total_slots)});
     at += e.stored_size;
