@@ -1,7 +1,8 @@
 // Snapshot write and read throughput for guest RAM of different kinds,
 // printed as JSON (one object per run):
-//   bench_state [--dir DIR] [--mib N] [--levels 1,-1,-3] [--threads 1,2]
+//   bench_state [--dir DIR] [--mib N] [--codecs lz4,zstd] [--levels 1,-1,-3] [--threads 1,2]
 //               [--blocks 256,64] [--kind K]
+// --levels are zstd's; LZ4 runs once per thread count and block size.
 // MB/s are guest RAM bytes (10^6) per second. Writing includes fsync and
 // rename; reading is read_snapshot() (every checksum) plus load_memory()
 // into fresh RAM, from the page cache (the file was just written).
@@ -87,6 +88,13 @@ double cpu_seconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
+std::vector<std::string> split(const char* s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
 std::vector<int> parse_list(const char* s) {
   std::vector<int> out;
   std::stringstream in(s);
@@ -100,6 +108,7 @@ std::vector<int> parse_list(const char* s) {
 int main(int argc, char** argv) {
   std::string dir = "/tmp";
   uint64_t mib = 256;
+  std::vector<std::string> codecs = {"lz4", "zstd"};
   std::vector<int> levels = {1, -1, -5};
   std::vector<int> threads = {1, 2};
   std::vector<int> blocks = {256};
@@ -108,13 +117,14 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--dir") dir = argv[i + 1];
     else if (a == "--mib") mib = std::stoull(argv[i + 1]);
+    else if (a == "--codecs") codecs = split(argv[i + 1]);
     else if (a == "--levels") levels = parse_list(argv[i + 1]);
     else if (a == "--threads") threads = parse_list(argv[i + 1]);
     else if (a == "--blocks") blocks = parse_list(argv[i + 1]);
     else if (a == "--kind") kinds = {argv[i + 1]};
     else {
       std::fprintf(stderr,
-                   "usage: %s [--dir DIR] [--mib N] [--levels L,..] [--threads T,..] "
+                   "usage: %s [--dir DIR] [--mib N] [--codecs lz4,zstd] [--levels L,..] [--threads T,..] "
                    "[--blocks P,..] [--kind K]\n",
                    argv[0]);
       return 2;
@@ -135,11 +145,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     fill(**ram, kind);
-    for (int level : levels) {
+    for (const std::string& codec : codecs) {
+     if (codec != "lz4" && codec != "zstd") {
+       std::fprintf(stderr, "unknown codec '%s' (lz4 or zstd)\n", codec.c_str());
+       return 2;
+     }
+     // zstd levels; LZ4 has none (reported as 0).
+     for (int level : codec == "lz4" ? std::vector<int>{0} : levels) {
       for (int t : threads) {
        for (int per_block : blocks) {
         state::WriteOptions opt;
-        opt.zstd_level = level;
+        opt.codec = codec == "lz4" ? state::Codec::kLz4 : state::Codec::kZstd;
+        if (codec == "zstd") opt.zstd_level = level;
         opt.threads = static_cast<unsigned>(t);
         opt.pages_per_block = static_cast<unsigned>(per_block);
         auto t0 = std::chrono::steady_clock::now();
@@ -181,17 +198,18 @@ int main(int argc, char** argv) {
         }
         std::sort(loads.begin(), loads.end());
         std::printf(
-            "%s  {\"kind\": \"%s\", \"guest_mib\": %llu, \"zstd_level\": %d, \"threads\": %d, "
+            "%s  {\"kind\": \"%s\", \"guest_mib\": %llu, \"codec\": \"%s\", \"zstd_level\": %d, \"threads\": %d, "
             "\"pages_per_block\": %d, \"file_mib\": %.1f, \"write_mb_s\": %.0f, \"read_mb_s\": %.0f, "
             "\"write_mb_per_cpu_s\": %.0f, \"read_mb_per_cpu_s\": %.0f, \"page_load_us\": %.1f, "
             "\"identical\": %s}",
-            first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), level, t, per_block,
+            first ? "" : ",\n", kind.c_str(), static_cast<unsigned long long>(mib), codec.c_str(), level, t, per_block,
             w->file_bytes / 1048576.0, size / 1e6 / wsec, size / 1e6 / rsec, size / 1e6 / wcpu,
             size / 1e6 / rcpu, loads.empty() ? 0.0 : loads[loads.size() / 2], same ? "true" : "false");
         std::fflush(stdout);
         first = false;
        }
       }
+     }
     }
   }
   std::printf("\n]\n");

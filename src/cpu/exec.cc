@@ -206,6 +206,18 @@ void Hart::table_insert(uint64_t gpa, Block* b) {
   table_[k] = {gpa, b};
 }
 
+void Hart::table_reserve(size_t blocks) {
+  size_t size = table_.size();
+  while (2 * blocks > size) size *= 2;
+  if (size == table_.size()) return;
+  std::vector<BlockSlot> old(size, BlockSlot{kNoVpn, nullptr});
+  old.swap(table_);
+  table_shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+  table_used_ = 0;
+  for (const BlockSlot& slot : old)
+    if (slot.gpa != kNoVpn) table_insert(slot.gpa, slot.block);
+}
+
 // Linear probing deletion without tombstones: later entries of the probe
 // run move back into the hole when their home slot allows it.
 void Hart::table_erase(uint64_t gpa) {

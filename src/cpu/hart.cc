@@ -1,6 +1,7 @@
 // Hart construction, reset, traps, interrupts and state save/restore.
 #include "cpu/hart.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -99,6 +100,17 @@ void Hart::drop_write_entries_for(const uint8_t* host_page) {
   for (auto& set : tlb_data_)
     for (auto& e : set[1])
       if (e.vpn != kNoVpn && reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12)) == host_page)
+        e.vpn = kNoVpn;
+}
+
+void Hart::drop_write_entries_for(std::vector<const uint8_t*>& host_pages) {
+  if (host_pages.empty()) return;
+  std::sort(host_pages.begin(), host_pages.end());
+  for (auto& set : tlb_data_)
+    for (auto& e : set[1])
+      if (e.vpn != kNoVpn &&
+          std::binary_search(host_pages.begin(), host_pages.end(),
+                             reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12))))
         e.vpn = kNoVpn;
 }
 

@@ -3,6 +3,7 @@
 // pointers. Privileged spec v1.12, unprivileged spec 20191213.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -212,6 +213,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // when the address may lie in a superpage the TLB holds pieces of.
   void flush_tlb_page(uint64_t va);
   void drop_write_entries_for(const uint8_t* host_page);
+  void drop_write_entries_for(std::vector<const uint8_t*>& host_pages);  // sorts them
 
   template <typename T>
   bool load(uint64_t va, T* out) {
@@ -310,6 +312,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   };
   Block* table_find(uint64_t gpa) const;
   void table_insert(uint64_t gpa, Block* b);
+  void table_reserve(size_t blocks);  // room for that many without growing
   void table_erase(uint64_t gpa);
   size_t table_slot(uint64_t gpa) const { return ((gpa >> 1) * 0x9e3779b97f4a7c15ull) >> table_shift_; }
   std::vector<BlockSlot> table_ = std::vector<BlockSlot>(1024, BlockSlot{kNoVpn, nullptr});
@@ -325,11 +328,16 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::vector<uint64_t> block_log_;
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
-  // hart: `bytes` holds each one's guest bytes as decoded (kOfferBytes per
-  // block). The blocks live in `pool`, one allocation the offering thread
+  // hart: `bytes` holds each one's guest bytes as decoded, checked_bytes()
+  // of them per block, in block order. The blocks live in `pool`, one allocation the offering thread
   // made; the hart keeps it (pools_) until it is destroyed, so the hart
   // never frees into the other thread's malloc arena while it decodes.
   static constexpr size_t kOfferBytes = kMaxBlockInsns * 4 + 2;
+  // The bytes a block was decoded from: its own, and the upper half a
+  // final compressed instruction was fetched with, within the page.
+  static size_t checked_bytes(uint64_t gpa, uint32_t bytes) {
+    return std::min<size_t>(bytes + 2, mem::kPageSize - (gpa & 0xfff));
+  }
   struct OfferBatch {
     std::vector<Block*> blocks;
     std::vector<uint8_t> bytes;

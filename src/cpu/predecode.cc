@@ -36,18 +36,19 @@ std::vector<uint64_t> Hart::take_block_log() {
 }
 
 size_t Hart::offer_blocks(std::span<const uint64_t> gpas) {
-  // Decode everything into one buffer first, then lay the blocks out in
-  // one pool allocation of exactly their size.
+  // Decode everything into scratch space first, then lay the blocks out in
+  // one pool allocation of exactly their size. The scratch buffers stay
+  // with the thread: a restore's streamer offers batch after batch.
   struct Decoded {
     uint64_t gpa;
     size_t first, n;
     uint32_t count, bytes;
   };
-  std::vector<Decoded> decoded;
-  std::vector<Insn> insns;
+  static thread_local std::vector<Decoded> decoded;
+  static thread_local std::vector<Insn> insns;
+  decoded.clear();
+  insns.clear();
   OfferBatch batch;
-  decoded.reserve(gpas.size());
-  batch.bytes.reserve(gpas.size() * kOfferBytes);
   uint8_t copy[kOfferBytes];
   Insn tmp[kMaxBlockInsns + 1];
   size_t pool_size = 0;
@@ -64,7 +65,9 @@ size_t Hart::offer_blocks(std::span<const uint64_t> gpas) {
     d.n = decode_insns(gpa, copy, tmp, &d.count, &d.bytes);
     insns.insert(insns.end(), tmp, tmp + d.n);
     decoded.push_back(d);
-    batch.bytes.insert(batch.bytes.end(), copy, copy + kOfferBytes);
+    // What the hart compares: the block's bytes, and the upper half a
+    // final compressed instruction was fetched with (inside the page).
+    batch.bytes.insert(batch.bytes.end(), copy, copy + checked_bytes(gpa, d.bytes));
     pool_size += block_size(d.n);
   }
   if (decoded.empty()) return 0;
@@ -75,10 +78,11 @@ size_t Hart::offer_blocks(std::span<const uint64_t> gpas) {
     batch.blocks.push_back(init_block(at, d.gpa, insns.data() + d.first, d.n, d.count, d.bytes, true));
     at += block_size(d.n);
   }
+  const size_t offered = decoded.size();
   std::lock_guard<std::mutex> lock(offer_mu_);
   offered_.push_back(std::move(batch));
   has_offered_.store(true, std::memory_order_release);
-  return decoded.size();
+  return offered;
 }
 
 void Hart::adopt_offered() {
@@ -88,24 +92,30 @@ void Hart::adopt_offered() {
     batches.swap(offered_);
     has_offered_.store(false, std::memory_order_relaxed);
   }
+  size_t incoming = 0;
+  for (const OfferBatch& q : batches) incoming += q.blocks.size();
+  table_reserve(table_used_ + incoming);
+  // Pages that become code here lose their write TLB entries in one pass
+  // at the end (no guest store runs before that).
+  std::vector<const uint8_t*> new_code;
   for (OfferBatch& q : batches) {
-    for (size_t k = 0; k < q.blocks.size(); k++) {
-      Block* b = q.blocks[k];
+    const uint8_t* expect = q.bytes.data();
+    for (Block* b : q.blocks) {
       const size_t page = ram_.page_of(b->gpa);
-      const size_t start = b->gpa & 0xfff;
-      // The bytes decode read: the block's, and the upper half a final
-      // compressed instruction was fetched with.
-      const size_t n = std::min<size_t>(b->bytes + 2, mem::kPageSize - start);
+      const size_t n = checked_bytes(b->gpa, b->bytes);
+      const uint8_t* copy = expect;
+      expect += n;
       if (table_find(b->gpa) || ram_.is_absent(page)) continue;  // stays in the pool, unused
-      if (ram_.mark_code(page)) drop_write_entries_for(ram_.page_host(page));
-      const uint8_t* host = ram_.page_host(page) + start;
-      if (std::memcmp(host, q.bytes.data() + k * kOfferBytes, n) != 0) continue;  // written since
+      if (ram_.mark_code(page)) new_code.push_back(ram_.page_host(page));
+      const uint8_t* host = ram_.page_host(page) + (b->gpa & 0xfff);
+      if (std::memcmp(host, copy, n) != 0) continue;  // written since it was copied
       b->host = host;
       register_block(b);
       blocks_adopted_++;
     }
     pools_.push_back(std::move(q.pool));
   }
+  drop_write_entries_for(new_code);
 }
 
 }  // namespace tandem::cpu
