@@ -156,6 +156,10 @@ json Monitor::handle(const json& req) {
     if (!save_) return {{"return", {{"status", "none"}}}};
     return {{"return", progress_json()}};
   }
+  if (cmd == "query-restore") {
+    if (!restore_) return {{"return", {{"status", "none"}}}};
+    return {{"return", restore_json()}};
+  }
   if (cmd == "suspend" || cmd == "snapshot-save") {
     if (!args.contains("file") || !args["file"].is_string() || args["file"].get<std::string>().empty())
       return error_reply("GenericError", cmd + " needs {\"file\": PATH}");
@@ -168,6 +172,25 @@ json Monitor::handle(const json& req) {
     return {{"return", json::object()}};
   }
   return error_reply("CommandNotFound", "unknown command '" + cmd + "'");
+}
+
+// A lazy or working-set restore goes on loading after the guest started:
+// "loading" until every stored page is in, then "resident".
+json Monitor::restore_json() const {
+  state::RestoreReport r = restore_->report();
+  auto ms = [](double v) { return v < 0 ? json(nullptr) : json(v); };
+  return {{"status", r.pages_not_loaded == 0 ? "resident" : "loading"},
+          {"mode", state::restore_mode_name(r.mode)},
+          {"first_instruction_ms", r.first_instruction_ms},
+          {"working_set_ms", ms(r.working_set_ms)},
+          {"resident_ms", ms(r.resident_ms)},
+          {"pages_not_loaded", r.pages_not_loaded},
+          {"active_pages", r.active_pages},
+          {"pages_prefetched", r.pages_prefetched},
+          {"pages_on_demand", r.pages_on_demand},
+          {"pages_streamed", r.pages_streamed},
+          {"blocks_offered", r.blocks_offered},
+          {"blocks_adopted", m_.hart().blocks_adopted()}};
 }
 
 json Monitor::progress_json() const {

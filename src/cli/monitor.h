@@ -11,7 +11,8 @@
 //
 // Commands: stop, cont, query-status, suspend (save, then the VM stops and
 // tandem exits), snapshot-save (the state of that instant; the VM goes on),
-// query-snapshot, quit.
+// query-snapshot, query-restore (how far a lazy or working-set restore has
+// loaded memory; {"status": "none"} for a VM that was not restored), quit.
 #pragma once
 
 #include <memory>
@@ -23,6 +24,7 @@
 #include "base/result.h"
 #include "board/machine.h"
 #include "state/live_save.h"
+#include "state/restore.h"
 
 namespace tandem::cli {
 
@@ -34,6 +36,9 @@ class Monitor {
 
   // Runs the machine (installs itself as the slice hook).
   Result<int> run();
+  // The restore this machine came from, for query-restore (it must
+  // outlive the monitor).
+  void set_restore(const state::Restore* r) { restore_ = r; }
 
  private:
   struct Client {
@@ -49,12 +54,14 @@ class Monitor {
   void broadcast(const nlohmann::json& msg);
   void tick();
   nlohmann::json progress_json() const;
+  nlohmann::json restore_json() const;
 
   board::Machine& m_;
   int listen_fd_;
   std::string path_;
   std::vector<Client> clients_;
   std::unique_ptr<state::LiveSave> save_;
+  const state::Restore* restore_ = nullptr;
   std::string save_file_;
   double last_progress_ms_ = -1e9;
 };

@@ -92,6 +92,7 @@ int restore_command(int argc, char** argv, int first) {
       return 1;
     }
     mon = std::move(created).value();
+    mon->set_restore(r->get());
   }
   (*r)->start();
   Result<int> status = mon ? mon->run() : m.run();

@@ -121,6 +121,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void start_block_log();
   const std::vector<uint64_t>& block_log() const { return block_log_; }
   std::vector<uint64_t> take_block_log();
+  // Sizes the block cache for `blocks` blocks, so that filling it does not
+  // rehash it step by step (a restore knows how many the guest will run).
+  // vCPU thread, or while the hart is stopped.
+  void reserve_blocks(size_t blocks) { table_reserve(blocks); }
   // Any thread. Decodes the blocks starting at `gpas` from a copy of their
   // bytes and queues them for the hart; addresses outside RAM, in pages
   // not loaded yet, or of an instruction crossing a page are skipped.

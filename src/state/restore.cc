@@ -102,6 +102,9 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     }
   }
   TANDEM_TRY(apply_machine(snap, *r->machine_));
+  // Room for the code the guest ran while it was saved (and as much
+  // again): the block cache fills in milliseconds after a restore.
+  if (mode != RestoreMode::kEager) r->machine_->hart().reserve_blocks(2 * snap.code_blocks.size());
   return r;
 }
 
@@ -244,6 +247,8 @@ void Restore::start() {
 
 RestoreReport Restore::report() const {
   RestoreReport r;
+  r.mode = mode_;
+  r.pages_not_loaded = absent_left_;
   r.first_instruction_ms = first_instruction_ms_;
   r.resident_ms = resident_ms_;
   r.working_set_ms = working_set_ms_;

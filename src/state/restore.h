@@ -53,6 +53,7 @@ Result<RestoreMode> parse_restore_mode(std::string_view text);
 const char* restore_mode_name(RestoreMode mode);
 
 struct RestoreReport {
+  RestoreMode mode = RestoreMode::kWorkingSet;
   double first_instruction_ms = 0;  // open of the file to the guest's first instruction
   double resident_ms = -1;          // ... to all memory loaded (-1: not yet)
   double working_set_ms = -1;       // ... to the active pages loaded (-1: not yet)
@@ -61,6 +62,7 @@ struct RestoreReport {
   uint64_t pages_on_demand = 0;     // loaded because the guest touched them
   uint64_t pages_streamed = 0;      // loaded by the background thread
   uint64_t blocks_offered = 0;      // decoded ahead for the hart (working-set)
+  uint64_t pages_not_loaded = 0;    // stored pages still absent
 };
 
 class Restore {

@@ -576,8 +576,9 @@ def test_snapshot_http(tandem):
         p.wait(timeout=60)
         expect(p.returncode == 0, f"suspended tandem exited {p.returncode}")
         expect(report["active_pages"] > 0, f"no active pages recorded: {report}")
-        r = subprocess.Popen([tandem, "restore", snap, "--stats"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rsock = os.path.join(tmp, "r.sock")
+        r = subprocess.Popen([tandem, "restore", snap, "--stats", "--monitor", f"unix:{rsock}"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             # The same 4-tuple again (the guest may still hold it in
             # TIME_WAIT): the restored user network numbers its SYN past
@@ -593,6 +594,26 @@ def test_snapshot_http(tandem):
                     time.sleep(0.1)
             expect(body == b"before-suspend", f"restored server answered {body!r}")
             print(f"first answer on the reused port after {time.time() - t_first:.3f} s")
+            # The working-set restore goes on loading behind the guest until
+            # every stored page is in; the monitor says how far it is.
+            import json
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(rsock)
+            f = c.makefile("rwb")
+            json.loads(f.readline())  # greeting
+            deadline = time.time() + 30
+            while True:
+                f.write(b'{"execute": "query-restore"}\n')
+                f.flush()
+                q = json.loads(f.readline())["return"]
+                if q["status"] == "resident" or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            expect(q["status"] == "resident" and q["pages_not_loaded"] == 0 and q["resident_ms"] > 0,
+                   f"memory not all loaded 30 s after the restore: {q}")
+            expect(q["mode"] == "working-set" and q["first_instruction_ms"] > 0, f"query-restore: {q}")
+            expect(q["blocks_offered"] > 0, f"no code was decoded ahead: {q}")
+            c.close()
             r.stdin.write(b"poweroff -f\n")
             r.stdin.flush()
             out, err = r.communicate(timeout=60)
@@ -678,6 +699,8 @@ def test_monitor(tandem):
             expect("error" in r and "nonexistent-dir" in r["error"]["desc"], f"unwritable file: {r}")
             r = ask('[1, 2]')
             expect("error" in r, f"array request: {r}")
+            r = ask('{"execute": "query-restore"}')
+            expect(r == {"return": {"status": "none"}}, f"query-restore of a booted VM: {r}")
             r = ask('{"execute": "stop", "id": 7}')
             expect(r == {"return": {}, "id": 7}, f"stop: {r}")
             r = ask('{"execute": "query-status"}')
