@@ -7,10 +7,9 @@
 //                at most kWorkingSetHead pages; without them, the first
 //                kWorkingSetHead active pages) on two threads, run, and let
 //                a second thread decode that code for the hart (in the
-//                order the guest first ran it, with the first
-//                kWorkingSetHead active pages loaded in step), then, at
-//                SCHED_IDLE, load the rest of the working set in order of
-//                first touch and then every other block; a touch of a page
+//                order the guest first ran it), then, at SCHED_IDLE, load
+//                the working set in order of first touch and then every
+//                other block; a touch of a page
 //                not yet loaded is served at once by the toucher.
 // Only the code is loaded before the first instruction: a busy guest's
 // working set can be thousands of pages (a 1 GiB memtouch guest: 3,200-
@@ -46,8 +45,8 @@ namespace tandem::state {
 
 enum class RestoreMode { kEager, kLazy, kWorkingSet };
 // Pages a working-set restore loads before the first instruction (4 MiB
-// at most; a 1 GiB guest's code working set, 240-370 pages, loads in
-// 0.8-1.5 ms), and the active pages loaded in step with decoding ahead.
+// at most; a guest's code working set, 190-370 pages here, loads in
+// 0.6-1.5 ms).
 inline constexpr size_t kWorkingSetHead = 1024;
 Result<RestoreMode> parse_restore_mode(std::string_view text);
 const char* restore_mode_name(RestoreMode mode);
