@@ -45,6 +45,7 @@ Hart::Block* Hart::find_block(uint64_t pc) {
     b = table_find(gpa);
   }
   if (!b) b = decode_block(gpa, host);
+  b->last_found = instret_;
   if (__builtin_expect(logging_, 0) && b->log_epoch != log_epoch_) {
     b->log_epoch = log_epoch_;
     if (block_log_.size() < kMaxBlockLog) block_log_.push_back(gpa);
@@ -121,6 +122,7 @@ Hart::Block* Hart::init_block(void* mem, uint64_t gpa, const Insn* insns, size_t
   b->count = count;
   b->bytes = bytes;
   b->log_epoch = 0;
+  b->last_found = 0;
   b->pooled = pooled;
   b->insns = reinterpret_cast<Insn*>(reinterpret_cast<uint8_t*>(mem) + sizeof(Block));
   std::memcpy(static_cast<void*>(b->insns), insns, n * sizeof(Insn));

@@ -121,6 +121,11 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void start_block_log();
   const std::vector<uint64_t>& block_log() const { return block_log_; }
   std::vector<uint64_t> take_block_log();
+  // Up to `max` cached blocks not in the running block log, most recently
+  // run first: what the guest ran before the log started (a request
+  // served before the snapshot) and will likely run again. Recency is that
+  // of the last jump-cache miss that found each block.
+  std::vector<uint64_t> recent_blocks(size_t max) const;
   // Sizes the block cache for `blocks` blocks, so that filling it does not
   // rehash it step by step (a restore knows how many the guest will run).
   // vCPU thread, or while the hart is stopped.
@@ -150,6 +155,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
     uint32_t count;         // guest instructions (the END marker excluded)
     uint32_t bytes;
     uint32_t log_epoch;     // log_epoch_ when last put in the block log
+    uint64_t last_found;    // instret_ when find_block() last returned it
     bool pooled;            // in a BlockPool, not freed on its own
     Insn* insns;            // right behind the header (init_block)
   };

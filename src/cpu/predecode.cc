@@ -35,6 +35,21 @@ std::vector<uint64_t> Hart::take_block_log() {
   return std::move(block_log_);
 }
 
+std::vector<uint64_t> Hart::recent_blocks(size_t max) const {
+  std::vector<std::pair<uint64_t, uint64_t>> found;  // (last_found, gpa)
+  found.reserve(table_used_);
+  for (const BlockSlot& slot : table_)
+    if (slot.gpa != kNoVpn && !(logging_ && slot.block->log_epoch == log_epoch_))
+      found.emplace_back(slot.block->last_found, slot.gpa);
+  const size_t n = std::min(max, found.size());
+  std::partial_sort(found.begin(), found.begin() + n, found.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<uint64_t> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; i++) out.push_back(found[i].second);
+  return out;
+}
+
 size_t Hart::offer_blocks(std::span<const uint64_t> gpas) {
   // Decode everything into scratch space first, then lay the blocks out in
   // one pool allocation of exactly their size. The scratch buffers stay

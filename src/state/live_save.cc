@@ -129,7 +129,7 @@ bool LiveSave::finish_snapshot() {
   }
   if (!drives_->done()) return false;  // a drive copy is still running; the guest goes on
   m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
-  set_working_set(cow_snap_, m_, m_.ram().stop_trace());
+  set_working_set(cow_snap_, m_, m_.ram().stop_trace(), m_.hart().recent_blocks(kRecentCode));
   auto commit_start = std::chrono::steady_clock::now();
   if (Status st = drives_->commit(cow_snap_); !st.ok()) {
     drives_.reset();
@@ -158,6 +158,7 @@ bool LiveSave::finish_snapshot() {
   r.disk_reflink = drives_->all_reflinked();
   drives_.reset();
   result_ = r;
+  writer_->release_replaced();
   finished_ = true;
   return true;
 }
@@ -219,8 +220,14 @@ bool LiveSave::tick() {
     auto add = [&](uint32_t p) {
       if (!listed[p]) listed[p] = 1, pages.push_back(p);
     };
-    for (uint64_t gpa : m_.hart().block_log())
-      if (m_.ram().contains(gpa)) add(static_cast<uint32_t>(m_.ram().page_of(gpa)));
+    // And the code the guest ran before the trace (a request served
+    // before the suspend), most recent first, taken now rather than in
+    // the pause: the stop adds only what the log gained since.
+    recent_code_ = m_.hart().recent_blocks(kRecentCode);
+    const std::vector<uint64_t>* code_lists[] = {&m_.hart().block_log(), &recent_code_};
+    for (const std::vector<uint64_t>* code : code_lists)
+      for (uint64_t gpa : *code)
+        if (m_.ram().contains(gpa)) add(static_cast<uint32_t>(m_.ram().page_of(gpa)));
     for (uint32_t p : m_.ram().active_pages()) add(p);
     for (uint32_t p : dirty) add(p);
     resaved_ += pages.size() - dirty.size();  // the dirty ones are counted
@@ -235,7 +242,7 @@ bool LiveSave::tick() {
   if (st.ok()) {
     pages_done_ += dirty.size();
     Snapshot snap = capture_machine(m_);
-    set_working_set(snap, m_, m_.ram().stop_trace());
+    set_working_set(snap, m_, m_.ram().stop_trace(), recent_code_);
     auto commit_start = std::chrono::steady_clock::now();
     auto stats = writer_->commit(snap);
     if (!stats.ok()) {
@@ -253,6 +260,7 @@ bool LiveSave::tick() {
     r.working_set_pages = working_set_pages_;
     r.rounds = round_;
     result_ = r;
+    writer_->release_replaced();
     finished_ = true;
     m_.request_exit(0);
     return true;

@@ -1,7 +1,10 @@
 #include "state/machine_snapshot.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+
+#include "state/sections.h"
 
 namespace tandem::state {
 
@@ -114,9 +117,16 @@ Snapshot capture_machine(board::Machine& m) {
   return s;
 }
 
-void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active) {
+void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active,
+                     const std::vector<uint64_t>& recent) {
   s.active_pages = std::move(active);
   s.code_blocks = m.hart().take_block_log();
+  s.code_traced = static_cast<uint32_t>(s.code_blocks.size());
+  // No search for duplicates here, in the pause: `recent` was taken
+  // without the blocks logged by then, so only those logged since can
+  // appear twice, and the hart takes a block it already has for nothing.
+  const size_t n = std::min(recent.size(), kMaxCodeBlocks - s.code_blocks.size());
+  s.code_blocks.insert(s.code_blocks.end(), recent.begin(), recent.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path) {

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -15,6 +17,16 @@ namespace tandem::state {
 namespace {
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The calling thread runs only on a core, and reads only from a disk,
+// that nothing else wants (SCHED_IDLE; the idle I/O class, when the kernel
+// has it: ioprio_set has no glibc wrapper).
+void become_idle() {
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  constexpr int kWhoProcess = 1, kClassIdle = 3, kClassShift = 13;
+  syscall(SYS_ioprio_set, kWhoProcess, 0, kClassIdle << kClassShift);  // 0: this thread
 }
 }  // namespace
 
@@ -92,9 +104,9 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
         uint32_t b = r->reader_->block_of(p);
         if (!listed[b]) listed[b] = 1, blocks.push_back(b);
       };
-      for (size_t i = 0; i < snap.code_blocks.size() && head < kWorkingSetHead; i++)
+      for (size_t i = 0; i < snap.code_traced && head < kWorkingSetHead; i++)
         add(static_cast<uint32_t>(ram.page_of(snap.code_blocks[i])));
-      for (size_t i = 0; i < snap.active_pages.size() && head < kWorkingSetHead && snap.code_blocks.empty(); i++)
+      for (size_t i = 0; i < snap.active_pages.size() && head < kWorkingSetHead && snap.code_traced == 0; i++)
         add(snap.active_pages[i]);
       uint64_t before = r->absent_left_;
       TANDEM_TRY(first_error(2, blocks.size(), [&](size_t i) { return r->load_block_safely(blocks[i], Why::kPrefetch); }));
@@ -215,8 +227,7 @@ void Restore::stream() {
   }
   // Only on a core nothing else wants: the guest, and whatever serves it
   // on this host, come first. Touches are served by the toucher anyway.
-  sched_param idle{};
-  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  become_idle();
   for (uint32_t p : active) {
     if (stop_) return;
     if (p >= ram.page_count() || !ram.is_absent(p)) continue;
@@ -227,6 +238,23 @@ void Restore::stream() {
     if (!load(b)) return;
 }
 
+// Lazy: reads nothing the guest does not touch, but a damaged file must
+// not go unnoticed because the guest has not touched the damage yet. At
+// idle priority, every block's checksum is checked once (from the page
+// cache: milliseconds for a file of a few MiB); a bad one stops the VM
+// with the error, as a bad block found on a touch does.
+void Restore::verify() {
+  become_idle();
+  for (size_t b = 0; b < reader_->block_count() && !stop_; b++) {
+    Status st = reader_->verify_block(b);
+    if (st.ok()) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    load_error_ = st.error().message();
+    machine_->request_exit(1);  // takes effect at the next slice end
+    return;
+  }
+}
+
 void Restore::start() {
   first_instruction_ms_ = ms_since(t0_);
   if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
@@ -234,6 +262,7 @@ void Restore::start() {
     if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
     streamer_ = std::thread([this] { stream(); });  // loads, and decodes ahead
   }
+  if (mode_ == RestoreMode::kLazy) streamer_ = std::thread([this] { verify(); });
 }
 
 RestoreReport Restore::report() const {

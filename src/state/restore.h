@@ -2,6 +2,9 @@
 //   eager        load and check all memory, then run;
 //   lazy         run at once; a page is loaded on its first touch (by the
 //                CPU or a device), together with the rest of its block;
+//                an idle-priority thread checks every block's checksum,
+//                so a damaged file stops the VM even where the guest has
+//                not touched the damage;
 //   working-set  load the blocks holding the pages of the code the guest
 //                ran while it was being saved (the snapshot's code-blocks,
 //                at most kWorkingSetHead pages; without them, the first
@@ -87,6 +90,7 @@ class Restore {
   Status load_block_safely(size_t block, Why why);
   void on_absent(size_t page);
   void stream();
+  void verify();
 
   RestoreMode mode_ = RestoreMode::kWorkingSet;
   std::chrono::steady_clock::time_point t0_;

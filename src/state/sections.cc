@@ -92,18 +92,23 @@ Status decode_active_pages(Decoder& d, uint64_t page_count, std::vector<uint32_t
   return Ok();
 }
 
-void encode_code_blocks(Encoder& e, const std::vector<uint64_t>& gpas) {
+void encode_code_blocks(Encoder& e, const std::vector<uint64_t>& gpas, uint32_t traced) {
   e.u32(kCodeBlocksVersion);
   e.vec(gpas);
+  e.u32(traced);
 }
 
 // A hint (the hart checks every block it is offered against memory), but
 // still held to the file's rules: inside RAM, instruction-aligned, bounded.
-Status decode_code_blocks(Decoder& d, uint64_t ram_base, uint64_t ram_size, std::vector<uint64_t>* out) {
+Status decode_code_blocks(Decoder& d, uint64_t ram_base, uint64_t ram_size, std::vector<uint64_t>* out,
+                          uint32_t* traced) {
   Decoder::Scope scope(d, "code-blocks");
   d.version("version", kCodeBlocksVersion);
   std::vector<uint64_t> gpas = d.vec<uint64_t>("gpas");  // the count is checked against the payload
+  uint32_t t = d.u32("traced");
   TANDEM_TRY(d.status());
+  if (t > gpas.size())
+    return Error("code-blocks.traced: " + std::to_string(t) + " of " + std::to_string(gpas.size()) + " blocks");
   if (gpas.size() > kMaxCodeBlocks)
     return Error("code-blocks.gpas: " + std::to_string(gpas.size()) + " blocks (at most " +
                  std::to_string(kMaxCodeBlocks) + ")");
@@ -116,6 +121,7 @@ Status decode_code_blocks(Decoder& d, uint64_t ram_base, uint64_t ram_size, std:
     }
   }
   *out = std::move(gpas);
+  *traced = t;
   return Ok();
 }
 
@@ -194,7 +200,7 @@ std::vector<Section> encode_sections(const Snapshot& snap) {
   }
   if (!snap.code_blocks.empty()) {
     Encoder e;
-    encode_code_blocks(e, snap.code_blocks);
+    encode_code_blocks(e, snap.code_blocks, snap.code_traced);
     out.push_back({static_cast<uint32_t>(SectionKind::kCodeBlocks), 0, e.take()});
   }
   return out;
@@ -254,7 +260,7 @@ Result<Snapshot> decode_sections(std::span<const SectionView> sections, uint64_t
         break;
       case SectionKind::kNic: st = decode(d, &nics[s.instance]); break;
       case SectionKind::kCodeBlocks:
-        st = decode_code_blocks(d, ram_base, ram_size, &snap.code_blocks);
+        st = decode_code_blocks(d, ram_base, ram_size, &snap.code_blocks, &snap.code_traced);
         break;
     }
     if (st.ok()) st = d.finish();

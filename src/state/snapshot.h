@@ -60,9 +60,11 @@ struct Snapshot {
   // (GuestMemory::active_pages()); empty when no trace ran.
   std::vector<uint32_t> active_pages;
   // Guest-physical addresses of the blocks the hart entered during the
-  // same trace, in order of first entry (cpu::Hart's block log): a
+  // same trace, in order of first entry (cpu::Hart's block log; the first
+  // `code_traced`), then other blocks it had run, most recent first: a
   // working-set restore decodes them ahead of the guest (cpu/predecode.cc).
   std::vector<uint64_t> code_blocks;
+  uint32_t code_traced = 0;
 
   // The first value stored under `key`, or nullptr.
   const std::string* config_value(std::string_view key) const {

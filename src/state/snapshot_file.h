@@ -78,6 +78,10 @@ class SnapshotWriter {
   // Writes the sections, the memory index and the header, then makes the
   // file durable under its name. Pages never saved read back as zero.
   Result<WriteStats> commit(const Snapshot& snap);
+  // The file commit() replaced under the same name is kept open until
+  // this (or the writer's end), so that freeing it, milliseconds for a
+  // large file, happens after a pause rather than inside it.
+  void release_replaced();
   // Pushes what was written so far to the disk (fdatasync), so that the
   // fsync in commit() has little left to do: a live save calls it from
   // its background thread between rounds, off the guest's pause.

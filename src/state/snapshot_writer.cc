@@ -45,6 +45,10 @@ struct SnapshotWriter::Impl {
   const mem::GuestMemory& ram;
   WriteOptions options;
   int fd = -1;
+  // The file the commit replaced, held open: freeing a replaced file of
+  // many MiB in rename() took 3 ms, inside a suspend's pause; closing it
+  // with the writer moves that out.
+  int replaced_fd = -1;
   bool created = false;    // PATH.tmp is ours to remove
   bool committed = false;
   bool failed = false;     // a step failed: the file is unusable
@@ -62,6 +66,7 @@ struct SnapshotWriter::Impl {
       : path(p), tmp_path(p + ".tmp"), ram(r), options(o) {}
   ~Impl() {
     if (fd >= 0) ::close(fd);
+    if (replaced_fd >= 0) ::close(replaced_fd);
     if (created && !committed) ::unlink(tmp_path.c_str());
   }
   Error error(const std::string& what) const {
@@ -74,6 +79,11 @@ struct SnapshotWriter::Impl {
 
 SnapshotWriter::SnapshotWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SnapshotWriter::~SnapshotWriter() = default;
+
+void SnapshotWriter::release_replaced() {
+  if (impl_->replaced_fd >= 0) ::close(impl_->replaced_fd);
+  impl_->replaced_fd = -1;
+}
 
 Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(const std::string& path,
                                                                const mem::GuestMemory& ram,
@@ -360,6 +370,7 @@ Result<WriteStats> SnapshotWriter::commit(const Snapshot& snap) {
   int fd = w.fd;
   w.fd = -1;
   if (::close(fd) != 0) return io(sys_error("close '" + w.tmp_path + "'")).error();
+  w.replaced_fd = ::open(w.path.c_str(), O_RDONLY | O_CLOEXEC);  // -1: nothing to replace
   if (::rename(w.tmp_path.c_str(), w.path.c_str()) != 0)
     return io(sys_error("rename '" + w.tmp_path + "' to '" + w.path + "'")).error();
   w.committed = true;

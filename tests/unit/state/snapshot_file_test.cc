@@ -577,12 +577,19 @@ TEST(SnapshotSections, InconsistentSetsAreRefused) {
 
   Snapshot code = s;
   code.code_blocks = {0x80000000, 0x80001002};
+  code.code_traced = 1;
   auto with_code = decode_sections(views(encode_sections(code)), 0x80000000, 1024 * 4096);
   ASSERT_TRUE(with_code.ok()) << message(with_code);
   EXPECT_EQ(with_code->code_blocks, code.code_blocks);
+  EXPECT_EQ(with_code->code_traced, 1u);
   code.code_blocks = {0x80000000, 0x80400000};
   EXPECT_EQ(message(decode_sections(views(encode_sections(code)), 0x80000000, 1024 * 4096)),
             "section 'code-blocks': code-blocks.gpas: 0x80400000 is outside RAM");
+  code.code_blocks = {0x80000000};
+  code.code_traced = 2;
+  EXPECT_EQ(message(decode_sections(views(encode_sections(code)), 0x80000000, 1024 * 4096)),
+            "section 'code-blocks': code-blocks.traced: 2 of 1 blocks");
+  code.code_traced = 0;
   code.code_blocks = {0x80000001};
   EXPECT_EQ(message(decode_sections(views(encode_sections(code)), 0x80000000, 1024 * 4096)),
             "section 'code-blocks': code-blocks.gpas: 0x80000001 is not 2-byte aligned");
