@@ -2,9 +2,9 @@
 //   eager        load and check all memory, then run;
 //   lazy         run at once; a page is loaded on its first touch (by the
 //                CPU or a device), together with the rest of its block;
-//                an idle-priority thread checks every block's checksum,
-//                so a damaged file stops the VM even where the guest has
-//                not touched the damage;
+//                100 ms after the start an idle-priority thread checks
+//                every block's checksum, so a damaged file stops the VM
+//                even where the guest has not touched the damage;
 //   working-set  load the blocks holding the pages of the code the guest
 //                ran while it was being saved (the snapshot's code-blocks,
 //                at most kWorkingSetHead pages; without them, the first
@@ -107,6 +107,8 @@ class Restore {
   // Blocks handed to the hart at a time: small enough that the first
   // arrive while the guest is still in its first requests.
   static constexpr size_t kOfferBatch = 128;
+  // A lazy restore checks the whole file this long after the start.
+  static constexpr int kVerifyDelayMs = 100;
   uint64_t prefetched_ = 0;
   double first_instruction_ms_ = 0;
   std::atomic<double> resident_ms_{-1};
