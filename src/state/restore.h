@@ -87,7 +87,9 @@ class Restore {
  private:
   Restore() = default;
   enum class Why { kPrefetch, kOnDemand, kStream };
-  Status load_block_safely(size_t block, Why why);
+  // `needed`: the page a toucher waits for (-1: none).
+  Status load_block_safely(size_t block, Why why, int64_t needed = -1);
+  void wait_present(int64_t page) const;
   void on_absent(size_t page);
   void stream();
   void verify();
@@ -98,10 +100,10 @@ class Restore {
   std::unique_ptr<board::Machine> machine_;
   std::thread streamer_;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;  // page copies into RAM, the absent bits, block_state_
-  enum : uint8_t { kNotLoaded = 0, kLoading = 1, kLoaded = 2 };
-  std::vector<uint8_t> block_state_;
-  std::condition_variable block_loaded_;
+  mutable std::mutex mu_;  // load_error_
+  // Per page, who copies it in (load_block_safely).
+  enum : uint8_t { kUnclaimed = 0, kCopying = 1, kCopied = 2 };
+  std::unique_ptr<std::atomic<uint8_t>[]> page_claim_;
   std::atomic<uint64_t> absent_left_{0};
   std::atomic<uint64_t> on_demand_{0}, streamed_{0}, blocks_offered_{0};
   // Blocks handed to the hart at a time: small enough that the first
