@@ -162,9 +162,8 @@ Hart::Block* Hart::decode_crossing(uint64_t pc) {
   insns[1].off = 4;
   const size_t n = ends_block(insns[0].op) ? 1 : 2;
   if (!crossing_) crossing_ = ::operator new(block_size(2));
-  Block* b = init_block(crossing_, 0, insns, n, 1, 4, false);
-  b->gpa = t.addend + pc - reinterpret_cast<uintptr_t>(ram_.host()) + ram_.base();
-  return b;
+  const uint64_t gpa = t.addend + pc - reinterpret_cast<uintptr_t>(ram_.host()) + ram_.base();
+  return init_block(crossing_, gpa, insns, n, 1, 4, false);
 }
 
 void Hart::drop_all_blocks() {
@@ -342,7 +341,7 @@ StopReason Hart::run(uint64_t budget) {
                          1)) {                                                               \
       b = j_.block;                                                                          \
       bpc = npc_;                                                                            \
-      i = b->insns;                                                                   \
+      i = b->insns;                                                                          \
       cur_block_ = b;                                                                        \
       cur_block_dead_ = false;                                                               \
       goto* kLabels[static_cast<unsigned>(i->op)];                                           \

@@ -156,7 +156,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
     uint32_t bytes;
     uint32_t log_epoch;     // log_epoch_ when last put in the block log
     uint64_t last_found;    // instret_ when find_block() last returned it
-    bool pooled;            // in a BlockPool, not freed on its own
+    bool pooled;            // in an offered batch's pool, freed with it
     Insn* insns;            // right behind the header (init_block)
   };
   static size_t block_size(size_t insns) { return sizeof(Block) + insns * sizeof(Insn); }
@@ -339,9 +339,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
   // hart: `bytes` holds each one's guest bytes as decoded, checked_bytes()
-  // of them per block, in block order. The blocks live in `pool`, one allocation the offering thread
-  // made; the hart keeps it (pools_) until it is destroyed, so the hart
-  // never frees into the other thread's malloc arena while it decodes.
+  // of them per block, in block order. The blocks live in `pool`, one
+  // allocation the offering thread made; the hart keeps it (pools_) until
+  // it is destroyed, so the hart never frees into the other thread's
+  // malloc arena while it decodes.
   static constexpr size_t kOfferBytes = kMaxBlockInsns * 4 + 2;
   // The bytes a block was decoded from: its own, and the upper half a
   // final compressed instruction was fetched with, within the page.

@@ -195,11 +195,8 @@ void Restore::on_absent(size_t page) {
 void Restore::stream() {
   auto load = [&](size_t b) {
     Status st = load_block_safely(b, Why::kStream);
-    if (st.ok()) return true;
-    std::lock_guard<std::mutex> lock(mu_);
-    load_error_ = st.error().message();
-    machine_->request_exit(1);  // takes effect at the next slice end
-    return false;
+    if (!st.ok()) stop_vm(st.error());
+    return st.ok();
   };
   mem::GuestMemory& ram = machine_->ram();
   const std::vector<uint32_t>& active = reader_->snapshot().active_pages;
@@ -235,11 +232,18 @@ void Restore::stream() {
     if (!load(b)) return;
 }
 
+// A background thread found the file damaged: the VM stops with the error
+// (load_error()), as it does when a touch finds a bad block.
+void Restore::stop_vm(const Error& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  load_error_ = e.message();
+  machine_->request_exit(1);  // takes effect at the next slice end
+}
+
 // Lazy: reads nothing the guest does not touch, but a damaged file must
 // not go unnoticed because the guest has not touched the damage yet.
-// After the start, at idle priority, every block's checksum is checked once (from the page
-// cache: milliseconds for a file of a few MiB); a bad one stops the VM
-// with the error, as a bad block found on a touch does.
+// After the start, at idle priority, every block's checksum is checked
+// once (from the page cache: milliseconds for a file of a few MiB).
 void Restore::verify() {
   // Not while the guest starts: even at idle priority, reading and
   // hashing the file delayed a restored HTTP guest's first answer by
@@ -248,11 +252,7 @@ void Restore::verify() {
   become_idle();
   for (size_t b = 0; b < reader_->block_count() && !stop_; b++) {
     Status st = reader_->verify_block(b);
-    if (st.ok()) continue;
-    std::lock_guard<std::mutex> lock(mu_);
-    load_error_ = st.error().message();
-    machine_->request_exit(1);  // takes effect at the next slice end
-    return;
+    if (!st.ok()) return stop_vm(st.error());
   }
 }
 

@@ -12,8 +12,8 @@
 //                a second thread decode that code for the hart (in the
 //                order the guest first ran it), then, at SCHED_IDLE, load
 //                the working set in order of first touch and then every
-//                other block; a touch of a page
-//                not yet loaded is served at once by the toucher.
+//                other block; a touch of a page not yet loaded is served
+//                at once by the toucher.
 // Only the code is loaded before the first instruction: a busy guest's
 // working set can be thousands of pages (a 1 GiB memtouch guest: 3,200-
 // 4,500), and loading all of it first delayed the first instruction by
@@ -93,6 +93,7 @@ class Restore {
   void on_absent(size_t page);
   void stream();
   void verify();
+  void stop_vm(const Error& e);
 
   RestoreMode mode_ = RestoreMode::kWorkingSet;
   std::chrono::steady_clock::time_point t0_;
