@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -44,9 +46,24 @@ inline std::vector<uint8_t> scribbler() {
   return a.bytes();
 }
 
-// Test processes run in parallel (ctest -j): names carry the pid.
+// Test processes run in parallel (ctest -j): each has its own directory,
+// removed with everything in it when the process exits (the files of a
+// test that failed half-way included).
 inline std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + std::to_string(::getpid()) + "-" + name;
+  struct ProcessDir {
+    std::string path;
+    ProcessDir() {
+      std::string tmpl = ::testing::TempDir() + "tandem-bare-XXXXXX";
+      if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << tmpl << ": " << strerror(errno);
+      path = tmpl;
+    }
+    ~ProcessDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static ProcessDir dir;
+  return dir.path + "/" + name;
 }
 
 inline std::string write_elf(const std::vector<uint8_t>& code) {
