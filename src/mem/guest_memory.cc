@@ -34,7 +34,7 @@ GuestMemory::GuestMemory(uint64_t base, uint64_t size, uint8_t* host)
       absent_(pages_),
       code_(pages_),
       populated_(pages_),
-      history_(pages_, 0) {}
+      history_(pages_) {}
 
 GuestMemory::~GuestMemory() { munmap(host_, size_); }
 

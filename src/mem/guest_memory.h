@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/zeroed_array.h"
 #include "mem/page_bitmap.h"
 
 namespace tandem::mem {
@@ -157,7 +158,7 @@ class GuestMemory {
   PageBitmap absent_;
   PageBitmap code_;
   PageBitmap populated_;  // without the current epoch's dirty bits
-  std::vector<uint16_t> history_;
+  ZeroedArray<uint16_t> history_;  // touched at saves only
   uint64_t epoch_ = 0;
 
   bool tracing_ = false;

@@ -73,17 +73,9 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     // The stored pages are absent; they count as populated too (not
     // loaded yet but not zero either: a save of this machine must load and
     // read them, GuestMemory::load, not skip them as zero).
-    std::vector<uint64_t> stored((ram.page_count() + 63) / 64, 0);
-    uint64_t n = 0;
-    for (uint32_t p = 0; p < ram.page_count(); p++) {
-      if (r->reader_->block_of(p) != SnapshotReader::kZeroPage) {
-        stored[p / 64] |= uint64_t{1} << (p % 64);
-        n++;
-      }
-    }
-    ram.mark_absent_only(stored);
-    r->absent_left_ = n;
-    r->page_claim_ = std::make_unique<std::atomic<uint8_t>[]>(ram.page_count());  // kUnclaimed
+    ram.mark_absent_only(r->reader_->stored_pages());
+    r->absent_left_ = r->reader_->stored_page_count();
+    r->page_claim_ = ZeroedArray<uint8_t>(ram.page_count());  // kUnclaimed
     Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });
     if (mode == RestoreMode::kWorkingSet) {
@@ -94,7 +86,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
       // streamer decodes that code and loads the rest from start().
       std::vector<uint32_t> blocks;
       std::vector<uint8_t> listed(r->reader_->block_count(), 0);
-      std::vector<uint8_t> seen(ram.page_count(), 0);
+      ZeroedArray<uint8_t> seen(ram.page_count());
       size_t head = 0;
       auto add = [&](uint32_t p) {
         if (p >= ram.page_count() || seen[p]) return;
@@ -142,7 +134,7 @@ Status Restore::load_block_safely(size_t block, Why why, int64_t needed) {
   auto pages = reader_->block_pages(block);
   auto mine = [&](uint32_t p) {  // a page of this block no one copies yet
     return p < ram.page_count() && reader_->block_of(p) == block &&
-           page_claim_[p].load(std::memory_order_acquire) == kUnclaimed;
+           claim(p).load(std::memory_order_acquire) == kUnclaimed;
   };
   if (std::none_of(pages.begin(), pages.end(), mine)) {
     wait_present(needed);
@@ -155,10 +147,10 @@ Status Restore::load_block_safely(size_t block, Why why, int64_t needed) {
     const uint32_t p = pages[i];
     if (!mine(p)) return;
     uint8_t expect = kUnclaimed;
-    if (!page_claim_[p].compare_exchange_strong(expect, kCopying, std::memory_order_acq_rel)) return;
+    if (!claim(p).compare_exchange_strong(expect, kCopying, std::memory_order_acq_rel)) return;
     std::memcpy(ram.page_host(p), data.data() + i * mem::kPageSize, mem::kPageSize);
     ram.mark_present(p);
-    page_claim_[p].store(kCopied, std::memory_order_release);
+    claim(p).store(kCopied, std::memory_order_release);
     n++;
   };
   for (size_t i = 0; i < pages.size() && needed >= 0; i++)

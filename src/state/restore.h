@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/zeroed_array.h"
 #include "board/machine.h"
 #include "state/snapshot_file.h"
 
@@ -102,9 +103,13 @@ class Restore {
   std::thread streamer_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;  // load_error_
-  // Per page, who copies it in (load_block_safely).
+  // Per page, who copies it in (load_block_safely); atomic_ref because
+  // the array is calloc'd (ZeroedArray: a page's byte is faulted in when
+  // it is first claimed, not all of them before the guest starts).
   enum : uint8_t { kUnclaimed = 0, kCopying = 1, kCopied = 2 };
-  std::unique_ptr<std::atomic<uint8_t>[]> page_claim_;
+  ZeroedArray<uint8_t> page_claim_;
+  std::atomic_ref<uint8_t> claim(uint32_t page) { return std::atomic_ref<uint8_t>(page_claim_[page]); }
+  static_assert(std::atomic_ref<uint8_t>::required_alignment == 1);
   std::atomic<uint64_t> absent_left_{0};
   std::atomic<uint64_t> on_demand_{0}, streamed_{0}, blocks_offered_{0};
   // Blocks handed to the hart at a time: small enough that the first

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/zeroed_array.h"
 #include "mem/guest_memory.h"
 #include "state/snapshot.h"
 
@@ -120,7 +121,11 @@ class SnapshotReader {
 
   size_t block_count() const { return blocks_.size(); }
   // The block holding `page`'s current copy, or kZeroPage.
-  uint32_t block_of(uint32_t page) const { return page_block_[page]; }
+  uint32_t block_of(uint32_t page) const { return page_block_[page] - 1; }  // 0 - 1 = kZeroPage
+  // The pages that have a block, 64 a word (PageBitmap's layout), and how
+  // many: what a lazy restore marks absent.
+  const std::vector<uint64_t>& stored_pages() const { return stored_pages_; }
+  uint64_t stored_page_count() const { return stored_page_count_; }
   // The pages a block holds, in stored order (superseded copies read
   // format::kStaleSlot).
   std::span<const uint32_t> block_pages(size_t block) const;
@@ -172,7 +177,11 @@ class SnapshotReader {
   Snapshot snap_;
   std::vector<Block> blocks_;
   std::vector<uint32_t> slots_;       // page slots of all blocks, in block order
-  std::vector<uint32_t> page_block_;  // per page: its block, or kZeroPage
+  // Per page: its block + 1, 0 for an elided page (so that the array
+  // starts as all elided, untouched: ZeroedArray).
+  ZeroedArray<uint32_t> page_block_;
+  std::vector<uint64_t> stored_pages_;
+  uint64_t stored_page_count_ = 0;
 };
 
 // open() and verify_memory(): nothing is handed out unless every byte of

@@ -211,7 +211,9 @@ Status SnapshotReader::parse() {
   if (index.size() - entries_size != 4 * total_slots)
     return error("memory index", "page slot count does not match the blocks");
   slots_.resize(total_slots);
-  page_block_.assign(page_count, kZeroPage);
+  page_block_ = ZeroedArray<uint32_t>(page_count);
+  stored_pages_.assign((page_count + 63) / 64, 0);
+  stored_page_count_ = 0;
   for (uint32_t b = 0; b < blocks_.size(); b++) {
     for (size_t j = 0; j < blocks_[b].page_count; j++) {
       size_t s = blocks_[b].first_slot + j;
@@ -220,11 +222,13 @@ Status SnapshotReader::parse() {
       if (p == format::kStaleSlot) continue;
       if (p >= page_count)
         return error("memory index", "page " + std::to_string(p) + " is outside RAM");
-      if (page_block_[p] != kZeroPage)
+      if (block_of(p) != kZeroPage)
         return error("memory index", "page " + std::to_string(p) + " is in blocks " +
-                                         std::to_string(page_block_[p]) + " and " +
+                                         std::to_string(block_of(p)) + " and " +
                                          std::to_string(b));
-      page_block_[p] = b;
+      page_block_[p] = b + 1;
+      stored_pages_[p / 64] |= uint64_t{1} << (p % 64);
+      stored_page_count_++;
     }
   }
 
@@ -320,7 +324,7 @@ Status SnapshotReader::unpack_block_to(size_t block, std::vector<uint8_t>& out) 
 Status SnapshotReader::load_page(uint32_t page, uint8_t* dst) const {
   if (page >= page_count())
     return error("memory", "page " + std::to_string(page) + " is outside RAM");
-  uint32_t block = page_block_[page];
+  uint32_t block = block_of(page);
   if (block == kZeroPage) {
     std::memset(dst, 0, mem::kPageSize);
     return Ok();
@@ -362,7 +366,7 @@ Status SnapshotReader::load_memory(mem::GuestMemory& ram, unsigned threads, cons
   parallel_for(threads, (page_block_.size() + kChunk - 1) / kChunk, [&](size_t c) {
     size_t end = std::min(page_block_.size(), (c + 1) * kChunk);
     for (size_t p = c * kChunk; p < end; p++) {
-      if (page_block_[p] != kZeroPage || !ram.is_populated(p)) continue;
+      if (block_of(static_cast<uint32_t>(p)) != kZeroPage || !ram.is_populated(p)) continue;
       uint8_t* host = ram.page_host(p);
       if (!is_zero_page(host)) std::memset(host, 0, mem::kPageSize);
     }

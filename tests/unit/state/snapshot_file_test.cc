@@ -175,6 +175,23 @@ TEST_F(SnapshotFileTest, EveryPageLoadsOnItsOwn) {
   EXPECT_FALSE((*r)->load_page(1024, page).ok());
 }
 
+// What a lazy restore marks absent: exactly the pages with a block.
+TEST_F(SnapshotFileTest, StoredPagesAreThePagesWithABlock) {
+  auto r = SnapshotReader::open(path_);
+  ASSERT_TRUE(r.ok()) << message(r);
+  const auto& words = (*r)->stored_pages();
+  ASSERT_EQ(words.size(), ((*r)->page_count() + 63) / 64);
+  uint64_t n = 0;
+  for (uint32_t p = 0; p < (*r)->page_count(); p++) {
+    bool stored = (*r)->block_of(p) != SnapshotReader::kZeroPage;
+    ASSERT_EQ(((words[p / 64] >> (p % 64)) & 1) != 0, stored) << "page " << p;
+    n += stored;
+  }
+  EXPECT_EQ((*r)->stored_page_count(), n);
+  EXPECT_GT(n, 0u);
+  EXPECT_LT(n, (*r)->page_count()) << "the fixture has elided pages";
+}
+
 TEST_F(SnapshotFileTest, ActivePagesComeFirst) {
   auto r = SnapshotReader::open(path_);
   ASSERT_TRUE(r.ok());
