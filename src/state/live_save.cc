@@ -201,6 +201,9 @@ bool LiveSave::tick() {
     return true;
   }
   if (cow_) return finish_snapshot();
+  // The guest does not run while the epoch ends (this is its thread): if
+  // the stop follows, the pause counts from here.
+  const auto epoch_end = std::chrono::steady_clock::now();
   std::vector<uint32_t> dirty = m_.ram().end_epoch();
   resaved_ += dirty.size();
   if (dirty.size() > kStopThreshold && round_ < kMaxRounds) {
@@ -235,8 +238,9 @@ bool LiveSave::tick() {
     start_round(std::move(pages));
     return false;
   }
-  // Stop the world: the guest does not run until this returns.
-  auto stop = std::chrono::steady_clock::now();
+  // Stop the world: the guest has not run since the epoch ended above,
+  // and does not until this returns.
+  const auto stop = epoch_end;
   Status st = writer_->write_pages(dirty);
   if (st.ok()) st = flush_drives(m_);  // the disk as durable as the file that expects it
   if (st.ok()) {
