@@ -267,8 +267,17 @@ def suspend_then_restore(tandem, p, sock, snap, mode, printed=b""):
     report = suspend_via_monitor(tandem, sock, snap)
     rest, err = p.communicate(timeout=60)
     expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err.decode()}")
-    r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
-                       stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    try:
+        r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        # Say where it stood: which save, and what the restored guest
+        # printed before it stopped making progress.
+        tail = (e.stdout or b"")[-1500:].decode(errors="replace")
+        err = (e.stderr or b"")[-1500:].decode(errors="replace")
+        raise Failure(f"restore ({mode}) of the save {report} did not finish in {BOOT_TIMEOUT} s; "
+                      f"the suspended run had printed {len(printed + rest)} bytes\n--- restored stdout, tail ---\n"
+                      f"{tail}\n--- restored stderr, tail ---\n{err}")
     expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
     return report, (printed + rest + r.stdout).decode(errors="replace")
 
