@@ -334,13 +334,34 @@ uint64_t Machine::next_deadline() const {
   return std::min(clint_->next_deadline(), hart_->stimecmp_deadline());
 }
 
+bool Machine::has_input_sources() const {
+  return console_.input_fd() >= 0 || !io_sources_.empty() || !nics_.empty();
+}
+
 // The hart is in WFI with nothing pending: wait for a timer or host input.
 void Machine::idle() {
   console_.flush();
+  int hopeless = 0;
   while (!finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
     uint64_t deadline = next_deadline();
     uint64_t now = clock_->now();
     if (icount_clock_) {
+      // A WFI that no timer can end (none armed, or one due whose
+      // interrupt the guest masks) and no input to wait for would block
+      // or spin forever: stop with an error instead. A due timer gets a
+      // second look, after its update below.
+      const bool no_timer = deadline == UINT64_MAX;
+      if ((!no_timer && deadline > now) || has_input_sources()) {
+        hopeless = 0;
+      } else if (no_timer || ++hopeless >= 2) {
+        std::fprintf(stderr,
+                     "tandem: the guest waits for an interrupt (WFI at pc 0x%llx) that nothing can raise: no "
+                     "timer is armed or its interrupt is masked, and there is no input (--icount, "
+                     "no console input, network or monitor); stopping\n",
+                     static_cast<unsigned long long>(hart_->pc()));
+        request_exit(1);
+        break;
+      }
       // Virtual time jumps to the deadline; input is polled without waiting.
       poll_io(deadline == UINT64_MAX ? -1 : 0);
       if (deadline != UINT64_MAX) icount_clock_->skip_to(deadline);

@@ -94,6 +94,9 @@ class Machine {
   void feed_console();
   void idle();
   uint64_t next_deadline() const;
+  // Under --icount, whether anything but a timer could end a WFI: console
+  // input, a network backend, another input source (the monitor).
+  bool has_input_sources() const;
   void print_stats(double seconds) const;
 
   // One guest NIC: the virtio device, its host backend, and frames from

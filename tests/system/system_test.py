@@ -282,6 +282,35 @@ def suspend_then_restore(tandem, p, sock, snap, mode, printed=b""):
     return report, (printed + rest + r.stdout).decode(errors="replace")
 
 
+def riscv_elf(code, base=0x80000000):
+    """A minimal RV64 ELF executable: `code` loaded and entered at `base`."""
+    import struct
+    ehsize, phsize = 64, 56
+    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)  # 64-bit, little-endian, version 1
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 243, 1, base, ehsize, 0, 0, ehsize, phsize, 1, 0, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 5, ehsize + phsize, base, base, len(code), len(code), 4)
+    return header + load + code
+
+
+def test_icount_stuck_wfi(tandem):
+    """Under --icount a guest that waits for an interrupt nothing can raise
+    (no timer, interrupts masked, no input) is stopped with an error that
+    says so, instead of the run blocking forever."""
+    import struct
+    code = struct.pack("<3I", 0x30401073,  # csrw mie, zero
+                       0x10500073,         # wfi
+                       0xffdff06f)         # j .-4
+    with tempfile.TemporaryDirectory() as tmp:
+        elf = os.path.join(tmp, "stuck.elf")
+        with open(elf, "wb") as f:
+            f.write(riscv_elf(code))
+        r = subprocess.run([tandem, "run", "-m", "16M", "--bios", "none", "--kernel", elf, "--icount"],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        err = r.stderr.decode(errors="replace")
+        expect(r.returncode != 0, "a stuck --icount guest ended with status 0", err)
+        expect("nothing can raise" in err, "the error does not say why the guest was stopped", err)
+
+
 def test_snapshot_icount_roundtrip(tandem):
     """A run suspended and restored at random instants prints exactly what
     the uninterrupted run prints (--icount makes runs reproducible)."""
