@@ -363,8 +363,8 @@ void Machine::idle() {
         break;
       }
       // Virtual time jumps to the deadline; input is polled without waiting.
-      poll_io(deadline == UINT64_MAX ? -1 : 0);
-      if (deadline != UINT64_MAX) icount_clock_->skip_to(deadline);
+      poll_io(no_timer ? -1 : 0);
+      if (!no_timer) icount_clock_->skip_to(deadline);
     } else {
       int64_t wait_ns = deadline == UINT64_MAX ? -1
                         : deadline <= now      ? 0
