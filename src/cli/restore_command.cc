@@ -94,7 +94,10 @@ int restore_command(int argc, char** argv, int first) {
     mon = std::move(created).value();
     mon->set_restore(r->get());
   }
-  (*r)->start();
+  if (Status started = (*r)->start(); !started.ok()) {
+    std::fprintf(stderr, "tandem: restore '%s': %s\n", file.c_str(), started.error().message().c_str());
+    return 1;
+  }
   Result<int> status = mon ? mon->run() : m.run();
   std::string load_error = (*r)->load_error();
   if (!load_error.empty()) {

@@ -207,13 +207,22 @@ void Hart::table_insert(uint64_t gpa, Block* b) {
   table_[k] = {gpa, b};
 }
 
-void Hart::table_reserve(size_t blocks) {
-  size_t size = table_.size();
-  while (2 * blocks > size) size *= 2;
-  if (size == table_.size()) return;
-  std::vector<BlockSlot> old(size, BlockSlot{kNoVpn, nullptr});
+void Hart::table_reserve(size_t blocks) { use_block_table(make_block_table(blocks)); }
+
+Hart::BlockTable Hart::make_block_table(size_t blocks) {
+  size_t size = kFirstTableSize;
+  while (2 * blocks > size) size *= 2;  // load at most 1/2
+  BlockTable t;
+  t.slots_.assign(size, BlockSlot{kNoVpn, nullptr});
+  return t;
+}
+
+// Only ever grows the table; the blocks already in it move over.
+void Hart::use_block_table(BlockTable&& table) {
+  if (table.slots_.size() <= table_.size()) return;
+  std::vector<BlockSlot> old = std::move(table.slots_);
   old.swap(table_);
-  table_shift_ = 64 - static_cast<unsigned>(std::countr_zero(size));
+  table_shift_ = 64 - static_cast<unsigned>(std::countr_zero(table_.size()));
   table_used_ = 0;
   for (const BlockSlot& slot : old)
     if (slot.gpa != kNoVpn) table_insert(slot.gpa, slot.block);

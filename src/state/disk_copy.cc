@@ -110,7 +110,7 @@ Result<std::unique_ptr<DiskCopy>> DiskCopy::start(int source_fd, const std::stri
   std::unique_ptr<DiskCopy> c(new DiskCopy(source_fd, fd, dest, *size, method));
   if (options.background) {
     DiskCopy* self = c.get();
-    c->copier_ = std::thread([self] {
+    c->copier_ = Thread([self] {
       while (!self->stop_ && self->copy_next()) {
       }
     });

@@ -19,10 +19,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread.h"
 
 namespace tandem::state {
 
@@ -107,7 +107,7 @@ class DiskCopy {
   uint64_t size_;
   Method method_;
   uint64_t chunks_;
-  std::thread copier_;
+  Thread copier_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
   std::atomic<uint64_t> bytes_done_{0};

@@ -8,8 +8,9 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
-#include <thread>
 #include <vector>
+
+#include "base/thread.h"
 
 namespace tandem::state {
 
@@ -77,7 +78,7 @@ void parallel_for(unsigned threads, size_t count, const std::function<bool(size_
       if (!fn(i)) stop.store(true, std::memory_order_relaxed);
     }
   };
-  std::vector<std::thread> helpers;
+  std::vector<Thread> helpers;  // on the other cores at once (base/thread.h)
   size_t extra = threads > 1 ? std::min<size_t>(threads - 1, count > 0 ? count - 1 : 0) : 0;
   for (size_t t = 0; t < extra; t++) {
     try {

@@ -72,7 +72,7 @@ void LiveSave::on_protected_write(size_t page) {
 void LiveSave::start_copy_out() {
   round_ = 1;
   worker_done_ = false;
-  worker_ = std::thread([this] {
+  worker_ = Thread([this] {
     mem::GuestMemory& ram = m_.ram();
     constexpr uint32_t kBatch = 1024;
     std::vector<uint8_t> staging(size_t{kBatch} * mem::kPageSize);
@@ -166,7 +166,7 @@ bool LiveSave::finish_snapshot() {
 void LiveSave::start_round(std::vector<uint32_t> pages) {
   round_++;
   worker_done_ = false;
-  worker_ = std::thread([this, pages = std::move(pages)] {
+  worker_ = Thread([this, pages = std::move(pages)] {
     // Batches, so progress moves and a large RAM does not hold one call.
     constexpr size_t kBatch = 4096;
     Status st;

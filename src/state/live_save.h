@@ -37,11 +37,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread.h"
 #include "board/machine.h"
 #include "state/disk_snapshot.h"
 #include "state/snapshot.h"
@@ -118,7 +118,7 @@ class LiveSave {
   board::Machine& m_;
   std::unique_ptr<SnapshotWriter> writer_;
   std::chrono::steady_clock::time_point t0_;
-  std::thread worker_;
+  Thread worker_;
   std::atomic<bool> worker_done_{true};
   Status worker_status_;
   std::atomic<uint64_t> pages_done_{0};

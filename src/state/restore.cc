@@ -51,10 +51,20 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
   std::unique_ptr<Restore> r(new Restore());
   r->mode_ = mode;
   r->t0_ = std::chrono::steady_clock::now();
+  Restore* self = r.get();
+  // From here to start(), a helper thread sets up beside this one (made
+  // first, so that it has started on the other core by the time it has
+  // work): the block cache's table once the file is read, then the head
+  // of the working set once its blocks are known.
+  if (mode != RestoreMode::kEager) r->helper_ = Thread([self] { self->help(); });
   auto reader = SnapshotReader::open(path);
   if (!reader.ok()) return reader.error();
   r->reader_ = std::move(reader).value();
   const Snapshot& snap = r->reader_->snapshot();
+  // Room for the code the guest ran while it was saved and as much again:
+  // the block cache fills in milliseconds after a restore.
+  r->expected_blocks_ = 2 * snap.code_blocks.size();
+  r->helper_stage_.store(kTableKnown, std::memory_order_release);
   auto config = config_from_snapshot(snap, path);
   if (!config.ok()) return config.error().context("snapshot '" + path + "'");
   if (adjust) adjust(*config);
@@ -76,7 +86,6 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
     ram.mark_absent_only(r->reader_->stored_pages());
     r->absent_left_ = r->reader_->stored_page_count();
     r->page_claim_ = ZeroedArray<uint8_t>(ram.page_count());  // kUnclaimed
-    Restore* self = r.get();
     ram.set_loader([self](size_t page) { self->on_absent(page); });
     if (mode == RestoreMode::kWorkingSet) {
       // The head of the working set, before the first instruction, on two
@@ -100,20 +109,19 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
         add(static_cast<uint32_t>(ram.page_of(snap.code_blocks[i])));
       for (size_t i = 0; i < snap.active_pages.size() && head < kWorkingSetHead && snap.code_traced == 0; i++)
         add(snap.active_pages[i]);
-      uint64_t before = r->absent_left_;
-      TANDEM_TRY(first_error(2, blocks.size(), [&](size_t i) { return r->load_block_safely(blocks[i], Why::kPrefetch); }));
-      r->prefetched_ = before - r->absent_left_;
+      r->head_blocks_ = std::move(blocks);
     }
+    r->helper_stage_.store(kHeadKnown, std::memory_order_release);
   }
   TANDEM_TRY(apply_machine(snap, *r->machine_));
-  // Room for the code the guest ran while it was saved (and as much
-  // again): the block cache fills in milliseconds after a restore.
-  if (mode != RestoreMode::kEager) r->machine_->hart().reserve_blocks(2 * snap.code_blocks.size());
   return r;
 }
 
 Restore::~Restore() {
   stop_ = true;
+  helper_stage_ = kAbandoned;
+  head_next_ = head_blocks_.size();
+  helper_.join();
   if (streamer_.joinable()) streamer_.join();
   if (machine_) machine_->ram().set_loader(nullptr);
 }
@@ -157,6 +165,7 @@ Status Restore::load_block_safely(size_t block, Why why, int64_t needed) {
     if (pages[i] == needed) copy(i);  // what the guest waits for, first
   for (size_t i = 0; i < pages.size(); i++) copy(i);
   absent_left_ -= n;
+  if (why == Why::kPrefetch) prefetched_ += n;
   if (why == Why::kOnDemand) on_demand_ += n;
   if (why == Why::kStream) streamed_ += n;
   if (absent_left_ == 0 && resident_ms_ < 0) resident_ms_ = ms_since(t0_);
@@ -248,14 +257,51 @@ void Restore::verify() {
   }
 }
 
-void Restore::start() {
+// The helper thread's part of open(). It waits for each piece of work
+// spinning: it is on a core of its own, and a sleeping thread woken here
+// took 0.1 ms to run again.
+void Restore::help() {
+  auto wait_for = [&](int stage) {
+    int now;
+    while ((now = helper_stage_.load(std::memory_order_acquire)) < stage && now != kAbandoned)
+      sched_yield();
+    return now != kAbandoned;
+  };
+  if (!wait_for(kTableKnown)) return;
+  block_table_ = cpu::Hart::make_block_table(expected_blocks_);
+  if (!wait_for(kHeadKnown)) return;
+  load_head();
+}
+
+// Takes the head's blocks one at a time until none is left; the first
+// failure ends it for every thread.
+void Restore::load_head() {
+  for (size_t i; (i = head_next_.fetch_add(1)) < head_blocks_.size();) {
+    Status st = load_block_safely(head_blocks_[i], Why::kPrefetch);
+    if (st.ok()) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!head_error_) head_error_ = st.error();
+    head_next_ = head_blocks_.size();
+    return;
+  }
+}
+
+Status Restore::start() {
+  if (helper_.joinable()) {
+    load_head();
+    helper_.join();
+    machine_->hart().use_block_table(std::move(block_table_));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (head_error_) return *head_error_;  // the guest has not run: nothing to stop
+  }
   first_instruction_ms_ = ms_since(t0_);
   if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
   if (mode_ == RestoreMode::kWorkingSet) {
     if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
-    streamer_ = std::thread([this] { stream(); });  // loads, and decodes ahead
+    streamer_ = Thread([this] { stream(); });  // loads, and decodes ahead
   }
-  if (mode_ == RestoreMode::kLazy) streamer_ = std::thread([this] { verify(); });
+  if (mode_ == RestoreMode::kLazy) streamer_ = Thread([this] { verify(); });
+  return Ok();
 }
 
 RestoreReport Restore::report() const {

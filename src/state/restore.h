@@ -8,7 +8,8 @@
 //   working-set  load the blocks holding the pages of the code the guest
 //                ran while it was being saved (the snapshot's code-blocks,
 //                at most kWorkingSetHead pages; without them, the first
-//                kWorkingSetHead active pages) on two threads, run, and let
+//                kWorkingSetHead active pages) on two threads while the
+//                rest of the machine is set up (open() to start()), run, and let
 //                a second thread decode that code for the hart (in the
 //                order the guest first ran it), then, at SCHED_IDLE, load
 //                the working set in order of first touch and then every
@@ -34,12 +35,13 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread.h"
 #include "base/zeroed_array.h"
 #include "board/machine.h"
 #include "state/snapshot_file.h"
@@ -78,8 +80,10 @@ class Restore {
   ~Restore();
 
   board::Machine& machine() { return *machine_; }
-  // Call right before running the guest: notes the time, starts streaming.
-  void start();
+  // Call right before running the guest: finishes the working set's head
+  // (an error if one of its blocks is damaged: do not run the guest then),
+  // notes the time, starts streaming.
+  Status start();
   RestoreReport report() const;
   // Set when a page could not be loaded; the VM was stopped.
   std::string load_error() const;
@@ -90,6 +94,7 @@ class Restore {
   // `needed`: the page a toucher waits for (-1: none).
   Status load_block_safely(size_t block, Why why, int64_t needed = -1);
   void wait_present(int64_t page) const;
+  void load_head();
   void on_absent(size_t page);
   void stream();
   void verify();
@@ -99,9 +104,9 @@ class Restore {
   std::chrono::steady_clock::time_point t0_;
   std::unique_ptr<SnapshotReader> reader_;
   std::unique_ptr<board::Machine> machine_;
-  std::thread streamer_;
+  Thread streamer_;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;  // load_error_
+  mutable std::mutex mu_;  // load_error_, head_error_
   // Per page, who copies it in (load_block_safely); atomic_ref because
   // the array is calloc'd (ZeroedArray: a page's byte is faulted in when
   // it is first claimed, not all of them before the guest starts).
@@ -116,7 +121,20 @@ class Restore {
   static constexpr size_t kOfferBatch = 128;
   // A lazy restore checks the whole file this long after the start.
   static constexpr int kVerifyDelayMs = 100;
-  uint64_t prefetched_ = 0;
+  std::atomic<uint64_t> prefetched_{0};
+  // Set up from open() to start() by helper_, beside the caller's thread:
+  // the block cache's table, and (working-set) the blocks loaded before
+  // the first instruction, taken in turn (head_next_) by the helper and,
+  // from start(), by the caller's thread.
+  void help();
+  enum : int { kAbandoned = -1, kStarted = 0, kTableKnown = 1, kHeadKnown = 2 };
+  std::atomic<int> helper_stage_{kStarted};
+  size_t expected_blocks_ = 0;  // set before kTableKnown
+  Thread helper_;
+  cpu::Hart::BlockTable block_table_;
+  std::vector<uint32_t> head_blocks_;
+  std::atomic<size_t> head_next_{0};
+  std::optional<Error> head_error_;  // guarded by mu_
   double first_instruction_ms_ = 0;
   std::atomic<double> resident_ms_{-1};
   std::atomic<double> working_set_ms_{-1};

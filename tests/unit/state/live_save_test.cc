@@ -82,7 +82,7 @@ TEST_P(ResaveLazy, PagesNotYetLoadedAreSavedWithTheirContents) {
   auto lazy = Restore::open(first, RestoreMode::kLazy, nullptr);
   ASSERT_TRUE(lazy.ok()) << lazy.error().message();
   board::Machine& r1 = (*lazy)->machine();
-  (*lazy)->start();
+  ASSERT_TRUE((*lazy)->start().ok());
   r1.hart().run(100'000);
   const uint64_t last_untouched = kUntouched + (kUntouchedPages - 1) * mem::kPageSize;
   ASSERT_TRUE(r1.ram().is_absent(r1.ram().page_of(last_untouched)))
@@ -93,7 +93,7 @@ TEST_P(ResaveLazy, PagesNotYetLoadedAreSavedWithTheirContents) {
   auto again = Restore::open(second, RestoreMode::kEager, nullptr);
   ASSERT_TRUE(again.ok()) << again.error().message();
   board::Machine& r2 = (*again)->machine();
-  (*again)->start();
+  ASSERT_TRUE((*again)->start().ok());
   // A suspend runs the guest until its rounds converge: compare from there.
   const uint64_t end = std::max(r2.hart().instret(), start + 100'000) + 300'000;
   run_to(m, end);
@@ -171,7 +171,7 @@ TEST_P(SavesPopulated, PagesWrittenOnlyByLoaderDmaOrRestoreAreSaved) {
                            nullptr);
     ASSERT_TRUE(r.ok()) << r.error().message();
     restored = std::move(r).value();
-    restored->start();
+    ASSERT_TRUE(restored->start().ok());
     m = &restored->machine();
   }
 

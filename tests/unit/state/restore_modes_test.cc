@@ -7,12 +7,15 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "bare_machine.h"
 #include "state/machine_snapshot.h"
 #include "state/restore.h"
 #include "state/snapshot_file.h"
+#include "state/snapshot_format.h"
 
 namespace tandem::state {
 namespace {
@@ -31,21 +34,38 @@ uint64_t stored_pages(const std::string& path) {
   return n;
 }
 
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Runs `m` for `instructions` with its pages traced and its blocks logged,
+// and saves it to `path` with that working set.
+Snapshot save_traced(board::Machine& m, uint64_t instructions, const std::string& path) {
+  m.ram().start_trace();
+  m.hart().start_block_log();
+  m.hart().run(instructions);
+  Snapshot snap = capture_machine(m);
+  set_working_set(snap, m, m.ram().stop_trace());
+  auto written = write_snapshot(path, snap, m.ram());
+  EXPECT_TRUE(written.ok()) << written.error().message();
+  return snap;
+}
+
 TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
   auto made = board::Machine::create(config());
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
   m.hart().run(200'000);
-  m.ram().start_trace();
-  m.hart().start_block_log();
-  m.hart().run(50'000);
-  Snapshot snap = capture_machine(m);
-  set_working_set(snap, m, m.ram().stop_trace());
+  std::string path = temp_path(std::string(restore_mode_name(GetParam())) + ".snap");
+  Snapshot snap = save_traced(m, 50'000, path);
   ASSERT_FALSE(snap.active_pages.empty());
   ASSERT_FALSE(snap.code_blocks.empty());
-  std::string path = temp_path(std::string(restore_mode_name(GetParam())) + ".snap");
-  auto written = write_snapshot(path, snap, m.ram());
-  ASSERT_TRUE(written.ok()) << written.error().message();
 
   m.hart().run(300'000);
   const cpu::HartState want_hart = m.hart().save();
@@ -55,7 +75,7 @@ TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
   ASSERT_TRUE(r.ok()) << r.error().message();
   board::Machine& restored = (*r)->machine();
   EXPECT_EQ(restored.hart().instret(), snap.harts[0].instret);
-  (*r)->start();
+  ASSERT_TRUE((*r)->start().ok());
   restored.hart().run(300'000);
   EXPECT_EQ(restored.hart().save(), want_hart);
   EXPECT_EQ(memory_of(restored), want_mem) << "memory differs after " << restore_mode_name(GetParam());
@@ -80,16 +100,11 @@ TEST(RestoreModes, WorkingSetStreamsActivePagesFirst) {
   auto made = board::Machine::create(config());
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
-  m.ram().start_trace();
-  m.hart().start_block_log();
-  m.hart().run(200'000);
-  Snapshot snap = capture_machine(m);
-  set_working_set(snap, m, m.ram().stop_trace());
   std::string path = temp_path("ws-order.snap");
-  ASSERT_TRUE(write_snapshot(path, snap, m.ram()).ok());
+  Snapshot snap = save_traced(m, 200'000, path);
   auto r = Restore::open(path, RestoreMode::kWorkingSet, nullptr);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  (*r)->start();
+  ASSERT_TRUE((*r)->start().ok());
   for (int i = 0; i < 10'000 && (*r)->report().resident_ms < 0; i++) ::usleep(1000);
   RestoreReport rep = (*r)->report();
   ASSERT_GE(rep.resident_ms, 0) << "not all memory was loaded within 10 s";
@@ -102,6 +117,43 @@ TEST(RestoreModes, WorkingSetStreamsActivePagesFirst) {
   EXPECT_EQ(rep.blocks_offered, snap.code_blocks.size());
   (*r)->machine().hart().run(200'000);
   EXPECT_GT((*r)->machine().hart().blocks_adopted(), 0u);
+  ::unlink(path.c_str());
+}
+
+// The head of a working-set restore loads beside the machine's setup, so a
+// damaged block in it is found by start(): an error naming the block, and
+// the guest does not run.
+TEST(RestoreModes, WorkingSetRefusesADamagedHeadBlock) {
+  auto made = board::Machine::create(config());
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  board::Machine& m = **made;
+  std::string path = temp_path("ws-damaged-head.snap");
+  Snapshot snap = save_traced(m, 50'000, path);
+  ASSERT_FALSE(snap.code_blocks.empty());
+
+  // The block that holds the first code the guest ran: the head's first.
+  uint32_t block;
+  {
+    auto reader = SnapshotReader::open(path);
+    ASSERT_TRUE(reader.ok()) << reader.error().message();
+    block = (*reader)->block_of(static_cast<uint32_t>(m.ram().page_of(snap.code_blocks[0])));
+    ASSERT_NE(block, SnapshotReader::kZeroPage);
+  }
+  std::vector<uint8_t> bytes = read_file(path);
+  format::Header h = format::parse_header(bytes.data());
+  format::BlockEntry e = format::parse_block_entry(bytes.data() + h.index_offset + block * format::kBlockEntrySize);
+  bytes[e.offset + e.stored_size / 2] ^= 0x10;
+  write_file(path, bytes);
+
+  auto r = Restore::open(path, RestoreMode::kWorkingSet, nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message();  // memory is checked as it loads
+  const uint64_t instret = (*r)->machine().hart().instret();
+  Status started = (*r)->start();
+  ASSERT_FALSE(started.ok()) << "a damaged head block was not noticed";
+  EXPECT_NE(started.error().message().find("memory block " + std::to_string(block) + ": checksum mismatch"),
+            std::string::npos)
+      << started.error().message();
+  EXPECT_EQ((*r)->machine().hart().instret(), instret);
   ::unlink(path.c_str());
 }
 
