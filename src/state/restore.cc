@@ -52,10 +52,8 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
   r->mode_ = mode;
   r->t0_ = std::chrono::steady_clock::now();
   Restore* self = r.get();
-  // From here to start(), a helper thread sets up beside this one (made
-  // first, so that it has started on the other core by the time it has
-  // work): the block cache's table once the file is read, then the head
-  // of the working set once its blocks are known.
+  // A helper thread works beside this one (made first, so that it has
+  // started on the other core by the time it has work; help()).
   if (mode != RestoreMode::kEager) r->helper_ = Thread([self] { self->help(); });
   auto reader = SnapshotReader::open(path);
   if (!reader.ok()) return reader.error();
@@ -64,7 +62,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
   // Room for the code the guest ran while it was saved and as much again:
   // the block cache fills in milliseconds after a restore.
   r->expected_blocks_ = 2 * snap.code_blocks.size();
-  r->helper_stage_.store(kTableKnown, std::memory_order_release);
+  r->advance(kTableKnown);
   auto config = config_from_snapshot(snap, path);
   if (!config.ok()) return config.error().context("snapshot '" + path + "'");
   if (adjust) adjust(*config);
@@ -111,7 +109,7 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
         add(snap.active_pages[i]);
       r->head_blocks_ = std::move(blocks);
     }
-    r->helper_stage_.store(kHeadKnown, std::memory_order_release);
+    r->advance(kHeadKnown);
   }
   TANDEM_TRY(apply_machine(snap, *r->machine_));
   return r;
@@ -119,10 +117,9 @@ Result<std::unique_ptr<Restore>> Restore::open(const std::string& path, RestoreM
 
 Restore::~Restore() {
   stop_ = true;
-  helper_stage_ = kAbandoned;
   head_next_ = head_blocks_.size();
+  advance(kAbandoned);
   helper_.join();
-  if (streamer_.joinable()) streamer_.join();
   if (machine_) machine_->ram().set_loader(nullptr);
 }
 
@@ -257,50 +254,65 @@ void Restore::verify() {
   }
 }
 
-// The helper thread's part of open(). It waits for each piece of work
-// spinning: it is on a core of its own, and a sleeping thread woken here
-// took 0.1 ms to run again.
+void Restore::advance(int stage) {
+  stage_.store(stage, std::memory_order_release);
+  stage_.notify_all();
+}
+
+// The helper thread, from open() to the end: the block cache's table once
+// the file is read (while the machine is built), the head of the working
+// set with the caller's thread, then, once the guest runs, stream() or
+// verify(). It waits spinning for a while (it has a core of its own, and a
+// sleeping thread woken here took 0.1 ms to run), then sleeping.
 void Restore::help() {
   auto wait_for = [&](int stage) {
-    int now;
-    while ((now = helper_stage_.load(std::memory_order_acquire)) < stage && now != kAbandoned)
-      sched_yield();
+    int now = stage_.load(std::memory_order_acquire);
+    for (int spins = 0; now < stage && now != kAbandoned; now = stage_.load(std::memory_order_acquire)) {
+      if (++spins < kSpins)
+        sched_yield();
+      else
+        stage_.wait(now, std::memory_order_acquire);
+    }
     return now != kAbandoned;
   };
   if (!wait_for(kTableKnown)) return;
   block_table_ = cpu::Hart::make_block_table(expected_blocks_);
+  table_made_.store(true, std::memory_order_release);
   if (!wait_for(kHeadKnown)) return;
   load_head();
+  if (!wait_for(kRunning)) return;
+  if (mode_ == RestoreMode::kWorkingSet) stream();
+  if (mode_ == RestoreMode::kLazy) verify();
 }
 
 // Takes the head's blocks one at a time until none is left; the first
-// failure ends it for every thread.
+// failure ends it for every thread. head_busy_ counts the threads in
+// here: one that comes in after the last block was taken does nothing.
 void Restore::load_head() {
+  head_busy_++;
   for (size_t i; (i = head_next_.fetch_add(1)) < head_blocks_.size();) {
     Status st = load_block_safely(head_blocks_[i], Why::kPrefetch);
     if (st.ok()) continue;
     std::lock_guard<std::mutex> lock(mu_);
     if (!head_error_) head_error_ = st.error();
     head_next_ = head_blocks_.size();
-    return;
+    break;
   }
+  head_busy_--;
 }
 
 Status Restore::start() {
   if (helper_.joinable()) {
     load_head();
-    helper_.join();
+    while (head_busy_.load() > 0 || !table_made_.load(std::memory_order_acquire)) sched_yield();
     machine_->hart().use_block_table(std::move(block_table_));
     std::lock_guard<std::mutex> lock(mu_);
     if (head_error_) return *head_error_;  // the guest has not run: nothing to stop
   }
   first_instruction_ms_ = ms_since(t0_);
   if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
-  if (mode_ == RestoreMode::kWorkingSet) {
-    if (absent_left_ == 0) resident_ms_ = first_instruction_ms_;
-    streamer_ = Thread([this] { stream(); });  // loads, and decodes ahead
-  }
-  if (mode_ == RestoreMode::kLazy) streamer_ = Thread([this] { verify(); });
+  if (mode_ == RestoreMode::kWorkingSet && absent_left_ == 0) resident_ms_ = first_instruction_ms_;
+  advance(kRunning);  // the helper streams (working-set) or verifies (lazy)
   return Ok();
 }
 

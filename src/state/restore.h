@@ -8,10 +8,11 @@
 //   working-set  load the blocks holding the pages of the code the guest
 //                ran while it was being saved (the snapshot's code-blocks,
 //                at most kWorkingSetHead pages; without them, the first
-//                kWorkingSetHead active pages) on two threads while the
-//                rest of the machine is set up (open() to start()), run, and let
-//                a second thread decode that code for the hart (in the
-//                order the guest first ran it), then, at SCHED_IDLE, load
+//                kWorkingSetHead active pages) on two threads (a helper
+//                thread while the machine is set up, the caller's too from
+//                start()), run, and let the helper decode that code for
+//                the hart (in the order the guest first ran it), then, at
+//                SCHED_IDLE, load
 //                the working set in order of first touch and then every
 //                other block; a touch of a page not yet loaded is served
 //                at once by the toucher.
@@ -104,7 +105,6 @@ class Restore {
   std::chrono::steady_clock::time_point t0_;
   std::unique_ptr<SnapshotReader> reader_;
   std::unique_ptr<board::Machine> machine_;
-  Thread streamer_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;  // load_error_, head_error_
   // Per page, who copies it in (load_block_safely); atomic_ref because
@@ -122,23 +122,27 @@ class Restore {
   // A lazy restore checks the whole file this long after the start.
   static constexpr int kVerifyDelayMs = 100;
   std::atomic<uint64_t> prefetched_{0};
-  // Set up from open() to start() by helper_, beside the caller's thread:
-  // the block cache's table, and (working-set) the blocks loaded before
-  // the first instruction, taken in turn (head_next_) by the helper and,
-  // from start(), by the caller's thread.
+  // The helper thread (help()) and how far the restore is; it waits for
+  // each stage before its part of the next.
   void help();
-  enum : int { kAbandoned = -1, kStarted = 0, kTableKnown = 1, kHeadKnown = 2 };
-  std::atomic<int> helper_stage_{kStarted};
+  void advance(int stage);
+  enum : int { kAbandoned = -1, kOpening = 0, kTableKnown = 1, kHeadKnown = 2, kRunning = 3 };
+  static constexpr int kSpins = 20'000;  // sched_yield()s, about 5-10 ms, before it sleeps
+  std::atomic<int> stage_{kOpening};
   size_t expected_blocks_ = 0;  // set before kTableKnown
-  Thread helper_;
   cpu::Hart::BlockTable block_table_;
+  std::atomic<bool> table_made_{false};
+  // Working-set: the blocks loaded before the first instruction, taken in
+  // turn (head_next_) by the helper and, from start(), the caller's thread.
   std::vector<uint32_t> head_blocks_;
   std::atomic<size_t> head_next_{0};
+  std::atomic<int> head_busy_{0};
   std::optional<Error> head_error_;  // guarded by mu_
   double first_instruction_ms_ = 0;
   std::atomic<double> resident_ms_{-1};
   std::atomic<double> working_set_ms_{-1};
   std::string load_error_;
+  Thread helper_;  // last: it uses everything above
 };
 
 }  // namespace tandem::state
