@@ -262,17 +262,15 @@ void Restore::advance(int stage) {
 // The helper thread, from open() to the end: the block cache's table once
 // the file is read (while the machine is built), the head of the working
 // set with the caller's thread, then, once the guest runs, stream() or
-// verify(). It waits spinning for a while (it has a core of its own, and a
-// sleeping thread woken here took 0.1 ms to run), then sleeping.
+// verify(). It sleeps between stages rather than spin: while it runs, each
+// munmap or mprotect of the setting-up thread costs a TLB flush on its
+// core too, and spinning made reading a 1 GiB guest's file 1.3 ms slower
+// (2.5 against 1.3 ms); waking it takes 0.1 ms.
 void Restore::help() {
   auto wait_for = [&](int stage) {
-    int now = stage_.load(std::memory_order_acquire);
-    for (int spins = 0; now < stage && now != kAbandoned; now = stage_.load(std::memory_order_acquire)) {
-      if (++spins < kSpins)
-        sched_yield();
-      else
-        stage_.wait(now, std::memory_order_acquire);
-    }
+    int now;
+    while ((now = stage_.load(std::memory_order_acquire)) < stage && now != kAbandoned)
+      stage_.wait(now, std::memory_order_acquire);
     return now != kAbandoned;
   };
   if (!wait_for(kTableKnown)) return;

@@ -127,7 +127,6 @@ class Restore {
   void help();
   void advance(int stage);
   enum : int { kAbandoned = -1, kOpening = 0, kTableKnown = 1, kHeadKnown = 2, kRunning = 3 };
-  static constexpr int kSpins = 20'000;  // sched_yield()s, about 5-10 ms, before it sleeps
   std::atomic<int> stage_{kOpening};
   size_t expected_blocks_ = 0;  // set before kTableKnown
   cpu::Hart::BlockTable block_table_;
