@@ -12,10 +12,9 @@
 //                thread while the machine is set up, the caller's too from
 //                start()), run, and let the helper decode that code for
 //                the hart (in the order the guest first ran it), then, at
-//                SCHED_IDLE, load
-//                the working set in order of first touch and then every
-//                other block; a touch of a page not yet loaded is served
-//                at once by the toucher.
+//                SCHED_IDLE, load the working set in order of first touch
+//                and then every other block; a touch of a page not yet
+//                loaded is served at once by the toucher.
 // Only the code is loaded before the first instruction: a busy guest's
 // working set can be thousands of pages (a 1 GiB memtouch guest: 3,200-
 // 4,500), and loading all of it first delayed the first instruction by
