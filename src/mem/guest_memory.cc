@@ -120,17 +120,34 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
 }
 
 std::vector<uint32_t> GuestMemory::end_epoch() {
-  // Populated before the dirty bits go, so that is_populated() seen from
-  // another thread never misses a page; then again for the pages dirtied
-  // in between.
-  for (uint32_t p : dirty_.list()) populated_.set(p);
-  std::vector<uint32_t> pages = dirty_.take();
-  for (uint32_t p : pages) populated_.set(p);
-  for (auto& h : history_) h = static_cast<uint16_t>(h << 1);
-  for (uint32_t p : pages) history_[p] |= 1;
+  // One pass over the words. Each word's dirty bits go into populated_
+  // before they are cleared, so that is_populated() seen from another
+  // thread never misses a page, and again after, for a bit set in between.
+  std::vector<uint32_t> pages;
+  for (size_t i = 0; i < dirty_.word_count(); i++) {
+    if (dirty_.word(i) == 0) continue;
+    populated_.or_word(i, dirty_.word(i));
+    uint64_t w = dirty_.take_word(i);
+    populated_.or_word(i, w);
+    for (; w; w &= w - 1) pages.push_back(static_cast<uint32_t>(i * 64 + std::countr_zero(w)));
+  }
+  const auto ending = static_cast<uint32_t>(epoch_);
+  for (uint32_t p : pages) {
+    History& h = history_[p];
+    const uint32_t age = ending - h.last;  // a never-dirtied page has bits 0
+    h.bits = static_cast<uint16_t>((age >= kHistoryEpochs ? 0u : unsigned{h.bits} << age) | 1u);
+    h.last = ending;
+  }
   epoch_++;
   flush_tlbs();
   return pages;
+}
+
+uint16_t GuestMemory::history(size_t page) const {
+  const History& h = history_[page];
+  if (h.bits == 0) return 0;
+  const uint64_t age = epoch_ - 1 - h.last;  // epochs ended since `last` ended
+  return age >= kHistoryEpochs ? 0 : static_cast<uint16_t>(unsigned{h.bits} << age);
 }
 
 std::vector<uint32_t> GuestMemory::populated_pages() const {

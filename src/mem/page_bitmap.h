@@ -41,6 +41,7 @@ class PageBitmap {
   uint64_t word(size_t i) const { return words_[i].load(std::memory_order_acquire); }
   void set_word(size_t i, uint64_t v) { words_[i].store(v, std::memory_order_release); }
   void or_word(size_t i, uint64_t v) { words_[i].fetch_or(v, std::memory_order_acq_rel); }
+  uint64_t take_word(size_t i) { return words_[i].exchange(0, std::memory_order_acq_rel); }
 
  private:
   size_t pages_;

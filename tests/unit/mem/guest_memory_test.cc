@@ -48,6 +48,28 @@ TEST(GuestMemory, FirstWritePerEpochSetsDirtyAndNewEpochRearms) {
   m->end_epoch();
   m->end_epoch();
   EXPECT_EQ(m->history(3), 0b110);
+  EXPECT_EQ(m->history(2), 0) << "a page never written has no history";
+}
+
+TEST(GuestMemory, HistoryKeepsSixteenEpochs) {
+  auto m = make();
+  m->prepare_write(kBase + 7 * kPageSize);
+  m->end_epoch();
+  for (int i = 1; i < 16; i++) {
+    EXPECT_EQ(m->history(7), 1u << (i - 1)) << i;
+    m->end_epoch();
+  }
+  EXPECT_EQ(m->history(7), 1u << 15);
+  m->end_epoch();
+  EXPECT_EQ(m->history(7), 0) << "dirty 17 epochs ago is past the history";
+  // Written again after a long gap: only the new epoch shows.
+  for (int i = 0; i < 40; i++) m->end_epoch();
+  m->prepare_write(kBase + 7 * kPageSize);
+  m->end_epoch();
+  m->prepare_write(kBase + 7 * kPageSize);
+  m->end_epoch();
+  m->end_epoch();
+  EXPECT_EQ(m->history(7), 0b110);
 }
 
 TEST(GuestMemory, ReadsDoNotDirty) {
