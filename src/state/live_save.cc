@@ -78,18 +78,31 @@ void LiveSave::start_copy_out() {
     std::vector<uint8_t> staging(size_t{kBatch} * mem::kPageSize);
     std::vector<uint32_t> pages;
     std::vector<const uint8_t*> where(ram.page_count(), nullptr);
+    // Pages holding code the guest has run first, then the rest: the
+    // working set's head (the code the guest runs, docs/snapshot-format.md)
+    // then fills the first blocks of the file instead of one page in a
+    // block here and there, as suspend's last round arranges it.
+    // The code bits are read once: the hart may set more meanwhile, and
+    // every page must be in the order exactly once.
+    std::vector<uint8_t> code(ram.page_count());
+    for (uint32_t p = 0; p < ram.page_count(); p++) code[p] = ram.has_code(p);
+    std::vector<uint32_t> order;
+    order.reserve(ram.page_count());
+    for (uint8_t want : {1, 0})
+      for (uint32_t p = 0; p < ram.page_count(); p++)
+        if (code[p] == want) order.push_back(p);
     Status st;
-    for (uint32_t first = 0; first < ram.page_count() && st.ok(); first += kBatch) {
-      uint32_t n = std::min<uint32_t>(kBatch, static_cast<uint32_t>(ram.page_count()) - first);
+    for (size_t first = 0; first < order.size() && st.ok(); first += kBatch) {
+      const size_t n = std::min<size_t>(kBatch, order.size() - first);
       pages.clear();
       // Pages a lazy restore has not loaded yet are loaded first, outside
       // cow_mu_ (loading decompresses a block; a guest write waiting on the
       // hook should not wait for that). Once present a page stays present.
-      for (uint32_t k = 0; k < n && st.ok(); k++) st = ram.load(first + k);
+      for (size_t k = 0; k < n && st.ok(); k++) st = ram.load(order[first + k]);
       if (!st.ok()) break;
       std::vector<std::unique_ptr<uint8_t[]>> taken;
-      for (uint32_t k = 0; k < n; k++) {
-        uint32_t p = first + k;
+      for (size_t k = 0; k < n; k++) {
+        const uint32_t p = order[first + k];
         pages.push_back(p);
         std::lock_guard<std::mutex> lock(cow_mu_);
         if (auto it = cow_copies_.find(p); it != cow_copies_.end()) {
