@@ -24,9 +24,9 @@ const char kUsage[] =
 // thread is running on the other core; on the 2-vCPU VM measured here the
 // cross-core TLB flush made an munmap 9-13 us dearer. By default a working-
 // set restore made 229 such calls (101 heap grows and shrinks of its
-// streamer's arena), a lazy one 601 (540 brk); tuned, 48 each, and the
+// streamer's arena), a lazy one 601 (540 brk); tuned, 57 and 55, and the
 // first answer of a working-set restore came 0.5-2 ms sooner (16 restores
-// in turn). tandem's RSS is its guest's RAM; keeping a few MiB of freed
+// in turn, the same settings through GLIBC_TUNABLES). tandem's RSS is its guest's RAM; keeping a few MiB of freed
 // heap is cheap beside that.
 void tune_malloc() {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);

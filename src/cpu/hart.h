@@ -129,12 +129,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::vector<uint64_t> recent_blocks(size_t max) const;
   // Sizes the block cache for `blocks` blocks, so that filling it does not
   // rehash it step by step (a restore knows how many the guest will run).
-  // vCPU thread, or while the hart is stopped.
-  void reserve_blocks(size_t blocks) { table_reserve(blocks); }
-  // The same in two steps, so that the costly one can run beside other
-  // work: make_block_table (any thread; for a restored guest's 20,000
-  // blocks that is 1 MiB written, 0.5 ms of fresh-memory faults here),
-  // then use_block_table (as reserve_blocks).
+  // In two steps, so that the costly one can run beside other work:
+  // make_block_table on any thread (for a restored guest's 20,000 blocks
+  // that is 1 MiB written, 0.5 ms of fresh-memory faults here), then
+  // use_block_table on the vCPU thread, or while the hart is stopped.
   class BlockTable;
   static BlockTable make_block_table(size_t blocks);
   void use_block_table(BlockTable&& table);

@@ -120,17 +120,10 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
 }
 
 std::vector<uint32_t> GuestMemory::end_epoch() {
-  // One pass over the words. Each word's dirty bits go into populated_
-  // before they are cleared, so that is_populated() seen from another
-  // thread never misses a page, and again after, for a bit set in between.
-  std::vector<uint32_t> pages;
-  for (size_t i = 0; i < dirty_.word_count(); i++) {
-    if (dirty_.word(i) == 0) continue;
-    populated_.or_word(i, dirty_.word(i));
-    uint64_t w = dirty_.take_word(i);
-    populated_.or_word(i, w);
-    for (; w; w &= w - 1) pages.push_back(static_cast<uint32_t>(i * 64 + std::countr_zero(w)));
-  }
+  // The dirty bits go into populated_ before they are cleared, so that
+  // is_populated() seen from another thread never misses a page, and
+  // again after, for a bit set in between: one pass over the words.
+  std::vector<uint32_t> pages = dirty_.take(&populated_);
   const auto ending = static_cast<uint32_t>(epoch_);
   for (uint32_t p : pages) {
     History& h = history_[p];

@@ -82,15 +82,12 @@ void LiveSave::start_copy_out() {
     // working set's head (the code the guest runs, docs/snapshot-format.md)
     // then fills the first blocks of the file instead of one page in a
     // block here and there, as suspend's last round arranges it.
-    // The code bits are read once: the hart may set more meanwhile, and
+    // Each code bit is read once: the hart may set more meanwhile, and
     // every page must be in the order exactly once.
-    std::vector<uint8_t> code(ram.page_count());
-    for (uint32_t p = 0; p < ram.page_count(); p++) code[p] = ram.has_code(p);
-    std::vector<uint32_t> order;
+    std::vector<uint32_t> order, rest;
     order.reserve(ram.page_count());
-    for (uint8_t want : {1, 0})
-      for (uint32_t p = 0; p < ram.page_count(); p++)
-        if (code[p] == want) order.push_back(p);
+    for (uint32_t p = 0; p < ram.page_count(); p++) (ram.has_code(p) ? order : rest).push_back(p);
+    order.insert(order.end(), rest.begin(), rest.end());
     Status st;
     for (size_t first = 0; first < order.size() && st.ok(); first += kBatch) {
       const size_t n = std::min<size_t>(kBatch, order.size() - first);

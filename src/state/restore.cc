@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "state/file_util.h"
 #include "state/machine_snapshot.h"
 
 namespace tandem::state {

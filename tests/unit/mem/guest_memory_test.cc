@@ -145,6 +145,18 @@ TEST(GuestMemory, DeviceWritesAreTrackedAndSpanPages) {
   EXPECT_FALSE(bad.ok());
 }
 
+TEST(PageBitmap, TakeClearsAndCopiesIntoKeep) {
+  PageBitmap dirty(200), keep(200);
+  for (size_t p : {3, 64, 130, 199}) dirty.set(p);
+  keep.set(5);
+  EXPECT_EQ(dirty.take(&keep), (std::vector<uint32_t>{3, 64, 130, 199}));
+  EXPECT_FALSE(dirty.any());
+  EXPECT_EQ(keep.list(), (std::vector<uint32_t>{3, 5, 64, 130, 199}));
+  dirty.set(7);
+  EXPECT_EQ(dirty.take(), std::vector<uint32_t>{7});
+  EXPECT_FALSE(keep.test(7)) << "without keep, take only clears";
+}
+
 TEST(GuestMemory, WriteToCodePageInvalidatesCode) {
   auto m = make();
   CountingListener l;
