@@ -90,6 +90,19 @@ void Machine::request_exit(int status) {
   hart_->request_stop();
 }
 
+int Machine::add_slice_hook(std::function<void()> hook) {
+  slice_hooks_.emplace_back(++next_hook_id_, std::move(hook));
+  return next_hook_id_;
+}
+
+void Machine::remove_slice_hook(int id) {
+  std::erase_if(slice_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
+void Machine::run_slice_hooks() {
+  for (auto& [id, hook] : slice_hooks_) hook();
+}
+
 void Machine::add_io_source(int fd, std::function<void()> on_readable) {
   io_sources_.push_back({fd, std::move(on_readable)});
 }
@@ -375,7 +388,7 @@ void Machine::idle() {
     clint_->update();
     rtc_->update();
     feed_console();
-    if (slice_hook_) slice_hook_();
+    run_slice_hooks();
   }
 }
 
@@ -386,7 +399,7 @@ Result<int> Machine::run() {
     if (paused_) {
       console_.flush();
       poll_io(100'000'000);
-      if (slice_hook_) slice_hook_();
+      run_slice_hooks();
       continue;
     }
     // Slices end at multiples of kSliceInstructions of instret, so where
@@ -398,7 +411,7 @@ Result<int> Machine::run() {
     poll_io(0);
     feed_console();
     console_.flush();
-    if (slice_hook_) slice_hook_();
+    run_slice_hooks();
     if (why == cpu::StopReason::kWfi && !paused_) idle();
   }
   console_.flush();

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -77,8 +78,10 @@ class Machine {
   // Console input read from the host but not yet taken by the guest:
   // carried over a reset so piped commands are not lost.
   std::deque<uint8_t>& pending_console_input() { return console_.pending_input(); }
-  // Called between slices (and while paused, after each poll).
-  void set_slice_hook(std::function<void()> hook) { slice_hook_ = std::move(hook); }
+  // Hooks called between slices (and while paused, after each poll), in
+  // the order added; a hook must not add or remove hooks.
+  int add_slice_hook(std::function<void()> hook);
+  void remove_slice_hook(int id);
   // Host fds served by the run loop's poll (the monitor socket, ...).
   void add_io_source(int fd, std::function<void()> on_readable);
   void remove_io_source(int fd);
@@ -141,7 +144,9 @@ class Machine {
   std::atomic<int> exit_code_{0};
   bool paused_ = false;
   bool reset_requested_ = false;
-  std::function<void()> slice_hook_;
+  void run_slice_hooks();
+  std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
+  int next_hook_id_ = 0;
   struct IoSource {
     int fd;
     std::function<void()> on_readable;

@@ -17,6 +17,9 @@ class Args {
   std::string next_flag();
   // The value of the current flag: the "=value" part or the next argument.
   Result<std::string> value(const std::string& flag);
+  // Whether the current flag came as "--flag=value" (for flags whose value
+  // is optional).
+  bool has_inline_value() const { return has_inline_; }
   bool is_flag(const std::string& a) const { return a.size() > 1 && a[0] == '-'; }
 
  private:

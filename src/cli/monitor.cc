@@ -75,9 +75,9 @@ Monitor::~Monitor() {
 }
 
 Result<int> Monitor::run() {
-  m_.set_slice_hook([this] { tick(); });
+  const int hook = m_.add_slice_hook([this] { tick(); });
   auto r = m_.run();
-  m_.set_slice_hook(nullptr);
+  m_.remove_slice_hook(hook);
   return r;
 }
 
@@ -165,6 +165,9 @@ json Monitor::handle(const json& req) {
       return error_reply("GenericError", cmd + " needs {\"file\": PATH}");
     if (save_ && !save_->finished()) return error_reply("GenericError", "a snapshot is already being written");
     save_file_ = args["file"];
+    // The save traces the guest itself: a recording restore's window
+    // closes here, with what it saw so far.
+    if (restore_) restore_->end_recording();
     auto s = cmd == "suspend" ? state::LiveSave::start_suspend(m_, save_file_)
                               : state::LiveSave::start_snapshot(m_, save_file_);
     if (!s.ok()) return error_reply("GenericError", s.error().message());
@@ -190,7 +193,11 @@ json Monitor::restore_json() const {
           {"pages_on_demand", r.pages_on_demand},
           {"pages_streamed", r.pages_streamed},
           {"blocks_offered", r.blocks_offered},
-          {"blocks_adopted", m_.hart().blocks_adopted()}};
+          {"blocks_adopted", m_.hart().blocks_adopted()},
+          {"record", {{"status", r.record_status},
+                      {"pages", r.recorded_pages},
+                      {"code_blocks", r.recorded_code_blocks},
+                      {"error", r.record_error.empty() ? json(nullptr) : json(r.record_error)}}}};
 }
 
 json Monitor::progress_json() const {

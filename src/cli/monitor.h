@@ -38,7 +38,7 @@ class Monitor {
   Result<int> run();
   // The restore this machine came from, for query-restore (it must
   // outlive the monitor).
-  void set_restore(const state::Restore* r) { restore_ = r; }
+  void set_restore(state::Restore* r) { restore_ = r; }
 
  private:
   struct Client {
@@ -61,7 +61,7 @@ class Monitor {
   std::string path_;
   std::vector<Client> clients_;
   std::unique_ptr<state::LiveSave> save_;
-  const state::Restore* restore_ = nullptr;
+  state::Restore* restore_ = nullptr;
   std::string save_file_;
   double last_progress_ms_ = -1e9;
 };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 
@@ -19,8 +20,18 @@ const char kUsage[] =
     "  --mode eager|lazy|working-set   how memory is loaded (default working-set):\n"
     "        eager: all of it, then run; lazy: run at once, load pages on first touch;\n"
     "        working-set: load the pages the guest was using first, run, stream the rest\n"
+    "  --record-working-set[=MS]  trace what the guest touches in its first MS ms (default 100)\n"
+    "        and rewrite FILE with that working set first, for the restores after this one\n"
     "  --stats                 print restore timings, instructions and MIPS to stderr\n"
     "  --monitor unix:PATH     JSON monitor socket\n";
+
+// A restored guest answers its first request within milliseconds; 100 ms
+// takes in that request and the ones right after it. Longer windows list
+// more code, and a working-set restore loads the pages of the listed code
+// before the first instruction (at most kWorkingSetHead): 200 ms made
+// that head 700 pages against 380 and the first instruction 0.3 ms later.
+constexpr long kDefaultRecordMs = 100;
+constexpr long kMaxRecordMs = 600'000;
 
 }  // namespace
 
@@ -28,6 +39,7 @@ int restore_command(int argc, char** argv, int first) {
   std::string file, monitor;
   state::RestoreMode mode = state::RestoreMode::kWorkingSet;
   bool stats = false;
+  double record_ms = 0;
   Args args(argc, argv, first);
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "tandem: %s\n%s", msg.c_str(), kUsage);
@@ -49,6 +61,17 @@ int restore_command(int argc, char** argv, int first) {
       if (!v.ok()) return usage_error(v.error().message());
       if (auto st = check_monitor_spec(*v); !st.ok()) return usage_error(st.error().message());
       monitor = *v;
+    } else if (f == "--record-working-set") {
+      record_ms = kDefaultRecordMs;
+      if (args.has_inline_value()) {
+        std::string v = *args.value(f);
+        char* end = nullptr;
+        long ms = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || ms < 1 || ms > kMaxRecordMs)
+          return usage_error("--record-working-set=MS needs a whole number of milliseconds from 1 to " +
+                             std::to_string(kMaxRecordMs) + ", not '" + v + "'");
+        record_ms = static_cast<double>(ms);
+      }
     } else if (f == "--stats") {
       stats = true;
     } else if (!args.is_flag(f) && file.empty()) {
@@ -94,11 +117,15 @@ int restore_command(int argc, char** argv, int first) {
     mon = std::move(created).value();
     mon->set_restore(r->get());
   }
+  if (record_ms > 0) (*r)->record_working_set(record_ms);
   if (Status started = (*r)->start(); !started.ok()) {
     std::fprintf(stderr, "tandem: restore '%s': %s\n", file.c_str(), started.error().message().c_str());
     return 1;
   }
   Result<int> status = mon ? mon->run() : m.run();
+  // A guest that ended inside the window leaves a shorter recording; the
+  // file is rewritten before the process goes.
+  Status recorded = (*r)->finish_recording();
   std::string load_error = (*r)->load_error();
   if (!load_error.empty()) {
     std::fprintf(stderr, "tandem: restore: %s\n", load_error.c_str());
@@ -110,17 +137,25 @@ int restore_command(int argc, char** argv, int first) {
                  "tandem-restore: {\"mode\": \"%s\", \"first_instruction_ms\": %.3f, \"working_set_ms\": %.3f, "
                  "\"resident_ms\": %.3f, \"active_pages\": %llu, \"pages_prefetched\": %llu, "
                  "\"pages_on_demand\": %llu, \"pages_streamed\": %llu, \"blocks_offered\": %llu, "
-                 "\"blocks_adopted\": %llu}\n",
+                 "\"blocks_adopted\": %llu, \"record\": \"%s\", \"recorded_pages\": %llu, "
+                 "\"recorded_code_blocks\": %llu}\n",
                  state::restore_mode_name(mode), rep.first_instruction_ms, rep.working_set_ms, rep.resident_ms,
                  static_cast<unsigned long long>(rep.active_pages),
                  static_cast<unsigned long long>(rep.pages_prefetched),
                  static_cast<unsigned long long>(rep.pages_on_demand),
                  static_cast<unsigned long long>(rep.pages_streamed),
                  static_cast<unsigned long long>(rep.blocks_offered),
-                 static_cast<unsigned long long>(m.hart().blocks_adopted()));
+                 static_cast<unsigned long long>(m.hart().blocks_adopted()), rep.record_status.c_str(),
+                 static_cast<unsigned long long>(rep.recorded_pages),
+                 static_cast<unsigned long long>(rep.recorded_code_blocks));
   }
   if (!status.ok()) {
     std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  if (!recorded.ok()) {
+    std::fprintf(stderr, "tandem: restore: recording the working set failed: %s\n",
+                 recorded.error().message().c_str());
     return 1;
   }
   return *status;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "state/machine_snapshot.h"
+#include "state/working_set_record.h"
 
 namespace tandem::state {
 
@@ -119,6 +120,8 @@ Restore::~Restore() {
   head_next_ = head_blocks_.size();
   advance(kAbandoned);
   helper_.join();
+  recorder_.join();
+  if (record_hook_ && machine_) machine_->remove_slice_hook(record_hook_);
   if (machine_) machine_->ram().set_loader(nullptr);
 }
 
@@ -309,7 +312,57 @@ Status Restore::start() {
   first_instruction_ms_ = ms_since(t0_);
   if (mode_ == RestoreMode::kEager) resident_ms_ = working_set_ms_ = first_instruction_ms_;
   if (mode_ == RestoreMode::kWorkingSet && absent_left_ == 0) resident_ms_ = first_instruction_ms_;
+  if (record_window_ms_ > 0) start_recording();
   advance(kRunning);  // the helper streams (working-set) or verifies (lazy)
+  return Ok();
+}
+
+// The trace is the live save's (GuestMemory's accessed bits, the hart's
+// block log): it sees every page the guest touches, loaded or not, so it
+// records the same in any mode. The window is checked between slices.
+void Restore::start_recording() {
+  machine_->ram().start_trace();
+  machine_->hart().start_block_log();
+  record_t0_ = std::chrono::steady_clock::now();
+  record_state_ = kRecording;
+  record_hook_ = machine_->add_slice_hook([this] {
+    if (record_state_ == kRecording && ms_since(record_t0_) >= record_window_ms_) end_recording();
+  });
+}
+
+void Restore::end_recording() {
+  if (record_state_ != kRecording) return;
+  RecordedWorkingSet ws;
+  ws.pages = machine_->ram().stop_trace();
+  ws.code = machine_->hart().take_block_log();
+  recorded_pages_ = ws.pages.size();
+  recorded_code_ = ws.code.size();
+  const double window = ms_since(record_t0_);
+  record_state_ = kRecordWriting;
+  recorder_ = Thread([this, ws = std::move(ws), window] {
+    become_idle();  // the guest runs on; this is for the restores after it
+    auto done = rewrite_working_set(*reader_, ws);
+    if (!done.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      record_error_ = done.error();
+      record_state_ = kRecordFailed;
+      return;
+    }
+    std::fprintf(stderr,
+                 "tandem: recorded the working set of '%s': %llu pages and %llu code blocks in the guest's "
+                 "first %.0f ms; the file lists %llu pages first now (%.1f MiB, rewritten in %.0f ms)\n",
+                 reader_->path().c_str(), static_cast<unsigned long long>(recorded_pages_),
+                 static_cast<unsigned long long>(recorded_code_), window,
+                 static_cast<unsigned long long>(done->pages), done->file_bytes / 1048576.0, done->ms);
+    record_state_ = kRecordWritten;
+  });
+}
+
+Status Restore::finish_recording() {
+  end_recording();
+  recorder_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (record_error_) return *record_error_;
   return Ok();
 }
 
@@ -325,6 +378,14 @@ RestoreReport Restore::report() const {
   r.pages_on_demand = on_demand_;
   r.pages_streamed = streamed_;
   r.blocks_offered = blocks_offered_;
+  static const char* const kRecordNames[] = {"off", "recording", "writing", "written", "failed"};
+  const int rs = record_state_;
+  r.record_status = kRecordNames[rs];
+  if (rs >= kRecordWriting) r.recorded_pages = recorded_pages_, r.recorded_code_blocks = recorded_code_;
+  if (rs == kRecordFailed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    r.record_error = record_error_->message();
+  }
   return r;
 }
 

@@ -49,10 +49,10 @@
 namespace tandem::state {
 
 enum class RestoreMode { kEager, kLazy, kWorkingSet };
-// Pages a working-set restore loads before the first instruction (4 MiB
-// at most; a guest's code working set, 190-370 pages here, loads in
-// 0.6-1.5 ms).
-inline constexpr size_t kWorkingSetHead = 1024;
+// Pages a working-set restore loads before the first instruction (2 MiB
+// at most; a guest's code working set, 190-370 pages in a suspend's trace
+// and 370-450 in a 100 ms recording here, loads in 0.6-1.5 ms).
+inline constexpr size_t kWorkingSetHead = 512;
 Result<RestoreMode> parse_restore_mode(std::string_view text);
 const char* restore_mode_name(RestoreMode mode);
 
@@ -67,6 +67,12 @@ struct RestoreReport {
   uint64_t pages_streamed = 0;      // loaded by the background thread
   uint64_t blocks_offered = 0;      // decoded ahead for the hart (working-set)
   uint64_t pages_not_loaded = 0;    // stored pages still absent
+  // --record-working-set: "off", "recording", "writing", "written" or
+  // "failed" (record_error says why); what was recorded.
+  std::string record_status = "off";
+  std::string record_error;
+  uint64_t recorded_pages = 0;
+  uint64_t recorded_code_blocks = 0;
 };
 
 class Restore {
@@ -85,6 +91,18 @@ class Restore {
   // notes the time, starts streaming.
   Status start();
   RestoreReport report() const;
+  // Records the working set (state/working_set_record.h): the pages the
+  // guest touches and the code it enters in its first `window_ms` from
+  // start(), then rewrites the file with them first, on a thread of its
+  // own at idle priority. Call before start().
+  void record_working_set(double window_ms) { record_window_ms_ = window_ms; }
+  // Closes the recording window now if it is open (a save is about to
+  // trace the guest itself, or the guest has ended). vCPU thread, or with
+  // the hart stopped.
+  void end_recording();
+  // Ends the recording and waits for the file to be rewritten: its error
+  // if that failed. Call once the guest has stopped.
+  Status finish_recording();
   // Set when a page could not be loaded; the VM was stopped.
   std::string load_error() const;
 
@@ -105,7 +123,7 @@ class Restore {
   std::unique_ptr<SnapshotReader> reader_;
   std::unique_ptr<board::Machine> machine_;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;  // load_error_, head_error_
+  mutable std::mutex mu_;  // load_error_, head_error_, record_error_
   // Per page, who copies it in (load_block_safely); atomic_ref because
   // the array is calloc'd (ZeroedArray: a page's byte is faulted in when
   // it is first claimed, not all of them before the guest starts).
@@ -140,6 +158,16 @@ class Restore {
   std::atomic<double> resident_ms_{-1};
   std::atomic<double> working_set_ms_{-1};
   std::string load_error_;
+  // Recording (--record-working-set).
+  enum : int { kRecordOff, kRecording, kRecordWriting, kRecordWritten, kRecordFailed };
+  std::atomic<int> record_state_{kRecordOff};
+  double record_window_ms_ = 0;
+  std::chrono::steady_clock::time_point record_t0_;
+  int record_hook_ = 0;
+  uint64_t recorded_pages_ = 0, recorded_code_ = 0;  // set before kRecordWriting
+  std::optional<Error> record_error_;                 // guarded by mu_
+  Thread recorder_;
+  void start_recording();
   Thread helper_;  // last: it uses everything above
 };
 

@@ -118,6 +118,10 @@ class SnapshotReader {
   uint64_t ram_size() const { return ram_size_; }
   uint64_t page_count() const { return ram_size_ / mem::kPageSize; }
   uint64_t file_size() const { return file_size_; }
+  // Whether `path` names the very file this reader opened (not a file
+  // written over it since).
+  bool is_file_at(const std::string& path) const;
+  int fd() const { return fd_; }
 
   size_t block_count() const { return blocks_.size(); }
   // The block holding `page`'s current copy, or kZeroPage.

@@ -59,6 +59,12 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::open(const std::string& 
   return r;
 }
 
+bool SnapshotReader::is_file_at(const std::string& path) const {
+  struct stat mine, now;
+  return ::fstat(fd_, &mine) == 0 && ::stat(path.c_str(), &now) == 0 && mine.st_dev == now.st_dev &&
+         mine.st_ino == now.st_ino;
+}
+
 Status SnapshotReader::parse() {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return sys_error("stat snapshot '" + path_ + "'");

@@ -11,12 +11,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "../cpu/rv_asm.h"
 #include "../elf_writer.h"
 #include "board/machine.h"
+#include "state/machine_snapshot.h"
+#include "state/snapshot_file.h"
 
 namespace tandem::state::testing {
 
@@ -99,6 +102,29 @@ inline void run_to(board::Machine& m, uint64_t instret) {
     ASSERT_LT(stalled, 1000) << "the hart stopped retiring instructions at " << before;
   }
   ASSERT_EQ(m.hart().instret(), instret);
+}
+
+inline std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Runs `m` for `instructions` with its pages traced and its blocks logged,
+// and saves it to `path` with that working set.
+inline Snapshot save_traced(board::Machine& m, uint64_t instructions, const std::string& path) {
+  m.ram().start_trace();
+  m.hart().start_block_log();
+  m.hart().run(instructions);
+  Snapshot snap = capture_machine(m);
+  set_working_set(snap, m, m.ram().stop_trace());
+  auto written = write_snapshot(path, snap, m.ram());
+  EXPECT_TRUE(written.ok()) << written.error().message();
+  return snap;
 }
 
 }  // namespace tandem::state::testing

@@ -7,8 +7,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "bare_machine.h"
@@ -22,6 +20,9 @@ namespace {
 
 using testing::config;
 using testing::memory_of;
+using testing::read_file;
+using testing::save_traced;
+using testing::write_file;
 using testing::temp_path;
 
 class RestoreModes : public ::testing::TestWithParam<RestoreMode> {};
@@ -32,29 +33,6 @@ uint64_t stored_pages(const std::string& path) {
   uint64_t n = 0;
   for (uint32_t p = 0; r.ok() && p < (*r)->page_count(); p++) n += (*r)->block_of(p) != SnapshotReader::kZeroPage;
   return n;
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Runs `m` for `instructions` with its pages traced and its blocks logged,
-// and saves it to `path` with that working set.
-Snapshot save_traced(board::Machine& m, uint64_t instructions, const std::string& path) {
-  m.ram().start_trace();
-  m.hart().start_block_log();
-  m.hart().run(instructions);
-  Snapshot snap = capture_machine(m);
-  set_working_set(snap, m, m.ram().stop_trace());
-  auto written = write_snapshot(path, snap, m.ram());
-  EXPECT_TRUE(written.ok()) << written.error().message();
-  return snap;
 }
 
 TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
