@@ -49,10 +49,13 @@
 namespace tandem::state {
 
 enum class RestoreMode { kEager, kLazy, kWorkingSet };
-// Pages a working-set restore loads before the first instruction (2 MiB
-// at most; a guest's code working set, 190-370 pages in a suspend's trace
-// and 370-450 in a 100 ms recording here, loads in 0.6-1.5 ms).
-inline constexpr size_t kWorkingSetHead = 512;
+// Pages a working-set restore loads before the first instruction (1 MiB
+// at most). A guest's code working set is 190-370 pages in a suspend's
+// trace and 380-700 in a 100 ms recording here; the helper loads the rest
+// of it as it decodes. On a recorded HTTP guest, heads of 128, 256 and 512
+// pages answered alike (medians 5.5-5.6 ms, lazy 6.6), but the first
+// instruction came 0.3-1.7 ms later with each doubling on busier files.
+inline constexpr size_t kWorkingSetHead = 256;
 Result<RestoreMode> parse_restore_mode(std::string_view text);
 const char* restore_mode_name(RestoreMode mode);
 

@@ -6,7 +6,9 @@ Usage: system_test.py TANDEM TEST_NAME. The guest comes from
 $TANDEM_GUEST_DIR (guest/build.sh prints it); without it the test is
 skipped (exit 77)."""
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -586,7 +588,9 @@ def get_from_port(port, path, client_port, timeout=10):
 
 def test_snapshot_http(tandem):
     """Suspend the guest's HTTP server, restore it, and it answers with the
-    state it had."""
+    state it had. The restore records the working set of its first 100 ms
+    into the file (--record-working-set); a restore of that file answers
+    the same."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         sock, snap = os.path.join(tmp, "m.sock"), os.path.join(tmp, "vm.snap")
@@ -615,7 +619,7 @@ def test_snapshot_http(tandem):
         expect(p.returncode == 0, f"suspended tandem exited {p.returncode}")
         expect(report["active_pages"] > 0, f"no active pages recorded: {report}")
         rsock = os.path.join(tmp, "r.sock")
-        r = subprocess.Popen([tandem, "restore", snap, "--stats", "--monitor", f"unix:{rsock}"],
+        r = subprocess.Popen([tandem, "restore", snap, "--stats", "--record-working-set", "--monitor", f"unix:{rsock}"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             # The same 4-tuple again (the guest may still hold it in
@@ -644,19 +648,45 @@ def test_snapshot_http(tandem):
                 f.write(b'{"execute": "query-restore"}\n')
                 f.flush()
                 q = json.loads(f.readline())["return"]
-                if q["status"] == "resident" or time.time() > deadline:
+                if (q["status"] == "resident" and q["record"]["status"] not in ("recording", "writing")) \
+                        or time.time() > deadline:
                     break
                 time.sleep(0.1)
             expect(q["status"] == "resident" and q["pages_not_loaded"] == 0 and q["resident_ms"] > 0,
                    f"memory not all loaded 30 s after the restore: {q}")
             expect(q["mode"] == "working-set" and q["first_instruction_ms"] > 0, f"query-restore: {q}")
             expect(q["blocks_offered"] > 0, f"no code was decoded ahead: {q}")
+            expect(q["record"]["status"] == "written" and q["record"]["pages"] > 0 and q["record"]["code_blocks"] > 0,
+                   f"the working set was not recorded: {q}")
             c.close()
             r.stdin.write(b"poweroff -f\n")
             r.stdin.flush()
             out, err = r.communicate(timeout=60)
             expect(r.returncode == 0, f"restored tandem exited {r.returncode}: {err.decode()}")
             expect(b"tandem-restore:" in err, "restore printed no timings", err.decode())
+            expect(b"recorded the working set of" in err, "the recording restore said nothing", err.decode())
+        finally:
+            if r.poll() is None:
+                r.kill()
+                r.wait()
+        # The recorded file: the same server, its recorded pages first.
+        r = subprocess.Popen([tandem, "restore", snap, "--stats"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            body = None
+            deadline = time.time() + 60
+            while time.time() < deadline and body is None:
+                try:
+                    body = get_from_port(port, "/kv/k", free_port())
+                except OSError:
+                    time.sleep(0.1)
+            expect(body == b"before-suspend", f"the restored recorded file answered {body!r}")
+            r.stdin.write(b"poweroff -f\n")
+            r.stdin.flush()
+            out, err = r.communicate(timeout=60)
+            expect(r.returncode == 0, f"restore of the recorded file exited {r.returncode}: {err.decode()}")
+            stats = json.loads(re.search(rb"tandem-restore: (\{.*\})", err).group(1))
+            expect(stats["active_pages"] >= q["record"]["pages"], f"the recorded file's working set: {stats}")
         finally:
             if r.poll() is None:
                 r.kill()
@@ -703,6 +733,18 @@ def test_snapshot_bad_files(tandem):
         expect(r.returncode == 1 and b"No such file" in r.stderr, f"missing file: {r.stderr!r}")
         r = subprocess.run([tandem, "restore", snap, "--mode", "fast"], capture_output=True)
         expect(r.returncode == 2 and b"unknown restore mode 'fast'" in r.stderr, f"bad mode: {r.stderr!r}")
+        for window in ("0", "1.5", "soon"):
+            r = subprocess.run([tandem, "restore", snap, f"--record-working-set={window}"], capture_output=True)
+            expect(r.returncode == 2 and b"--record-working-set=MS needs a whole number" in r.stderr,
+                   f"--record-working-set={window}: {r.stderr!r}")
+        # A damaged file is not rewritten by a recording restore.
+        bad = os.path.join(tmp, "bad.snap")
+        with open(bad, "wb") as f:
+            f.write(flip(good, len(good) // 3))
+        r = subprocess.run([tandem, "restore", bad, "--mode", "lazy", "--record-working-set"], capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 1 and b"checksum mismatch" in r.stderr, f"recording a damaged file: {r.stderr!r}")
+        expect(open(bad, "rb").read() == flip(good, len(good) // 3), "a recording restore changed a damaged file")
 
 
 def test_monitor(tandem):
