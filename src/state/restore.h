@@ -29,6 +29,9 @@
 // guest computing, the clients it serves) and the restore behaves like
 // lazy; on an idle core it loads the working set ahead of the guest. Each
 // block is copied in once (see load_block_safely).
+// Any mode can also record the working set (record_working_set(): the
+// suspend's trace, run on the restored guest's first milliseconds, and
+// the file rewritten with it first; state/working_set_record.h).
 #pragma once
 
 #include <atomic>
