@@ -56,8 +56,8 @@ enum class RestoreMode { kEager, kLazy, kWorkingSet };
 // at most). A guest's code working set is 190-370 pages in a suspend's
 // trace and 380-700 in a 100 ms recording here; the helper loads the rest
 // of it as it decodes. On a recorded HTTP guest, heads of 128, 256 and 512
-// pages answered alike (medians 5.5-5.6 ms, lazy 6.6), but the first
-// instruction came 0.3-1.7 ms later with each doubling on busier files.
+// pages answered alike (medians 5.5-5.6 ms, lazy 6.6); a 704-page head
+// (a 200 ms recording, under the old cap of 1,024) lost to lazy in 5 of 8.
 inline constexpr size_t kWorkingSetHead = 256;
 Result<RestoreMode> parse_restore_mode(std::string_view text);
 const char* restore_mode_name(RestoreMode mode);
