@@ -65,8 +65,9 @@ Result<RecordStats> rewrite_working_set(const SnapshotReader& opened, const Reco
   snap.code_blocks = std::move(code);
   snap.code_traced = static_cast<uint32_t>(traced);
 
-  // Written beside the file, then over it, unless it was replaced while
-  // this ran (a save to the same path): the newer file wins.
+  // Written beside the file under a name of its own (a save to the same
+  // path writes PATH.tmp), then over it, unless it was replaced while
+  // this ran: the newer file wins.
   const std::string beside = path + ".recorded";
   WriteOptions options;
   options.threads = threads;

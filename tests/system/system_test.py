@@ -250,7 +250,6 @@ def suspend_via_monitor(tandem, sock, path):
     p = subprocess.run([tandem, "snapshot", "suspend", "--monitor", f"unix:{sock}", path],
                        capture_output=True, timeout=120)
     expect(p.returncode == 0, f"snapshot suspend failed: {p.stderr.decode()}")
-    import json
     return json.loads(p.stdout)
 
 
@@ -516,7 +515,6 @@ def test_snapshot_save_writable_drive(tandem):
             s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock}", snap],
                                capture_output=True, timeout=120)
             expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
-            import json
             report = json.loads(s.stdout)
             expect(report.get("drive_copies") == [snap + ".drive0"], f"report: {report}")
             rest, err = p.communicate(timeout=BOOT_TIMEOUT)
@@ -586,6 +584,18 @@ def get_from_port(port, path, client_port, timeout=10):
         s.close()
 
 
+def get_when_up(port, path, client_port, seconds=60):
+    """get_from_port() retried until the server answers (None if it never
+    does within `seconds`)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            return get_from_port(port, path, client_port)
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
 def test_snapshot_http(tandem):
     """Suspend the guest's HTTP server, restore it, and it answers with the
     state it had. The restore records the working set of its first 100 ms
@@ -625,20 +635,12 @@ def test_snapshot_http(tandem):
             # The same 4-tuple again (the guest may still hold it in
             # TIME_WAIT): the restored user network numbers its SYN past
             # the old connection's, so the guest takes it at once.
-            body = None
-            deadline = time.time() + 60
             t_first = time.time()
-            while time.time() < deadline:
-                try:
-                    body = get_from_port(port, "/kv/k", client_port)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            body = get_when_up(port, "/kv/k", client_port)
             expect(body == b"before-suspend", f"restored server answered {body!r}")
             print(f"first answer on the reused port after {time.time() - t_first:.3f} s")
             # The working-set restore goes on loading behind the guest until
             # every stored page is in; the monitor says how far it is.
-            import json
             c = socket.socket(socket.AF_UNIX)
             c.connect(rsock)
             f = c.makefile("rwb")
@@ -673,13 +675,7 @@ def test_snapshot_http(tandem):
         r = subprocess.Popen([tandem, "restore", snap, "--stats"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            body = None
-            deadline = time.time() + 60
-            while time.time() < deadline and body is None:
-                try:
-                    body = get_from_port(port, "/kv/k", free_port())
-                except OSError:
-                    time.sleep(0.1)
+            body = get_when_up(port, "/kv/k", free_port())
             expect(body == b"before-suspend", f"the restored recorded file answered {body!r}")
             r.stdin.write(b"poweroff -f\n")
             r.stdin.flush()
@@ -749,7 +745,6 @@ def test_snapshot_bad_files(tandem):
 
 def test_monitor(tandem):
     """The JSON monitor answers bad requests with errors and keeps serving."""
-    import json
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "m.sock")
         p = subprocess.Popen([tandem] + guest_args(["--monitor", f"unix:{sock}"]),

@@ -20,6 +20,7 @@
 #include "board/machine.h"
 #include "state/machine_snapshot.h"
 #include "state/snapshot_file.h"
+#include "state/snapshot_format.h"
 
 namespace tandem::state::testing {
 
@@ -112,6 +113,17 @@ inline std::vector<uint8_t> read_file(const std::string& path) {
 inline void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Flips a bit in the middle of memory block `block`'s stored bytes and
+// returns the file's bytes as now written.
+inline std::vector<uint8_t> damage_block(const std::string& path, uint32_t block) {
+  std::vector<uint8_t> bytes = read_file(path);
+  format::Header h = format::parse_header(bytes.data());
+  format::BlockEntry e = format::parse_block_entry(bytes.data() + h.index_offset + block * format::kBlockEntrySize);
+  bytes[e.offset + e.stored_size / 2] ^= 0x10;
+  write_file(path, bytes);
+  return bytes;
 }
 
 // Runs `m` for `instructions` with its pages traced and its blocks logged,

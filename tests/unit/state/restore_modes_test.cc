@@ -13,16 +13,14 @@
 #include "state/machine_snapshot.h"
 #include "state/restore.h"
 #include "state/snapshot_file.h"
-#include "state/snapshot_format.h"
 
 namespace tandem::state {
 namespace {
 
 using testing::config;
+using testing::damage_block;
 using testing::memory_of;
-using testing::read_file;
 using testing::save_traced;
-using testing::write_file;
 using testing::temp_path;
 
 class RestoreModes : public ::testing::TestWithParam<RestoreMode> {};
@@ -117,11 +115,7 @@ TEST(RestoreModes, WorkingSetRefusesADamagedHeadBlock) {
     block = (*reader)->block_of(static_cast<uint32_t>(m.ram().page_of(snap.code_blocks[0])));
     ASSERT_NE(block, SnapshotReader::kZeroPage);
   }
-  std::vector<uint8_t> bytes = read_file(path);
-  format::Header h = format::parse_header(bytes.data());
-  format::BlockEntry e = format::parse_block_entry(bytes.data() + h.index_offset + block * format::kBlockEntrySize);
-  bytes[e.offset + e.stored_size / 2] ^= 0x10;
-  write_file(path, bytes);
+  damage_block(path, block);
 
   auto r = Restore::open(path, RestoreMode::kWorkingSet, nullptr);
   ASSERT_TRUE(r.ok()) << r.error().message();  // memory is checked as it loads

@@ -14,18 +14,17 @@
 #include "bare_machine.h"
 #include "state/restore.h"
 #include "state/snapshot_file.h"
-#include "state/snapshot_format.h"
 #include "state/working_set_record.h"
 
 namespace tandem::state {
 namespace {
 
 using testing::config;
+using testing::damage_block;
 using testing::memory_of;
 using testing::read_file;
 using testing::save_traced;
 using testing::temp_path;
-using testing::write_file;
 
 constexpr uint64_t kRecorded = 100'000;  // instructions the restored guest runs while recorded
 
@@ -149,11 +148,7 @@ TEST(WorkingSetRecord, RefusesADamagedFileAndLeavesIt) {
   ASSERT_TRUE(made.ok()) << made.error().message();
   const std::string path = temp_path("damaged.snap");
   save_traced(**made, 50'000, path);
-  std::vector<uint8_t> bytes = read_file(path);
-  format::Header h = format::parse_header(bytes.data());
-  format::BlockEntry e = format::parse_block_entry(bytes.data() + h.index_offset + 2 * format::kBlockEntrySize);
-  bytes[e.offset + e.stored_size / 2] ^= 0x10;
-  write_file(path, bytes);
+  const std::vector<uint8_t> bytes = damage_block(path, 2);
   auto opened = SnapshotReader::open(path);  // blocks are checked as they are read
   ASSERT_TRUE(opened.ok()) << opened.error().message();
   auto r = rewrite_working_set(**opened, {{0, 1, 2}, {}});
