@@ -33,8 +33,7 @@ GuestMemory::GuestMemory(uint64_t base, uint64_t size, uint8_t* host)
       protected_(pages_),
       absent_(pages_),
       code_(pages_),
-      populated_(pages_),
-      history_(pages_) {}
+      populated_(pages_) {}
 
 GuestMemory::~GuestMemory() { munmap(host_, size_); }
 
@@ -80,10 +79,7 @@ uint8_t* GuestMemory::prepare_write(uint64_t gpa) {
   if (!contains(gpa)) return nullptr;
   size_t page = page_of(gpa);
   ensure_present(page);
-  if (protected_.test(page)) {
-    if (write_hook_) write_hook_(page);
-    protected_.clear(page);
-  }
+  if (protected_.test(page)) run_write_hooks(page);
   if (code_.test(page)) {
     code_.clear(page);
     for (auto* l : listeners_) l->invalidate_code(page_gpa(page));
@@ -119,28 +115,55 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
   return Ok();
 }
 
-std::vector<uint32_t> GuestMemory::end_epoch() {
-  // The dirty bits go into populated_ before they are cleared, so that
-  // is_populated() seen from another thread never misses a page, and
-  // again after, for a bit set in between: one pass over the words.
-  std::vector<uint32_t> pages = dirty_.take(&populated_);
-  const auto ending = static_cast<uint32_t>(epoch_);
-  for (uint32_t p : pages) {
-    History& h = history_[p];
-    const uint32_t age = ending - h.last;  // a never-dirtied page has bits 0
-    h.bits = static_cast<uint16_t>((age >= kHistoryEpochs ? 0u : unsigned{h.bits} << age) | 1u);
-    h.last = ending;
-  }
-  epoch_++;
-  flush_tlbs();
-  return pages;
+void GuestMemory::run_write_hooks(size_t page) {
+  for (WriteHook* h : hooks_)
+    if (h->pages_.test(page)) {
+      h->fn_(page);
+      h->pages_.clear(page);
+    }
+  protected_.clear(page);
 }
 
-uint16_t GuestMemory::history(size_t page) const {
-  const History& h = history_[page];
-  if (h.bits == 0) return 0;
-  const uint64_t age = epoch_ - 1 - h.last;  // epochs ended since `last` ended
-  return age >= kHistoryEpochs ? 0 : static_cast<uint16_t>(unsigned{h.bits} << age);
+std::unique_ptr<WriteHook> GuestMemory::add_write_hook(std::string owner,
+                                                      std::function<void(size_t)> hook) {
+  std::unique_ptr<WriteHook> h(new WriteHook(*this, std::move(owner), std::move(hook), pages_));
+  hooks_.push_back(h.get());
+  return h;
+}
+
+std::unique_ptr<DirtyLog> GuestMemory::open_dirty_log(std::string owner) {
+  std::unique_ptr<DirtyLog> log(new DirtyLog(*this, std::move(owner), pages_));
+  std::lock_guard<std::mutex> lock(logs_mu_);
+  // What was written before it opened goes to the other logs, not to it.
+  harvest(nullptr);
+  logs_.push_back(log.get());
+  flush_tlbs();
+  return log;
+}
+
+void GuestMemory::close_dirty_log(DirtyLog* log) {
+  std::lock_guard<std::mutex> lock(logs_mu_);
+  logs_.erase(std::remove(logs_.begin(), logs_.end(), log), logs_.end());
+}
+
+std::vector<uint32_t> GuestMemory::harvest(DirtyLog* taker) {
+  // One pass over the words. A dirty word goes into populated_ before it
+  // is cleared, so that is_populated() seen from another thread never
+  // misses a page, and again after, for a bit set in between.
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < dirty_.word_count(); i++) {
+    uint64_t w = 0;
+    if (const uint64_t seen = dirty_.word(i)) {
+      populated_.or_word(i, seen);
+      w = dirty_.take_word(i);
+      populated_.or_word(i, w);
+      for (DirtyLog* l : logs_)
+        if (l != taker && w) l->pending_.or_word(i, w);
+    }
+    if (taker && taker->pending_.word(i)) w |= taker->pending_.take_word(i);
+    for (; w; w &= w - 1) out.push_back(static_cast<uint32_t>(i * 64 + std::countr_zero(w)));
+  }
+  return out;
 }
 
 std::vector<uint32_t> GuestMemory::populated_pages() const {
@@ -174,18 +197,6 @@ std::vector<uint32_t> GuestMemory::active_pages() const {
   return active_order_;
 }
 
-void GuestMemory::set_write_hook(std::function<void(size_t)> hook) { write_hook_ = std::move(hook); }
-
-void GuestMemory::protect(const std::vector<uint32_t>& pages) {
-  for (uint32_t p : pages) protected_.set(p);
-  flush_tlbs();
-}
-
-void GuestMemory::protect_all() {
-  protected_.set_all();
-  flush_tlbs();
-}
-
 void GuestMemory::set_loader(std::function<void(size_t)> loader) { loader_ = std::move(loader); }
 
 void GuestMemory::mark_absent_all() {
@@ -210,6 +221,67 @@ void GuestMemory::remove_listener(MemoryListener* l) {
 
 void GuestMemory::flush_tlbs() {
   for (auto* l : listeners_) l->flush_tlb();
+}
+
+// --- DirtyLog ---
+
+DirtyLog::DirtyLog(GuestMemory& mem, std::string owner, size_t pages)
+    : mem_(mem), owner_(std::move(owner)), pending_(pages), history_(pages) {}
+
+DirtyLog::~DirtyLog() { mem_.close_dirty_log(this); }
+
+std::vector<uint32_t> DirtyLog::end_epoch() {
+  std::vector<uint32_t> pages;
+  {
+    std::lock_guard<std::mutex> lock(mem_.logs_mu_);
+    pages = mem_.harvest(this);
+  }
+  note_epoch(pages);
+  mem_.flush_tlbs();
+  return pages;
+}
+
+void DirtyLog::note_epoch(const std::vector<uint32_t>& pages) {
+  const auto ending = static_cast<uint32_t>(epoch_);
+  for (uint32_t p : pages) {
+    History& h = history_[p];
+    const uint32_t age = ending - h.last;  // a never-dirtied page has bits 0
+    h.bits = static_cast<uint16_t>((age >= kHistoryEpochs ? 0u : unsigned{h.bits} << age) | 1u);
+    h.last = ending;
+  }
+  epoch_++;
+}
+
+uint16_t DirtyLog::history(size_t page) const {
+  const History& h = history_[page];
+  if (h.bits == 0) return 0;
+  const uint64_t age = epoch_ - 1 - h.last;  // epochs ended since `last` ended
+  return age >= kHistoryEpochs ? 0 : static_cast<uint16_t>(unsigned{h.bits} << age);
+}
+
+// --- WriteHook ---
+
+WriteHook::WriteHook(GuestMemory& mem, std::string owner, std::function<void(size_t)> fn,
+                     size_t pages)
+    : mem_(mem), owner_(std::move(owner)), fn_(std::move(fn)), pages_(pages) {}
+
+WriteHook::~WriteHook() {
+  auto& hooks = mem_.hooks_;
+  hooks.erase(std::remove(hooks.begin(), hooks.end(), this), hooks.end());
+}
+
+void WriteHook::protect(std::span<const uint32_t> pages) {
+  for (uint32_t p : pages) {
+    pages_.set(p);
+    mem_.protected_.set(p);
+  }
+  mem_.flush_tlbs();
+}
+
+void WriteHook::protect_all() {
+  pages_.set_all();
+  mem_.protected_.set_all();
+  mem_.flush_tlbs();
 }
 
 }  // namespace tandem::mem

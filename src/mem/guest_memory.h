@@ -1,20 +1,22 @@
 // Guest RAM: one host mapping plus per-page tracking bits (see
 // docs/architecture.md, "Memory tracking").
 //
-//   dirty     written in the current epoch            (always kept)
+//   dirty     written since the last harvest          (always kept; each
+//             client's own log is a DirtyLog, mem/dirty_log.h)
 //   accessed  read, written or fetched while tracing  (working-set trace)
-//   protected a write must first call the write hook  (copy-on-write)
+//   protected a write must first call the owners' write hooks
+//             (copy-on-write, mem/write_hook.h)
 //   absent    contents not loaded: any access must first call the loader
 //   code      the CPU decoded instructions from it    (self-modifying code)
 //   populated may hold non-zero bytes: dirtied in some epoch, or filled
 //             by a restore; every other page is still fresh zero memory
 //
 // Contract with the CPU: its TLB may hold a host pointer permitting a store
-// only after prepare_write() on that page in the current epoch (so the page
+// only after prepare_write() on that page since the last harvest (so the page
 // is dirty, unprotected, present and holds no decoded code), and a read
 // pointer only after prepare_read() (accessed when tracing, present).
-// Anything that re-arms a bit (new epoch, start of a trace, protect, mark
-// absent) calls MemoryListener::flush_tlb(), so the next access
+// Anything that re-arms a bit (a client's end_epoch, start of a trace,
+// protect, mark absent) calls MemoryListener::flush_tlb(), so the next access
 // takes the slow path again. Re-arming is done with the vCPU stopped or on
 // the vCPU thread; the bits themselves may be read and set from any thread.
 #pragma once
@@ -29,7 +31,9 @@
 
 #include "base/result.h"
 #include "base/zeroed_array.h"
+#include "mem/dirty_log.h"
 #include "mem/page_bitmap.h"
+#include "mem/write_hook.h"
 
 namespace tandem::mem {
 
@@ -73,23 +77,22 @@ class GuestMemory {
   Status write(uint64_t gpa, const void* src, size_t len);
 
   // --- dirty tracking and modification history ---
-  // Ends the epoch: returns the pages dirtied in it, clears their dirty
-  // bits, shifts every page's history and re-arms the CPU.
-  std::vector<uint32_t> end_epoch();
-  uint64_t epoch() const { return epoch_; }
+  // A client's own dirty log (mem/dirty_log.h), empty at first: it gets
+  // the pages written from now on. On the vCPU thread or with it stopped.
+  std::unique_ptr<DirtyLog> open_dirty_log(std::string owner);
+  // Written since the last harvest (any client's end_epoch): the bit the
+  // CPU's write TLB entries stand on. Not a client's dirty set.
   const PageBitmap& dirty() const { return dirty_; }
-  // Bit i set: the page was dirty in the epoch that ended i+1 epochs ago.
-  uint16_t history(size_t page) const;
 
   // --- populated pages ---
   // A page never populated reads zero, so a save may skip it without
   // reading it (reading untouched memory costs a host page fault per
   // page). Sticky. Kept off the CPU's path: the dirty bits (CPU, devices,
-  // the boot loader) are folded in at end_epoch() and read alongside until
+  // the boot loader) are folded in at each harvest and read alongside until
   // then; whoever fills pages behind the tracking (a restore) marks them.
   void mark_populated(size_t page) { populated_.set(page); }
   bool is_populated(size_t page) const {
-    // Dirty first: end_epoch() sets the sticky bit before it clears dirty.
+    // Dirty first: a harvest sets the sticky bit before it clears dirty.
     return dirty_.test(page) || populated_.test(page);
   }
   // The populated pages, ascending.
@@ -104,12 +107,11 @@ class GuestMemory {
   const PageBitmap& accessed() const { return accessed_; }
 
   // --- write protection (copy-on-write) ---
-  // The hook runs before the first write to a protected page lands (on the
-  // writer's thread); the page is unprotected after it returns.
-  void set_write_hook(std::function<void(size_t page)> hook);
-  void protect(const std::vector<uint32_t>& pages);
-  void protect_all();
-  void unprotect(size_t page) { protected_.clear(page); }
+  // Adds an owner's hook (mem/write_hook.h); it protects pages through the
+  // returned handle, and the hook runs before the first write to one of
+  // them lands. On the vCPU thread or with it stopped.
+  std::unique_ptr<WriteHook> add_write_hook(std::string owner, std::function<void(size_t page)> hook);
+  // Pages whose next write takes the slow path for some owner's hook.
   const PageBitmap& write_protected() const { return protected_; }
 
   // --- absent pages (lazy restore) ---
@@ -154,28 +156,26 @@ class GuestMemory {
 
   PageBitmap dirty_;
   PageBitmap accessed_;
-  PageBitmap protected_;
+  PageBitmap protected_;  // union of the write hooks' pages (or stale: see write_hook.h)
   PageBitmap absent_;
   PageBitmap code_;
-  PageBitmap populated_;  // without the current epoch's dirty bits
-  // Per page, its history as of the epoch it was last dirty in (bit 0:
-  // dirty in `last`), brought up to date when read. end_epoch() then
-  // touches only the pages dirtied, not every page (a 1 GiB guest has
-  // 262,144; shifting them all, and faulting in the array the first time,
-  // was part of the suspend's pause).
-  struct History {
-    uint32_t last;
-    uint16_t bits;
-  };
-  static constexpr uint32_t kHistoryEpochs = 16;
-  ZeroedArray<History> history_;  // touched at saves only
-  uint64_t epoch_ = 0;
+  PageBitmap populated_;  // without the bits still in dirty_
 
   bool tracing_ = false;
   mutable std::mutex trace_mu_;
   std::vector<uint32_t> active_order_;
 
-  std::function<void(size_t)> write_hook_;
+  // Takes the shared dirty bits into populated_ and hands them to every
+  // open log; `taker` (may be null) gets its whole pending set, returned.
+  std::vector<uint32_t> harvest(DirtyLog* taker);
+  void close_dirty_log(DirtyLog* log);
+  void run_write_hooks(size_t page);
+  friend class DirtyLog;
+  friend class WriteHook;
+
+  std::mutex logs_mu_;  // the open logs, and each harvest as a whole
+  std::vector<DirtyLog*> logs_;
+  std::vector<WriteHook*> hooks_;  // changed and walked on the vCPU thread
   std::function<void(size_t)> loader_;
   std::vector<MemoryListener*> listeners_;
 };

@@ -48,19 +48,4 @@ std::vector<uint32_t> PageBitmap::list() const {
   return out;
 }
 
-std::vector<uint32_t> PageBitmap::take(PageBitmap* keep) {
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i < word_count(); i++) {
-    if (keep) {
-      const uint64_t seen = word(i);
-      if (seen == 0) continue;
-      keep->or_word(i, seen);
-    }
-    const uint64_t w = words_[i].exchange(0, std::memory_order_acq_rel);
-    if (keep) keep->or_word(i, w);
-    append_bits(out, i, w);
-  }
-  return out;
-}
-
 }  // namespace tandem::mem

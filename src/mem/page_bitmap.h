@@ -33,15 +33,11 @@ class PageBitmap {
   bool any() const;
   // Indices of set bits in ascending order.
   std::vector<uint32_t> list() const;
-  // The same, clearing them: each word is swapped to zero so a bit set
-  // concurrently is never lost. With `keep`, each word's bits are also
-  // set there, before the word is cleared and again after, so a bit is
-  // never missing from both bitmaps longer than that.
-  std::vector<uint32_t> take(PageBitmap* keep = nullptr);
   // Raw word access for serializers.
   size_t word_count() const { return (pages_ + 63) / 64; }
   uint64_t word(size_t i) const { return words_[i].load(std::memory_order_acquire); }
   void set_word(size_t i, uint64_t v) { words_[i].store(v, std::memory_order_release); }
+  uint64_t take_word(size_t i) { return words_[i].exchange(0, std::memory_order_acq_rel); }
   void or_word(size_t i, uint64_t v) { words_[i].fetch_or(v, std::memory_order_acq_rel); }
 
  private:

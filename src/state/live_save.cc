@@ -25,7 +25,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_suspend(board::Machine& m, con
   std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
   m.ram().start_trace();
   m.hart().start_block_log();
-  m.ram().end_epoch();  // from here, a write marks its page for another round
+  s->dirty_log_ = m.ram().open_dirty_log("suspend");  // a write from here: another round
   // A page never populated is zero: leaving it out of the file is saving
   // it, and reading it would only cost a host page fault. If the guest
   // writes it now, it is dirty and goes into the next round.
@@ -49,8 +49,9 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, co
   s->cow_snap_ = capture_machine(m);
   s->cow_done_.assign(m.ram().page_count(), 0);
   LiveSave* self = s.get();
-  m.ram().set_write_hook([self](size_t page) { self->on_protected_write(page); });
-  m.ram().protect_all();
+  s->cow_hook_ = m.ram().add_write_hook("snapshot save",
+                                        [self](size_t page) { self->on_protected_write(page); });
+  s->cow_hook_->protect_all();
   m.ram().start_trace();
   m.hart().start_block_log();
   s->cow_pause_ms_ = ms_since(stop);
@@ -112,14 +113,14 @@ void LiveSave::start_copy_out() {
           // out of the file, which reads it back as zero.
           pages.pop_back();
           cow_done_[p] = 1;
-          ram.unprotect(p);
+          cow_hook_->unprotect(p);
         } else {
           // Not written since the request: while we hold the lock no write
           // can land (the hook, which runs first, waits for it).
           std::memcpy(staging.data() + size_t{k} * mem::kPageSize, ram.page_host(p), mem::kPageSize);
           where[p] = staging.data() + size_t{k} * mem::kPageSize;
           cow_done_[p] = 1;
-          ram.unprotect(p);
+          cow_hook_->unprotect(p);
         }
       }
       st = writer_->write_pages(pages, [&](uint32_t p) { return where[p]; });
@@ -132,13 +133,13 @@ void LiveSave::start_copy_out() {
 
 bool LiveSave::finish_snapshot() {
   if (Status st = drives_->status(); !st.ok()) {
-    m_.ram().set_write_hook(nullptr);
+    cow_hook_.reset();
     drives_.reset();
     fail(st.error().context("live save"));
     return true;
   }
   if (!drives_->done()) return false;  // a drive copy is still running; the guest goes on
-  m_.ram().set_write_hook(nullptr);  // every page was copied out and unprotected
+  cow_hook_.reset();  // every page was copied out and unprotected
   set_working_set(cow_snap_, m_, m_.ram().stop_trace(), m_.hart().recent_blocks(kRecentCode));
   auto commit_start = std::chrono::steady_clock::now();
   if (Status st = drives_->commit(cow_snap_); !st.ok()) {
@@ -195,6 +196,7 @@ void LiveSave::fail(const Error& e) {
   // The traces end with the save, whatever became of it.
   m_.ram().stop_trace();
   m_.hart().take_block_log();
+  dirty_log_.reset();
   finished_ = true;
   failed_ = true;
   result_ = e;
@@ -205,7 +207,7 @@ bool LiveSave::tick() {
   if (!worker_done_) return false;
   if (worker_.joinable()) worker_.join();  // finish_snapshot() may wait for the drive copies
   if (!worker_status_.ok()) {
-    if (cow_) m_.ram().set_write_hook(nullptr);
+    cow_hook_.reset();
     drives_.reset();
     fail(worker_status_.error().context("live save"));
     return true;
@@ -214,7 +216,7 @@ bool LiveSave::tick() {
   // The guest does not run while the epoch ends (this is its thread): if
   // the stop follows, the pause counts from here.
   const auto epoch_end = std::chrono::steady_clock::now();
-  std::vector<uint32_t> dirty = m_.ram().end_epoch();
+  std::vector<uint32_t> dirty = dirty_log_->end_epoch();
   resaved_ += dirty.size();
   if (dirty.size() > kStopThreshold && round_ < kMaxRounds) {
     start_round(std::move(dirty));
@@ -275,6 +277,7 @@ bool LiveSave::tick() {
     r.rounds = round_;
     result_ = r;
     writer_->release_replaced();
+    dirty_log_.reset();
     finished_ = true;
     m_.request_exit(0);
     return true;

@@ -1,8 +1,8 @@
 // Live save: writes a snapshot while the guest keeps running.
 //
 // kSuspend (pre-copy): every page is written by a background thread while
-// the vCPU runs; pages the guest dirtied meanwhile (GuestMemory dirty
-// bits, re-armed per round) are written again in the next round. When a
+// the vCPU runs; pages the guest dirtied meanwhile (the save's own
+// DirtyLog, an epoch per round) are written again in the next round. When a
 // round's dirty set is small, or after kMaxRounds, the VM stops, the
 // remainder and the CPU/device state are written and the machine exits.
 // Re-saving rather than copy-before-write keeps the guest's writes free of
@@ -129,9 +129,12 @@ class LiveSave {
   uint64_t working_set_pages_ = 0;
   bool finished_ = false;
   bool failed_ = false;
+  // kSuspend: the save's own dirty log (replication may hold another).
+  std::unique_ptr<mem::DirtyLog> dirty_log_;
   // kSnapshot: the state captured at the request, and the pages the write
   // hook copied before the background thread reached them.
   bool cow_ = false;
+  std::unique_ptr<mem::WriteHook> cow_hook_;
   Snapshot cow_snap_;
   double cow_pause_ms_ = 0;
   std::mutex cow_mu_;

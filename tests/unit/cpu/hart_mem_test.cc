@@ -22,10 +22,10 @@ TEST(HartMem, FirstStoreDirtiesAndNewEpochRearms) {
   a.sd(1, 1, 8);  // same page: would use a cached store pointer
   a.wfi();
   m.load(a);
-  m.ram->end_epoch();  // forget the test's own writes
+  auto log = m.ram->open_dirty_log("test");  // without the test's own writes
   ASSERT_EQ(m.run(), StopReason::kWfi);
   EXPECT_TRUE(m.ram->dirty().test(page_of(kData)));
-  auto dirty = m.ram->end_epoch();
+  auto dirty = log->end_epoch();
   EXPECT_EQ(dirty, std::vector<uint32_t>{static_cast<uint32_t>(page_of(kData))});
   EXPECT_FALSE(m.ram->dirty().test(page_of(kData)));
   ASSERT_EQ(m.run(), StopReason::kWfi);
@@ -37,7 +37,7 @@ TEST(HartMem, ProtectedPageHookRunsBeforeTheStore) {
   Machine m;
   m.write64(kData, 0xaaaa);
   std::vector<uint64_t> seen;
-  m.ram->set_write_hook([&](size_t page) {
+  auto hook = m.ram->add_write_hook("test", [&](size_t page) {
     EXPECT_EQ(page, page_of(kData));
     seen.push_back(m.read64(kData));
   });
@@ -51,7 +51,7 @@ TEST(HartMem, ProtectedPageHookRunsBeforeTheStore) {
   a.wfi();
   m.load(a);
   ASSERT_EQ(m.run(), StopReason::kWfi);
-  m.ram->protect({static_cast<uint32_t>(page_of(kData))});
+  hook->protect(std::vector<uint32_t>{static_cast<uint32_t>(page_of(kData))});
   ASSERT_EQ(m.run(), StopReason::kWfi);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0], 0xaaaau);

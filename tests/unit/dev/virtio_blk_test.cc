@@ -111,7 +111,7 @@ TEST_F(BlkTest, ReadSectorsIntoGuestMemoryAndDirtyOnlyWrittenPages) {
   uint64_t h = header(kVirtioBlkTIn, 3);
   uint64_t data = drv->alloc(2 * mem::kPageSize, mem::kPageSize);  // two pages
   uint64_t st = drv->alloc_page();
-  ram->end_epoch();  // forget the driver's own writes
+  ram->open_dirty_log("test")->end_epoch();  // forget the driver's own writes
 
   uint8_t status = 0xff;
   uint32_t len = run({{h, 16, false}, {data, 1024, true}, {st, 1, true}}, st, &status);

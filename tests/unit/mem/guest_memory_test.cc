@@ -34,42 +34,88 @@ TEST(GuestMemory, FirstWritePerEpochSetsDirtyAndNewEpochRearms) {
   auto m = make();
   CountingListener l;
   m->add_listener(&l);
+  auto log = m->open_dirty_log("test");
+  EXPECT_EQ(l.flushes, 1);
   EXPECT_FALSE(m->dirty().test(3));
   m->prepare_write(kBase + 3 * kPageSize + 8);
   EXPECT_TRUE(m->dirty().test(3));
   EXPECT_FALSE(m->dirty().test(2));
-  auto dirty = m->end_epoch();
+  auto dirty = log->end_epoch();
   EXPECT_EQ(dirty, std::vector<uint32_t>{3});
   EXPECT_FALSE(m->dirty().test(3));
-  EXPECT_EQ(l.flushes, 1) << "a new epoch must drop cached write permissions";
-  EXPECT_EQ(m->history(3), 1);
+  EXPECT_TRUE(m->is_populated(3)) << "a harvest keeps the page populated";
+  EXPECT_EQ(l.flushes, 2) << "a new epoch must drop cached write permissions";
+  EXPECT_EQ(log->history(3), 1);
   m->prepare_write(kBase + 3 * kPageSize);
   EXPECT_TRUE(m->dirty().test(3));
-  m->end_epoch();
-  m->end_epoch();
-  EXPECT_EQ(m->history(3), 0b110);
-  EXPECT_EQ(m->history(2), 0) << "a page never written has no history";
+  log->end_epoch();
+  log->end_epoch();
+  EXPECT_EQ(log->history(3), 0b110);
+  EXPECT_EQ(log->history(2), 0) << "a page never written has no history";
+  EXPECT_EQ(log->epoch(), 3u);
 }
 
 TEST(GuestMemory, HistoryKeepsSixteenEpochs) {
   auto m = make();
+  auto log = m->open_dirty_log("test");
   m->prepare_write(kBase + 7 * kPageSize);
-  m->end_epoch();
+  log->end_epoch();
   for (int i = 1; i < 16; i++) {
-    EXPECT_EQ(m->history(7), 1u << (i - 1)) << i;
-    m->end_epoch();
+    EXPECT_EQ(log->history(7), 1u << (i - 1)) << i;
+    log->end_epoch();
   }
-  EXPECT_EQ(m->history(7), 1u << 15);
-  m->end_epoch();
-  EXPECT_EQ(m->history(7), 0) << "dirty 17 epochs ago is past the history";
+  EXPECT_EQ(log->history(7), 1u << 15);
+  log->end_epoch();
+  EXPECT_EQ(log->history(7), 0) << "dirty 17 epochs ago is past the history";
   // Written again after a long gap: only the new epoch shows.
-  for (int i = 0; i < 40; i++) m->end_epoch();
+  for (int i = 0; i < 40; i++) log->end_epoch();
   m->prepare_write(kBase + 7 * kPageSize);
-  m->end_epoch();
+  log->end_epoch();
   m->prepare_write(kBase + 7 * kPageSize);
-  m->end_epoch();
-  m->end_epoch();
-  EXPECT_EQ(m->history(7), 0b110);
+  log->end_epoch();
+  log->end_epoch();
+  EXPECT_EQ(log->history(7), 0b110);
+}
+
+// Replication runs for the VM's life while a save ends epochs of its own:
+// each log gets every write since its own last epoch, whoever harvested.
+TEST(GuestMemory, DirtyLogsDoNotTakeEachOthersPages) {
+  auto m = make();
+  m->prepare_write(kBase + 1 * kPageSize);  // before any log: nobody's
+  auto repl = m->open_dirty_log("replication");
+  m->prepare_write(kBase + 2 * kPageSize);
+  auto save = m->open_dirty_log("save");  // opened after page 2's write
+  m->prepare_write(kBase + 3 * kPageSize);
+  EXPECT_EQ(save->end_epoch(), std::vector<uint32_t>{3});
+  m->prepare_write(kBase + 4 * kPageSize);
+  EXPECT_EQ(save->end_epoch(), std::vector<uint32_t>{4});
+  EXPECT_EQ(repl->pending().list(), (std::vector<uint32_t>{2, 3, 4}));
+  m->prepare_write(kBase + 5 * kPageSize);
+  EXPECT_EQ(repl->end_epoch(), (std::vector<uint32_t>{2, 3, 4, 5}));
+  EXPECT_EQ(save->end_epoch(), std::vector<uint32_t>{5});
+  EXPECT_TRUE(repl->end_epoch().empty());
+  // Histories count each log's own epochs.
+  EXPECT_EQ(repl->history(3), 0b10);
+  EXPECT_EQ(save->history(3), 0b100);
+  save.reset();  // closed: the next harvest hands it nothing
+  m->prepare_write(kBase + 6 * kPageSize);
+  EXPECT_EQ(repl->end_epoch(), std::vector<uint32_t>{6});
+}
+
+TEST(GuestMemory, AWriteAfterAnotherLogsHarvestIsSeenAgain) {
+  // The shared bit is cleared by any harvest, so the CPU takes the slow
+  // path again and both logs see the next write.
+  auto m = make();
+  auto a = m->open_dirty_log("a");
+  auto b = m->open_dirty_log("b");
+  m->prepare_write(kBase + 9 * kPageSize);
+  EXPECT_EQ(a->end_epoch(), std::vector<uint32_t>{9});
+  EXPECT_FALSE(m->dirty().test(9));
+  m->prepare_write(kBase + 9 * kPageSize);
+  EXPECT_EQ(a->end_epoch(), std::vector<uint32_t>{9});
+  EXPECT_EQ(b->end_epoch(), std::vector<uint32_t>{9});
+  EXPECT_EQ(b->history(9), 1);
+  EXPECT_EQ(a->history(9), 0b11);
 }
 
 TEST(GuestMemory, ReadsDoNotDirty) {
@@ -83,13 +129,13 @@ TEST(GuestMemory, ProtectedPageCallsHookBeforeWriteLands) {
   uint8_t* page = m->page_host(4);
   page[0] = 0xaa;
   std::vector<uint8_t> seen;
-  m->set_write_hook([&](size_t p) {
+  auto hook = m->add_write_hook("test", [&](size_t p) {
     EXPECT_EQ(p, 4u);
     seen.push_back(m->page_host(p)[0]);  // the old contents, not yet written
   });
   CountingListener l;
   m->add_listener(&l);
-  m->protect({4});
+  hook->protect(std::vector<uint32_t>{4});
   EXPECT_EQ(l.flushes, 1);
   uint8_t v = 0x55;
   ASSERT_TRUE(m->write(kBase + 4 * kPageSize, &v, 1).ok());
@@ -97,8 +143,29 @@ TEST(GuestMemory, ProtectedPageCallsHookBeforeWriteLands) {
   EXPECT_EQ(seen[0], 0xaa);
   EXPECT_EQ(page[0], 0x55);
   EXPECT_FALSE(m->write_protected().test(4));
+  EXPECT_FALSE(hook->is_protected(4));
   ASSERT_TRUE(m->write(kBase + 4 * kPageSize, &v, 1).ok());
   EXPECT_EQ(seen.size(), 1u) << "the hook runs once per protection";
+}
+
+TEST(GuestMemory, WriteHooksChainWithAnOwnerEach) {
+  auto m = make();
+  std::vector<std::string> calls;
+  auto save = m->add_write_hook("save", [&](size_t p) { calls.push_back("save " + std::to_string(p)); });
+  auto repl = m->add_write_hook("repl", [&](size_t p) { calls.push_back("repl " + std::to_string(p)); });
+  save->protect_all();
+  repl->protect(std::vector<uint32_t>{2, 3});
+  save->unprotect(3);  // the save copied page 3 itself
+  uint8_t v = 1;
+  for (uint64_t p : {1, 2, 3, 2}) ASSERT_TRUE(m->write(kBase + p * kPageSize, &v, 1).ok());
+  EXPECT_EQ(calls, (std::vector<std::string>{"save 1", "save 2", "repl 2", "repl 3"}));
+  EXPECT_FALSE(m->write_protected().test(3));
+  // A hook removed is never called again; the other owner's pages stay.
+  repl->protect(std::vector<uint32_t>{5});
+  save.reset();
+  calls.clear();
+  for (uint64_t p : {4, 5}) ASSERT_TRUE(m->write(kBase + p * kPageSize, &v, 1).ok());
+  EXPECT_EQ(calls, std::vector<std::string>{"repl 5"});
 }
 
 TEST(GuestMemory, AbsentPageCallsLoaderBeforeAnyAccess) {
@@ -143,18 +210,6 @@ TEST(GuestMemory, DeviceWritesAreTrackedAndSpanPages) {
   EXPECT_EQ(m->dirty().list(), (std::vector<uint32_t>{1, 2, 3}));
   auto bad = m->write(kBase + 16 * kPageSize - 4, data.data(), 8);
   EXPECT_FALSE(bad.ok());
-}
-
-TEST(PageBitmap, TakeClearsAndCopiesIntoKeep) {
-  PageBitmap dirty(200), keep(200);
-  for (size_t p : {3, 64, 130, 199}) dirty.set(p);
-  keep.set(5);
-  EXPECT_EQ(dirty.take(&keep), (std::vector<uint32_t>{3, 64, 130, 199}));
-  EXPECT_FALSE(dirty.any());
-  EXPECT_EQ(keep.list(), (std::vector<uint32_t>{3, 5, 64, 130, 199}));
-  dirty.set(7);
-  EXPECT_EQ(dirty.take(), std::vector<uint32_t>{7});
-  EXPECT_FALSE(keep.test(7)) << "without keep, take only clears";
 }
 
 TEST(GuestMemory, WriteToCodePageInvalidatesCode) {

@@ -156,8 +156,9 @@ TEST_P(SavesPopulated, PagesWrittenOnlyByLoaderDmaOrRestoreAreSaved) {
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& booted = **made;
   dma_fill(booted, kDmaOld, 1);
-  booted.ram().end_epoch();
-  booted.ram().end_epoch();
+  auto log = booted.ram().open_dirty_log("test");
+  log->end_epoch();
+  log->end_epoch();
   dma_fill(booted, kDmaRecent, 2);
   ASSERT_FALSE(booted.ram().populated_pages().empty());
 
