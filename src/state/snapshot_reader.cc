@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <lz4.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,6 +14,7 @@
 #include "base/bytes.h"
 #include "state/file_util.h"
 #include "state/sections.h"
+#include "state/page_block.h"
 #include "state/snapshot_file.h"
 #include "state/snapshot_format.h"
 
@@ -25,10 +24,6 @@ namespace {
 
 using format::kHeaderSize;
 
-struct Dctx {
-  ZSTD_DCtx* p = ZSTD_createDCtx();
-  ~Dctx() { ZSTD_freeDCtx(p); }
-};
 
 // Per-thread buffers: a block's stored bytes and its decompressed pages.
 std::vector<uint8_t>& stored_buffer() {
@@ -262,30 +257,8 @@ Status SnapshotReader::read_block(size_t block, std::vector<uint8_t>& stored) co
 Status SnapshotReader::unpack_block(size_t block, const std::vector<uint8_t>& stored,
                                     uint8_t* dst) const {
   const Block& b = blocks_[block];
-  const size_t size = size_t{b.page_count} * mem::kPageSize;
-  if (b.encoding == format::kBlockRaw) {
-    std::memcpy(dst, stored.data(), size);
-    return Ok();
-  }
-  if (b.encoding == format::kBlockLz4) {
-    int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data()), reinterpret_cast<char*>(dst),
-                                static_cast<int>(stored.size()), static_cast<int>(size));
-    if (n < 0) return error("memory block " + std::to_string(block), "lz4: corrupt data");
-    if (static_cast<size_t>(n) != size)
-      return error("memory block " + std::to_string(block),
-                   "decompressed to " + std::to_string(n) + " bytes, expected " + std::to_string(size));
-    return Ok();
-  }
-  static thread_local Dctx dctx;
-  if (!dctx.p) return error("memory block " + std::to_string(block), "no zstd context");
-  size_t n = ZSTD_decompressDCtx(dctx.p, dst, size, stored.data(), stored.size());
-  if (ZSTD_isError(n))
-    return error("memory block " + std::to_string(block),
-                 std::string("zstd: ") + ZSTD_getErrorName(n));
-  if (n != size)
-    return error("memory block " + std::to_string(block),
-                 "decompressed to " + std::to_string(n) + " bytes, expected " +
-                     std::to_string(size));
+  Status st = decode_block(b.encoding, stored, dst, size_t{b.page_count} * mem::kPageSize);
+  if (!st.ok()) return error("memory block " + std::to_string(block), st.error().message());
   return Ok();
 }
 

@@ -5,7 +5,6 @@
 // the final rename.
 #include <fcntl.h>
 #include <unistd.h>
-#include <lz4.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include "base/bytes.h"
 #include "state/file_util.h"
+#include "state/page_block.h"
 #include "state/sections.h"
 #include "state/snapshot_file.h"
 #include "state/snapshot_format.h"
@@ -26,13 +26,9 @@ namespace {
 
 constexpr uint32_t kNoSlot = 0xffffffff;
 
-struct CctxDeleter {
-  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
-};
-
 // One compressed (or stored) block waiting for its turn to be written.
 struct PendingBlock {
-  std::vector<uint8_t> data;
+  EncodedBlock block;
   format::BlockEntry entry;
   bool ready = false;
 };
@@ -205,48 +201,28 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
     return next++;
   };
 
-  auto compress = [&](size_t b, ZSTD_CCtx* cctx, std::vector<uint8_t>& gather,
+  auto compress = [&](size_t b, BlockEncoder& encoder, std::vector<uint8_t>& gather,
                       PendingBlock& out) {
     size_t s0 = first + b * per_block;
     size_t n = std::min(per_block, first + count - s0);
-    size_t bytes = n * mem::kPageSize;
     bool contiguous = source == nullptr;  // a PageSource's pages need not be adjacent
     for (size_t j = 1; j < n && contiguous; j++) contiguous = slots[s0 + j] == slots[s0] + j;
     const uint8_t* src;
     if (contiguous) {
       src = ram.page_host(slots[s0]);
     } else {
-      gather.resize(bytes);
+      gather.resize(n * mem::kPageSize);
       for (size_t j = 0; j < n; j++)
         std::memcpy(gather.data() + j * mem::kPageSize, page_data(slots[s0 + j]),
                     mem::kPageSize);
       src = gather.data();
     }
-    size_t z = 0;  // 0: not compressed
-    uint32_t encoding = format::kBlockRaw;
-    if (options.codec == Codec::kLz4) {
-      out.data.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(bytes))));
-      int r = LZ4_compress_default(reinterpret_cast<const char*>(src), reinterpret_cast<char*>(out.data.data()),
-                                   static_cast<int>(bytes), static_cast<int>(out.data.size()));
-      z = r > 0 ? static_cast<size_t>(r) : 0;
-      encoding = format::kBlockLz4;
-    } else {
-      out.data.resize(ZSTD_compressBound(bytes));
-      z = ZSTD_compressCCtx(cctx, out.data.data(), out.data.size(), src, bytes, options.zstd_level);
-      if (ZSTD_isError(z)) z = 0;
-      encoding = format::kBlockZstd;
-    }
+    encoder.encode(src, n, out.block);
     out.entry = {};
-    out.entry.page_count = static_cast<uint32_t>(n);
-    if (z > 0 && z < bytes) {
-      out.data.resize(z);
-      out.entry.encoding = encoding;
-    } else {  // incompressible: stored as is, reading it back is a copy
-      out.data.assign(src, src + bytes);
-      out.entry.encoding = format::kBlockRaw;
-    }
-    out.entry.stored_size = static_cast<uint32_t>(out.data.size());
-    out.entry.checksum = format::checksum(out.data.data(), out.data.size());
+    out.entry.page_count = out.block.page_count;
+    out.entry.encoding = out.block.encoding;
+    out.entry.stored_size = static_cast<uint32_t>(out.block.data.size());
+    out.entry.checksum = out.block.checksum;
   };
 
   // Hands block b over and writes every block that is next in line.
@@ -257,37 +233,31 @@ Status SnapshotWriter::Impl::write_blocks(size_t first, size_t count, WriteStats
     while (!failure && written < nblocks && pending[written % window].ready) {
       PendingBlock& p = pending[written % window];
       p.entry.offset = offset;
-      Status st = pwrite_all(fd, p.data.data(), p.data.size(), offset);
+      Status st = pwrite_all(fd, p.block.data.data(), p.block.data.size(), offset);
       if (!st.ok()) {
         failure = error(st.error().message());
         break;
       }
-      offset += p.data.size();
-      stats.stored_bytes += p.data.size();
+      offset += p.block.data.size();
+      stats.stored_bytes += p.block.data.size();
       stats.pages_saved += p.entry.page_count;
       stats.blocks++;
       blocks.push_back(p.entry);
       p.ready = false;
-      spare.push_back(std::move(p.data));
+      spare.push_back(std::move(p.block.data));
       written++;
     }
     cv.notify_all();
   };
 
   auto worker = [&] {
-    std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx(ZSTD_createCCtx());
-    if (!cctx) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!failure) failure = error("cannot allocate a zstd context");
-      cv.notify_all();
-      return;
-    }
+    BlockEncoder encoder(options.codec, options.zstd_level);
     std::vector<uint8_t> gather;
     for (;;) {
       PendingBlock done;
-      size_t b = claim(done.data);
+      size_t b = claim(done.block.data);
       if (b == SIZE_MAX) return;
-      compress(b, cctx.get(), gather, done);
+      compress(b, encoder, gather, done);
       deliver(b, std::move(done));
     }
   };
