@@ -99,6 +99,27 @@ void Machine::remove_slice_hook(int id) {
   std::erase_if(slice_hooks_, [id](const auto& h) { return h.first == id; });
 }
 
+void Machine::hold_output(bool on) {
+  console_sink_.gate.set_pass_through(!on);
+  for (auto& nic : nics_) nic->gate.set_pass_through(!on);
+}
+
+void Machine::release_output(uint64_t through) {
+  console_sink_.gate.release_through(through);
+  for (auto& nic : nics_) nic->gate.release_through(through);
+}
+
+void Machine::discard_held_output() {
+  console_sink_.gate.discard_all();
+  for (auto& nic : nics_) nic->gate.discard_all();
+}
+
+size_t Machine::held_output_bytes() const {
+  size_t n = console_sink_.gate.held_bytes();
+  for (const auto& nic : nics_) n += nic->gate.held_bytes();
+  return n;
+}
+
 void Machine::run_slice_hooks() {
   for (auto& [id, hook] : slice_hooks_) hook();
 }
@@ -146,6 +167,7 @@ Status Machine::attach_devices() {
   plic_->connect(0, IrqLine(hart_.get(), kMipMeip));
   plic_->connect(1, IrqLine(hart_.get(), kMipSeip));
   console_sink_.console = &console_;
+  console_sink_.epoch = &output_epoch_;
   uart_ = std::make_unique<dev::Uart16550>(&console_sink_, IrqLine(plic_.get(), kUartIrq));
   finisher_ = std::make_unique<dev::TestFinisher>();
   finisher_->set_handler([this](const dev::TestFinisher::Event& e) {
@@ -180,6 +202,7 @@ Status Machine::attach_devices() {
     nic->backend = std::move(backend).value();
     auto device = std::make_unique<dev::VirtioNet>(nic.get());
     nic->device = device.get();
+    nic->epoch = &output_epoch_;
     Nic* n = nic.get();
     n->backend->set_receive([n](const uint8_t* frame, size_t len) {
       // Like a NIC's ring: when the guest does not keep up, drop the oldest.

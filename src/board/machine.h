@@ -26,6 +26,7 @@
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
 #include "net/backend.h"
+#include "net/output_gate.h"
 #include "mem/guest_memory.h"
 #include "mem/phys_bus.h"
 
@@ -85,6 +86,22 @@ class Machine {
   // Host fds served by the run loop's poll (the monitor socket, ...).
   void add_io_source(int fd, std::function<void()> on_readable);
   void remove_io_source(int fd);
+  // --- output commit (replication), on the vCPU thread ---
+  // While held, every frame a NIC sends and every console byte is kept,
+  // tagged with the output epoch current when the guest produced it, until
+  // release_output() reaches that epoch (the backup holds the checkpoint
+  // that produced it). hold_output(false) releases everything.
+  void hold_output(bool on);
+  void set_output_epoch(uint64_t epoch) { output_epoch_ = epoch; }
+  uint64_t output_epoch() const { return output_epoch_; }
+  void release_output(uint64_t through);
+  // Failover: held output of epochs that were never acknowledged.
+  void discard_held_output();
+  size_t held_output_bytes() const;
+  // The guest's MAC of NIC i, and a frame sent from that NIC's host side
+  // past the gates (a backup announcing the guest after it took over).
+  dev::MacAddress nic_mac(size_t i) const { return nics_[i]->device->mac(); }
+  void send_host_frame(size_t i, const uint8_t* frame, size_t len) { nics_[i]->backend->send(frame, len); }
   // Sets up everything but memory contents and CPU state: for restore.
   static Result<std::unique_ptr<Machine>> create_empty(const MachineConfig& config);
 
@@ -108,14 +125,20 @@ class Machine {
     std::unique_ptr<net::Backend> backend;
     dev::VirtioNet* device = nullptr;  // owned by virtio_devices_
     std::deque<std::vector<uint8_t>> rx_queue;
-    void send(const uint8_t* frame, size_t len) override { backend->send(frame, len); }
+    net::OutputGate gate{[this](const uint8_t* f, size_t n) { backend->send(f, n); }};
+    const uint64_t* epoch = nullptr;  // Machine::output_epoch_
+    // A frame the gate refuses (older than one released) is dropped, as
+    // a full queue would drop it.
+    void send(const uint8_t* frame, size_t len) override { (void)gate.hold(*epoch, frame, len); }
   };
   Status attach_virtio(std::unique_ptr<dev::VirtioDevice> device);
   void deliver_network_frames();
 
   struct ConsoleSink : dev::CharSink {
     HostConsole* console = nullptr;
-    void write(const uint8_t* data, size_t len) override { console->write(data, len); }
+    net::OutputGate gate{[this](const uint8_t* d, size_t n) { console->write(d, n); }};
+    const uint64_t* epoch = nullptr;  // Machine::output_epoch_
+    void write(const uint8_t* data, size_t len) override { (void)gate.hold(*epoch, data, len); }
   };
 
   MachineConfig config_;
@@ -144,6 +167,7 @@ class Machine {
   std::atomic<int> exit_code_{0};
   bool paused_ = false;
   bool reset_requested_ = false;
+  uint64_t output_epoch_ = 0;
   void run_slice_hooks();
   std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
   int next_hook_id_ = 0;

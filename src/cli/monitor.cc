@@ -174,6 +174,27 @@ json Monitor::handle(const json& req) {
     save_ = std::move(s).value();
     return {{"return", json::object()}};
   }
+  if (cmd == "query-replication") {
+    if (!replication_) return {{"return", {{"role", "none"}, {"state", "unprotected"}}}};
+    return {{"return", replication_->status_json()}};
+  }
+  if (cmd == "replicate") {
+    if (!replication_) return error_reply("GenericError", "this VM cannot be replicated");
+    if (!args.contains("to") || !args["to"].is_string())
+      return error_reply("GenericError", "replicate needs {\"to\": \"HOST:PORT\"}");
+    std::string spec = "to=" + args["to"].get<std::string>();
+    for (const char* key : {"epoch", "heartbeat"}) {
+      if (!args.contains(key)) continue;
+      if (!args[key].is_number_unsigned())
+        return error_reply("GenericError", std::string("replicate: '") + key + "' must be milliseconds");
+      spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
+    }
+    for (const auto& [k, v] : args.items())
+      if (k != "to" && k != "epoch" && k != "heartbeat")
+        return error_reply("GenericError", "replicate: unknown argument '" + k + "'");
+    if (Status st = replication_->start(spec); !st.ok()) return error_reply("GenericError", st.error().message());
+    return {{"return", json::object()}};
+  }
   return error_reply("CommandNotFound", "unknown command '" + cmd + "'");
 }
 

@@ -12,7 +12,9 @@
 // Commands: stop, cont, query-status, suspend (save, then the VM stops and
 // tandem exits), snapshot-save (the state of that instant; the VM goes on),
 // query-snapshot, query-restore (how far a lazy or working-set restore has
-// loaded memory; {"status": "none"} for a VM that was not restored), quit.
+// loaded memory; {"status": "none"} for a VM that was not restored),
+// replicate ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS}: protect
+// the VM with a backup), query-replication, quit.
 #pragma once
 
 #include <memory>
@@ -23,6 +25,7 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "cli/replication_control.h"
 #include "state/live_save.h"
 #include "state/restore.h"
 
@@ -39,6 +42,8 @@ class Monitor {
   // The restore this machine came from, for query-restore (it must
   // outlive the monitor).
   void set_restore(state::Restore* r) { restore_ = r; }
+  // Replication of this VM, for replicate and query-replication.
+  void set_replication(ReplicationControl* r) { replication_ = r; }
 
  private:
   struct Client {
@@ -62,6 +67,7 @@ class Monitor {
   std::vector<Client> clients_;
   std::unique_ptr<state::LiveSave> save_;
   state::Restore* restore_ = nullptr;
+  ReplicationControl* replication_ = nullptr;
   std::string save_file_;
   double last_progress_ms_ = -1e9;
 };

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/default_guest.h"
 #include "cli/monitor.h"
+#include "cli/replication_control.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
 
@@ -26,6 +27,10 @@ const char kRunUsage[] =
     "  --icount                guest time from instructions executed (deterministic)\n"
     "  --stats                 print instructions, seconds and MIPS to stderr at exit\n"
     "  --monitor unix:PATH     JSON monitor socket\n"
+    "  --replicate to=HOST:PORT[,epoch=MS][,heartbeat=MS]\n"
+    "                          protect the VM with a backup (tandem backup): a\n"
+    "                          checkpoint every epoch (default 20 ms), output held\n"
+    "                          until the backup has it; heartbeat default 100 ms\n"
     "On a terminal, Ctrl-A x quits.\n";
 
 Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first) {
@@ -66,6 +71,12 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
       auto spec = net::parse_backend_spec(*v);
       if (!spec.ok()) return spec.error().context("option --net");
       c.nets.push_back(*v);
+    } else if (f == "--replicate") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      auto o = replication::parse_replicate_spec(*v);
+      if (!o.ok()) return o.error().context("option --replicate");
+      c.replicate = *v;
     } else if (f == "--no-rng") {
       c.rng = false;
     } else if (f == "--icount") {
@@ -87,6 +98,14 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
   }
   if (c.bios != "none" && c.append.empty()) c.append = "console=ttyS0";
   return c;
+}
+
+Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication) {
+  if (monitor_spec.empty()) return m.run();
+  auto monitor = Monitor::create(monitor_spec, m);
+  if (!monitor.ok()) return monitor.error();
+  (*monitor)->set_replication(replication);
+  return (*monitor)->run();
 }
 
 int run_command(int argc, char** argv, int first) {
@@ -111,17 +130,14 @@ int run_command(int argc, char** argv, int first) {
       return 1;
     }
     (*machine)->pending_console_input() = std::move(carried_input);
-    Result<int> status = 0;
-    if (!config->monitor.empty()) {
-      auto monitor = Monitor::create(config->monitor, **machine);
-      if (!monitor.ok()) {
-        std::fprintf(stderr, "tandem: %s\n", monitor.error().message().c_str());
+    ReplicationControl replication(**machine);
+    if (!config->replicate.empty()) {
+      if (Status st = replication.start(config->replicate); !st.ok()) {
+        std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
         return 1;
       }
-      status = (*monitor)->run();
-    } else {
-      status = (*machine)->run();
     }
+    Result<int> status = run_machine(**machine, config->monitor, &replication);
     if (!status.ok()) {
       std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
       return 1;

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "base/result.h"
+#include "board/machine.h"
 #include "board/machine_config.h"
+#include "cli/replication_control.h"
 
 namespace tandem::cli {
 
@@ -10,6 +12,9 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
 
 // `tandem run ...`: returns the process exit status.
 int run_command(int argc, char** argv, int first);
+
+// Runs a built machine, with the monitor at `monitor_spec` if not empty.
+Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication);
 
 extern const char kRunUsage[];
 

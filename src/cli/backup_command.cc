@@ -1,0 +1,97 @@
+#include "cli/backup_command.h"
+
+#include <cstdio>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/monitor.h"
+#include "cli/replication_control.h"
+#include "cli/run_command.h"
+#include "net/backend_spec.h"
+#include "replication/backup.h"
+
+namespace tandem::cli {
+
+namespace {
+const char kBackupUsage[] =
+    "usage: tandem backup --listen HOST:PORT [options]\n"
+    "Waits for a primary (tandem run --replicate to=HOST:PORT), holds its\n"
+    "latest committed checkpoint, and runs the VM from it when the primary\n"
+    "is lost (connection closed or no heartbeat for 3 of the primary's\n"
+    "heartbeat intervals). A primary that ends replication on purpose (the\n"
+    "guest powered off, the VM was suspended) ends the backup with status 0.\n"
+    "  --listen HOST:PORT      where the primary connects (port 0: any; printed)\n"
+    "  --net SPEC              a network backend for the VM once it takes over,\n"
+    "                          one per NIC of the primary (default: the primary's)\n"
+    "  --heartbeat MS          how often the backup sends a heartbeat and the\n"
+    "                          unit of its loss timeout (default 100)\n"
+    "  --monitor unix:PATH     JSON monitor of the VM once it took over\n";
+}  // namespace
+
+int backup_command(int argc, char** argv, int first) {
+  replication::BackupOptions o;
+  std::string monitor;
+  bool have_listen = false;
+  Args args(argc, argv, first);
+  while (!args.done()) {
+    std::string f = args.next_flag();
+    if (f == "--help" || f == "-h") {
+      std::fputs(kBackupUsage, stdout);
+      return 0;
+    }
+    auto v = args.value(f);
+    if (!v.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", v.error().message().c_str());
+      return 2;
+    }
+    Status st = Ok();
+    if (f == "--listen") {
+      auto hp = replication::parse_host_port(*v);
+      if (hp.ok()) o.listen = *hp, have_listen = true;
+      else st = hp.error().context("option --listen");
+    } else if (f == "--net") {
+      auto spec = net::parse_backend_spec(*v);
+      if (spec.ok()) o.nets.push_back(*v);
+      else st = spec.error().context("option --net");
+    } else if (f == "--heartbeat") {
+      char* end = nullptr;
+      unsigned long ms = std::strtoul(v->c_str(), &end, 10);
+      if (v->empty() || *end || ms < 10 || ms > 60000) st = Error("option --heartbeat: expected 10 to 60000 ms");
+      else o.heartbeat_ms = static_cast<unsigned>(ms);
+    } else if (f == "--monitor") {
+      st = check_monitor_spec(*v);
+      monitor = *v;
+    } else {
+      st = Error("unknown option '" + f + "' for 'tandem backup' (see 'tandem backup --help')");
+    }
+    if (!st.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
+      return 2;
+    }
+  }
+  if (!have_listen) {
+    std::fprintf(stderr, "tandem: backup needs --listen HOST:PORT (see 'tandem backup --help')\n");
+    return 2;
+  }
+  auto backup = replication::Backup::listen(o);
+  if (!backup.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", backup.error().message().c_str());
+    return 1;
+  }
+  auto machine = (*backup)->serve();
+  if (!machine.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
+    return 1;
+  }
+  if (!*machine) return 0;
+  ReplicationControl replication(**machine);
+  replication.set_took_over((*backup)->status());
+  auto status = run_machine(**machine, monitor, &replication);
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  return *status;
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,271 @@
+#include "replication/backup.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "replication/primary.h"
+#include "state/machine_snapshot.h"
+#include "state/sections.h"
+
+namespace tandem::replication {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}
+
+std::vector<uint8_t> rarp_announce(const dev::MacAddress& mac) {
+  std::vector<uint8_t> f(60, 0);  // the Ethernet minimum, zero-padded
+  std::memset(f.data(), 0xff, 6);             // broadcast
+  std::memcpy(f.data() + 6, mac.data(), 6);   // from the guest
+  f[12] = 0x80, f[13] = 0x35;                 // ethertype RARP
+  const uint8_t head[] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03};  // Ethernet/IPv4, reverse request
+  std::memcpy(f.data() + 14, head, sizeof head);
+  std::memcpy(f.data() + 22, mac.data(), 6);  // sender hardware address
+  std::memcpy(f.data() + 32, mac.data(), 6);  // target hardware address
+  return f;
+}
+
+Result<std::unique_ptr<Backup>> Backup::listen(const BackupOptions& o) {
+  std::unique_ptr<Backup> b(new Backup(o));
+  auto l = Listener::listen(o.listen);
+  if (!l.ok()) return l.error().context("backup");
+  b->listener_ = std::move(l).value();
+  return b;
+}
+
+void Backup::log(const std::string& line) const {
+  if (!options_.quiet) std::fprintf(stderr, "tandem backup: %s\n", line.c_str());
+}
+
+Result<std::unique_ptr<board::Machine>> Backup::serve() {
+  log("listening on " + options_.listen.host + ":" + std::to_string(port()));
+  for (;;) {
+    auto c = listener_->accept(-1);
+    if (!c.ok()) return c.error().context("backup");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peer_ = "connected";
+      last_heard_ = Clock::now();
+    }
+    std::string why;
+    End end = serve_primary(**c, why);
+    if (end == End::kStopped) {
+      log("the primary ended replication (" + why + "); nothing to take over");
+      return std::unique_ptr<board::Machine>();
+    }
+    if (end == End::kLost) {
+      if (committed_) return take_over(why);
+      log("the primary was lost before its first checkpoint was committed (" + why + "); waiting for a primary");
+    } else {
+      log("refused the stream: " + why + "; the last committed checkpoint (" +
+          (committed_ ? "epoch " + std::to_string(committed_epoch_) : std::string("none")) +
+          ") is kept; waiting for a primary");
+    }
+    staging_ = false;
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = "standby";
+    reason_ = why;
+  }
+}
+
+Backup::End Backup::serve_primary(Connection& c, std::string& why) {
+  const auto limit = std::chrono::milliseconds(options_.heartbeat_ms * kMissedHeartbeats);
+  auto last_sent = Clock::now();
+  bool greeted = false;
+  for (;;) {
+    auto msg = c.receive(static_cast<int>(options_.heartbeat_ms));
+    const auto now = Clock::now();
+    if (!msg.ok()) {
+      why = msg.error().message();
+      // A broken connection is a lost primary; bytes that do not make a
+      // message are a damaged stream.
+      if (c.damaged()) {
+        (void)c.send(MsgType::kError, 0, encode_text(why));
+        return End::kRefused;
+      }
+      return End::kLost;
+    }
+    if (!*msg) {
+      std::chrono::steady_clock::time_point heard;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        heard = last_heard_;
+      }
+      if (now - heard > limit) {
+        why = "no message from the primary for " + std::to_string(limit.count()) + " ms";
+        return End::kLost;
+      }
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_heard_ = now;
+      }
+      const Message& m = **msg;
+      if (m.type == MsgType::kError) {
+        why = decode_text(m.payload);
+        return End::kStopped;
+      }
+      Status st = Ok();
+      if (!greeted) {
+        st = m.type == MsgType::kHello ? on_hello(m)
+                                        : Status(Error(std::string("expected a hello message, got ") + msg_name(m.type)));
+        if (st.ok()) st = c.send(MsgType::kReady, 0);
+        greeted = st.ok();
+      } else {
+        st = on_message(c, m);
+      }
+      if (!st.ok()) {
+        why = st.error().message();
+        (void)c.send(MsgType::kError, 0, encode_text(why));
+        return End::kRefused;
+      }
+    }
+    if (Clock::now() - last_sent > std::chrono::milliseconds(options_.heartbeat_ms)) {
+      if (!c.send(MsgType::kHeartbeat, committed_epoch_).ok()) {
+        why = "the connection to the primary broke";
+        return End::kLost;
+      }
+      last_sent = Clock::now();
+    }
+  }
+}
+
+Status Backup::on_hello(const Message& m) {
+  auto h = decode_hello(m.payload);
+  if (!h.ok()) return h.error();
+  if (h->sections_hash != state::section_kinds_hash())
+    return Error("the primary's state sections differ from this build's (a different tandem version)");
+  if (h->ram_size == 0 || h->ram_size % mem::kPageSize || h->ram_size > (64ull << 30))
+    return Error("hello: RAM size " + std::to_string(h->ram_size) + " is not a whole number of pages up to 64 GiB");
+  // Check now that a VM can be built from it, not at takeover.
+  state::Snapshot probe;
+  probe.config = h->config;
+  auto config = state::config_from_snapshot(probe);
+  if (!config.ok()) return config.error().context("hello");
+  // A new primary (a re-protected VM) starts from scratch.
+  auto ram = mem::GuestMemory::create(h->ram_base, h->ram_size);
+  if (!ram.ok()) return ram.error();
+  ram_ = std::move(ram).value();
+  committed_.reset();
+  committed_epoch_ = 0;
+  hello_ = std::move(h).value();
+  std::lock_guard<std::mutex> lock(mu_);
+  state_ = "syncing";
+  return Ok();
+}
+
+Status Backup::on_message(Connection& c, const Message& m) {
+  const std::string where = std::string(msg_name(m.type)) + " message of checkpoint " + std::to_string(m.epoch);
+  switch (m.type) {
+    case MsgType::kHeartbeat:
+      return Ok();
+    case MsgType::kBegin: {
+      const uint64_t expected = committed_ ? committed_epoch_ + 1 : 0;
+      if (staging_) return Error(where + ": checkpoint " + std::to_string(staging_epoch_) + " has not ended");
+      if (m.epoch != expected)
+        return Error("checkpoint " + std::to_string(m.epoch) + " out of order: expected " + std::to_string(expected));
+      staging_ = true;
+      staging_epoch_ = m.epoch;
+      staged_pages_.clear();
+      staged_data_.clear();
+      staged_state_.reset();
+      staged_page_msgs_ = staged_state_msgs_ = 0;
+      return Ok();
+    }
+    case MsgType::kPages: {
+      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
+      auto p = decode_pages(m.payload, ram_->page_count());
+      if (!p.ok()) return p.error().context(where);
+      std::vector<uint8_t> bytes;
+      TANDEM_TRY(decode_pages_into(*p, bytes));
+      staged_pages_.insert(staged_pages_.end(), p->pages.begin(), p->pages.end());
+      staged_data_.insert(staged_data_.end(), bytes.begin(), bytes.end());
+      staged_page_msgs_++;
+      return Ok();
+    }
+    case MsgType::kState: {
+      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
+      auto s = decode_state(m.payload, ram_->base(), ram_->size());
+      if (!s.ok()) return s.error().context(where);
+      staged_state_ = std::move(s).value();
+      staged_state_msgs_++;
+      return Ok();
+    }
+    case MsgType::kEnd: {
+      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
+      auto e = decode_end(m.payload);
+      if (!e.ok()) return e.error().context(where);
+      if (e->pages != staged_pages_.size() || e->page_messages != staged_page_msgs_ ||
+          e->state_messages != staged_state_msgs_ || !staged_state_)
+        return Error(where + ": the primary sent " + std::to_string(e->pages) + " pages in " +
+                     std::to_string(e->page_messages) + " messages and " + std::to_string(e->state_messages) +
+                     " state messages; " + std::to_string(staged_pages_.size()) + ", " +
+                     std::to_string(staged_page_msgs_) + " and " + std::to_string(staged_state_msgs_) + " arrived");
+      // Commit: in order, so a page sent twice ends as its last copy.
+      for (size_t i = 0; i < staged_pages_.size(); i++) {
+        std::memcpy(ram_->page_host(staged_pages_[i]), staged_data_.data() + i * mem::kPageSize, mem::kPageSize);
+        ram_->mark_populated(staged_pages_[i]);
+      }
+      committed_ = std::move(staged_state_);
+      committed_epoch_ = m.epoch;
+      staging_ = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_ = "standby";
+        commits_++;
+      }
+      return c.send(MsgType::kAck, m.epoch);
+    }
+    default:
+      return Error(std::string("unexpected ") + msg_name(m.type) + " message from the primary");
+  }
+}
+
+Result<std::unique_ptr<board::Machine>> Backup::take_over(const std::string& why) {
+  const auto t0 = Clock::now();
+  log("primary lost (" + why + "); taking over from checkpoint " + std::to_string(committed_epoch_));
+  auto config = state::config_from_snapshot(*committed_);
+  if (!config.ok()) return config.error().context("takeover");
+  if (!options_.nets.empty()) {
+    if (options_.nets.size() != config->nets.size())
+      return Error("takeover: the backup was given " + std::to_string(options_.nets.size()) +
+                   " --net options, the VM has " + std::to_string(config->nets.size()) + " NICs");
+    config->nets = options_.nets;
+  }
+  config->monitor.clear();
+  auto m = board::Machine::create_empty(*config);
+  if (!m.ok()) return m.error().context("takeover");
+  mem::GuestMemory& ram = (*m)->ram();
+  for (uint32_t p : ram_->populated_pages()) {
+    std::memcpy(ram.page_host(p), ram_->page_host(p), mem::kPageSize);
+    ram.mark_populated(p);
+  }
+  TANDEM_TRY(state::apply_machine(*committed_, **m));
+  for (size_t i = 0; i < (*m)->nic_count(); i++) {
+    auto f = rarp_announce((*m)->nic_mac(i));
+    (*m)->send_host_frame(i, f.data(), f.size());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = "took-over";
+    reason_ = why;
+  }
+  log("took over in " +
+      std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - t0).count()).substr(0, 6) + " ms");
+  return std::move(m).value();
+}
+
+ReplicationStatus Backup::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReplicationStatus s;
+  s.role = "backup";
+  s.state = state_;
+  s.peer = peer_;
+  s.reason = reason_;
+  s.epoch = committed_epoch_;
+  s.committed = commits_;
+  s.last_heartbeat_ms_ago = std::chrono::duration<double, std::milli>(Clock::now() - last_heard_).count();
+  return s;
+}
+
+}  // namespace tandem::replication

@@ -1,0 +1,89 @@
+// The backup's side of continuous checkpointing. It waits for a primary,
+// holds the latest committed checkpoint (RAM in a GuestMemory of its own,
+// the CPU and device state as a Snapshot) and runs nothing until it
+// takes over.
+//
+// A checkpoint is staged as it arrives and committed only when its end
+// message has come and every count and checksum matched: a half-received
+// or damaged checkpoint never changes the committed state. Each commit is
+// acknowledged. When the primary is gone (connection closed or cut short,
+// or no message for heartbeat * kMissedHeartbeats), serve() builds the VM
+// from the last commit with the backup's own network backends, announces
+// the guest's MAC on each NIC and returns it to be run. A stream that is
+// damaged or out of order is refused with an error message to the primary
+// (which then runs on unprotected): the committed state stays, and the
+// backup waits for a primary again.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "board/machine.h"
+#include "replication/connection.h"
+#include "replication/stats.h"
+#include "state/snapshot.h"
+
+namespace tandem::replication {
+
+struct BackupOptions {
+  HostPort listen;
+  // The backends the VM uses once it takes over; empty: the primary's.
+  std::vector<std::string> nets;
+  unsigned heartbeat_ms = 100;
+  bool quiet = false;
+};
+
+class Backup {
+ public:
+  static Result<std::unique_ptr<Backup>> listen(const BackupOptions& o);
+  uint16_t port() const { return listener_->port(); }
+
+  // Serves primaries until one is lost after a commit; returns the VM to
+  // run. Returns a null machine when the primary ended replication on
+  // purpose (it powered off or stopped): nothing to take over.
+  Result<std::unique_ptr<board::Machine>> serve();
+  ReplicationStatus status() const;
+
+ private:
+  explicit Backup(const BackupOptions& o) : options_(o) {}
+  enum class End { kLost, kRefused, kStopped };
+  // One primary's connection until it ends; `why` says how.
+  End serve_primary(Connection& c, std::string& why);
+  Status on_hello(const Message& m);
+  Status on_message(Connection& c, const Message& m);
+  Result<std::unique_ptr<board::Machine>> take_over(const std::string& why);
+  void log(const std::string& line) const;
+
+  BackupOptions options_;
+  std::unique_ptr<Listener> listener_;
+  // The committed state.
+  std::optional<Hello> hello_;
+  std::unique_ptr<mem::GuestMemory> ram_;
+  std::optional<state::Snapshot> committed_;
+  uint64_t committed_epoch_ = 0;
+  // The checkpoint being received.
+  bool staging_ = false;
+  uint64_t staging_epoch_ = 0;
+  std::vector<uint32_t> staged_pages_;
+  std::vector<uint8_t> staged_data_;
+  std::optional<state::Snapshot> staged_state_;
+  uint32_t staged_page_msgs_ = 0, staged_state_msgs_ = 0;
+
+  mutable std::mutex mu_;  // status() from another thread
+  std::string state_ = "standby", peer_, reason_;
+  uint64_t commits_ = 0;
+  std::chrono::steady_clock::time_point last_heard_{};
+};
+
+// The frame QEMU's announce-self sends for a guest after migration: a
+// RARP request from the guest's MAC to the broadcast address, so that
+// switches learn the guest's new port.
+std::vector<uint8_t> rarp_announce(const dev::MacAddress& mac);
+
+}  // namespace tandem::replication

@@ -1,0 +1,166 @@
+#include "replication/connection.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tandem::replication {
+
+namespace {
+// A message that has begun arriving must finish within this: a peer that
+// stops half way is gone, and the stream is cut short.
+constexpr int kMessageTimeoutMs = 5000;
+
+Result<sockaddr_in> resolve(const HostPort& hp) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &res);
+  if (rc != 0) return Error("resolve '" + hp.host + "': " + gai_strerror(rc));
+  sockaddr_in a{};
+  std::memcpy(&a, res->ai_addr, sizeof a);
+  freeaddrinfo(res);
+  a.sin_port = htons(hp.port);
+  return a;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+}  // namespace
+
+Result<HostPort> parse_host_port(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return Error("'" + text + "' is not HOST:PORT");
+  HostPort hp;
+  hp.host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  char* end = nullptr;
+  errno = 0;
+  unsigned long v = std::strtoul(port.c_str(), &end, 10);
+  if (errno || *end || v > 65535 || port.find_first_not_of("0123456789") != std::string::npos)
+    return Error("'" + text + "': port '" + port + "' is not a number from 0 to 65535");
+  hp.port = static_cast<uint16_t>(v);
+  return hp;
+}
+
+Connection::Connection(int fd) : fd_(fd) { set_nodelay(fd_); }
+Connection::~Connection() { ::close(fd_); }
+
+Result<std::unique_ptr<Connection>> Connection::connect(const HostPort& to) {
+  auto addr = resolve(to);
+  if (!addr.ok()) return addr.error();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error("socket");
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    Error e = sys_error("connect to " + to.text());
+    ::close(fd);
+    return e;
+  }
+  return std::make_unique<Connection>(fd);
+}
+
+Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
+  std::vector<uint8_t> bytes = encode_message(type, epoch, payload);
+  std::lock_guard<std::mutex> lock(send_mu_);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return sys_error(std::string("send ") + msg_name(type) + " message");
+    off += static_cast<size_t>(n);
+  }
+  bytes_sent_ += bytes.size();
+  return Ok();
+}
+
+Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
+  while (n > 0) {
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, kMessageTimeoutMs);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) return Error(std::string("stream cut short in a ") + what + " (nothing for 5 s)");
+    ssize_t got = ::recv(fd_, dst, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return sys_error(std::string("receive ") + what);
+    if (got == 0) return Error(std::string("stream cut short in a ") + what + " (connection closed)");
+    dst += got;
+    n -= static_cast<size_t>(got);
+  }
+  return Ok();
+}
+
+Result<std::optional<Message>> Connection::receive(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  int r;
+  do r = ::poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return sys_error("poll the replication connection");
+  if (r == 0) return std::optional<Message>();
+  std::array<uint8_t, kHeaderSize> header;
+  ssize_t got;
+  do got = ::recv(fd_, header.data(), 1, 0);
+  while (got < 0 && errno == EINTR);
+  if (got == 0) return Error("connection closed");
+  if (got < 0) return sys_error("receive");
+  TANDEM_TRY(read_exact(header.data() + 1, kHeaderSize - 1, "message header"));
+  auto len = check_header(header);
+  if (!len.ok()) {
+    damaged_ = true;
+    return len.error();
+  }
+  std::vector<uint8_t> payload(*len);
+  TANDEM_TRY(read_exact(payload.data(), payload.size(), msg_name(static_cast<MsgType>(header[6]))));
+  auto m = finish_message(header, std::move(payload));
+  if (!m.ok()) {
+    damaged_ = true;
+    return m.error();
+  }
+  return std::optional<Message>(std::move(m).value());
+}
+
+void Connection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+Result<std::unique_ptr<Listener>> Listener::listen(const HostPort& at) {
+  auto addr = resolve(at);
+  if (!addr.ok()) return addr.error();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 || ::listen(fd, 4) != 0) {
+    Error e = sys_error("listen on " + at.text());
+    ::close(fd);
+    return e;
+  }
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  return std::unique_ptr<Listener>(new Listener(fd, ntohs(bound.sin_port)));
+}
+
+Listener::~Listener() { ::close(fd_); }
+
+Result<std::unique_ptr<Connection>> Listener::accept(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  int r;
+  do r = ::poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return sys_error("poll the listening socket");
+  if (r == 0) return std::unique_ptr<Connection>();
+  int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return sys_error("accept");
+  return std::make_unique<Connection>(fd);
+}
+
+}  // namespace tandem::replication

@@ -1,0 +1,370 @@
+#include "replication/primary.h"
+
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "dev/virtio_blk.h"
+#include "state/machine_snapshot.h"
+#include "state/sections.h"
+
+namespace tandem::replication {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   Clock::now().time_since_epoch()).count());
+}
+// Checkpoints taken and not yet sent: the stun waits (the epoch grows)
+// rather than queue more, so a slow link cannot eat the host's memory.
+constexpr size_t kMaxQueued = 2;
+
+Result<unsigned> parse_ms(const std::string& key, const std::string& v, unsigned lo, unsigned hi) {
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < lo || n > hi)
+    return Error(key + "=" + v + ": expected milliseconds from " + std::to_string(lo) + " to " +
+                 std::to_string(hi));
+  return static_cast<unsigned>(n);
+}
+}  // namespace
+
+Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
+  ReplicateOptions o;
+  bool have_to = false;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
+    size_t eq = part.find('=');
+    if (eq == std::string::npos) return Error("replicate '" + spec + "': '" + part + "' is not KEY=VALUE");
+    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "to") {
+      auto hp = parse_host_port(value);
+      if (!hp.ok()) return hp.error().context("replicate to");
+      o.to = *hp;
+      have_to = true;
+    } else if (key == "epoch") {
+      auto v = parse_ms(key, value, 1, 10000);
+      if (!v.ok()) return v.error().context("replicate");
+      o.epoch_ms = *v;
+    } else if (key == "heartbeat") {
+      auto v = parse_ms(key, value, 10, 60000);
+      if (!v.ok()) return v.error().context("replicate");
+      o.heartbeat_ms = *v;
+    } else {
+      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat)");
+    }
+  }
+  if (!have_to) return Error("replicate '" + spec + "': to=HOST:PORT is required");
+  return o;
+}
+
+Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const ReplicateOptions& o) {
+  for (const auto& spec : m.config().drives) {
+    auto d = dev::VirtioBlk::parse_spec(spec);
+    if (d.ok() && !d->read_only)
+      return Error("replication: drive '" + spec +
+                   "' is writable, and replicating disk writes is not built yet; attach it with "
+                   "readonly=on or run unprotected");
+  }
+  auto conn = Connection::connect(o.to);
+  if (!conn.ok()) return conn.error().context("replication: cannot reach the backup");
+  Hello h;
+  h.sections_hash = state::section_kinds_hash();
+  h.ram_base = m.ram().base();
+  h.ram_size = m.ram().size();
+  h.config = state::capture_machine(m).config;
+  TANDEM_TRY((*conn)->send(MsgType::kHello, 0, encode_hello(h)));
+  auto reply = (*conn)->receive(10000);
+  if (!reply.ok()) return reply.error().context("replication: waiting for the backup's reply");
+  if (!*reply) return Error("replication: the backup at " + o.to.text() + " did not answer within 10 s");
+  if ((*reply)->type == MsgType::kError)
+    return Error("replication: the backup refused: " + decode_text((*reply)->payload));
+  if ((*reply)->type != MsgType::kReady)
+    return Error(std::string("replication: unexpected ") + msg_name((*reply)->type) + " message from the backup");
+  return std::unique_ptr<Primary>(new Primary(m, o, std::move(conn).value()));
+}
+
+Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c)
+    : m_(m), options_(o), conn_(std::move(c)) {
+  started_ = epoch_start_ = Clock::now();
+  last_heard_ns_ = now_ns();
+  // From here every write goes to checkpoint 0 or a later one.
+  log_ = m_.ram().open_dirty_log("replication");
+  std::vector<uint32_t> initial = m_.ram().populated_pages();
+  m_.set_output_epoch(0);
+  m_.hold_output(true);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  itimerspec its{};
+  its.it_interval.tv_sec = options_.epoch_ms / 1000;
+  its.it_interval.tv_nsec = static_cast<long>(options_.epoch_ms % 1000) * 1000000;
+  its.it_value = its.it_interval;
+  timerfd_settime(timer_fd_, 0, &its, nullptr);
+  auto drain_and_tick = [this](int fd) {
+    uint64_t v;
+    while (::read(fd, &v, sizeof v) > 0) {
+    }
+    tick();
+  };
+  m_.add_io_source(wake_fd_, [=, this] { drain_and_tick(wake_fd_); });
+  m_.add_io_source(timer_fd_, [=, this] { drain_and_tick(timer_fd_); });
+  sender_ = Thread([this, initial = std::move(initial)] {
+    Status st = conn_->send(MsgType::kBegin, 0);
+    uint64_t msgs = 0;
+    if (st.ok()) {
+      const auto t0 = Clock::now();
+      std::vector<uint8_t> buf(size_t{kPagesPerMessage} * mem::kPageSize);
+      for (size_t i = 0; i < initial.size() && st.ok(); i += kPagesPerMessage) {
+        const size_t n = std::min<size_t>(kPagesPerMessage, initial.size() - i);
+        for (size_t k = 0; k < n && st.ok(); k++) {
+          // Read while the guest runs: a page written meanwhile is dirty
+          // and goes again in checkpoint 0's stun.
+          st = m_.ram().load(initial[i + k]);
+          std::memcpy(buf.data() + k * mem::kPageSize, m_.ram().page_host(initial[i + k]), mem::kPageSize);
+        }
+        if (st.ok()) st = send_pages(0, std::span(initial.data() + i, n), buf.data(), msgs);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.initial_pages = initial.size();
+      stats_.send_ms.add(ms_between(t0, Clock::now()));
+      initial_msgs_ = msgs;
+      initial_done_ = true;
+    }
+    if (!st.ok()) {
+      lose_backup(st.error().message());
+      return;
+    }
+    send_loop();
+  });
+  receiver_ = Thread([this] { receive_loop(); });
+}
+
+Primary::~Primary() {
+  if (!stopped_) stop("");
+}
+
+void Primary::stop(const std::string& why) {
+  if (stopped_.exchange(true)) return;
+  bool backup_there;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    quit_ = true;
+    backup_there = lost_.empty();
+  }
+  cv_.notify_all();
+  // The backup must not take over from a primary that ends on purpose.
+  if (backup_there)
+    (void)conn_->send(MsgType::kError, epoch_, encode_text(why.empty() ? "the primary stopped replicating" : why));
+  conn_->shutdown();
+  sender_.join();
+  receiver_.join();
+  m_.remove_io_source(wake_fd_);
+  m_.remove_io_source(timer_fd_);
+  ::close(wake_fd_);
+  ::close(timer_fd_);
+  m_.hold_output(false);  // releases what is held: nobody is left to wait for
+  log_.reset();
+  reason_ = why;
+  if (!why.empty()) std::fprintf(stderr, "tandem: replication: %s; the VM runs on unprotected\n", why.c_str());
+}
+
+void Primary::lose_backup(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lost_.empty() || quit_) return;
+    lost_ = why;
+  }
+  cv_.notify_all();
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void Primary::tick() {
+  if (stopped_) return;
+  std::string lost;
+  bool ready;
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lost = lost_;
+    ready = initial_done_;
+    queued = queue_.size();
+  }
+  if (!lost.empty()) {
+    stop("backup lost: " + lost);
+    return;
+  }
+  if (any_acked_) m_.release_output(acked_);
+  if (ready && queued < kMaxQueued && ms_between(epoch_start_, Clock::now()) >= options_.epoch_ms)
+    end_epoch();
+}
+
+void Primary::end_epoch() {
+  const auto t0 = Clock::now();
+  Checkpoint c;
+  c.epoch = epoch_;
+  c.pages = log_->end_epoch();
+  c.data.resize(c.pages.size() * mem::kPageSize);
+  for (size_t i = 0; i < c.pages.size(); i++)
+    std::memcpy(c.data.data() + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
+  c.snap = state::capture_machine(m_);
+  c.stun_at = t0;
+  m_.set_output_epoch(++epoch_);
+  const auto t1 = Clock::now();
+  epoch_start_ = t1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.checkpoints++;
+    stats_.stun_ms.add(ms_between(t0, t1));
+    stats_.dirty_pages.add(static_cast<double>(c.pages.size()));
+    stun_times_.push_back({c.epoch, t0});
+    if (stun_times_.size() > 64) stun_times_.pop_front();
+    queue_.push_back(std::move(c));
+  }
+  cv_.notify_all();
+}
+
+Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs) {
+  for (size_t i = 0; i < pages.size(); i += kPagesPerMessage) {
+    const size_t n = std::min<size_t>(kPagesPerMessage, pages.size() - i);
+    encoder_.encode(data + i * mem::kPageSize, n, block_);
+    TANDEM_TRY(conn_->send(MsgType::kPages, epoch, encode_pages(pages.subspan(i, n), block_)));
+    msgs++;
+  }
+  return Ok();
+}
+
+Status Primary::send_checkpoint(const Checkpoint& c) {
+  const auto t0 = Clock::now();
+  const uint64_t bytes0 = conn_->bytes_sent();
+  if (c.epoch != 0) TANDEM_TRY(conn_->send(MsgType::kBegin, c.epoch));
+  uint64_t msgs = c.epoch == 0 ? initial_msgs_ : 0;
+  TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.data(), msgs));
+  TANDEM_TRY(conn_->send(MsgType::kState, c.epoch, encode_state(c.snap)));
+  End e;
+  e.pages = c.pages.size() + (c.epoch == 0 ? stats_initial_pages() : 0);
+  e.page_messages = static_cast<uint32_t>(msgs);
+  e.state_messages = 1;
+  TANDEM_TRY(conn_->send(MsgType::kEnd, c.epoch, encode_end(e)));
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.send_ms.add(ms_between(t0, Clock::now()));
+  stats_.bytes.add(static_cast<double>(conn_->bytes_sent() - bytes0));
+  stats_.pages_sent += c.pages.size();
+  return Ok();
+}
+
+uint64_t Primary::stats_initial_pages() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_.initial_pages;
+}
+
+void Primary::send_loop() {
+  for (;;) {
+    Checkpoint c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      bool woken = cv_.wait_for(lock, std::chrono::milliseconds(options_.heartbeat_ms),
+                                [&] { return quit_ || !lost_.empty() || !queue_.empty(); });
+      if (quit_ || !lost_.empty()) return;
+      if (!woken) {
+        lock.unlock();
+        if (Status st = conn_->send(MsgType::kHeartbeat, epoch_sent_); !st.ok()) {
+          lose_backup(st.error().message());
+          return;
+        }
+        continue;
+      }
+      c = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (Status st = send_checkpoint(c); !st.ok()) {
+      lose_backup(st.error().message());
+      return;
+    }
+    epoch_sent_ = c.epoch;
+  }
+}
+
+void Primary::receive_loop() {
+  const uint64_t limit_ns = uint64_t{options_.heartbeat_ms} * kMissedHeartbeats * 1000000;
+  for (;;) {
+    auto msg = conn_->receive(static_cast<int>(options_.heartbeat_ms));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (quit_) return;
+    }
+    if (!msg.ok()) {
+      lose_backup(msg.error().message());
+      return;
+    }
+    if (!*msg) {
+      if (now_ns() - last_heard_ns_ > limit_ns) {
+        lose_backup("no message from the backup for " + std::to_string(limit_ns / 1000000) + " ms");
+        return;
+      }
+      continue;
+    }
+    last_heard_ns_ = now_ns();
+    const Message& m = **msg;
+    if (m.type == MsgType::kHeartbeat) continue;
+    if (m.type == MsgType::kError) {
+      lose_backup("the backup gave up: " + decode_text(m.payload));
+      return;
+    }
+    if (m.type != MsgType::kAck) {
+      lose_backup(std::string("unexpected ") + msg_name(m.type) + " message from the backup");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.committed++;
+      for (const auto& [e, at] : stun_times_)
+        if (e == m.epoch) stats_.ack_ms.add(ms_between(at, Clock::now()));
+    }
+    acked_ = m.epoch;
+    any_acked_ = true;
+    uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+ReplicationStatus Primary::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReplicationStatus s;
+  s.role = "primary";
+  s.state = stopped_ ? "unprotected" : !initial_done_ ? "syncing" : "protected";
+  s.peer = options_.to.text();
+  s.reason = reason_;
+  s.epoch = epoch_;
+  s.epoch_ms = options_.epoch_ms;
+  const double secs = ms_between(started_, Clock::now()) / 1000.0;
+  s.checkpoints = stats_.checkpoints;
+  s.committed = stats_.committed;
+  s.checkpoints_per_s = secs > 0 ? static_cast<double>(stats_.checkpoints) / secs : 0;
+  s.stun_p50_ms = stats_.stun_ms.percentile(50);
+  s.stun_p99_ms = stats_.stun_ms.percentile(99);
+  s.send_p50_ms = stats_.send_ms.percentile(50);
+  s.send_p99_ms = stats_.send_ms.percentile(99);
+  s.ack_p50_ms = stats_.ack_ms.percentile(50);
+  s.ack_p99_ms = stats_.ack_ms.percentile(99);
+  s.dirty_pages_p50 = stats_.dirty_pages.percentile(50);
+  s.dirty_pages_p99 = stats_.dirty_pages.percentile(99);
+  s.bytes_p50 = stats_.bytes.percentile(50);
+  s.output_held_bytes = m_.held_output_bytes();
+  s.backup_lag = stats_.checkpoints - stats_.committed;
+  s.last_heartbeat_ms_ago = static_cast<double>(now_ns() - last_heard_ns_) / 1e6;
+  s.bytes_sent = conn_->bytes_sent();
+  return s;
+}
+
+}  // namespace tandem::replication

@@ -1,0 +1,116 @@
+// The protected VM's side of continuous checkpointing
+// (docs/architecture.md, "Replication").
+//
+// start() connects to the backup, sends the machine configuration and
+// starts the initial synchronisation: a sender thread copies every
+// populated page while the guest runs, as checkpoint 0's first pages.
+// From then on tick(), on the vCPU thread between slices, ends an epoch
+// every `epoch_ms`: it takes the pages dirtied since the last one from
+// replication's own DirtyLog, copies them and captures CPU and device
+// state (the stun; the guest waits only for this), and queues the
+// checkpoint for the sender. Guest output of epoch N (frames, console
+// bytes) is held by the machine's output gates until the backup
+// acknowledges checkpoint N. When the backup is lost (closed, an error
+// message, or no message for `heartbeat_ms * kMissedHeartbeats`), the
+// primary releases what it holds and runs on unprotected, and says so.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread.h"
+#include "board/machine.h"
+#include "replication/connection.h"
+#include "replication/stats.h"
+#include "state/page_block.h"
+#include "state/snapshot.h"
+
+namespace tandem::replication {
+
+struct ReplicateOptions {
+  HostPort to;
+  unsigned epoch_ms = 20;
+  unsigned heartbeat_ms = 100;
+};
+// "to=HOST:PORT[,epoch=MS][,heartbeat=MS]"; the error names the part.
+Result<ReplicateOptions> parse_replicate_spec(const std::string& spec);
+
+// Heartbeats a side may miss before the other is taken for gone.
+inline constexpr unsigned kMissedHeartbeats = 3;
+
+class Primary {
+ public:
+  // On the vCPU thread. Fails with a clear error when the backup cannot be
+  // reached or refuses the machine.
+  static Result<std::unique_ptr<Primary>> start(board::Machine& m, const ReplicateOptions& o);
+  ~Primary();
+  Primary(const Primary&) = delete;
+  Primary& operator=(const Primary&) = delete;
+
+  // vCPU thread, between slices: ends the epoch when it is due, releases
+  // acknowledged output, notices a lost backup.
+  void tick();
+  ReplicationStatus status() const;
+  // Stops protecting: held output is released.
+  void stop(const std::string& why);
+  bool active() const { return !stopped_; }
+
+ private:
+  struct Checkpoint {
+    uint64_t epoch = 0;
+    std::vector<uint32_t> pages;
+    std::vector<uint8_t> data;  // the pages' contents at the stun
+    state::Snapshot snap;  // encoded by the sender, off the stun
+    std::chrono::steady_clock::time_point stun_at;
+  };
+  Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c);
+  void end_epoch();
+  void send_loop();
+  void receive_loop();
+  Status send_initial_pages();
+  Status send_checkpoint(const Checkpoint& c);
+  Status send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs);
+  void lose_backup(const std::string& why);
+  uint64_t stats_initial_pages();
+
+  board::Machine& m_;
+  ReplicateOptions options_;
+  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<mem::DirtyLog> log_;
+  int wake_fd_ = -1;    // eventfd: an ack or a loss for the vCPU thread
+  int timer_fd_ = -1;   // timerfd: wakes an idle guest's loop at epoch ends
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Checkpoint> queue_;
+  bool initial_done_ = false;
+  bool quit_ = false;
+  std::string lost_;     // why the backup is gone (empty: it is not)
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> acked_{0};
+  std::atomic<bool> any_acked_{false};
+  std::atomic<uint64_t> last_heard_ns_{0};
+
+  uint64_t epoch_ = 0;  // the epoch running now
+  std::chrono::steady_clock::time_point epoch_start_;
+  std::chrono::steady_clock::time_point started_;
+  Stats stats_;  // under mu_
+  std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> stun_times_;  // under mu_
+  std::string reason_;
+  // The sender thread's own.
+  uint64_t initial_msgs_ = 0;
+  std::atomic<uint64_t> epoch_sent_{0};
+  state::BlockEncoder encoder_;
+  state::EncodedBlock block_;
+  Thread sender_;
+  Thread receiver_;
+};
+
+}  // namespace tandem::replication

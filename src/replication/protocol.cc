@@ -1,0 +1,204 @@
+#include "replication/protocol.h"
+
+#include <cstring>
+#include <unordered_set>
+
+#include "base/bytes.h"
+#include "state/codec.h"
+#include "state/sections.h"
+#include "state/snapshot_format.h"
+
+namespace tandem::replication {
+
+const char* msg_name(MsgType t) {
+  switch (t) {
+    case MsgType::kHello: return "hello";
+    case MsgType::kReady: return "ready";
+    case MsgType::kBegin: return "begin";
+    case MsgType::kPages: return "pages";
+    case MsgType::kState: return "state";
+    case MsgType::kEnd: return "end";
+    case MsgType::kAck: return "ack";
+    case MsgType::kHeartbeat: return "heartbeat";
+    case MsgType::kError: return "error";
+  }
+  return "unknown";
+}
+
+namespace {
+uint64_t message_checksum(const uint8_t* header, std::span<const uint8_t> payload) {
+  // XXH3 over the first 24 header bytes and the payload, as one buffer.
+  std::vector<uint8_t> all(24 + payload.size());
+  std::memcpy(all.data(), header, 24);
+  if (!payload.empty()) std::memcpy(all.data() + 24, payload.data(), payload.size());
+  return state::format::checksum(all.data(), all.size());
+}
+}  // namespace
+
+std::vector<uint8_t> encode_message(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
+  std::vector<uint8_t> out(kHeaderSize + payload.size());
+  store_le<uint32_t>(&out[0], kMagic);
+  store_le<uint16_t>(&out[4], kProtocolVersion);
+  store_le<uint16_t>(&out[6], static_cast<uint16_t>(type));
+  store_le<uint64_t>(&out[8], epoch);
+  store_le<uint32_t>(&out[16], static_cast<uint32_t>(payload.size()));
+  store_le<uint32_t>(&out[20], 0);
+  if (!payload.empty()) std::memcpy(&out[kHeaderSize], payload.data(), payload.size());
+  store_le<uint64_t>(&out[24], message_checksum(out.data(), payload));
+  return out;
+}
+
+Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> h) {
+  if (load_le<uint32_t>(&h[0]) != kMagic) return Error("not a tandem replication stream (bad magic)");
+  const uint16_t version = load_le<uint16_t>(&h[4]);
+  if (version != kProtocolVersion)
+    return Error("replication protocol version " + std::to_string(version) + ", this tandem speaks " +
+                 std::to_string(kProtocolVersion));
+  const uint16_t type = load_le<uint16_t>(&h[6]);
+  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kError))
+    return Error("unknown message type " + std::to_string(type));
+  const uint32_t len = load_le<uint32_t>(&h[16]);
+  if (len > kMaxPayload)
+    return Error(std::string(msg_name(static_cast<MsgType>(type))) + " message of " + std::to_string(len) +
+                 " bytes exceeds the limit of " + std::to_string(kMaxPayload));
+  return len;
+}
+
+Result<Message> finish_message(std::span<const uint8_t, kHeaderSize> h, std::vector<uint8_t> payload) {
+  Message m;
+  m.type = static_cast<MsgType>(load_le<uint16_t>(&h[6]));
+  m.epoch = load_le<uint64_t>(&h[8]);
+  if (message_checksum(h.data(), payload) != load_le<uint64_t>(&h[24]))
+    return Error(std::string(msg_name(m.type)) + " message of epoch " + std::to_string(m.epoch) +
+                 ": checksum mismatch");
+  m.payload = std::move(payload);
+  return m;
+}
+
+std::vector<uint8_t> encode_hello(const Hello& h) {
+  state::Encoder e;
+  e.u64(h.sections_hash);
+  e.u64(h.ram_base);
+  e.u64(h.ram_size);
+  e.u32(static_cast<uint32_t>(h.config.size()));
+  for (const auto& [k, v] : h.config) {
+    e.str(k);
+    e.str(v);
+  }
+  return e.take();
+}
+
+Result<Hello> decode_hello(std::span<const uint8_t> payload) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "hello");
+  Hello h;
+  h.sections_hash = d.u64("sections_hash");
+  h.ram_base = d.u64("ram_base");
+  h.ram_size = d.u64("ram_size");
+  const uint32_t n = d.u32("config");
+  for (uint32_t i = 0; i < n && d.ok(); i++) {
+    std::string k = d.str("config.key");
+    std::string v = d.str("config.value");
+    h.config.emplace_back(std::move(k), std::move(v));
+  }
+  TANDEM_TRY(d.finish());
+  return h;
+}
+
+std::vector<uint8_t> encode_pages(std::span<const uint32_t> pages, const state::EncodedBlock& block) {
+  state::Encoder e;
+  e.vec(pages);
+  e.u32(block.encoding);
+  e.u64(block.checksum);
+  e.u32(static_cast<uint32_t>(block.data.size()));
+  e.bytes(block.data.data(), block.data.size());
+  return e.take();
+}
+
+Result<Pages> decode_pages(std::span<const uint8_t> payload, uint64_t page_count) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "pages");
+  Pages p;
+  p.pages = d.vec<uint32_t>("list");
+  p.block.encoding = d.u32("encoding");
+  p.block.checksum = d.u64("checksum");
+  std::span<const uint8_t> data = d.view("data", d.u32("size"));
+  p.block.data.assign(data.begin(), data.end());
+  TANDEM_TRY(d.finish());
+  if (p.pages.empty() || p.pages.size() > kPagesPerMessage)
+    return Error("pages message lists " + std::to_string(p.pages.size()) + " pages (1 to " +
+                 std::to_string(kPagesPerMessage) + " allowed)");
+  std::unordered_set<uint32_t> seen;
+  for (uint32_t page : p.pages) {
+    if (page >= page_count)
+      return Error("pages message: page " + std::to_string(page) + " is outside RAM (" +
+                   std::to_string(page_count) + " pages)");
+    if (!seen.insert(page).second) return Error("pages message: page " + std::to_string(page) + " listed twice");
+  }
+  p.block.page_count = static_cast<uint32_t>(p.pages.size());
+  if (state::format::checksum(p.block.data.data(), p.block.data.size()) != p.block.checksum)
+    return Error("pages message: block checksum mismatch");
+  return p;
+}
+
+Status decode_pages_into(const Pages& p, std::vector<uint8_t>& out) {
+  out.resize(p.pages.size() * mem::kPageSize);
+  Status st = state::decode_block(p.block.encoding, p.block.data, out.data(), out.size());
+  if (!st.ok()) return st.error().context("pages message");
+  return Ok();
+}
+
+std::vector<uint8_t> encode_end(const End& x) {
+  state::Encoder e;
+  e.u64(x.pages);
+  e.u32(x.page_messages);
+  e.u32(x.state_messages);
+  return e.take();
+}
+
+Result<End> decode_end(std::span<const uint8_t> payload) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "end");
+  End x;
+  x.pages = d.u64("pages");
+  x.page_messages = d.u32("page_messages");
+  x.state_messages = d.u32("state_messages");
+  TANDEM_TRY(d.finish());
+  return x;
+}
+
+std::vector<uint8_t> encode_state(const state::Snapshot& snap) {
+  state::Encoder e;
+  std::vector<state::Section> sections = state::encode_sections(snap);
+  e.u32(static_cast<uint32_t>(sections.size()));
+  for (const auto& s : sections) {
+    e.u32(s.kind);
+    e.u32(s.instance);
+    e.u32(static_cast<uint32_t>(s.payload.size()));
+    e.bytes(s.payload.data(), s.payload.size());
+  }
+  return e.take();
+}
+
+Result<state::Snapshot> decode_state(std::span<const uint8_t> payload, uint64_t ram_base, uint64_t ram_size) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "state");
+  const uint32_t n = d.u32("sections");
+  std::vector<state::SectionView> views;
+  for (uint32_t i = 0; i < n && d.ok(); i++) {
+    state::SectionView v;
+    v.kind = d.u32("kind");
+    v.instance = d.u32("instance");
+    v.payload = d.view("section", d.u32("size"));
+    if (d.ok()) views.push_back(v);
+  }
+  TANDEM_TRY(d.finish());
+  return state::decode_sections(views, ram_base, ram_size);
+}
+
+std::vector<uint8_t> encode_text(const std::string& text) { return {text.begin(), text.end()}; }
+std::string decode_text(std::span<const uint8_t> payload) {
+  return std::string(payload.begin(), payload.end()).substr(0, 4096);
+}
+
+}  // namespace tandem::replication

@@ -1,0 +1,95 @@
+// The replication stream (docs/replication-protocol.md): a primary sends a
+// backup checkpoints over one TCP connection; the backup acknowledges each
+// once committed. Every message is a 32-byte header and a payload, both
+// covered by the header's XXH3 checksum:
+//
+//   u32 magic "TRPL"  u16 protocol version  u16 type
+//   u64 epoch         u32 payload length    u32 reserved (0)
+//   u64 checksum (XXH3 of the 24 bytes above, then the payload)
+//
+// The protocol version is separate from the snapshot format's: the state
+// sections inside are versioned each on their own (state/sections.h).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "state/page_block.h"
+#include "state/snapshot.h"
+
+namespace tandem::replication {
+
+inline constexpr uint32_t kMagic = 0x4c505254;  // "TRPL" little-endian
+inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr size_t kHeaderSize = 32;
+// A pages message holds at most one block of this many pages; no payload
+// is larger than a raw block and its page list, or a state message.
+inline constexpr uint32_t kPagesPerMessage = 32;
+inline constexpr uint32_t kMaxPayload = 64u << 20;
+
+enum class MsgType : uint16_t {
+  kHello = 1,      // primary -> backup: machine configuration, RAM layout
+  kReady = 2,      // backup -> primary: the hello is accepted
+  kBegin = 3,      // a checkpoint of `epoch` starts
+  kPages = 4,      // one encoded block of pages
+  kState = 5,      // CPU and device state: the snapshot's sections
+  kEnd = 6,        // the checkpoint is complete: counts to check
+  kAck = 7,        // backup -> primary: checkpoint `epoch` is committed
+  kHeartbeat = 8,  // either way, when nothing else was sent for a while
+  kError = 9,      // either way: why the sender gives up on the stream
+};
+const char* msg_name(MsgType t);
+
+struct Message {
+  MsgType type = MsgType::kHeartbeat;
+  uint64_t epoch = 0;
+  std::vector<uint8_t> payload;
+};
+
+// Header + payload as sent; `payload` may be empty.
+std::vector<uint8_t> encode_message(MsgType type, uint64_t epoch, std::span<const uint8_t> payload);
+// Checks a received header and returns the payload length it announces;
+// the error names what was wrong (magic, version, type, length).
+Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> header);
+// Checks the checksum over header and payload and builds the message.
+Result<Message> finish_message(std::span<const uint8_t, kHeaderSize> header, std::vector<uint8_t> payload);
+
+// --- payloads ---
+struct Hello {
+  uint64_t sections_hash = 0;  // state::section_kinds_hash() of the sender
+  uint64_t ram_base = 0;
+  uint64_t ram_size = 0;
+  state::ConfigEntries config;
+};
+std::vector<uint8_t> encode_hello(const Hello& h);
+Result<Hello> decode_hello(std::span<const uint8_t> payload);
+
+// The pages of one block, ascending or not, each once.
+struct Pages {
+  std::vector<uint32_t> pages;
+  state::EncodedBlock block;
+};
+std::vector<uint8_t> encode_pages(std::span<const uint32_t> pages, const state::EncodedBlock& block);
+// Checks the page list against `page_count` (RAM pages) and the block's
+// checksum; `decode_pages_into` then decompresses it.
+Result<Pages> decode_pages(std::span<const uint8_t> payload, uint64_t page_count);
+Status decode_pages_into(const Pages& p, std::vector<uint8_t>& out);
+
+struct End {
+  uint64_t pages = 0;          // pages sent in this checkpoint (all messages)
+  uint32_t page_messages = 0;
+  uint32_t state_messages = 0;
+};
+std::vector<uint8_t> encode_end(const End& e);
+Result<End> decode_end(std::span<const uint8_t> payload);
+
+std::vector<uint8_t> encode_state(const state::Snapshot& snap);
+Result<state::Snapshot> decode_state(std::span<const uint8_t> payload, uint64_t ram_base, uint64_t ram_size);
+
+std::vector<uint8_t> encode_text(const std::string& text);
+std::string decode_text(std::span<const uint8_t> payload);
+
+}  // namespace tandem::replication

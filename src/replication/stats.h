@@ -1,0 +1,59 @@
+// Figures both sides report in query-replication.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tandem::replication {
+
+// A window of recent samples for p50/p99.
+class Samples {
+ public:
+  void add(double v) {
+    if (values_.size() < kWindow) values_.push_back(v);
+    else values_[next_++ % kWindow] = v;
+  }
+  double percentile(double p) const {
+    if (values_.empty()) return 0;
+    std::vector<double> v = values_;
+    size_t k = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return v[k];
+  }
+  size_t count() const { return values_.size(); }
+
+ private:
+  static constexpr size_t kWindow = 1024;
+  std::vector<double> values_;
+  size_t next_ = 0;
+};
+
+struct Stats {
+  uint64_t checkpoints = 0;       // stuns taken
+  uint64_t committed = 0;         // acknowledged by the backup
+  uint64_t pages_sent = 0;
+  uint64_t initial_pages = 0;
+  Samples stun_ms, send_ms, ack_ms, dirty_pages, bytes;
+};
+
+struct ReplicationStatus {
+  std::string role;    // "primary", "backup"
+  std::string state;   // "syncing", "protected", "unprotected", "standby", "took-over"
+  std::string peer;
+  std::string reason;  // why protection ended, if it did
+  uint64_t epoch = 0;  // running (primary) or last committed (backup)
+  double epoch_ms = 0;
+  double checkpoints_per_s = 0;
+  uint64_t checkpoints = 0, committed = 0;
+  double stun_p50_ms = 0, stun_p99_ms = 0, send_p50_ms = 0, send_p99_ms = 0;
+  double ack_p50_ms = 0, ack_p99_ms = 0;  // stun to ack: the added output delay
+  double dirty_pages_p50 = 0, dirty_pages_p99 = 0, bytes_p50 = 0;
+  uint64_t output_held_bytes = 0;
+  uint64_t backup_lag = 0;  // checkpoints taken and not yet acknowledged
+  double last_heartbeat_ms_ago = 0;
+  uint64_t bytes_sent = 0;
+};
+
+}  // namespace tandem::replication

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""System tests of continuous checkpointing: a primary protected by a
+backup on loopback, killed; the backup takes over with the guest's state.
+
+Usage: replication_test.py TANDEM TEST_NAME (skips, exit 77, without
+$TANDEM_GUEST_DIR)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from system_test import BOOT_TIMEOUT, Failure, expect, free_port, guest_args  # noqa: E402
+
+
+class Proc:
+    """A tandem process with stdin piped and its stdout/stderr collected
+    without blocking; killed at the end whatever happened."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for f in (self.p.stdout, self.p.stderr):
+            os.set_blocking(f.fileno(), False)
+        self.out = b""
+        self.err = b""
+
+    def pump(self):
+        for name, f in (("out", self.p.stdout), ("err", self.p.stderr)):
+            chunk = f.read()
+            if chunk:
+                setattr(self, name, getattr(self, name) + chunk)
+
+    def type(self, line):
+        self.p.stdin.write(line.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def wait_for(self, what, stream="out", timeout=BOOT_TIMEOUT, others=()):
+        deadline = time.time() + timeout
+        while True:
+            self.pump()
+            for o in others:
+                o.pump()
+            if what.encode() in getattr(self, stream):
+                return
+            if time.time() > deadline or self.p.poll() is not None:
+                self.pump()
+                raise Failure(f"'{what}' did not appear on {stream} (exit {self.p.poll()})\n--- stdout ---\n"
+                              + self.out.decode(errors="replace")[-2000:] + "\n--- stderr ---\n"
+                              + self.err.decode(errors="replace")[-2000:])
+            time.sleep(0.02)
+
+    def end(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+        self.pump()
+
+
+def start_pair(tandem, epoch_ms=20):
+    port = free_port()
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
+    backup.wait_for("listening on", stream="err", timeout=30)
+    primary = Proc([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"]))
+    return backup, primary
+
+
+def test_replication_failover(tandem):
+    """What the primary's guest showed before the kill (its output is held
+    until the backup has the checkpoint that produced it) is in the state
+    the backup runs on after it takes over."""
+    backup, primary = start_pair(tandem)
+    try:
+        primary.wait_for("tandem-guest: ready", others=[backup])
+        primary.type("echo value-$((6*7)) > /tmp/kept; echo stored-$((40+2))")
+        primary.wait_for("stored-42", others=[backup])
+        primary.p.send_signal(signal.SIGKILL)
+        primary.end()
+        backup.wait_for("taking over", stream="err", timeout=30)
+        backup.type("cat /tmp/kept; echo after-$((5*5))")
+        backup.wait_for("after-25", timeout=60)
+        expect(b"value-42" in backup.out, "the backup's guest lost a file written before the acknowledged output",
+               backup.out.decode(errors="replace"))
+        backup.type("poweroff -f")
+        code = backup.p.wait(timeout=60)
+        expect(code == 0, f"the backup's VM exited with {code}", backup.err.decode(errors="replace"))
+    finally:
+        primary.end()
+        backup.end()
+
+
+def test_replication_poweroff(tandem):
+    """A primary whose guest powers off ends replication on purpose: the
+    backup exits 0 and does not take over."""
+    backup, primary = start_pair(tandem)
+    try:
+        primary.wait_for("tandem-guest: ready", others=[backup])
+        primary.type("poweroff -f")
+        code = primary.p.wait(timeout=60)
+        expect(code == 0, f"the primary exited with {code}", primary.err.decode(errors="replace"))
+        code = backup.p.wait(timeout=30)
+        backup.pump()
+        err = backup.err.decode(errors="replace")
+        expect(code == 0, f"the backup exited with {code}", err)
+        expect("taking over" not in err and "nothing to take over" in err, "the backup took over", err)
+    finally:
+        primary.end()
+        backup.end()
+
+
+def test_replication_errors(tandem):
+    """A backup that cannot be reached, and bad options, are clear errors."""
+    port = free_port()
+    p = subprocess.run([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port}"]),
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    expect(p.returncode == 1 and "cannot reach the backup" in err, f"unreachable backup: exit {p.returncode}", err)
+    for spec, want in (("epoch=5", "to=HOST:PORT is required"), ("to=localhost", "is not HOST:PORT"),
+                       ("to=127.0.0.1:1,epoch=0", "epoch=0"), ("to=127.0.0.1:1,speed=3", "unknown option")):
+        p = subprocess.run([tandem] + guest_args(["--replicate", spec]), capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode == 2 and want in err, f"--replicate {spec}: exit {p.returncode}", err)
+    p = subprocess.run([tandem, "backup"], capture_output=True, timeout=60)
+    expect(p.returncode == 2 and b"--listen" in p.stderr, "backup without --listen", p.stderr.decode())
+
+
+TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
+        print("usage: replication_test.py TANDEM {" + ",".join(TESTS) + "}")
+        sys.exit(2)
+    try:
+        TESTS[sys.argv[2]](sys.argv[1])
+    except (Failure, subprocess.TimeoutExpired) as e:
+        print("FAILED:", e)
+        sys.exit(1)
+    print("passed")
