@@ -49,6 +49,9 @@ class Backup {
   // purpose (it powered off or stopped): nothing to take over.
   Result<std::unique_ptr<board::Machine>> serve();
   ReplicationStatus status() const;
+  // The committed memory (null before the first commit), for tests and
+  // diagnostics: read it only while no checkpoint is being committed.
+  const mem::GuestMemory* committed_memory() const { return committed_ ? ram_.get() : nullptr; }
 
  private:
   explicit Backup(const BackupOptions& o) : options_(o) {}
