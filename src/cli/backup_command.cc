@@ -7,6 +7,7 @@
 #include "cli/monitor.h"
 #include "cli/replication_control.h"
 #include "cli/run_command.h"
+#include "cli/standby_monitor.h"
 #include "net/backend_spec.h"
 #include "replication/backup.h"
 
@@ -25,7 +26,9 @@ const char kBackupUsage[] =
     "                          one per NIC of the primary (default: the primary's)\n"
     "  --heartbeat MS          how often the backup sends a heartbeat and the\n"
     "                          unit of its loss timeout (default 100)\n"
-    "  --monitor unix:PATH     JSON monitor of the VM once it took over\n";
+    "  --monitor unix:PATH     JSON monitor: query-replication, query-status and\n"
+    "                          quit while in standby; the VM's monitor once it\n"
+    "                          took over\n";
 }  // namespace
 
 int backup_command(int argc, char** argv, int first) {
@@ -78,7 +81,19 @@ int backup_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", backup.error().message().c_str());
     return 1;
   }
-  auto machine = (*backup)->serve();
+  Result<std::unique_ptr<board::Machine>> machine = std::unique_ptr<board::Machine>();
+  {
+    std::unique_ptr<StandbyMonitor> standby;
+    if (!monitor.empty()) {
+      auto sm = StandbyMonitor::create(monitor, **backup);
+      if (!sm.ok()) {
+        std::fprintf(stderr, "tandem: %s\n", sm.error().message().c_str());
+        return 1;
+      }
+      standby = std::move(sm).value();
+    }
+    machine = (*backup)->serve();
+  }
   if (!machine.ok()) {
     std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
     return 1;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/backup_command.h"
+#include "cli/replication_command.h"
 #include "cli/restore_command.h"
 #include "cli/run_command.h"
 #include "cli/snapshot_command.h"
@@ -19,7 +20,8 @@ const char kUsage[] =
     "  snapshot   suspend a running machine to a file (tandem snapshot --help)\n"
     "  restore    resume a machine from a snapshot file (tandem restore --help)\n"
     "  backup     hold a protected machine's checkpoints, take over when its\n"
-    "             primary is lost (tandem backup --help)\n";
+    "             primary is lost (tandem backup --help)\n"
+    "  replication status --monitor PATH   a protected VM's or backup's replication\n";
 
 // Memory freed stays with the process, and heaps grow in large steps.
 // Each time glibc hands memory back (trimming a heap) or grows one a page
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (cmd == "snapshot") return tandem::cli::snapshot_command(argc, argv, 2);
   if (cmd == "restore") return tandem::cli::restore_command(argc, argv, 2);
   if (cmd == "backup") return tandem::cli::backup_command(argc, argv, 2);
+  if (cmd == "replication") return tandem::cli::replication_command(argc, argv, 2);
   std::fprintf(stderr, "tandem: unknown command '%s' (try 'tandem --help')\n", argv[1]);
   return 2;
 }

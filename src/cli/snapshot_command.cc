@@ -1,7 +1,5 @@
 #include "cli/snapshot_command.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/monitor_client.h"
 #include "cli/monitor.h"
 
 namespace tandem::cli {
@@ -20,58 +19,13 @@ using nlohmann::json;
 namespace {
 
 const char kUsage[] =
-    "usage: tandem snapshot suspend|save --monitor unix:PATH FILE\n"
+    "usage: tandem snapshot suspend|save --monitor [unix:]PATH FILE\n"
     "  suspend: writes the running VM's state to FILE while the guest keeps\n"
     "           running, then stops it (that tandem process exits)\n"
     "  save:    writes the state of this instant to FILE (copy-on-write); the\n"
     "           VM goes on running; a writable drive's content of that instant\n"
     "           goes to FILE.driveN next to FILE (restore runs on that copy)\n"
     "  Resume either with 'tandem restore FILE'.\n";
-
-class LineClient {
- public:
-  ~LineClient() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status connect(const std::string& spec) {
-    TANDEM_TRY(check_monitor_spec(spec));
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return sys_error("socket");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, spec.c_str() + 5, sizeof addr.sun_path - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-      return sys_error("connect to monitor " + spec);
-    return Ok();
-  }
-  Status send(const json& j) {
-    std::string line = j.dump() + "\n";
-    if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-      return sys_error("write to monitor");
-    return Ok();
-  }
-  Result<json> next() {
-    for (;;) {
-      size_t nl = buf_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        json j = json::parse(line, nullptr, false);
-        if (j.is_discarded()) return Error("monitor sent malformed JSON: " + line.substr(0, 80));
-        return j;
-      }
-      char tmp[4096];
-      ssize_t n = ::read(fd_, tmp, sizeof tmp);
-      if (n == 0) return Error("monitor closed the connection");
-      if (n < 0) return sys_error("read from monitor");
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-};
 
 }  // namespace
 

@@ -40,8 +40,10 @@ void Backup::log(const std::string& line) const {
 Result<std::unique_ptr<board::Machine>> Backup::serve() {
   log("listening on " + options_.listen.host + ":" + std::to_string(port()));
   for (;;) {
-    auto c = listener_->accept(-1);
+    auto c = listener_->accept(static_cast<int>(options_.heartbeat_ms));
     if (!c.ok()) return c.error().context("backup");
+    if (stop_) return std::unique_ptr<board::Machine>();
+    if (!*c) continue;
     {
       std::lock_guard<std::mutex> lock(mu_);
       peer_ = "connected";
@@ -49,6 +51,10 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
     }
     std::string why;
     End end = serve_primary(**c, why);
+    if (stop_) {
+      log("stopped by request");
+      return std::unique_ptr<board::Machine>();
+    }
     if (end == End::kStopped) {
       log("the primary ended replication (" + why + "); nothing to take over");
       return std::unique_ptr<board::Machine>();
@@ -84,6 +90,11 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
         return End::kRefused;
       }
       return End::kLost;
+    }
+    if (stop_) {
+      why = "the backup was asked to stop";
+      (void)c.send(MsgType::kError, 0, encode_text(why));
+      return End::kRefused;
     }
     if (!*msg) {
       std::chrono::steady_clock::time_point heard;

@@ -48,6 +48,9 @@ class Backup {
   // run. Returns a null machine when the primary ended replication on
   // purpose (it powered off or stopped): nothing to take over.
   Result<std::unique_ptr<board::Machine>> serve();
+  // Any thread: serve() gives up its primary (if any) and returns a null
+  // machine within a heartbeat.
+  void request_stop() { stop_ = true; }
   ReplicationStatus status() const;
   // The committed memory (null before the first commit), for tests and
   // diagnostics: read it only while no checkpoint is being committed.
@@ -78,6 +81,7 @@ class Backup {
   std::optional<state::Snapshot> staged_state_;
   uint32_t staged_page_msgs_ = 0, staged_state_msgs_ = 0;
 
+  std::atomic<bool> stop_{false};
   mutable std::mutex mu_;  // status() from another thread
   std::string state_ = "standby", peer_, reason_;
   uint64_t commits_ = 0;

@@ -5,8 +5,10 @@ backup on loopback, killed; the backup takes over with the guest's state.
 Usage: replication_test.py TANDEM TEST_NAME (skips, exit 77, without
 $TANDEM_GUEST_DIR)."""
 
+import json
 import os
 import signal
+import tempfile
 import subprocess
 import sys
 import time
@@ -58,23 +60,45 @@ class Proc:
         self.pump()
 
 
-def start_pair(tandem, epoch_ms=20):
+def start_pair(tandem, epoch_ms=20, monitors=None):
+    """A backup and a primary protected by it; with `monitors` (a pair of
+    socket paths) each gets a monitor."""
     port = free_port()
-    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
+    extra_b = ["--monitor", "unix:" + monitors[1]] if monitors else []
+    extra_p = ["--monitor", "unix:" + monitors[0]] if monitors else []
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"] + extra_b)
     backup.wait_for("listening on", stream="err", timeout=30)
-    primary = Proc([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"]))
+    primary = Proc([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"] + extra_p))
     return backup, primary
+
+
+def replication_status(tandem, sock):
+    p = subprocess.run([tandem, "replication", "status", "--monitor", sock, "--json"], capture_output=True,
+                       timeout=30)
+    expect(p.returncode == 0, f"replication status: exit {p.returncode}", p.stderr.decode(errors="replace"))
+    return json.loads(p.stdout)
 
 
 def test_replication_failover(tandem):
     """What the primary's guest showed before the kill (its output is held
     until the backup has the checkpoint that produced it) is in the state
     the backup runs on after it takes over."""
-    backup, primary = start_pair(tandem)
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-repl-")
+    socks = (os.path.join(tmp.name, "p.sock"), os.path.join(tmp.name, "b.sock"))
+    backup, primary = start_pair(tandem, monitors=socks)
     try:
         primary.wait_for("tandem-guest: ready", others=[backup])
         primary.type("echo value-$((6*7)) > /tmp/kept; echo stored-$((40+2))")
         primary.wait_for("stored-42", others=[backup])
+        ps = replication_status(tandem, socks[0])
+        expect(ps["role"] == "primary" and ps["state"] == "protected" and ps["committed"] > 0,
+               f"primary's status: {ps}")
+        bs = replication_status(tandem, socks[1])
+        expect(bs["role"] == "backup" and bs["state"] in ("standby", "syncing") and bs["committed"] > 0,
+               f"backup's status: {bs}")
+        human = subprocess.run([tandem, "replication", "status", "--monitor", socks[0]], capture_output=True,
+                               timeout=30).stdout.decode()
+        expect("role:         primary" in human and "stun:" in human, "replication status for a person", human)
         primary.p.send_signal(signal.SIGKILL)
         primary.end()
         backup.wait_for("taking over", stream="err", timeout=30)
@@ -82,12 +106,15 @@ def test_replication_failover(tandem):
         backup.wait_for("after-25", timeout=60)
         expect(b"value-42" in backup.out, "the backup's guest lost a file written before the acknowledged output",
                backup.out.decode(errors="replace"))
+        ts = replication_status(tandem, socks[1])
+        expect(ts["state"] == "took-over" and "connection closed" in ts["reason"], f"after takeover: {ts}")
         backup.type("poweroff -f")
         code = backup.p.wait(timeout=60)
         expect(code == 0, f"the backup's VM exited with {code}", backup.err.decode(errors="replace"))
     finally:
         primary.end()
         backup.end()
+        tmp.cleanup()
 
 
 def test_replication_poweroff(tandem):

@@ -1,0 +1,103 @@
+#include "cli/standby_monitor.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/monitor.h"
+#include "cli/replication_control.h"
+
+namespace tandem::cli {
+
+using nlohmann::json;
+
+Result<std::unique_ptr<StandbyMonitor>> StandbyMonitor::create(const std::string& spec, replication::Backup& b) {
+  TANDEM_TRY(check_monitor_spec(spec));
+  std::string path = spec.substr(5);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error("monitor socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ::unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) {
+    auto e = sys_error("monitor " + spec);
+    ::close(fd);
+    return e;
+  }
+  int stop = eventfd(0, EFD_CLOEXEC);
+  return std::unique_ptr<StandbyMonitor>(new StandbyMonitor(b, fd, stop, path));
+}
+
+StandbyMonitor::StandbyMonitor(replication::Backup& b, int listen_fd, int stop_fd, std::string path)
+    : backup_(b), listen_fd_(listen_fd), stop_fd_(stop_fd), path_(std::move(path)) {
+  thread_ = Thread([this] { serve(); });
+}
+
+StandbyMonitor::~StandbyMonitor() {
+  uint64_t one = 1;
+  (void)!::write(stop_fd_, &one, sizeof one);
+  thread_.join();
+  ::close(listen_fd_);
+  ::close(stop_fd_);
+  ::unlink(path_.c_str());
+}
+
+// One client at a time, line by line: a person or a script asking how the
+// backup is doing.
+void StandbyMonitor::serve() {
+  for (;;) {
+    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) continue;
+    if (fds[0].revents) return;
+    int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    auto send = [c](const json& j) {
+      std::string s = j.dump() + "\n";
+      (void)!::write(c, s.data(), s.size());
+    };
+    send({{"tandem", {{"version", "0.1"}, {"role", "backup"}}}});
+    std::string in;
+    for (bool open = true; open;) {
+      pollfd p[2] = {{stop_fd_, POLLIN, 0}, {c, POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) continue;
+      if (p[0].revents) {
+        ::close(c);
+        return;
+      }
+      char buf[4096];
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0 || in.size() > (1 << 20)) break;
+      in.append(buf, static_cast<size_t>(n));
+      for (size_t nl; (nl = in.find('\n')) != std::string::npos;) {
+        json req = json::parse(in.substr(0, nl), nullptr, false);
+        in.erase(0, nl + 1);
+        std::string cmd = req.is_object() ? req.value("execute", "") : "";
+        json reply;
+        if (cmd == "query-replication") {
+          reply = {{"return", to_json(backup_.status())}};
+        } else if (cmd == "query-status") {
+          reply = {{"return", {{"status", "standby"}, {"running", false}}}};
+        } else if (cmd == "quit") {
+          backup_.request_stop();
+          reply = {{"return", json::object()}};
+          open = false;
+        } else {
+          reply = {{"error", {{"class", "CommandNotFound"},
+                              {"desc", "a backup in standby answers query-replication, query-status and quit"}}}};
+        }
+        if (req.is_object() && req.contains("id")) reply["id"] = req["id"];
+        send(reply);
+      }
+    }
+    ::close(c);
+  }
+}
+
+}  // namespace tandem::cli
