@@ -22,6 +22,8 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    Clock::now().time_since_epoch()).count());
 }
+// A timer wake-up may come this much before the due time.
+constexpr auto kTimerSlack = std::chrono::microseconds(200);
 // Checkpoints taken and not yet sent: the stun waits (the epoch grows)
 // rather than queue more, so a slow link cannot eat the host's memory.
 constexpr size_t kMaxQueued = 2;
@@ -96,7 +98,9 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
 
 Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c)
     : m_(m), options_(o), conn_(std::move(c)) {
-  started_ = epoch_start_ = Clock::now();
+  started_ = Clock::now();
+  epoch_ = std::chrono::milliseconds(options_.epoch_ms);
+  next_due_ = started_ + epoch_;
   last_heard_ns_ = now_ns();
   // From here every write goes to checkpoint 0 or a later one.
   log_ = m_.ram().open_dirty_log("replication");
@@ -164,7 +168,7 @@ void Primary::stop(const std::string& why) {
   cv_.notify_all();
   // The backup must not take over from a primary that ends on purpose.
   if (backup_there)
-    (void)conn_->send(MsgType::kError, epoch_, encode_text(why.empty() ? "the primary stopped replicating" : why));
+    (void)conn_->send(MsgType::kError, epoch_number_, encode_text(why.empty() ? "the primary stopped replicating" : why));
   conn_->shutdown();
   sender_.join();
   receiver_.join();
@@ -205,23 +209,29 @@ void Primary::tick() {
     return;
   }
   if (any_acked_) m_.release_output(acked_);
-  if (ready && queued < kMaxQueued && ms_between(epoch_start_, Clock::now()) >= options_.epoch_ms)
+  // Epochs end on a fixed cadence (the timerfd's), not epoch_ms after the
+  // last stun: an idle guest's loop wakes only at the timer, and a stun
+  // that came a little late would otherwise miss the next tick.
+  const auto now = Clock::now();
+  if (ready && queued < kMaxQueued && now + kTimerSlack >= next_due_) {
     end_epoch();
+    next_due_ += epoch_;
+    if (next_due_ < now) next_due_ = now + epoch_;
+  }
 }
 
 void Primary::end_epoch() {
   const auto t0 = Clock::now();
   Checkpoint c;
-  c.epoch = epoch_;
+  c.epoch = epoch_number_;
   c.pages = log_->end_epoch();
   c.data.resize(c.pages.size() * mem::kPageSize);
   for (size_t i = 0; i < c.pages.size(); i++)
     std::memcpy(c.data.data() + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
   c.snap = state::capture_machine(m_);
   c.stun_at = t0;
-  m_.set_output_epoch(++epoch_);
+  m_.set_output_epoch(++epoch_number_);
   const auto t1 = Clock::now();
-  epoch_start_ = t1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.checkpoints++;
@@ -345,7 +355,7 @@ ReplicationStatus Primary::status() const {
   s.state = stopped_ ? "unprotected" : !initial_done_ ? "syncing" : "protected";
   s.peer = options_.to.text();
   s.reason = reason_;
-  s.epoch = epoch_;
+  s.epoch = epoch_number_;
   s.epoch_ms = options_.epoch_ms;
   const double secs = ms_between(started_, Clock::now()) / 1000.0;
   s.checkpoints = stats_.checkpoints;

@@ -98,8 +98,9 @@ class Primary {
   std::atomic<bool> any_acked_{false};
   std::atomic<uint64_t> last_heard_ns_{0};
 
-  uint64_t epoch_ = 0;  // the epoch running now
-  std::chrono::steady_clock::time_point epoch_start_;
+  uint64_t epoch_number_ = 0;  // the epoch running now
+  std::chrono::steady_clock::duration epoch_;
+  std::chrono::steady_clock::time_point next_due_;  // when it ends
   std::chrono::steady_clock::time_point started_;
   Stats stats_;  // under mu_
   std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> stun_times_;  // under mu_
