@@ -136,6 +136,30 @@ def test_replication_poweroff(tandem):
         backup.end()
 
 
+def test_replication_icount_same_output(tandem):
+    """Output commit changes when the world sees the guest's output, never
+    what it is: an --icount run prints the same protected as unprotected."""
+    from system_test import run_script
+    commands = ["echo start", "i=0; while [ $i -lt 300 ]; do echo line-$i-$((i*i)); i=$((i+1)); done",
+                "cat /proc/uptime", "dd if=/dev/urandom bs=64 count=4 2>/dev/null | md5sum"]
+    code, plain, err = run_script(tandem, commands, ["--icount"])
+    expect(code == 0, f"unprotected run: exit {code}: {err}", plain)
+    port = free_port()
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
+    try:
+        backup.wait_for("listening on", stream="err", timeout=30)
+        code, protected, err = run_script(tandem, commands, ["--icount", "--replicate", f"to=127.0.0.1:{port},epoch=5"])
+        expect(code == 0, f"protected run: exit {code}: {err}", protected)
+        expect(backup.p.wait(timeout=30) == 0, "the backup did not end with the primary")
+        backup.pump()
+        expect(b"nothing to take over" in backup.err, "the backup took over",
+               backup.err.decode(errors="replace"))
+    finally:
+        backup.end()
+    from system_test import expect_same_output
+    expect_same_output(plain, protected, "an --icount run's console output", "unprotected", "protected")
+
+
 def test_replication_errors(tandem):
     """A backup that cannot be reached, and bad options, are clear errors."""
     port = free_port()
