@@ -38,6 +38,9 @@ void print_status(const json& s) {
               num(s, "dirty_pages", "p50"), num(s, "dirty_pages", "p99"), num(s, "bytes_per_checkpoint_p50"));
   std::printf("output held:  %.0f bytes\n", num(s, "output_held_bytes"));
   std::printf("last heard:   %.0f ms ago\n", num(s, "last_heartbeat_ms_ago"));
+  if (s.value("role", "") == "primary")
+    std::printf("initial sync: %.0f pages while the guest ran, %.0f rounds, then a %.3f ms stun\n",
+                num(s, "sync", "pages"), num(s, "sync", "rounds"), num(s, "sync", "stun_ms"));
 }
 }  // namespace
 

@@ -50,7 +50,8 @@ nlohmann::json to_json(const replication::ReplicationStatus& s) {
           {"bytes_sent", s.bytes_sent},
           {"output_held_bytes", s.output_held_bytes},
           {"backup_lag", s.backup_lag},
-          {"last_heartbeat_ms_ago", s.last_heartbeat_ms_ago}};
+          {"last_heartbeat_ms_ago", s.last_heartbeat_ms_ago},
+          {"sync", {{"pages", s.sync_pages}, {"rounds", s.sync_rounds}, {"stun_ms", s.sync_stun_ms}}}};
 }
 
 }  // namespace tandem::cli

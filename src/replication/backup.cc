@@ -181,6 +181,7 @@ Status Backup::on_message(Connection& c, const Message& m) {
       staged_data_.clear();
       staged_state_.reset();
       staged_page_msgs_ = staged_state_msgs_ = 0;
+      staged_page_count_ = 0;
       return Ok();
     }
     case MsgType::kPages: {
@@ -189,9 +190,19 @@ Status Backup::on_message(Connection& c, const Message& m) {
       if (!p.ok()) return p.error().context(where);
       std::vector<uint8_t> bytes;
       TANDEM_TRY(decode_pages_into(*p, bytes));
+      staged_page_msgs_++;
+      staged_page_count_ += p->pages.size();
+      if (!committed_) {
+        // Nothing committed yet, so nothing to keep intact: checkpoint 0
+        // (the whole memory) goes straight to where it will stay.
+        for (size_t i = 0; i < p->pages.size(); i++) {
+          std::memcpy(ram_->page_host(p->pages[i]), bytes.data() + i * mem::kPageSize, mem::kPageSize);
+          ram_->mark_populated(p->pages[i]);
+        }
+        return Ok();
+      }
       staged_pages_.insert(staged_pages_.end(), p->pages.begin(), p->pages.end());
       staged_data_.insert(staged_data_.end(), bytes.begin(), bytes.end());
-      staged_page_msgs_++;
       return Ok();
     }
     case MsgType::kState: {
@@ -206,11 +217,11 @@ Status Backup::on_message(Connection& c, const Message& m) {
       if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
       auto e = decode_end(m.payload);
       if (!e.ok()) return e.error().context(where);
-      if (e->pages != staged_pages_.size() || e->page_messages != staged_page_msgs_ ||
+      if (e->pages != staged_page_count_ || e->page_messages != staged_page_msgs_ ||
           e->state_messages != staged_state_msgs_ || !staged_state_)
         return Error(where + ": the primary sent " + std::to_string(e->pages) + " pages in " +
                      std::to_string(e->page_messages) + " messages and " + std::to_string(e->state_messages) +
-                     " state messages; " + std::to_string(staged_pages_.size()) + ", " +
+                     " state messages; " + std::to_string(staged_page_count_) + ", " +
                      std::to_string(staged_page_msgs_) + " and " + std::to_string(staged_state_msgs_) + " arrived");
       // Commit: in order, so a page sent twice ends as its last copy.
       for (size_t i = 0; i < staged_pages_.size(); i++) {

@@ -5,7 +5,9 @@
 //
 // A checkpoint is staged as it arrives and committed only when its end
 // message has come and every count and checksum matched: a half-received
-// or damaged checkpoint never changes the committed state. Each commit is
+// or damaged checkpoint never changes the committed state. (Checkpoint 0,
+// the whole memory, has no committed state to keep and is written in
+// place; it becomes the committed state at its end.) Each commit is
 // acknowledged. When the primary is gone (connection closed or cut short,
 // or no message for heartbeat * kMissedHeartbeats), serve() builds the VM
 // from the last commit with the backup's own network backends, announces
@@ -79,6 +81,7 @@ class Backup {
   std::vector<uint32_t> staged_pages_;
   std::vector<uint8_t> staged_data_;
   std::optional<state::Snapshot> staged_state_;
+  uint64_t staged_page_count_ = 0;
   uint32_t staged_page_msgs_ = 0, staged_state_msgs_ = 0;
 
   std::atomic<bool> stop_{false};

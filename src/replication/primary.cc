@@ -27,6 +27,10 @@ constexpr auto kTimerSlack = std::chrono::microseconds(200);
 // Checkpoints taken and not yet sent: the stun waits (the epoch grows)
 // rather than queue more, so a slow link cannot eat the host's memory.
 constexpr size_t kMaxQueued = 2;
+// The initial copy ends in checkpoint 0's stun once a round leaves at most
+// this many pages written (4 MiB), or after this many rounds.
+constexpr size_t kSyncStopPages = 1024;
+constexpr unsigned kMaxSyncRounds = 8;
 
 Result<unsigned> parse_ms(const std::string& key, const std::string& v, unsigned lo, unsigned hi) {
   char* end = nullptr;
@@ -122,29 +126,15 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
   };
   m_.add_io_source(wake_fd_, [=, this] { drain_and_tick(wake_fd_); });
   m_.add_io_source(timer_fd_, [=, this] { drain_and_tick(timer_fd_); });
-  sender_ = Thread([this, initial = std::move(initial)] {
-    Status st = conn_->send(MsgType::kBegin, 0);
-    uint64_t msgs = 0;
-    if (st.ok()) {
-      const auto t0 = Clock::now();
-      std::vector<uint8_t> buf(size_t{kPagesPerMessage} * mem::kPageSize);
-      for (size_t i = 0; i < initial.size() && st.ok(); i += kPagesPerMessage) {
-        const size_t n = std::min<size_t>(kPagesPerMessage, initial.size() - i);
-        for (size_t k = 0; k < n && st.ok(); k++) {
-          // Read while the guest runs: a page written meanwhile is dirty
-          // and goes again in checkpoint 0's stun.
-          st = m_.ram().load(initial[i + k]);
-          std::memcpy(buf.data() + k * mem::kPageSize, m_.ram().page_host(initial[i + k]), mem::kPageSize);
-        }
-        if (st.ok()) st = send_pages(0, std::span(initial.data() + i, n), buf.data(), msgs);
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.initial_pages = initial.size();
-      stats_.send_ms.add(ms_between(t0, Clock::now()));
-      initial_msgs_ = msgs;
-      initial_done_ = true;
-    }
-    if (!st.ok()) {
+  // Checkpoint 0 starts with every populated page, read while the guest
+  // runs; tick() hands the sender the pages written meanwhile, round after
+  // round, before the stun that ends it.
+  Checkpoint first;
+  first.live = true;
+  first.pages = std::move(initial);
+  queue_.push_back(std::move(first));
+  sender_ = Thread([this] {
+    if (Status st = conn_->send(MsgType::kBegin, 0); !st.ok()) {
       lose_backup(st.error().message());
       return;
     }
@@ -196,12 +186,13 @@ void Primary::lose_backup(const std::string& why) {
 void Primary::tick() {
   if (stopped_) return;
   std::string lost;
-  bool ready;
+  bool round_sent;
   size_t queued;
   {
     std::lock_guard<std::mutex> lock(mu_);
     lost = lost_;
-    ready = initial_done_;
+    round_sent = round_sent_;
+    round_sent_ = false;
     queued = queue_.size();
   }
   if (!lost.empty()) {
@@ -209,25 +200,59 @@ void Primary::tick() {
     return;
   }
   if (any_acked_) m_.release_output(acked_);
+  if (!synced_) {
+    if (!round_sent) return;
+    // The initial copy's last round is sent: the pages written meanwhile
+    // are the next round, or, once few, checkpoint 0's stun.
+    std::vector<uint32_t> pages = log_->end_epoch();
+    if (pages.size() <= kSyncStopPages || ++sync_rounds_ >= kMaxSyncRounds) {
+      const auto t0 = Clock::now();
+      take_checkpoint(std::move(pages), t0);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.first_stun_ms = ms_between(t0, Clock::now());
+        stats_.sync_rounds = sync_rounds_ + 1;
+      }
+      synced_ = true;
+      next_due_ = Clock::now() + epoch_;
+      return;
+    }
+    Checkpoint round;
+    round.live = true;
+    round.pages = std::move(pages);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(round));
+    }
+    cv_.notify_all();
+    return;
+  }
   // Epochs end on a fixed cadence (the timerfd's), not epoch_ms after the
   // last stun: an idle guest's loop wakes only at the timer, and a stun
   // that came a little late would otherwise miss the next tick.
   const auto now = Clock::now();
-  if (ready && queued < kMaxQueued && now + kTimerSlack >= next_due_) {
-    end_epoch();
+  if (queued < kMaxQueued && now + kTimerSlack >= next_due_) {
+    take_checkpoint(log_->end_epoch(), now);
     next_due_ += epoch_;
     if (next_due_ < now) next_due_ = now + epoch_;
   }
 }
 
-void Primary::end_epoch() {
-  const auto t0 = Clock::now();
+// The stun: the guest does not run until this returns.
+void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0) {
   Checkpoint c;
   c.epoch = epoch_number_;
-  c.pages = log_->end_epoch();
-  c.data.resize(c.pages.size() * mem::kPageSize);
+  c.pages = std::move(pages);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!spare_.empty()) {
+      c.data = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  uint8_t* data = c.data.reserve(c.pages.size() * mem::kPageSize);
   for (size_t i = 0; i < c.pages.size(); i++)
-    std::memcpy(c.data.data() + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
+    std::memcpy(data + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
   c.snap = state::capture_machine(m_);
   c.stun_at = t0;
   m_.set_output_epoch(++epoch_number_);
@@ -254,15 +279,39 @@ Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, cons
   return Ok();
 }
 
+// Reads the pages from guest RAM while the guest runs (a page written
+// meanwhile is dirty and goes again later in checkpoint 0).
+Status Primary::send_live_pages(const std::vector<uint32_t>& pages) {
+  std::vector<uint8_t> buf(size_t{kPagesPerMessage} * mem::kPageSize);
+  for (size_t i = 0; i < pages.size(); i += kPagesPerMessage) {
+    const size_t n = std::min<size_t>(kPagesPerMessage, pages.size() - i);
+    for (size_t k = 0; k < n; k++) {
+      TANDEM_TRY(m_.ram().load(pages[i + k]));
+      std::memcpy(buf.data() + k * mem::kPageSize, m_.ram().page_host(pages[i + k]), mem::kPageSize);
+    }
+    TANDEM_TRY(send_pages(0, std::span(pages.data() + i, n), buf.data(), sync_msgs_));
+  }
+  sync_pages_ += pages.size();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.initial_pages = sync_pages_;
+    round_sent_ = true;
+  }
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+  return Ok();
+}
+
 Status Primary::send_checkpoint(const Checkpoint& c) {
+  if (c.live) return send_live_pages(c.pages);
   const auto t0 = Clock::now();
   const uint64_t bytes0 = conn_->bytes_sent();
   if (c.epoch != 0) TANDEM_TRY(conn_->send(MsgType::kBegin, c.epoch));
-  uint64_t msgs = c.epoch == 0 ? initial_msgs_ : 0;
-  TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.data(), msgs));
+  uint64_t msgs = c.epoch == 0 ? sync_msgs_ : 0;
+  TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.bytes.get(), msgs));
   TANDEM_TRY(conn_->send(MsgType::kState, c.epoch, encode_state(c.snap)));
   End e;
-  e.pages = c.pages.size() + (c.epoch == 0 ? stats_initial_pages() : 0);
+  e.pages = c.pages.size() + (c.epoch == 0 ? sync_pages_ : 0);
   e.page_messages = static_cast<uint32_t>(msgs);
   e.state_messages = 1;
   TANDEM_TRY(conn_->send(MsgType::kEnd, c.epoch, encode_end(e)));
@@ -271,11 +320,6 @@ Status Primary::send_checkpoint(const Checkpoint& c) {
   stats_.bytes.add(static_cast<double>(conn_->bytes_sent() - bytes0));
   stats_.pages_sent += c.pages.size();
   return Ok();
-}
-
-uint64_t Primary::stats_initial_pages() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_.initial_pages;
 }
 
 void Primary::send_loop() {
@@ -302,6 +346,10 @@ void Primary::send_loop() {
       return;
     }
     epoch_sent_ = c.epoch;
+    if (c.data.capacity) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (spare_.size() < kMaxQueued + 1) spare_.push_back(std::move(c.data));
+    }
   }
 }
 
@@ -352,7 +400,7 @@ ReplicationStatus Primary::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   ReplicationStatus s;
   s.role = "primary";
-  s.state = stopped_ ? "unprotected" : !initial_done_ ? "syncing" : "protected";
+  s.state = stopped_ ? "unprotected" : !synced_ ? "syncing" : "protected";
   s.peer = options_.to.text();
   s.reason = reason_;
   s.epoch = epoch_number_;
@@ -374,6 +422,9 @@ ReplicationStatus Primary::status() const {
   s.backup_lag = stats_.checkpoints - stats_.committed;
   s.last_heartbeat_ms_ago = static_cast<double>(now_ns() - last_heard_ns_) / 1e6;
   s.bytes_sent = conn_->bytes_sent();
+  s.sync_pages = stats_.initial_pages;
+  s.sync_rounds = stats_.sync_rounds;
+  s.sync_stun_ms = stats_.first_stun_ms;
   return s;
 }
 

@@ -3,8 +3,9 @@
 //
 // start() connects to the backup, sends the machine configuration and
 // starts the initial synchronisation: a sender thread copies every
-// populated page while the guest runs, as checkpoint 0's first pages.
-// From then on tick(), on the vCPU thread between slices, ends an epoch
+// populated page while the guest runs, as checkpoint 0's first pages,
+// then, round by round as a suspend does, the pages written meanwhile;
+// when a round leaves few, checkpoint 0's stun ends it. From then on tick(), on the vCPU thread between slices, ends an epoch
 // every `epoch_ms`: it takes the pages dirtied since the last one from
 // replication's own DirtyLog, copies them and captures CPU and device
 // state (the stun; the guest waits only for this), and queues the
@@ -63,22 +64,32 @@ class Primary {
   bool active() const { return !stopped_; }
 
  private:
+  // Memory for the pages a stun copies, reused from checkpoint to
+  // checkpoint: fresh memory costs a host page fault per page in the stun.
+  struct PageBuffer {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t capacity = 0;
+    uint8_t* reserve(size_t n) {
+      if (n > capacity) bytes.reset(new uint8_t[capacity = n]);
+      return bytes.get();
+    }
+  };
   struct Checkpoint {
+    bool live = false;  // a round of the initial copy: pages read at send time
     uint64_t epoch = 0;
     std::vector<uint32_t> pages;
-    std::vector<uint8_t> data;  // the pages' contents at the stun
+    PageBuffer data;  // the pages' contents at the stun
     state::Snapshot snap;  // encoded by the sender, off the stun
     std::chrono::steady_clock::time_point stun_at;
   };
   Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c);
-  void end_epoch();
+  void take_checkpoint(std::vector<uint32_t> pages, std::chrono::steady_clock::time_point t0);
   void send_loop();
   void receive_loop();
-  Status send_initial_pages();
+  Status send_live_pages(const std::vector<uint32_t>& pages);
   Status send_checkpoint(const Checkpoint& c);
   Status send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs);
   void lose_backup(const std::string& why);
-  uint64_t stats_initial_pages();
 
   board::Machine& m_;
   ReplicateOptions options_;
@@ -90,7 +101,8 @@ class Primary {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Checkpoint> queue_;
-  bool initial_done_ = false;
+  std::vector<PageBuffer> spare_;  // buffers of checkpoints sent
+  bool round_sent_ = false;  // a round of the initial copy went out
   bool quit_ = false;
   std::string lost_;     // why the backup is gone (empty: it is not)
   std::atomic<bool> stopped_{false};
@@ -99,6 +111,8 @@ class Primary {
   std::atomic<uint64_t> last_heard_ns_{0};
 
   uint64_t epoch_number_ = 0;  // the epoch running now
+  std::atomic<bool> synced_{false};  // checkpoint 0 was taken
+  unsigned sync_rounds_ = 0;
   std::chrono::steady_clock::duration epoch_;
   std::chrono::steady_clock::time_point next_due_;  // when it ends
   std::chrono::steady_clock::time_point started_;
@@ -106,7 +120,8 @@ class Primary {
   std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> stun_times_;  // under mu_
   std::string reason_;
   // The sender thread's own.
-  uint64_t initial_msgs_ = 0;
+  uint64_t sync_msgs_ = 0;   // pages messages of checkpoint 0's initial copy
+  uint64_t sync_pages_ = 0;  // and the pages in them
   std::atomic<uint64_t> epoch_sent_{0};
   state::BlockEncoder encoder_;
   state::EncodedBlock block_;

@@ -34,7 +34,9 @@ struct Stats {
   uint64_t checkpoints = 0;       // stuns taken
   uint64_t committed = 0;         // acknowledged by the backup
   uint64_t pages_sent = 0;
-  uint64_t initial_pages = 0;
+  uint64_t initial_pages = 0;  // sent while the guest ran, before checkpoint 0's stun
+  double first_stun_ms = 0;    // checkpoint 0's
+  unsigned sync_rounds = 0;
   Samples stun_ms, send_ms, ack_ms, dirty_pages, bytes;
 };
 
@@ -54,6 +56,11 @@ struct ReplicationStatus {
   uint64_t backup_lag = 0;  // checkpoints taken and not yet acknowledged
   double last_heartbeat_ms_ago = 0;
   uint64_t bytes_sent = 0;
+  // The initial synchronisation: pages copied while the guest ran, in
+  // how many rounds, and the stun that ended it.
+  uint64_t sync_pages = 0;
+  unsigned sync_rounds = 0;
+  double sync_stun_ms = 0;
 };
 
 }  // namespace tandem::replication
