@@ -24,7 +24,7 @@ Result<std::unique_ptr<DriveSnapshots>> DriveSnapshots::start(board::Machine& m,
     if (!blk) continue;
     size_t i = index++;
     if (blk->read_only()) continue;
-    auto copy = DiskCopy::start(blk->host_fd(), drive_copy_path(snapshot_path, i), options);
+    auto copy = DiskCopy::start(blk->backend(), drive_copy_path(snapshot_path, i), options);
     if (!copy.ok()) return copy.error().context("drive " + std::to_string(i) + " ('" + blk->path() + "')");
     Drive drive;
     drive.index = i;
