@@ -126,6 +126,10 @@ VirtioBlk::VirtioBlk(std::unique_ptr<BlockBackend> backend, const Options& optio
       options_(options),
       bounce_(kBounceSize) {
   if (read_only_) options_.snapshot = false;  // nothing to keep private
+  // Checked (or declared) raw: a snapshot of this drive says so, and its
+  // restore does not probe content the guest wrote (a guest may well put
+  // a qcow2 header on its own disk).
+  options_.format_raw = true;
 }
 
 VirtioBlk::~VirtioBlk() = default;

@@ -85,8 +85,9 @@ class VirtioBlk : public VirtioDevice {
   uint64_t capacity() const { return capacity_; }
   bool read_only() const { return read_only_; }
   const std::string& path() const { return options_.path; }
-  // The drive's spec as it runs now (format_spec of its options; after
-  // replace_backend(), the new file's).
+  // The drive's spec as it runs now (format_spec of its options, with
+  // format=raw: it was taken as raw; after replace_backend(), the new
+  // file's).
   std::string spec() const { return format_spec(options_); }
   // Where the drive's bytes are, for host-side work on them (a snapshot's
   // copy of the drive); the device keeps ownership.

@@ -110,13 +110,13 @@ TEST_F(MachineWithPrivateDrive, SuspendWritesTheDriveOutFirst) {
   ASSERT_TRUE(write_out_private_drives(*m, snap).ok());
   EXPECT_TRUE(read_bytes(snap + ".drive0") == view);
   EXPECT_FALSE(blk->backend().is_private());
-  EXPECT_EQ(blk->spec(), "file=" + snap + ".drive0");
+  EXPECT_EQ(blk->spec(), "file=" + snap + ".drive0,format=raw");
   // The VM goes on on that file, in place, until the suspend stops it.
   put(view, blk->backend(), 0, 512, 0x99);
   ASSERT_TRUE(flush_drives(*m).ok());
   EXPECT_TRUE(read_bytes(snap + ".drive0") == view);
   Snapshot s = capture_machine(*m);
-  EXPECT_EQ(*s.config_value("drive"), "file=" + snap + ".drive0");
+  EXPECT_EQ(*s.config_value("drive"), "file=" + snap + ".drive0,format=raw");
   EXPECT_TRUE(read_bytes(dir.file("disk.img")) == image);
 }
 
@@ -135,12 +135,12 @@ TEST_F(MachineWithPrivateDrive, SaveCopiesThePrivateDrive) {
   // An overlay is copied; a private reflink (btrfs, xfs) is reflinked again.
   EXPECT_EQ((*drives)->all_reflinked(), blk->backend().whole_file_fd() >= 0);
   ASSERT_TRUE((*drives)->commit(s).ok());
-  EXPECT_EQ(*s.config_value("drive"), "file=vm.snap.drive0") << "the snapshot's own copy, not snapshot=on";
+  EXPECT_EQ(*s.config_value("drive"), "file=vm.snap.drive0,format=raw") << "the snapshot's own copy, not snapshot=on";
   EXPECT_TRUE(read_bytes(snap + ".drive0") == view);
   EXPECT_TRUE(blk->backend().is_private()) << "the VM keeps writing its private copy";
   auto c = config_from_snapshot(s, snap);
   ASSERT_TRUE(c.ok()) << c.error().message();
-  EXPECT_EQ(c->drives[0], "file=" + snap + ".drive0,snapshot=on") << "restored privately by default";
+  EXPECT_EQ(c->drives[0], "file=" + snap + ".drive0,format=raw,snapshot=on") << "restored privately by default";
   EXPECT_TRUE(read_bytes(dir.file("disk.img")) == image);
 }
 
