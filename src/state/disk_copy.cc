@@ -86,7 +86,7 @@ Status check_drive_identity(const std::string& path, const DriveIdentity& expect
 Result<std::unique_ptr<DiskCopy>> DiskCopy::start(int source_fd, const std::string& dest, const Options& options) {
   auto size = file_size(source_fd);
   if (!size.ok()) return size.error().context("copy drive to '" + dest + "'");
-  auto source = std::make_unique<dev::RawFileBackend>(source_fd, *size, dest, /*owns_fd=*/false);
+  auto source = std::make_unique<dev::RawFileBackend>(source_fd, *size, "the drive", /*owns_fd=*/false);
   auto c = start(*source, dest, options);
   if (c.ok()) (*c)->owned_source_ = std::move(source);
   return c;
@@ -98,12 +98,13 @@ Result<std::unique_ptr<DiskCopy>> DiskCopy::start(dev::BlockBackend& source, con
   const int source_fd = source.whole_file_fd();
   struct stat sst {}, dst {};
   bool have_source = source_fd >= 0 && ::fstat(source_fd, &sst) == 0;
-  // A VM restored from FILE runs on FILE.driveN: saving to FILE again would
-  // rename the new copy over the file the VM still writes (an unlinked
-  // inode then, whose writes are lost when the VM exits).
+  // A VM restored from FILE with --drive-in-place runs on FILE.driveN:
+  // saving to FILE again would rename the new copy over the file the VM
+  // still writes (an unlinked inode then, whose writes are lost when the
+  // VM exits). A private copy (the default) has no name: nothing to meet.
   if (have_source && ::stat(dest.c_str(), &dst) == 0 && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino)
     return Error("copy drive to '" + dest + "': that is the drive itself (this VM runs on a snapshot's drive "
-                 "copy); save the snapshot under another name");
+                 "copy, restored with --drive-in-place); save the snapshot under another name");
   mode_t mode = have_source && S_ISREG(sst.st_mode) ? (sst.st_mode & 0777) : 0600;
   std::string tmp = dest + ".tmp";
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
