@@ -28,7 +28,7 @@ const char kRunUsage[] =
     "  --snapshot              disk writes go to a private copy of each image (a reflink,\n"
     "                          else a copy-on-write overlay: a file with no name in the\n"
     "                          image's directory, gone at exit); the images never change,\n"
-    "                          as with QEMU's -snapshot. A guest reboot starts from them again\n"
+    "                          as with QEMU's -snapshot (the copy is kept over a guest reboot)\n"
     "  --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... | tap,ifname=NAME\n"
     "  --no-rng                no virtio-rng device\n"
     "  --icount                guest time from instructions executed (deterministic)\n"
@@ -141,10 +141,12 @@ int run_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
     return 2;
   }
-  // A guest reset (reboot) builds the machine afresh, as a power cycle.
+  // A guest reset (reboot) builds the machine afresh, as a power cycle,
+  // but for --snapshot's private copies: they hold the disk's only copy.
   std::deque<uint8_t> carried_input;
+  std::vector<std::shared_ptr<dev::BlockBackend>> kept_drives;  // --snapshot's copies outlive a reboot
   for (;;) {
-    auto machine = board::Machine::create(*config);
+    auto machine = board::Machine::create(*config, std::move(kept_drives));
     if (!machine.ok()) {
       std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
       return 1;
@@ -164,6 +166,7 @@ int run_command(int argc, char** argv, int first) {
     }
     if (!(*machine)->reset_requested()) return *status;
     carried_input = std::move((*machine)->pending_console_input());
+    kept_drives = (*machine)->kept_drives();
   }
 }
 

@@ -118,7 +118,11 @@ Result<std::unique_ptr<VirtioBlk>> VirtioBlk::open(const Options& options) {
   return std::unique_ptr<VirtioBlk>(new VirtioBlk(std::move(backend), options));
 }
 
-VirtioBlk::VirtioBlk(std::unique_ptr<BlockBackend> backend, const Options& options)
+std::unique_ptr<VirtioBlk> VirtioBlk::open(const Options& options, std::shared_ptr<BlockBackend> backend) {
+  return std::unique_ptr<VirtioBlk>(new VirtioBlk(std::move(backend), options));
+}
+
+VirtioBlk::VirtioBlk(std::shared_ptr<BlockBackend> backend, const Options& options)
     : backend_(std::move(backend)),
       capacity_(backend_->size() / kSectorSize),
       read_only_(options.read_only),

@@ -70,6 +70,10 @@ class VirtioBlk : public VirtioDevice {
   // The inverse of parse_spec(): a spec that parses back to `options`.
   static std::string format_spec(const Options& options);
   static Result<std::unique_ptr<VirtioBlk>> open(const Options& options);
+  // The same on a backend already open (a private copy kept over a guest
+  // reboot: Machine::create's `keep`); `options` must be the ones it was
+  // opened with.
+  static std::unique_ptr<VirtioBlk> open(const Options& options, std::shared_ptr<BlockBackend> backend);
   ~VirtioBlk() override;
   VirtioBlk(const VirtioBlk&) = delete;
   VirtioBlk& operator=(const VirtioBlk&) = delete;
@@ -90,8 +94,9 @@ class VirtioBlk : public VirtioDevice {
   // file's).
   std::string spec() const { return format_spec(options_); }
   // Where the drive's bytes are, for host-side work on them (a snapshot's
-  // copy of the drive); the device keeps ownership.
+  // copy of the drive).
   BlockBackend& backend() { return *backend_; }
+  const std::shared_ptr<BlockBackend>& shared_backend() const { return backend_; }
   // Makes every completed write durable (fdatasync of the image; nothing
   // for a private copy).
   Status flush();
@@ -110,7 +115,7 @@ class VirtioBlk : public VirtioDevice {
   Status restore(const State& s);
 
  private:
-  VirtioBlk(std::unique_ptr<BlockBackend> backend, const Options& options);
+  VirtioBlk(std::shared_ptr<BlockBackend> backend, const Options& options);
   // Executes one request; returns the bytes written into the chain. An
   // Error is a malformed request (the device then needs a reset); host I/O
   // failures become VIRTIO_BLK_S_IOERR.
@@ -120,7 +125,7 @@ class VirtioBlk : public VirtioDevice {
   Result<uint8_t> transfer_out(const DescChain& chain, uint64_t sector, uint64_t len);
   bool in_range(uint64_t sector, uint64_t len) const;
 
-  std::unique_ptr<BlockBackend> backend_;
+  std::shared_ptr<BlockBackend> backend_;
   uint64_t capacity_;
   bool read_only_;
   std::string serial_;

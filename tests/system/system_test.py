@@ -684,9 +684,9 @@ def test_snapshot_restore_thrice(tandem):
 
 
 def test_run_snapshot_flag(tandem):
-    """run --snapshot: the guest writes and reads back its disk, the image
-    never changes. A qcow2 image is refused, naming qemu-img convert,
-    unless format=raw."""
+    """run --snapshot: the guest writes and reads back its disk, also after
+    a reboot; the image never changes. A qcow2 image is refused, naming
+    qemu-img convert, unless format=raw."""
     with tempfile.TemporaryDirectory() as tmp:
         img = os.path.join(tmp, "disk.img")
         with open(img, "wb") as f:
@@ -699,6 +699,21 @@ def test_run_snapshot_flag(tandem):
         expect(code == 0, f"exit status {code}: {err}", out)
         expect(re.search(r"^tandem-snapshot-payload\r?$", out, re.M), "the guest did not read its write back", out)
         expect(sha256_of(img) == before, "--snapshot changed the image", out)
+        expect(os.listdir(tmp) == ["disk.img"], f"--snapshot left files: {os.listdir(tmp)}")
+
+        # The private copy outlives a guest reboot (as QEMU's -snapshot
+        # overlay outlives a reset), not the process.
+        cmd = ("if dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null | grep -q kept-over-reboot; "
+               "then echo marker-found-after-reboot; "
+               "else echo kept-over-reboot | dd of=/dev/vda bs=512 seek=7 conv=sync oflag=direct 2>/dev/null; "
+               "reboot -f; fi")
+        r = subprocess.run([tandem] + run_cmd_args(cmd, ["--drive", f"file={img}", "--snapshot"]),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        out = r.stdout.decode(errors="replace")
+        expect(r.returncode == 0, f"exit status {r.returncode}: {r.stderr.decode()}", out)
+        expect(out.count("OpenSBI v") == 2, "the guest did not reboot once", out)
+        expect(re.search(r"^marker-found-after-reboot\r?$", out, re.M), "the write did not outlive the reboot", out)
+        expect(sha256_of(img) == before, "--snapshot changed the image over a reboot", out)
         expect(os.listdir(tmp) == ["disk.img"], f"--snapshot left files: {os.listdir(tmp)}")
 
         qcow = os.path.join(tmp, "m.qcow2")
