@@ -630,7 +630,7 @@ def test_snapshot_restore_thrice(tandem):
                 p.kill()
                 p.wait()
         out = (out + rest).decode(errors="replace")
-        expect(p.returncode == 0, f"the saved VM failed: {err.decode()}", out)
+        expect(p.returncode == 0, f"the saved VM exited {p.returncode}: {err.decode()}", out)
         snap_disk_md5, ran_md5 = guest_hashes(out)
         expect(md5_of(copy) == snap_disk_md5, "the drive copy is not the disk the guest saw at the save", out)
         expect(md5_of(disk) == ran_md5, "the running VM's writes are not in its image", out)
