@@ -42,10 +42,20 @@ Machine::Machine(const MachineConfig& config) : config_(config) {}
 
 Machine::~Machine() = default;
 
-Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config,
+                                                 std::vector<std::shared_ptr<dev::BlockBackend>> keep) {
   std::unique_ptr<Machine> m(new Machine(config));
+  m->keep_drives_ = std::move(keep);
   TANDEM_TRY(m->build(/*load=*/true));
   return m;
+}
+
+std::vector<std::shared_ptr<dev::BlockBackend>> Machine::kept_drives() const {
+  std::vector<std::shared_ptr<dev::BlockBackend>> out;
+  for (const auto& d : virtio_devices_)
+    if (auto* blk = dynamic_cast<const dev::VirtioBlk*>(d.get()))
+      out.push_back(blk->shared_backend()->is_private() ? blk->shared_backend() : nullptr);
+  return out;
 }
 
 Result<std::unique_ptr<Machine>> Machine::create_empty(const MachineConfig& config) {
@@ -186,13 +196,19 @@ Status Machine::attach_devices() {
   TANDEM_TRY(bus_->map(kPlicBase, kPlicSize, plic_.get(), "plic"));
   TANDEM_TRY(bus_->map(kUartBase, kUartSize, uart_.get(), "uart"));
 
-  for (const auto& spec : config_.drives) {
+  for (size_t i = 0; i < config_.drives.size(); i++) {
+    const std::string& spec = config_.drives[i];
     auto options = dev::VirtioBlk::parse_spec(spec);
     if (!options.ok()) return options.error().context("drive '" + spec + "'");
+    if (i < keep_drives_.size() && keep_drives_[i]) {
+      TANDEM_TRY(attach_virtio(dev::VirtioBlk::open(*options, std::move(keep_drives_[i]))));
+      continue;
+    }
     auto blk = dev::VirtioBlk::open(*options);
     if (!blk.ok()) return blk.error();  // it names the drive's file
     TANDEM_TRY(attach_virtio(std::move(blk).value()));
   }
+  keep_drives_.clear();
   for (const auto& spec : config_.nets) {
     // Guest time in ns (ticks are 100 ns): the backend's timers stop with
     // the VM and are exact under --icount.

@@ -34,7 +34,11 @@ namespace tandem::board {
 
 class Machine {
  public:
-  static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
+  // `keep`: drives to attach as they are instead of opening their spec
+  // (kept_drives() of the machine before a guest reboot), by drive index;
+  // a null entry opens the spec.
+  static Result<std::unique_ptr<Machine>> create(const MachineConfig& config,
+                                                 std::vector<std::shared_ptr<dev::BlockBackend>> keep = {});
   ~Machine();
 
   // Runs until the guest powers off, the finisher reports, or the user
@@ -76,6 +80,10 @@ class Machine {
   // The guest asked for a reset (sifive_test 0x7777, e.g. `reboot`): run()
   // returned and the caller builds a fresh machine from the same config.
   bool reset_requested() const { return reset_requested_; }
+  // The drives a reboot must not lose, by drive index (null for the
+  // others): private copies (snapshot=on), whose content lives only in
+  // this process. A reboot keeps them, as QEMU's reset keeps -snapshot's.
+  std::vector<std::shared_ptr<dev::BlockBackend>> kept_drives() const;
   // Console input read from the host but not yet taken by the guest:
   // carried over a reset so piped commands are not lost.
   std::deque<uint8_t>& pending_console_input() { return console_.pending_input(); }
@@ -142,6 +150,7 @@ class Machine {
   };
 
   MachineConfig config_;
+  std::vector<std::shared_ptr<dev::BlockBackend>> keep_drives_;  // create()'s `keep`, until attached
   std::unique_ptr<mem::GuestMemory> ram_;
   std::unique_ptr<mem::PhysBus> bus_;
   std::unique_ptr<Clock> clock_;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "state/disk_snapshot.h"
+
 namespace tandem::cli {
 
 using nlohmann::json;
@@ -168,6 +170,11 @@ json Monitor::handle(const json& req) {
     // The save traces the guest itself: a recording restore's window
     // closes here, with what it saw so far.
     if (restore_) restore_->end_recording();
+    // The VM ends with a suspend: a drive it writes privately (a
+    // restore's default) must become a file the snapshot can name.
+    if (cmd == "suspend")
+      if (Status st = state::write_out_private_drives(m_, save_file_); !st.ok())
+        return error_reply("GenericError", st.error().message());
     auto s = cmd == "suspend" ? state::LiveSave::start_suspend(m_, save_file_)
                               : state::LiveSave::start_snapshot(m_, save_file_);
     if (!s.ok()) return error_reply("GenericError", s.error().message());

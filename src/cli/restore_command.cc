@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/monitor.h"
+#include "cli/run_command.h"
 #include "state/restore.h"
 
 namespace tandem::cli {
@@ -22,6 +23,11 @@ const char kUsage[] =
     "        working-set: load the pages the guest was using first, run, stream the rest\n"
     "  --record-working-set[=MS]  trace what the guest touches in its first MS ms (default 100)\n"
     "        and rewrite FILE with that working set first, for the restores after this one\n"
+    "  --drive-in-place        run on the snapshot's drive copies (FILE.driveN) themselves:\n"
+    "        the guest's writes change the snapshot, which then cannot be restored again.\n"
+    "        By default the restored VM writes a private copy (a reflink where the\n"
+    "        filesystem can, else a copy-on-write overlay, with no name, in the copy's\n"
+    "        directory) that goes when tandem exits, and FILE restores the same every time\n"
     "  --stats                 print restore timings, instructions and MIPS to stderr\n"
     "  --monitor unix:PATH     JSON monitor socket\n";
 
@@ -38,6 +44,7 @@ int restore_command(int argc, char** argv, int first) {
   std::string file, monitor;
   state::RestoreMode mode = state::RestoreMode::kWorkingSet;
   bool stats = false;
+  bool drive_in_place = false;
   double record_ms = 0;
   Args args(argc, argv, first);
   auto usage_error = [](const std::string& msg) {
@@ -73,6 +80,8 @@ int restore_command(int argc, char** argv, int first) {
       }
     } else if (f == "--stats") {
       stats = true;
+    } else if (f == "--drive-in-place") {
+      drive_in_place = true;
     } else if (!args.is_flag(f) && file.empty()) {
       file = f;
     } else {
@@ -98,6 +107,7 @@ int restore_command(int argc, char** argv, int first) {
       [&](board::MachineConfig& c) {
         c.stats = stats;
         c.monitor = monitor;
+        if (drive_in_place) set_drive_snapshot(c, false);
       },
       tty ? state::SnapshotReader::Progress(progress) : state::SnapshotReader::Progress());
   if (shown_ms >= 0) std::fprintf(stderr, "\r\033[K");

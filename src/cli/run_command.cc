@@ -21,7 +21,14 @@ const char kRunUsage[] =
     "  --kernel FILE           kernel Image or ELF (default: the built-in guest)\n"
     "  --initrd FILE           initial ramdisk\n"
     "  --append STRING         kernel command line\n"
-    "  --drive file=PATH[,readonly=on]   raw disk image on virtio-blk\n"
+    "  --drive file=PATH[,readonly=on][,format=raw][,if=virtio][,snapshot=on]\n"
+    "                          raw disk image on virtio-blk; qcow2, vmdk, vdi, vhdx and vhd\n"
+    "                          images are refused (qemu-img convert -O raw), format=raw\n"
+    "                          attaches the file as it is; snapshot=on: as --snapshot\n"
+    "  --snapshot              disk writes go to a private copy of each image (a reflink,\n"
+    "                          else a copy-on-write overlay: a file with no name in the\n"
+    "                          image's directory, gone at exit); the images never change,\n"
+    "                          as with QEMU's -snapshot (the copy is kept over a guest reboot)\n"
     "  --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... | tap,ifname=NAME\n"
     "  --no-rng                no virtio-rng device\n"
     "  --icount                guest time from instructions executed (deterministic)\n"
@@ -33,8 +40,18 @@ const char kRunUsage[] =
     "                          until the backup has it; heartbeat default 100 ms\n"
     "On a terminal, Ctrl-A x quits.\n";
 
+void set_drive_snapshot(board::MachineConfig& c, bool on) {
+  for (std::string& spec : c.drives) {
+    auto options = dev::VirtioBlk::parse_spec(spec);
+    if (!options.ok()) continue;  // Machine::create reports it
+    options->snapshot = on;
+    spec = dev::VirtioBlk::format_spec(*options);
+  }
+}
+
 Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first) {
   board::MachineConfig c;
+  bool snapshot = false;
   Args args(argc, argv, first);
   while (!args.done()) {
     std::string f = args.next_flag();
@@ -77,6 +94,8 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
       auto o = replication::parse_replicate_spec(*v);
       if (!o.ok()) return o.error().context("option --replicate");
       c.replicate = *v;
+    } else if (f == "--snapshot") {
+      snapshot = true;
     } else if (f == "--no-rng") {
       c.rng = false;
     } else if (f == "--icount") {
@@ -87,6 +106,7 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
       return Error("unknown option '" + f + "' for 'tandem run' (see 'tandem run --help')");
     }
   }
+  if (snapshot) set_drive_snapshot(c, true);
   if (c.bios == "none" && c.kernel.empty())
     return Error("--bios none needs --kernel FILE (an ELF to start in M-mode)");
   if (c.kernel.empty()) {
@@ -121,10 +141,12 @@ int run_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
     return 2;
   }
-  // A guest reset (reboot) builds the machine afresh, as a power cycle.
+  // A guest reset (reboot) builds the machine afresh, as a power cycle,
+  // but for --snapshot's private copies: they hold the disk's only copy.
   std::deque<uint8_t> carried_input;
+  std::vector<std::shared_ptr<dev::BlockBackend>> kept_drives;  // --snapshot's copies outlive a reboot
   for (;;) {
-    auto machine = board::Machine::create(*config);
+    auto machine = board::Machine::create(*config, std::move(kept_drives));
     if (!machine.ok()) {
       std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
       return 1;
@@ -144,6 +166,7 @@ int run_command(int argc, char** argv, int first) {
     }
     if (!(*machine)->reset_requested()) return *status;
     carried_input = std::move((*machine)->pending_console_input());
+    kept_drives = (*machine)->kept_drives();
   }
 }
 

@@ -10,6 +10,10 @@ namespace tandem::cli {
 // Parses `tandem run` options (argv after "run").
 Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first);
 
+// Sets snapshot=on (the VM writes a private copy, dev/private_drive.h) or
+// off (in place) on every drive of `c`.
+void set_drive_snapshot(board::MachineConfig& c, bool on);
+
 // `tandem run ...`: returns the process exit status.
 int run_command(int argc, char** argv, int first);
 

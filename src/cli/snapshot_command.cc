@@ -24,7 +24,9 @@ const char kUsage[] =
     "           running, then stops it (that tandem process exits)\n"
     "  save:    writes the state of this instant to FILE (copy-on-write); the\n"
     "           VM goes on running; a writable drive's content of that instant\n"
-    "           goes to FILE.driveN next to FILE (restore runs on that copy)\n"
+    "           goes to FILE.driveN next to FILE; a restore writes a private\n"
+    "           copy of it, so FILE restores the same every time\n"
+    "           (restore --drive-in-place runs on FILE.driveN itself)\n"
     "  Resume either with 'tandem restore FILE'.\n";
 
 }  // namespace

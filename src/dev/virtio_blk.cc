@@ -9,6 +9,8 @@
 
 #include "base/bytes.h"
 #include "base/log.h"
+#include "dev/image_format.h"
+#include "dev/private_drive.h"
 #include "dev/virtio_mmio.h"
 
 namespace tandem::dev {
@@ -17,29 +19,9 @@ namespace {
 constexpr size_t kBounceSize = 64 * 1024;
 constexpr uint32_t kHeaderSize = 16;
 
-// pread/pwrite the whole range, retrying short transfers and EINTR.
-bool pread_all(int fd, uint8_t* buf, size_t len, uint64_t pos) {
-  while (len > 0) {
-    ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf += n;
-    len -= static_cast<size_t>(n);
-    pos += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
-bool pwrite_all(int fd, const uint8_t* buf, size_t len, uint64_t pos) {
-  while (len > 0) {
-    ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf += n;
-    len -= static_cast<size_t>(n);
-    pos += static_cast<uint64_t>(n);
-  }
-  return true;
+Result<bool> on_off(const std::string& where, const std::string& key, const std::string& value) {
+  if (value != "on" && value != "off") return Error(where + ": " + key + " must be 'on' or 'off', not '" + value + "'");
+  return value == "on";
 }
 }  // namespace
 
@@ -68,10 +50,18 @@ Result<VirtioBlk::Options> VirtioBlk::parse_spec(std::string_view spec) {
       if (value.empty()) return Error(where + ": empty file name");
       o.path = value;
       have_file = true;
-    } else if (key == "readonly") {
-      if (value != "on" && value != "off")
-        return Error(where + ": readonly must be 'on' or 'off', not '" + value + "'");
-      o.read_only = value == "on";
+    } else if (key == "readonly" || key == "snapshot") {
+      auto on = on_off(where, key, value);
+      if (!on.ok()) return on.error();
+      (key == "readonly" ? o.read_only : o.snapshot) = *on;
+    } else if (key == "format") {
+      if (value != "raw")
+        return Error(where + ": format '" + value + "' is not supported: tandem attaches raw images only " +
+                     "(convert with 'qemu-img convert -O raw IMAGE IMAGE.raw')");
+      o.format_raw = true;
+    } else if (key == "if") {
+      if (value != "virtio")
+        return Error(where + ": interface '" + value + "' is not supported: tandem's drives are virtio-blk (if=virtio)");
     } else if (key == "serial") {
       if (value.size() > kVirtioBlkIdBytes) return Error(where + ": serial is longer than 20 bytes");
       o.serial = value;
@@ -95,39 +85,68 @@ std::string VirtioBlk::format_spec(const Options& options) {
   std::string spec = "file=" + escaped(options.path);
   if (options.read_only) spec += ",readonly=on";
   if (!options.serial.empty()) spec += ",serial=" + escaped(options.serial);
+  if (options.format_raw) spec += ",format=raw";
+  if (options.snapshot) spec += ",snapshot=on";
   return spec;
 }
 
 Result<std::unique_ptr<VirtioBlk>> VirtioBlk::open(const Options& options) {
-  std::string what = "open drive '" + options.path + "'";
-  int fd = ::open(options.path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (!options.read_only && (err == EACCES || err == EROFS))
-      return Error(what + ": " + std::strerror(err) + " (add readonly=on to use it read-only)");
-    return sys_error(what, err);
+  std::unique_ptr<BlockBackend> backend;
+  if (options.snapshot && !options.read_only) {
+    auto copy = open_private_drive(options.path);
+    if (!copy.ok()) return copy.error();
+    backend = std::move(copy).value();
+  } else {
+    std::string what = "open drive '" + options.path + "'";
+    int fd = ::open(options.path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (!options.read_only && (err == EACCES || err == EROFS))
+        return Error(what + ": " + std::strerror(err) + " (add readonly=on to use it read-only)");
+      return sys_error(what, err);
+    }
+    auto size = fd_size(fd);
+    if (!size.ok()) {
+      ::close(fd);
+      return size.error().context(what);
+    }
+    backend = std::make_unique<RawFileBackend>(fd, *size, options.path);
   }
-  off_t end = ::lseek(fd, 0, SEEK_END);  // works for block devices too
-  if (end < 0) {
-    int err = errno;
-    ::close(fd);
-    return sys_error(what + ": find its size", err);
-  }
-  uint64_t capacity = static_cast<uint64_t>(end) / kSectorSize;
-  if (static_cast<uint64_t>(end) % kSectorSize)
+  if (!options.format_raw) TANDEM_TRY(check_raw_image(*backend, options.path));
+  if (backend->size() % kSectorSize)
     TANDEM_LOG(LogLevel::kWarn, "drive '" + options.path + "': size is not a multiple of 512; the tail is not visible");
-  return std::unique_ptr<VirtioBlk>(new VirtioBlk(fd, capacity, options));
+  return std::unique_ptr<VirtioBlk>(new VirtioBlk(std::move(backend), options));
 }
 
-VirtioBlk::VirtioBlk(int fd, uint64_t capacity, const Options& options)
-    : fd_(fd),
-      capacity_(capacity),
+std::unique_ptr<VirtioBlk> VirtioBlk::open(const Options& options, std::shared_ptr<BlockBackend> backend) {
+  return std::unique_ptr<VirtioBlk>(new VirtioBlk(std::move(backend), options));
+}
+
+VirtioBlk::VirtioBlk(std::shared_ptr<BlockBackend> backend, const Options& options)
+    : backend_(std::move(backend)),
+      capacity_(backend_->size() / kSectorSize),
       read_only_(options.read_only),
       serial_(options.serial.substr(0, kVirtioBlkIdBytes)),
-      path_(options.path),
-      bounce_(kBounceSize) {}
+      options_(options),
+      bounce_(kBounceSize) {
+  if (read_only_) options_.snapshot = false;  // nothing to keep private
+  // Checked (or declared) raw: a snapshot of this drive says so, and its
+  // restore does not probe content the guest wrote (a guest may well put
+  // a qcow2 header on its own disk).
+  options_.format_raw = true;
+}
 
-VirtioBlk::~VirtioBlk() { ::close(fd_); }
+VirtioBlk::~VirtioBlk() = default;
+
+Status VirtioBlk::replace_backend(std::unique_ptr<BlockBackend> backend, const std::string& path) {
+  if (backend->size() != backend_->size())
+    return Error("drive '" + path + "' is " + std::to_string(backend->size()) + " bytes, not " +
+                 std::to_string(backend_->size()));
+  backend_ = std::move(backend);
+  options_.path = path;
+  options_.snapshot = backend_->is_private();
+  return Ok();
+}
 
 uint64_t VirtioBlk::device_features() const {
   uint64_t f = feature_bit(kVirtioBlkFSegMax) | feature_bit(kVirtioBlkFBlkSize) |
@@ -169,7 +188,7 @@ Result<uint8_t> VirtioBlk::transfer_in(const DescChain& c, uint64_t sector, uint
   mem::GuestMemory& mem = transport_->memory();
   for (uint64_t done = 0; done < len;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, bounce_.size()));
-    if (!pread_all(fd_, bounce_.data(), n, sector * kSectorSize + done)) return kVirtioBlkSIoErr;
+    if (!backend_->read(bounce_.data(), n, sector * kSectorSize + done).ok()) return kVirtioBlkSIoErr;
     TANDEM_TRY(write_chain(mem, c, done, bounce_.data(), n));
     done += n;
   }
@@ -184,7 +203,7 @@ Result<uint8_t> VirtioBlk::transfer_out(const DescChain& c, uint64_t sector, uin
   for (uint64_t done = 0; done < len;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, bounce_.size()));
     TANDEM_TRY(read_chain(mem, c, kHeaderSize + done, bounce_.data(), n));
-    if (!pwrite_all(fd_, bounce_.data(), n, sector * kSectorSize + done)) return kVirtioBlkSIoErr;
+    if (!backend_->write(bounce_.data(), n, sector * kSectorSize + done).ok()) return kVirtioBlkSIoErr;
     done += n;
   }
   return kVirtioBlkSOk;
@@ -222,7 +241,7 @@ Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
       break;
     }
     case kVirtioBlkTFlush:
-      if (::fdatasync(fd_) != 0 && !read_only_) status = kVirtioBlkSIoErr;
+      if (!read_only_ && !backend_->flush().ok()) status = kVirtioBlkSIoErr;
       break;
     case kVirtioBlkTGetId: {
       // 5.2.6: up to 20 bytes, NUL-padded when shorter.
@@ -240,18 +259,17 @@ Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
 
 Status VirtioBlk::flush() {
   if (read_only_) return Ok();
-  if (::fdatasync(fd_) != 0) return sys_error("flush drive '" + path_ + "'");
-  return Ok();
+  return backend_->flush();
 }
 
 Status VirtioBlk::restore(const State& s) {
   if (s.read_only > 1) return Error("virtio-blk state: read_only is not 0 or 1");
   if (s.capacity != capacity_)
     return Error("virtio-blk state: capacity " + std::to_string(s.capacity) + " sectors, but drive '" +
-                 path_ + "' has " + std::to_string(capacity_));
+                 path() + "' has " + std::to_string(capacity_));
   if (static_cast<bool>(s.read_only) != read_only_)
     return Error("virtio-blk state: read_only " + std::to_string(s.read_only) + " differs from drive '" +
-                 path_ + "'");
+                 path() + "'");
   return Ok();
 }
 

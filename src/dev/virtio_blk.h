@@ -1,4 +1,5 @@
-// virtio block device (virtio 1.1 section 5.2) backed by a raw image file.
+// virtio block device (virtio 1.1 section 5.2) backed by a raw image file,
+// used in place or through a private copy (dev/private_drive.h).
 // Requests complete synchronously when the driver notifies the queue.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "dev/block_backend.h"
 #include "dev/virtio_device.h"
 #include "dev/virtio_queue.h"
 
@@ -47,6 +49,12 @@ class VirtioBlk : public VirtioDevice {
     std::string path;
     bool read_only = false;
     std::string serial;  // GET_ID answer, at most 20 bytes used
+    // format=raw: attach the file even if its head looks like another
+    // image format (dev/image_format.h).
+    bool format_raw = false;
+    // snapshot=on (as QEMU's): the VM writes a private copy and the
+    // file never changes (dev/private_drive.h).
+    bool snapshot = false;
   };
   // Guest-visible facts of the image, checked against the file on restore.
   struct State {
@@ -55,12 +63,17 @@ class VirtioBlk : public VirtioDevice {
     bool operator==(const State&) const = default;
   };
 
-  // Parses the --drive argument: "file=PATH[,readonly=on|off][,serial=ID]"
-  // (",," stands for a comma inside a value, as in QEMU).
+  // Parses the --drive argument: "file=PATH[,readonly=on|off][,serial=ID]
+  // [,format=raw][,if=virtio][,snapshot=on|off]" (",," stands for a comma
+  // inside a value, as in QEMU). Other formats and interfaces are refused.
   static Result<Options> parse_spec(std::string_view spec);
   // The inverse of parse_spec(): a spec that parses back to `options`.
   static std::string format_spec(const Options& options);
   static Result<std::unique_ptr<VirtioBlk>> open(const Options& options);
+  // The same on a backend already open (a private copy kept over a guest
+  // reboot: Machine::create's `keep`); `options` must be the ones it was
+  // opened with.
+  static std::unique_ptr<VirtioBlk> open(const Options& options, std::shared_ptr<BlockBackend> backend);
   ~VirtioBlk() override;
   VirtioBlk(const VirtioBlk&) = delete;
   VirtioBlk& operator=(const VirtioBlk&) = delete;
@@ -75,12 +88,22 @@ class VirtioBlk : public VirtioDevice {
 
   uint64_t capacity() const { return capacity_; }
   bool read_only() const { return read_only_; }
-  const std::string& path() const { return path_; }
-  // The open image, for host-side work on it (a snapshot's copy of the
-  // drive); the device keeps ownership.
-  int host_fd() const { return fd_; }
-  // Makes every completed write durable (fdatasync of the image).
+  const std::string& path() const { return options_.path; }
+  // The drive's spec as it runs now (format_spec of its options, with
+  // format=raw: it was taken as raw; after replace_backend(), the new
+  // file's).
+  std::string spec() const { return format_spec(options_); }
+  // Where the drive's bytes are, for host-side work on them (a snapshot's
+  // copy of the drive).
+  BlockBackend& backend() { return *backend_; }
+  const std::shared_ptr<BlockBackend>& shared_backend() const { return backend_; }
+  // Makes every completed write durable (fdatasync of the image; nothing
+  // for a private copy).
   Status flush();
+  // Between requests: the drive runs on `backend` from now on, a raw file
+  // used in place at `path` holding the same content (a suspend writes a
+  // private copy out this way). It must have the same size.
+  Status replace_backend(std::unique_ptr<BlockBackend> backend, const std::string& path);
 
   // Called with the byte range of each guest write (VIRTIO_BLK_T_OUT)
   // before any of it reaches the image, on the thread serving the queue:
@@ -92,7 +115,7 @@ class VirtioBlk : public VirtioDevice {
   Status restore(const State& s);
 
  private:
-  VirtioBlk(int fd, uint64_t capacity, const Options& options);
+  VirtioBlk(std::shared_ptr<BlockBackend> backend, const Options& options);
   // Executes one request; returns the bytes written into the chain. An
   // Error is a malformed request (the device then needs a reset); host I/O
   // failures become VIRTIO_BLK_S_IOERR.
@@ -102,11 +125,11 @@ class VirtioBlk : public VirtioDevice {
   Result<uint8_t> transfer_out(const DescChain& chain, uint64_t sector, uint64_t len);
   bool in_range(uint64_t sector, uint64_t len) const;
 
-  int fd_;
+  std::shared_ptr<BlockBackend> backend_;
   uint64_t capacity_;
   bool read_only_;
   std::string serial_;
-  std::string path_;
+  Options options_;
   DescChain chain_;              // reused between requests
   WriteHook write_hook_;
   std::vector<uint8_t> bounce_;  // file <-> guest copies go through it

@@ -86,28 +86,39 @@ Status check_drive_identity(const std::string& path, const DriveIdentity& expect
 Result<std::unique_ptr<DiskCopy>> DiskCopy::start(int source_fd, const std::string& dest, const Options& options) {
   auto size = file_size(source_fd);
   if (!size.ok()) return size.error().context("copy drive to '" + dest + "'");
+  auto source = std::make_unique<dev::RawFileBackend>(source_fd, *size, "the drive", /*owns_fd=*/false);
+  auto c = start(*source, dest, options);
+  if (c.ok()) (*c)->owned_source_ = std::move(source);
+  return c;
+}
+
+Result<std::unique_ptr<DiskCopy>> DiskCopy::start(dev::BlockBackend& source, const std::string& dest,
+                                                  const Options& options) {
+  const uint64_t size = source.size();
+  const int source_fd = source.whole_file_fd();
   struct stat sst {}, dst {};
-  bool have_source = ::fstat(source_fd, &sst) == 0;
-  // A VM restored from FILE runs on FILE.driveN: saving to FILE again would
-  // rename the new copy over the file the VM still writes (an unlinked
-  // inode then, whose writes are lost when the VM exits).
+  bool have_source = source_fd >= 0 && ::fstat(source_fd, &sst) == 0;
+  // A VM restored from FILE with --drive-in-place runs on FILE.driveN:
+  // saving to FILE again would rename the new copy over the file the VM
+  // still writes (an unlinked inode then, whose writes are lost when the
+  // VM exits). A private copy (the default) has no name: nothing to meet.
   if (have_source && ::stat(dest.c_str(), &dst) == 0 && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino)
     return Error("copy drive to '" + dest + "': that is the drive itself (this VM runs on a snapshot's drive "
-                 "copy); save the snapshot under another name");
+                 "copy, restored with --drive-in-place); save the snapshot under another name");
   mode_t mode = have_source && S_ISREG(sst.st_mode) ? (sst.st_mode & 0777) : 0600;
   std::string tmp = dest + ".tmp";
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return sys_error("create drive copy '" + tmp + "'");
   Method method = Method::kCopy;
-  if (options.allow_reflink && ::ioctl(fd, FICLONE, source_fd) == 0) {
+  if (options.allow_reflink && source_fd >= 0 && ::ioctl(fd, FICLONE, source_fd) == 0) {
     method = Method::kReflink;
-  } else if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(*size)) != 0) {
+  } else if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
     auto e = sys_error("size drive copy '" + tmp + "'");
     ::close(fd);
     ::unlink(tmp.c_str());
     return e;
   }
-  std::unique_ptr<DiskCopy> c(new DiskCopy(source_fd, fd, dest, *size, method));
+  std::unique_ptr<DiskCopy> c(new DiskCopy(source, fd, dest, size, method));
   if (options.background) {
     DiskCopy* self = c.get();
     c->copier_ = Thread([self] {
@@ -118,8 +129,8 @@ Result<std::unique_ptr<DiskCopy>> DiskCopy::start(int source_fd, const std::stri
   return c;
 }
 
-DiskCopy::DiskCopy(int source_fd, int dest_fd, std::string dest, uint64_t size, Method method)
-    : source_fd_(source_fd),
+DiskCopy::DiskCopy(dev::BlockBackend& source, int dest_fd, std::string dest, uint64_t size, Method method)
+    : source_(source),
       dest_fd_(dest_fd),
       dest_(std::move(dest)),
       tmp_(dest_ + ".tmp"),
@@ -147,7 +158,7 @@ DiskCopy::~DiskCopy() {
 Status DiskCopy::copy_chunks(uint64_t first, uint64_t end, uint8_t* buf) {
   uint64_t off = first * kChunkSize;
   uint64_t len = std::min(end * kChunkSize, size_) - off;
-  Status st = pread_all(source_fd_, buf, static_cast<size_t>(len), off);
+  Status st = source_.read(buf, static_cast<size_t>(len), off);
   if (!st.ok()) return st.error().context("copy drive to '" + dest_ + "': read the drive");
   // Runs of non-zero 4 KiB blocks are written; zero blocks stay holes (the
   // copy was sized with holes, so they read as zero already).

@@ -2,8 +2,10 @@
 // VM goes on writing the image: the disk half of a snapshot that lets the
 // guest continue (docs/architecture.md, "Saving and restoring state").
 //
-// start() first tries a reflink (ioctl FICLONE): the filesystem shares the
-// blocks and copies on write by itself, which is instant on btrfs and xfs.
+// start() first tries a reflink (ioctl FICLONE) when one file holds the
+// whole drive: the filesystem shares the blocks and copies on write by
+// itself, which is instant on btrfs and xfs. A drive on a copy-on-write
+// overlay (dev/cow_overlay.h) is read through the overlay and copied.
 // Elsewhere a background thread copies the image in 64 KiB chunks, and the
 // drive calls before_write() ahead of every guest write: a chunk the copier
 // has not reached yet is copied first, with its old content (the disk
@@ -23,6 +25,7 @@
 
 #include "base/result.h"
 #include "base/thread.h"
+#include "dev/block_backend.h"
 
 namespace tandem::state {
 
@@ -57,9 +60,12 @@ class DiskCopy {
     bool background = true;
   };
 
-  // Call with no write to the image in flight (the snapshot instant).
-  // Creates `dest`.tmp; `source_fd` stays the caller's and must stay open
-  // while this object lives.
+  // Call with no write to the drive in flight (the snapshot instant).
+  // Creates `dest`.tmp; `source` stays the caller's and must live as long
+  // as this object.
+  static Result<std::unique_ptr<DiskCopy>> start(dev::BlockBackend& source, const std::string& dest,
+                                                 const Options& options);
+  // The same for a raw image open at `source_fd` (the caller's).
   static Result<std::unique_ptr<DiskCopy>> start(int source_fd, const std::string& dest, const Options& options);
   // Stops the copier; removes the temporary file unless committed.
   ~DiskCopy();
@@ -94,13 +100,14 @@ class DiskCopy {
 
  private:
   enum : uint8_t { kPending = 0, kClaimed = 1, kDone = 2 };
-  DiskCopy(int source_fd, int dest_fd, std::string dest, uint64_t size, Method method);
+  DiskCopy(dev::BlockBackend& source, int dest_fd, std::string dest, uint64_t size, Method method);
   // Copies [first, end) chunks with `buf` (the caller owns them in state_).
   Status copy_chunks(uint64_t first, uint64_t end, uint8_t* buf);
   void finish();
   void set_error(const Error& e);
 
-  int source_fd_;
+  std::unique_ptr<dev::BlockBackend> owned_source_;  // start(int source_fd, ...)
+  dev::BlockBackend& source_;
   int dest_fd_;
   std::string dest_;
   std::string tmp_;

@@ -1,5 +1,9 @@
 #include "state/disk_snapshot.h"
 
+#include <fcntl.h>
+
+#include <filesystem>
+
 #include "state/machine_snapshot.h"
 
 namespace tandem::state {
@@ -9,8 +13,43 @@ std::string drive_copy_path(const std::string& snapshot_path, size_t index) {
 }
 
 Status flush_drives(board::Machine& m) {
-  for (size_t slot = 0; slot < m.virtio_count(); slot++)
-    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot))) TANDEM_TRY(blk->flush());
+  size_t index = 0;
+  for (size_t slot = 0; slot < m.virtio_count(); slot++) {
+    auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot));
+    if (!blk) continue;
+    size_t i = index++;
+    // Its content would end with this process, and the snapshot would
+    // name the image under it: a suspend writes it out first.
+    if (!blk->read_only() && blk->backend().is_private())
+      return Error("drive " + std::to_string(i) + " runs on " + blk->backend().describe() +
+                   ", which ends with this process; it must be written out first (write_out_private_drives)");
+    TANDEM_TRY(blk->flush());
+  }
+  return Ok();
+}
+
+Status write_out_private_drives(board::Machine& m, const std::string& snapshot_path) {
+  size_t index = 0;
+  for (size_t slot = 0; slot < m.virtio_count(); slot++) {
+    auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot));
+    if (!blk) continue;
+    size_t i = index++;
+    if (blk->read_only() || !blk->backend().is_private()) continue;
+    std::string what = "drive " + std::to_string(i) + " (" + blk->backend().describe() + ")";
+    std::error_code ec;
+    std::string dest = std::filesystem::absolute(drive_copy_path(snapshot_path, i), ec).string();
+    if (ec) return Error(what + ": '" + snapshot_path + "': " + ec.message());
+    auto copy = DiskCopy::start(blk->backend(), dest, {.allow_reflink = true, .background = false});
+    if (!copy.ok()) return copy.error().context(what);
+    while ((*copy)->copy_next()) {
+    }
+    auto id = (*copy)->commit();
+    if (!id.ok()) return id.error().context(what);
+    int fd = ::open(dest.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return sys_error(what + ": open '" + dest + "'");
+    auto file = std::make_unique<dev::RawFileBackend>(fd, id->bytes, dest);
+    TANDEM_TRY(blk->replace_backend(std::move(file), dest));
+  }
   return Ok();
 }
 
@@ -24,7 +63,7 @@ Result<std::unique_ptr<DriveSnapshots>> DriveSnapshots::start(board::Machine& m,
     if (!blk) continue;
     size_t i = index++;
     if (blk->read_only()) continue;
-    auto copy = DiskCopy::start(blk->host_fd(), drive_copy_path(snapshot_path, i), options);
+    auto copy = DiskCopy::start(blk->backend(), drive_copy_path(snapshot_path, i), options);
     if (!copy.ok()) return copy.error().context("drive " + std::to_string(i) + " ('" + blk->path() + "')");
     Drive drive;
     drive.index = i;

@@ -22,8 +22,18 @@ namespace tandem::state {
 std::string drive_copy_path(const std::string& snapshot_path, size_t index);
 
 // fdatasync of every writable drive: a suspend makes the disk as durable
-// as the snapshot before committing it.
+// as the snapshot before committing it. A drive on a private copy
+// (dev/private_drive.h: a restore's default, run --snapshot) is refused:
+// its content ends with the process.
 Status flush_drives(board::Machine& m);
+
+// Before a suspend to `snapshot_path`, on the vCPU thread: each writable
+// drive on a private copy is copied to FILE.driveN (DiskCopy: a reflink
+// where the filesystem can, else a copy read through the overlay, holes
+// kept) and the VM goes on on that file, in place; the suspended snapshot
+// names it as its disk, as it names any suspended VM's image. The guest
+// waits for the copy (measured in docs/performance.md).
+Status write_out_private_drives(board::Machine& m, const std::string& snapshot_path);
 
 class DriveSnapshots {
  public:

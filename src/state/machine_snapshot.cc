@@ -89,7 +89,10 @@ Snapshot capture_machine(board::Machine& m) {
   s.config.emplace_back(kKernel, c.kernel);
   s.config.emplace_back(kInitrd, c.initrd);
   s.config.emplace_back(kAppend, c.append);
-  for (const auto& d : c.drives) s.config.emplace_back(kDrive, d);
+  // The drives as they run now: a suspend may have moved one from a
+  // private copy to a file of its own (write_out_private_drives).
+  for (size_t slot = 0; slot < m.virtio_count(); slot++)
+    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot))) s.config.emplace_back(kDrive, blk->spec());
   for (const auto& n : c.nets) s.config.emplace_back(kNet, n);
   s.config.emplace_back(kRng, c.rng ? "1" : "0");
   s.config.emplace_back(kIcount, c.icount ? "1" : "0");
@@ -157,6 +160,9 @@ Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::
     if (options->path[0] != '/') options->path = dir_of(snapshot_path) + options->path;
     Status st = check_drive_identity(options->path, copy->id);
     if (!st.ok()) return st.error().context(what);
+    // The copy is the snapshot's: the restored VM writes a private copy
+    // of it, so that the snapshot restores the same way again.
+    options->snapshot = true;
     c.drives[copy->index] = dev::VirtioBlk::format_spec(*options);
   }
   return c;
@@ -223,6 +229,7 @@ Status record_drive_copy(Snapshot& s, size_t index, const std::string& copy_path
   if (!options.ok()) return options.error();
   size_t slash = copy_path.rfind('/');
   options->path = slash == std::string::npos ? copy_path : copy_path.substr(slash + 1);
+  options->snapshot = false;  // the restore decides (config_from_snapshot)
   *spec = dev::VirtioBlk::format_spec(*options);
   char sample[17];
   std::snprintf(sample, sizeof sample, "%016llx", static_cast<unsigned long long>(id.sample));

@@ -25,7 +25,9 @@ void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> activ
 // keeps a copy of (record_drive_copy) is the copy, found relative to the
 // directory of `snapshot_path` and checked (size and sampled content):
 // a missing, truncated or foreign copy is refused here, before any machine
-// runs on it.
+// runs on it. Such a drive gets snapshot=on: the machine writes a private
+// copy of it (dev/private_drive.h) and the snapshot stays as it is; a
+// caller that wants the VM to write the copy in place clears it.
 Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path = "");
 
 // Points drive `index` (in --drive order) of `s` at `copy_path`, the copy

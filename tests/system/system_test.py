@@ -539,14 +539,19 @@ def test_snapshot_save_writable_drive(tandem):
         expect(copy in (drive_after(base, n), drive_after(base, n, extra=True)),
                f"the drive copy is not the drive at record {n} ({report})")
 
-        r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL,
-                           timeout=BOOT_TIMEOUT)
-        out2 = r.stdout.decode(errors="replace")
-        expect(r.returncode == 0, f"restore failed: {r.stderr.decode()}", out2)
-        expect(loop_ok(out2) and f"iter {n + 1}\n" in out2.replace("\r", ""),
-               f"the restored guest's disk does not match its memory (copy at record {n})", out2)
+        # By default the restored VM writes a private copy: the snapshot's
+        # stays as it was. In place, the restored VM writes the copy itself.
+        for extra in ([], ["--drive-in-place"]):
+            r = subprocess.run([tandem, "restore", snap] + extra, capture_output=True, stdin=subprocess.DEVNULL,
+                               timeout=BOOT_TIMEOUT)
+            out2 = r.stdout.decode(errors="replace")
+            expect(r.returncode == 0, f"restore {extra} failed: {r.stderr.decode()}", out2)
+            expect(loop_ok(out2) and f"iter {n + 1}\n" in out2.replace("\r", ""),
+                   f"the restored guest's disk does not match its memory (copy at record {n})", out2)
+            expect((open(snap + ".drive0", "rb").read() == copy) == (not extra),
+                   f"restore {extra}: the drive copy {'changed' if not extra else 'did not change'}")
         expect(open(snap + ".drive0", "rb").read() == drive_after(base, total),
-               "the restored VM did not run on the drive copy")
+               "the restored VM did not run on the drive copy with --drive-in-place")
 
         # The copy now holds the restored VM's later writes: another restore
         # of the snapshot is refused, as is the snapshot without its copy.
@@ -559,6 +564,168 @@ def test_snapshot_save_writable_drive(tandem):
         r = subprocess.run([tandem, "restore", moved], capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
         expect(r.returncode == 1 and b"vm.snap.drive0' is missing" in r.stderr,
                f"restore without the copy: {r.stderr!r}")
+
+
+def sha256_of(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \
+            else hashlib.sha256(f.read()).hexdigest()
+
+
+def md5_of(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+# After a pause in which the test saves the VM, the guest hashes its whole
+# disk (O_DIRECT: from the device, not its page cache), writes it (4 KiB
+# blocks across a 64 KiB boundary, and one 512-byte sector: a partial chunk
+# of an overlay), and hashes it again.
+DISK_WRITE_CMD = ("echo ready; sleep 4; "
+                  "echo pre-$(dd if=/dev/vda bs=65536 iflag=direct 2>/dev/null | md5sum | cut -c1-32); "
+                  "dd if=/dev/urandom of=/dev/vda bs=4096 seek=1247 count=3 oflag=direct 2>/dev/null; "
+                  "dd if=/dev/urandom of=/dev/vda bs=512 seek=20001 count=1 oflag=direct 2>/dev/null; "
+                  "dd if=/dev/urandom of=/dev/vda bs=512 count=1 oflag=direct 2>/dev/null; "
+                  "echo post-$(dd if=/dev/vda bs=65536 iflag=direct 2>/dev/null | md5sum | cut -c1-32)")
+
+
+def guest_hashes(out):
+    pre = re.findall(r"^pre-([0-9a-f]{32})\r?$", out, re.M)
+    post = re.findall(r"^post-([0-9a-f]{32})\r?$", out, re.M)
+    expect(len(pre) == 1 and len(post) == 1, "the guest did not print its disk hashes", out)
+    return pre[0], post[0]
+
+
+def test_snapshot_restore_thrice(tandem):
+    """One snapshot file restored three times, the guest writing its disk
+    each time: every restore starts from the snapshot's disk (the guest's
+    hash of its whole disk), and the snapshot's drive copy is the same
+    file, byte for byte, after each (host hash of the whole copy). Then a
+    suspend of a restored VM, a restore --drive-in-place (which does
+    change the copy, so the next restore is refused), and no file left
+    behind by the private copies."""
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = os.path.join(tmp, "disk.img")
+        with open(disk, "wb") as f:
+            f.write(os.urandom(16 << 20))
+        sock, snap = os.path.join(tmp, "m.sock"), os.path.join(tmp, "s1.snap")
+        copy = snap + ".drive0"
+        p = subprocess.Popen([tandem] + run_cmd_args(DISK_WRITE_CMD, ["--drive", f"file={disk}",
+                                                                       "--monitor", f"unix:{sock}"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, bufsize=0)
+        try:
+            out = b""
+            while not re.search(rb"^ready\r?$", out, re.M):
+                line = p.stdout.readline()
+                expect(line, "the VM ended before it was ready", out.decode(errors="replace"))
+                out += line
+            s = subprocess.run([tandem, "snapshot", "save", "--monitor", f"unix:{sock}", snap],
+                               capture_output=True, timeout=120)
+            expect(s.returncode == 0, f"snapshot save failed: {s.stderr.decode()}")
+            rest, err = p.communicate(timeout=BOOT_TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        out = (out + rest).decode(errors="replace")
+        expect(p.returncode == 0, f"the saved VM exited {p.returncode}: {err.decode()}", out)
+        snap_disk_md5, ran_md5 = guest_hashes(out)
+        expect(md5_of(copy) == snap_disk_md5, "the drive copy is not the disk the guest saw at the save", out)
+        expect(md5_of(disk) == ran_md5, "the running VM's writes are not in its image", out)
+        copy_sha = sha256_of(copy)
+        files = sorted(os.listdir(tmp))
+
+        def restore(*extra):
+            r = subprocess.run([tandem, "restore", snap] + list(extra), capture_output=True,
+                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+            o = r.stdout.decode(errors="replace")
+            expect(r.returncode == 0, f"restore {extra} failed: {r.stderr.decode()}", o)
+            return guest_hashes(o)
+
+        posts = set()
+        for i in range(3):
+            pre, post = restore()
+            expect(pre == snap_disk_md5, f"restore {i + 1} did not start from the snapshot's disk")
+            expect(post != pre, f"restore {i + 1}: the guest's writes did not reach its disk")
+            expect(sha256_of(copy) == copy_sha, f"restore {i + 1} changed the snapshot's drive copy")
+            expect(sorted(os.listdir(tmp)) == files, f"restore {i + 1} left files: {os.listdir(tmp)}")
+            posts.add(post)
+
+        # A suspend of a restored VM: its private drive is written out as
+        # the new snapshot's s2.snap.drive0, which holds the guest's writes.
+        snap2 = os.path.join(tmp, "s2.snap")
+        p = subprocess.Popen([tandem, "restore", snap, "--monitor", f"unix:{sock}"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            wait_for_socket(sock, p)
+            suspend_via_monitor(tandem, sock, snap2)
+            _, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        expect(p.returncode == 0, f"the suspended restore exited {p.returncode}: {err.decode()}")
+        r = subprocess.run([tandem, "restore", snap2], capture_output=True, stdin=subprocess.DEVNULL,
+                           timeout=BOOT_TIMEOUT)
+        o = r.stdout.decode(errors="replace")
+        expect(r.returncode == 0, f"restore of the suspend failed: {r.stderr.decode()}", o)
+        _, post = guest_hashes(o)
+        expect(md5_of(snap2 + ".drive0") == post, "the suspended VM's disk is not where its snapshot says", o)
+        expect(sha256_of(copy) == copy_sha, "the suspend changed the first snapshot's drive copy")
+
+        # In place: the copy changes, and the next restore refuses it.
+        restore("--drive-in-place")
+        expect(sha256_of(copy) != copy_sha, "--drive-in-place did not write the snapshot's drive copy")
+        r = subprocess.run([tandem, "restore", snap], capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 1 and b"does not hold the snapshot's content" in r.stderr,
+               f"restore after --drive-in-place: {r.stderr!r}")
+
+
+def test_run_snapshot_flag(tandem):
+    """run --snapshot: the guest writes and reads back its disk, also after
+    a reboot; the image never changes. A qcow2 image is refused, naming
+    qemu-img convert, unless format=raw."""
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "disk.img")
+        with open(img, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        before = sha256_of(img)
+        code, out, err = run_script(tandem, [
+            "echo tandem-snapshot-payload | dd of=/dev/vda bs=512 seek=3 conv=sync oflag=direct 2>/dev/null",
+            "dd if=/dev/vda bs=512 skip=3 count=1 iflag=direct 2>/dev/null | head -c 23; echo"],
+            extra=["--drive", f"file={img},format=raw,if=virtio", "--snapshot"])
+        expect(code == 0, f"exit status {code}: {err}", out)
+        expect(re.search(r"^tandem-snapshot-payload\r?$", out, re.M), "the guest did not read its write back", out)
+        expect(sha256_of(img) == before, "--snapshot changed the image", out)
+        expect(os.listdir(tmp) == ["disk.img"], f"--snapshot left files: {os.listdir(tmp)}")
+
+        # The private copy outlives a guest reboot (as QEMU's -snapshot
+        # overlay outlives a reset), not the process.
+        cmd = ("if dd if=/dev/vda bs=512 skip=7 count=1 2>/dev/null | grep -q kept-over-reboot; "
+               "then echo marker-found-after-reboot; "
+               "else echo kept-over-reboot | dd of=/dev/vda bs=512 seek=7 conv=sync oflag=direct 2>/dev/null; "
+               "reboot -f; fi")
+        r = subprocess.run([tandem] + run_cmd_args(cmd, ["--drive", f"file={img}", "--snapshot"]),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        out = r.stdout.decode(errors="replace")
+        expect(r.returncode == 0, f"exit status {r.returncode}: {r.stderr.decode()}", out)
+        expect(out.count("OpenSBI v") == 2, "the guest did not reboot once", out)
+        expect(re.search(r"^marker-found-after-reboot\r?$", out, re.M), "the write did not outlive the reboot", out)
+        expect(sha256_of(img) == before, "--snapshot changed the image over a reboot", out)
+        expect(os.listdir(tmp) == ["disk.img"], f"--snapshot left files: {os.listdir(tmp)}")
+
+        qcow = os.path.join(tmp, "m.qcow2")
+        with open(qcow, "wb") as f:
+            f.write(b"QFI\xfb\0\0\0\3" + bytes(65536))
+        r = subprocess.run([tandem] + guest_args(["--drive", f"file={qcow}"]), capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 1 and b"is a qcow2 image" in r.stderr and b"qemu-img convert -O raw" in r.stderr,
+               f"a qcow2 drive: exit {r.returncode}, {r.stderr!r}")
+        r = subprocess.run([tandem] + guest_args(["--drive", f"file={img},format=qcow2"]), capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        expect(r.returncode == 2 and b"format 'qcow2' is not supported" in r.stderr, f"format=qcow2: {r.stderr!r}")
 
 
 def get_from_port(port, path, client_port, timeout=10):

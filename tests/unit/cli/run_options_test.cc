@@ -36,6 +36,29 @@ TEST(RunOptions, EqualsFormAndDrives) {
   EXPECT_EQ(c->nets.size(), 1u);
 }
 
+// --snapshot puts snapshot=on on every drive, whichever order the options
+// come in; QEMU's format=raw and if=virtio are taken as they are.
+TEST(RunOptions, SnapshotAndQemuDriveSpellings) {
+  auto c = parse({"--kernel", "k", "--drive", "file=a.img,format=raw,if=virtio", "--snapshot", "--drive",
+                  "file=b.img,readonly=on"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  ASSERT_EQ(c->drives.size(), 2u);
+  EXPECT_EQ(c->drives[0], "file=a.img,format=raw,snapshot=on");
+  EXPECT_EQ(c->drives[1], "file=b.img,readonly=on,snapshot=on");
+  c = parse({"--kernel", "k", "--drive", "file=a.img"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->drives[0], "file=a.img") << "in place without --snapshot";
+  set_drive_snapshot(*c, true);
+  EXPECT_EQ(c->drives[0], "file=a.img,snapshot=on");
+  set_drive_snapshot(*c, false);
+  EXPECT_EQ(c->drives[0], "file=a.img") << "what restore --drive-in-place does";
+  for (const char* bad : {"file=a.img,if=ide", "file=a.img,format=qcow2", "file=a.img,snapshot=yes"}) {
+    auto e = parse({"--kernel", "k", "--drive", bad});
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().message().rfind("option --drive: drive '", 0), 0u) << e.error().message();
+  }
+}
+
 TEST(RunOptions, ErrorsNameTheProblem) {
   auto unknown = parse({"--kernel", "k", "--frobnicate"});
   ASSERT_FALSE(unknown.ok());

@@ -55,8 +55,8 @@ struct BlkTest : ::testing::Test {
   std::unique_ptr<VirtioMmio> dev;
   std::unique_ptr<VirtioTestDriver> drv;
 
-  void open(bool read_only, std::string serial = "tandem-disk-0") {
-    auto b = VirtioBlk::open({image.path(), read_only, serial});
+  void open(bool read_only, std::string serial = "tandem-disk-0", bool snapshot = false) {
+    auto b = VirtioBlk::open({image.path(), read_only, serial, false, snapshot});
     ASSERT_TRUE(b.ok()) << b.error().message();
     blk = std::move(b).value();
     dev = std::make_unique<VirtioMmio>(*ram, *blk, IrqLine(&plic, kIrq));
@@ -146,6 +146,27 @@ TEST_F(BlkTest, WriteReachesTheImage) {
   EXPECT_EQ(len, 1u);
   EXPECT_EQ(image.read(10 * kSectorSize, 1024), pattern);
   EXPECT_EQ(image.read(12 * kSectorSize, 1), std::string(1, 13)) << "the next sector is untouched";
+}
+
+// snapshot=on: the guest reads back what it wrote; the image never changes.
+TEST_F(BlkTest, SnapshotOnWritesAPrivateCopy) {
+  open(false, "d", /*snapshot=*/true);
+  EXPECT_TRUE(blk->backend().is_private());
+  const std::string before = image.read(0, kImageSectors * kSectorSize);
+  uint64_t data = drv->alloc(1024), back = drv->alloc(1024), st = drv->alloc(1);
+  std::string pattern(1024, 'p');
+  drv->poke(data, pattern.data(), pattern.size());
+  uint8_t status = 0xff;
+  run({{header(kVirtioBlkTOut, 3), 16, false}, {data, 1024, false}, {st, 1, true}}, st, &status);
+  EXPECT_EQ(status, kVirtioBlkSOk);
+  run({{header(kVirtioBlkTIn, 2), 16, false}, {back, 1024, true}, {st, 1, true}}, st, &status);
+  EXPECT_EQ(status, kVirtioBlkSOk);
+  std::vector<uint8_t> got = drv->peek(back, 1024);
+  EXPECT_EQ(std::string(got.begin(), got.begin() + 512), std::string(512, 3)) << "sector 2 from the image";
+  EXPECT_EQ(std::string(got.begin() + 512, got.end()), pattern.substr(0, 512)) << "sector 3 as written";
+  EXPECT_EQ(run({{header(kVirtioBlkTFlush, 0), 16, false}, {st, 1, true}}, st, &status), 1u);
+  EXPECT_EQ(status, kVirtioBlkSOk);
+  EXPECT_EQ(image.read(0, kImageSectors * kSectorSize), before);
 }
 
 TEST_F(BlkTest, HeaderSplitAcrossDescriptorsAndDataWithStatus) {
@@ -303,8 +324,21 @@ TEST(BlkSpec, ParsesDriveArguments) {
   EXPECT_EQ(o->serial, "disk1");
 }
 
+// As QEMU users type it: format=raw and if=virtio are accepted.
+TEST(BlkSpec, AcceptsFormatRawIfVirtioAndSnapshot) {
+  auto o = VirtioBlk::parse_spec("file=d.img,format=raw,if=virtio,snapshot=on");
+  ASSERT_TRUE(o.ok()) << o.error().message();
+  EXPECT_TRUE(o->format_raw);
+  EXPECT_TRUE(o->snapshot);
+  o = VirtioBlk::parse_spec("if=virtio,file=d.img,snapshot=off");
+  ASSERT_TRUE(o.ok()) << o.error().message();
+  EXPECT_FALSE(o->format_raw);
+  EXPECT_FALSE(o->snapshot);
+}
+
 TEST(BlkSpec, FormatParsesBack) {
-  for (const char* spec : {"file=/tmp/a.img", "file=/tmp/x,,y.img,readonly=on,serial=d,,1", "file=rel.img,serial=s"}) {
+  for (const char* spec : {"file=/tmp/a.img", "file=/tmp/x,,y.img,readonly=on,serial=d,,1", "file=rel.img,serial=s",
+                           "file=a.img,format=raw,snapshot=on"}) {
     auto o = VirtioBlk::parse_spec(spec);
     ASSERT_TRUE(o.ok()) << spec;
     EXPECT_EQ(VirtioBlk::format_spec(*o), spec);
@@ -318,7 +352,13 @@ TEST(BlkSpec, RejectsBadArgumentsNamingThePart) {
   } cases[] = {
       {"readonly=on", "drive 'readonly=on': file=PATH is missing"},
       {"file=a,readonly=yes", "drive 'file=a,readonly=yes': readonly must be 'on' or 'off', not 'yes'"},
-      {"file=a,format=qcow2", "drive 'file=a,format=qcow2': unknown option 'format'"},
+      {"file=a,format=qcow2",
+       "drive 'file=a,format=qcow2': format 'qcow2' is not supported: tandem attaches raw images only "
+       "(convert with 'qemu-img convert -O raw IMAGE IMAGE.raw')"},
+      {"file=a,if=ide", "drive 'file=a,if=ide': interface 'ide' is not supported: tandem's drives are virtio-blk "
+                        "(if=virtio)"},
+      {"file=a,snapshot=1", "drive 'file=a,snapshot=1': snapshot must be 'on' or 'off', not '1'"},
+      {"file=a,cache=none", "drive 'file=a,cache=none': unknown option 'cache'"},
       {"file=a,ro", "drive 'file=a,ro': 'ro' is not KEY=VALUE"},
       {"file=", "drive 'file=': empty file name"},
   };

@@ -256,14 +256,14 @@ TEST(DriveConfig, SnapshotNamesItsCopyRelativeToItsDirectory) {
   auto c = config_from_snapshot(s, dir.file("a/vm.snap"));
   ASSERT_TRUE(c.ok()) << c.error().message();
   ASSERT_EQ(c->drives.size(), 2u);
-  EXPECT_EQ(c->drives[0], "file=" + copy + ",serial=s1");
+  EXPECT_EQ(c->drives[0], "file=" + copy + ",serial=s1,snapshot=on") << "the restored VM writes a private copy";
   EXPECT_EQ(c->drives[1], "file=/ro,,1.img,readonly=on") << "a read-only drive stays as it was";
 
   // The snapshot and its copy moved together: found in the new place.
   std::filesystem::rename(dir.file("a"), dir.file("b"));
   c = config_from_snapshot(s, dir.file("b/vm.snap"));
   ASSERT_TRUE(c.ok()) << c.error().message();
-  EXPECT_EQ(c->drives[0], "file=" + dir.file("b/vm.snap.drive0") + ",serial=s1");
+  EXPECT_EQ(c->drives[0], "file=" + dir.file("b/vm.snap.drive0") + ",serial=s1,snapshot=on");
 
   // Moved without it: refused before any machine runs on a wrong disk.
   c = config_from_snapshot(s, dir.file("a/vm.snap"));
