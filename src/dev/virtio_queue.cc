@@ -125,6 +125,7 @@ Status VirtQueue::walk(uint16_t head, DescChain& chain) const {
     uint32_t len;
     uint16_t flags, next;
     TANDEM_TRY(load_desc(table, i, &addr, &len, &flags, &next));
+    chain.descriptors++;
     if (flags & kVirtqDescFIndirect) {
       if (!indirect_) return Error("virtqueue: indirect descriptor without VIRTIO_F_INDIRECT_DESC");
       if (in_indirect) return Error("virtqueue: indirect descriptor inside an indirect table");

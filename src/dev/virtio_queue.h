@@ -40,10 +40,12 @@ struct DescChain {
   std::vector<VirtqBuffer> writable;
   uint64_t readable_len = 0;
   uint64_t writable_len = 0;
+  uint32_t descriptors = 0;  // loaded to walk the chain (the work of walking it)
   void clear() {
     readable.clear();
     writable.clear();
     readable_len = writable_len = 0;
+    descriptors = 0;
   }
 };
 
@@ -63,6 +65,9 @@ class VirtQueue {
     uint64_t device = 0; // QueueDevice (used ring)
     uint16_t last_avail_idx = 0;
     uint16_t used_idx = 0;
+    // The queue's work budget ran out with buffers still available: the
+    // rest waits for the run loop's next slice (VirtioMmio::new_slice()).
+    bool deferred = false;
     bool operator==(const State&) const = default;
   };
 
