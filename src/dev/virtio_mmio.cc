@@ -128,7 +128,10 @@ void VirtioMmio::apply_ring_features() {
 // 3.1.1 device initialization, from the device's side.
 void VirtioMmio::write_status(uint32_t value) {
   if (value == 0) return reset();
-  uint32_t next = (value & ~kVirtioStatusNeedsReset) | (status_ & kVirtioStatusNeedsReset);
+  // Only the bits of 2.1 are held (a driver must not set others, and a
+  // register that held them would save a state no restore accepts);
+  // DEVICE_NEEDS_RESET is the device's to set.
+  uint32_t next = (value & kKnownStatusBits & ~kVirtioStatusNeedsReset) | (status_ & kVirtioStatusNeedsReset);
   if ((next & kVirtioStatusFeaturesOk) && !(status_ & kVirtioStatusFeaturesOk)) {
     // 2.2.2: accept FEATURES_OK only for a subset of what was offered that
     // includes VERSION_1 (4.2.2: the modern interface requires it).
@@ -165,7 +168,14 @@ void VirtioMmio::write_queue_reg(uint64_t offset, uint32_t value) {
   }
   if (c.ready) return;  // 4.2.2.2: the driver must not change a ready queue
   switch (offset) {
-    case kVirtioMmioQueueNum: c.num = value; break;
+    case kVirtioMmioQueueNum:
+      // 4.2.2.2: the driver MUST write at most QueueNumMax. The register
+      // keeps its value; the queue could never become ready anyway.
+      if (value > dev_.queue_max_size())
+        return fail(Error("queue " + std::to_string(queue_sel_) + ": QueueNum " + std::to_string(value) +
+                          " exceeds QueueNumMax " + std::to_string(dev_.queue_max_size())));
+      c.num = value;
+      break;
     case kVirtioMmioQueueDescLow: c.desc = with_lo(c.desc, value); break;
     case kVirtioMmioQueueDescHigh: c.desc = with_hi(c.desc, value); break;
     case kVirtioMmioQueueDriverLow: c.driver = with_lo(c.driver, value); break;
@@ -281,8 +291,10 @@ Status VirtioMmio::restore(const State& s) {
     return Error(what + "device_id " + std::to_string(s.device_id) + " does not match " +
                  std::to_string(dev_.device_id()));
   if (s.status & ~kKnownStatusBits) return Error(what + "status has unknown bits");
-  if (s.driver_features & ~offered_features())
-    return Error(what + "driver_features has bits the device does not offer");
+  // Before FEATURES_OK the driver may write any bits (2.2.2: the device
+  // then refuses FEATURES_OK); once it is set they are a subset.
+  if ((s.status & kVirtioStatusFeaturesOk) && (s.driver_features & ~offered_features()))
+    return Error(what + "driver_features has bits the device does not offer although FEATURES_OK is set");
   if ((s.status & kVirtioStatusFeaturesOk) && !(s.driver_features & feature_bit(kVirtioFVersion1)))
     return Error(what + "driver_features lacks VERSION_1 although FEATURES_OK is set");
   if (s.interrupt_status & ~(kVirtioIntUsedBuffer | kVirtioIntConfigChange))
