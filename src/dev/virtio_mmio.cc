@@ -56,7 +56,7 @@ void VirtioMmio::publish_used(unsigned q) {
 Result<bool> VirtioMmio::may_take(unsigned q) {
   const Budget& b = budget_[q];
   if (b.requests > 0 && b.bytes > 0) return true;
-  Result<bool> waiting = queues_[q].has_available();
+  Result<bool> waiting = queues_[q].has_available_or_arm();
   if (!waiting.ok()) return waiting.error();
   if (*waiting) queues_[q].config().deferred = true;
   return false;

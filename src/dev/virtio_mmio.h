@@ -60,11 +60,13 @@ inline constexpr uint32_t kVirtioIntConfigChange = 2;
 // runs on the vCPU thread inside the guest's MMIO store, and a guest can
 // aim a device-writable buffer at its own available ring so that every
 // request posts the next: without a bound one notify would never return.
-// 256 requests is a full ring of the largest queue offered, so a driver
-// that does not re-arm its ring from the device's writes never meets the
-// request bound in one notify; 8 MiB (data moved plus 16 bytes per
-// descriptor walked) is a few milliseconds of copying, and a larger batch
-// is finished at the next boundaries, each with its interrupt.
+// The budget is per slice, not per notify, since a guest can notify
+// thousands of times in one slice. 256 requests is a full ring of the
+// largest queue offered, so a whole ring posted at once is done within
+// its notify, as before. 8 MiB (data moved plus
+// 16 bytes per descriptor walked) is a few milliseconds of copying; a
+// larger batch is finished at the next boundaries, each with its
+// interrupt.
 inline constexpr uint32_t kVirtioQueueBudgetRequests = 256;
 inline constexpr uint64_t kVirtioQueueBudgetBytes = 8 << 20;
 
@@ -140,7 +142,8 @@ class VirtioMmio : public mem::MmioDevice {
   void update_irq(bool force = false);
   VirtQueue* selected() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }
   // Whether queue `q` may take another request in this slice; when not and
-  // buffers are waiting, marks it deferred.
+  // buffers are waiting, marks it deferred (and when none are, asks for
+  // the driver's next notification, as an empty pop() would).
   Result<bool> may_take(unsigned q);
   void charge(unsigned q, const DescChain& chain, uint64_t data_bytes);
 

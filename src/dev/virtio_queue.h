@@ -92,6 +92,11 @@ class VirtQueue {
   // Gives the last popped chain back (its buffers were not used).
   void unpop() { s_.last_avail_idx--; }
   Result<bool> has_available() const;
+  // Like has_available(), but when the ring is empty the device asks to be
+  // notified of the next buffer (2.6.10), as pop() does: the device's side
+  // of the ring must end each batch this way, or a driver with
+  // VIRTIO_F_EVENT_IDX may never notify again.
+  Result<bool> has_available_or_arm();
   // Returns a chain to the driver with `len` bytes written into it.
   Status push(uint16_t head, uint32_t len);
   // After a batch of push(): whether the driver wants an interrupt for
