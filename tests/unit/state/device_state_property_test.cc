@@ -7,7 +7,6 @@
 // whose restore must accept it; the fresh one must save the same bytes and
 // answer the same reads (issue 15, item 2: a guest could once make its own
 // snapshots unrestorable).
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <deque>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -34,9 +34,15 @@ constexpr int kOps = 20000;       // random accesses and host events per seed
 constexpr int kCheckEvery = 50;   // a round trip after this many
 constexpr uint64_t kSeeds[] = {1, 2, 3, 4, 5};
 
-class NullIrq : public IrqSink {
+// Remembers the level of each line a device drives.
+class LevelIrq : public IrqSink {
  public:
-  void set_irq(unsigned, bool) override {}
+  void set_irq(unsigned line, bool level) override { levels[line] = level; }
+  bool level(unsigned line) const {
+    auto it = levels.find(line);
+    return it != levels.end() && it->second;
+  }
+  std::map<unsigned, bool> levels;
 };
 
 class TestClock : public Clock {
@@ -90,6 +96,7 @@ struct Harness {
   virtual Status restore(const std::vector<uint8_t>& bytes) = 0;
   // Makes this fresh instance see the host as `other` does (time).
   virtual void share_host(const Harness&) {}
+  LevelIrq irq;  // the device's interrupt lines
   uint64_t ram_base = 0, ram_size = 0;
 };
 
@@ -145,6 +152,11 @@ void check_property(const std::function<std::unique_ptr<Harness>()>& make, uint6
     ASSERT_TRUE(st.ok()) << "after " << i << " operations: " << st.error().message() << "\n" << history();
     ASSERT_EQ(b->save(), bytes) << "restored state saves differently after " << i << " operations\n"
                                 << history();
+    // Restore rebuilds the interrupt lines' levels.
+    for (const auto& [line, level] : a->irq.levels)
+      ASSERT_EQ(b->irq.level(line), level) << "irq line " << line << " after " << i << " operations\n" << history();
+    for (const auto& [line, level] : b->irq.levels)
+      ASSERT_EQ(a->irq.level(line), level) << "irq line " << line << " after " << i << " operations\n" << history();
     // Both answer every register alike (reads may change state: the same
     // on both), and stay equal.
     for (uint64_t off : regs)
@@ -166,7 +178,6 @@ void check_property(const std::function<std::unique_ptr<Harness>()>& make, uint6
 
 struct ClintHarness : Harness {
   TestClock clock;
-  NullIrq irq;
   dev::Clint clint{clock, 1};
   ClintHarness() { clint.connect(0, IrqLine(&irq, 3), IrqLine(&irq, 7)); }
   mem::MmioDevice& mmio() override { return clint; }
@@ -191,7 +202,6 @@ struct ClintHarness : Harness {
 // --- PLIC ---
 
 struct PlicHarness : Harness {
-  NullIrq irq;
   dev::Plic plic{1};
   PlicHarness() {
     plic.connect(0, IrqLine(&irq, 11));
@@ -230,7 +240,6 @@ struct NullSink : dev::CharSink {
 
 struct UartHarness : Harness {
   NullSink sink;
-  NullIrq irq;
   dev::Uart16550 uart{&sink, IrqLine(&irq, 10)};
   mem::MmioDevice& mmio() override { return uart; }
   uint64_t window() const override { return dev::kUartSize; }
@@ -250,7 +259,6 @@ struct UartHarness : Harness {
 
 struct RtcHarness : Harness {
   uint64_t now = 1'700'000'000'000'000'000ull;
-  NullIrq irq;
   dev::GoldfishRtc rtc{[this] { return now; }, IrqLine(&irq, 11)};
   mem::MmioDevice& mmio() override { return rtc; }
   uint64_t window() const override { return dev::kRtcSize; }
@@ -352,7 +360,6 @@ Status restore_pair(const std::vector<uint8_t>& bytes, dev::VirtioMmio& t, Devic
 }
 
 struct VirtioHarness : Harness {
-  NullIrq irq;
   std::unique_ptr<dev::VirtioMmio> transport;
   explicit VirtioHarness(VirtioWorld& w) {
     ram_base = kRamBase;
