@@ -382,6 +382,12 @@ void Machine::poll_io(int64_t timeout_ns) {
   deliver_network_frames();
 }
 
+bool Machine::serve_deferred_io() {
+  bool any = false;
+  for (auto& t : virtio_transports_) any |= t->new_slice();
+  return any;
+}
+
 uint64_t Machine::next_deadline() const {
   return std::min(clint_->next_deadline(), hart_->stimecmp_deadline());
 }
@@ -395,6 +401,16 @@ void Machine::idle() {
   console_.flush();
   int hopeless = 0;
   while (!finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
+    if (serve_deferred_io()) {
+      // Device work left from a spent budget: no sleeping (or skipping
+      // time) until it is done; its interrupt may end the WFI.
+      poll_io(0);
+      clint_->update();
+      rtc_->update();
+      feed_console();
+      run_slice_hooks();
+      continue;
+    }
     uint64_t deadline = next_deadline();
     uint64_t now = clock_->now();
     if (icount_clock_) {
@@ -441,6 +457,10 @@ Result<int> Machine::run() {
       run_slice_hooks();
       continue;
     }
+    // Before the slice, not after it: a snapshot taken by a slice hook
+    // then holds the deferred work, and a restored VM resumes it before
+    // its first slice, as the uninterrupted one does.
+    serve_deferred_io();
     // Slices end at multiples of kSliceInstructions of instret, so where
     // timers and input are looked at depends only on the instruction
     // count: a restored VM slices exactly like the uninterrupted one.

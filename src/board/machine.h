@@ -120,6 +120,9 @@ class Machine {
   Status load_images();
   void poll_io(int64_t timeout_ns);
   void feed_console();
+  // Renews every virtio queue's work budget and resumes the work a budget
+  // deferred (dev::VirtioMmio::new_slice()); whether any was deferred.
+  bool serve_deferred_io();
   void idle();
   uint64_t next_deadline() const;
   // Under --icount, whether anything but a timer could end a WFI: console

@@ -165,17 +165,7 @@ void VirtioBlk::read_config(uint32_t offset, uint8_t* dst, uint32_t len) const {
 }
 
 Status VirtioBlk::queue_notify(unsigned q) {
-  VirtQueue& vq = transport_->queue(q);
-  for (;;) {
-    Result<bool> got = vq.pop(chain_);
-    if (!got.ok()) return got.error();
-    if (!*got) break;
-    Result<uint32_t> written = execute(chain_);
-    if (!written.ok()) return written.error();
-    TANDEM_TRY(vq.push(chain_.head, *written));
-  }
-  transport_->publish_used(q);
-  return Ok();
+  return transport_->serve(q, chain_, [this](const DescChain& c) { return execute(c); });
 }
 
 bool VirtioBlk::in_range(uint64_t sector, uint64_t len) const {
@@ -211,7 +201,7 @@ Result<uint8_t> VirtioBlk::transfer_out(const DescChain& c, uint64_t sector, uin
 
 // 5.2.6: the header is the first 16 readable bytes and the status the last
 // writable byte, however the driver split them into descriptors.
-Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
+Result<VirtioCompletion> VirtioBlk::execute(const DescChain& c) {
   mem::GuestMemory& mem = transport_->memory();
   if (c.readable_len < kHeaderSize)
     return Error("request header is " + std::to_string(c.readable_len) + " bytes, not 16");
@@ -226,18 +216,20 @@ Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
 
   uint8_t status = kVirtioBlkSOk;
   uint64_t written = 0;
+  uint64_t moved = 0;  // data bytes copied, for the queue's budget
   switch (type) {
     case kVirtioBlkTIn: {
       Result<uint8_t> r = transfer_in(c, sector, in_len);
       if (!r.ok()) return r.error();
       status = *r;
-      if (status == kVirtioBlkSOk) written = in_len;
+      if (status == kVirtioBlkSOk) written = moved = in_len;
       break;
     }
     case kVirtioBlkTOut: {
       Result<uint8_t> r = transfer_out(c, sector, out_len);
       if (!r.ok()) return r.error();
       status = *r;
+      if (status == kVirtioBlkSOk) moved = out_len;
       break;
     }
     case kVirtioBlkTFlush:
@@ -249,12 +241,13 @@ Result<uint32_t> VirtioBlk::execute(const DescChain& c) {
       std::memcpy(id, serial_.data(), serial_.size());
       written = std::min<uint64_t>(in_len, kVirtioBlkIdBytes);
       TANDEM_TRY(write_chain(mem, c, 0, id, static_cast<size_t>(written)));
+      moved = written;
       break;
     }
     default: status = kVirtioBlkSUnsupp; break;
   }
   TANDEM_TRY(write_chain(mem, c, c.writable_len - 1, &status, 1));
-  return static_cast<uint32_t>(written + 1);
+  return VirtioCompletion{static_cast<uint32_t>(written + 1), moved + 1};
 }
 
 Status VirtioBlk::flush() {

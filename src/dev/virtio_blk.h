@@ -13,6 +13,7 @@
 #include "base/result.h"
 #include "dev/block_backend.h"
 #include "dev/virtio_device.h"
+#include "dev/virtio_mmio.h"
 #include "dev/virtio_queue.h"
 
 namespace tandem::dev {
@@ -116,10 +117,10 @@ class VirtioBlk : public VirtioDevice {
 
  private:
   VirtioBlk(std::shared_ptr<BlockBackend> backend, const Options& options);
-  // Executes one request; returns the bytes written into the chain. An
-  // Error is a malformed request (the device then needs a reset); host I/O
-  // failures become VIRTIO_BLK_S_IOERR.
-  Result<uint32_t> execute(const DescChain& chain);
+  // Executes one request; returns the bytes written into the chain and
+  // moved in all. An Error is a malformed request (the device then needs a
+  // reset); host I/O failures become VIRTIO_BLK_S_IOERR.
+  Result<VirtioCompletion> execute(const DescChain& chain);
   // Data phase of IN/OUT: the request status, or an Error for guest faults.
   Result<uint8_t> transfer_in(const DescChain& chain, uint64_t sector, uint64_t len);
   Result<uint8_t> transfer_out(const DescChain& chain, uint64_t sector, uint64_t len);

@@ -23,6 +23,7 @@ VirtioMmio::VirtioMmio(mem::GuestMemory& mem, VirtioDevice& device, IrqLine irq)
     : mem_(mem), dev_(device), irq_(irq) {
   queues_.reserve(dev_.queue_count());
   for (unsigned q = 0; q < dev_.queue_count(); q++) queues_.emplace_back(mem_);
+  budget_.resize(queues_.size());
   dev_.attach(this);
 }
 
@@ -50,6 +51,43 @@ void VirtioMmio::publish_used(unsigned q) {
     interrupt_status_ |= kVirtioIntUsedBuffer;
     update_irq();
   }
+}
+
+Result<bool> VirtioMmio::may_take(unsigned q) {
+  const Budget& b = budget_[q];
+  if (b.requests > 0 && b.bytes > 0) return true;
+  Result<bool> waiting = queues_[q].has_available_or_arm();
+  if (!waiting.ok()) return waiting.error();
+  if (*waiting) queues_[q].config().deferred = true;
+  return false;
+}
+
+void VirtioMmio::charge(unsigned q, const DescChain& chain, uint64_t data_bytes) {
+  Budget& b = budget_[q];
+  uint64_t cost = data_bytes + kVirtqDescSize * chain.descriptors;
+  b.requests--;
+  b.bytes = cost >= b.bytes ? 0 : b.bytes - cost;
+}
+
+bool VirtioMmio::new_slice() {
+  for (Budget& b : budget_) b = Budget{};
+  bool any = false;
+  for (unsigned q = 0; q < queues_.size(); q++) {
+    VirtQueue::State& c = queues_[q].config();
+    if (!c.deferred) continue;
+    any = true;
+    c.deferred = false;
+    if (!queue_live(q)) continue;  // reset, stopped or failed since: nothing is owed
+    Status st = dev_.queue_notify(q);
+    if (!st.ok()) fail(st.error());
+  }
+  return any;
+}
+
+bool VirtioMmio::has_deferred() const {
+  for (const VirtQueue& q : queues_)
+    if (q.config().deferred) return true;
+  return false;
 }
 
 void VirtioMmio::fail(const Error& why) {
@@ -90,7 +128,10 @@ void VirtioMmio::apply_ring_features() {
 // 3.1.1 device initialization, from the device's side.
 void VirtioMmio::write_status(uint32_t value) {
   if (value == 0) return reset();
-  uint32_t next = (value & ~kVirtioStatusNeedsReset) | (status_ & kVirtioStatusNeedsReset);
+  // Only the bits of 2.1 are held (a driver must not set others, and a
+  // register that held them would save a state no restore accepts);
+  // DEVICE_NEEDS_RESET is the device's to set.
+  uint32_t next = (value & kKnownStatusBits & ~kVirtioStatusNeedsReset) | (status_ & kVirtioStatusNeedsReset);
   if ((next & kVirtioStatusFeaturesOk) && !(status_ & kVirtioStatusFeaturesOk)) {
     // 2.2.2: accept FEATURES_OK only for a subset of what was offered that
     // includes VERSION_1 (4.2.2: the modern interface requires it).
@@ -104,7 +145,7 @@ void VirtioMmio::write_status(uint32_t value) {
   if (!starting) return;
   // Buffers made available before DRIVER_OK were not processed; do it now.
   for (unsigned q = 0; q < queues_.size(); q++) {
-    if (!queue_live(q)) continue;
+    if (!queue_live(q) || queues_[q].config().deferred) continue;
     Status st = dev_.queue_notify(q);
     if (!st.ok()) return fail(st.error());
   }
@@ -117,6 +158,7 @@ void VirtioMmio::write_queue_reg(uint64_t offset, uint32_t value) {
   if (offset == kVirtioMmioQueueReady) {
     if (!(value & 1)) {
       c.ready = 0;
+      c.deferred = false;  // 4.2.2.1: the device must not touch a queue that is not ready
       return;
     }
     Status st = q->check_layout(dev_.queue_max_size(), "queue " + std::to_string(queue_sel_));
@@ -126,7 +168,14 @@ void VirtioMmio::write_queue_reg(uint64_t offset, uint32_t value) {
   }
   if (c.ready) return;  // 4.2.2.2: the driver must not change a ready queue
   switch (offset) {
-    case kVirtioMmioQueueNum: c.num = value; break;
+    case kVirtioMmioQueueNum:
+      // 4.2.2.2: the driver MUST write at most QueueNumMax. The register
+      // keeps its value; the queue could never become ready anyway.
+      if (value > dev_.queue_max_size())
+        return fail(Error("queue " + std::to_string(queue_sel_) + ": QueueNum " + std::to_string(value) +
+                          " exceeds QueueNumMax " + std::to_string(dev_.queue_max_size())));
+      c.num = value;
+      break;
     case kVirtioMmioQueueDescLow: c.desc = with_lo(c.desc, value); break;
     case kVirtioMmioQueueDescHigh: c.desc = with_hi(c.desc, value); break;
     case kVirtioMmioQueueDriverLow: c.driver = with_lo(c.driver, value); break;
@@ -206,7 +255,8 @@ bool VirtioMmio::store(uint64_t offset, unsigned size, uint64_t value) {
     case kVirtioMmioQueueDeviceLow:
     case kVirtioMmioQueueDeviceHigh: write_queue_reg(offset, v); break;
     case kVirtioMmioQueueNotify:
-      if (queue_live(v)) {
+      // A deferred queue resumes at the next slice boundary (new_slice()).
+      if (queue_live(v) && !queues_[v].config().deferred) {
         Status st = dev_.queue_notify(v);
         if (!st.ok()) fail(st.error());
       }
@@ -241,8 +291,10 @@ Status VirtioMmio::restore(const State& s) {
     return Error(what + "device_id " + std::to_string(s.device_id) + " does not match " +
                  std::to_string(dev_.device_id()));
   if (s.status & ~kKnownStatusBits) return Error(what + "status has unknown bits");
-  if (s.driver_features & ~offered_features())
-    return Error(what + "driver_features has bits the device does not offer");
+  // Before FEATURES_OK the driver may write any bits (2.2.2: the device
+  // then refuses FEATURES_OK); once it is set they are a subset.
+  if ((s.status & kVirtioStatusFeaturesOk) && (s.driver_features & ~offered_features()))
+    return Error(what + "driver_features has bits the device does not offer although FEATURES_OK is set");
   if ((s.status & kVirtioStatusFeaturesOk) && !(s.driver_features & feature_bit(kVirtioFVersion1)))
     return Error(what + "driver_features lacks VERSION_1 although FEATURES_OK is set");
   if (s.interrupt_status & ~(kVirtioIntUsedBuffer | kVirtioIntConfigChange))
@@ -254,6 +306,7 @@ Status VirtioMmio::restore(const State& s) {
     const VirtQueue::State& qs = s.queues[i];
     std::string name = what + "queues[" + std::to_string(i) + "]";
     if (qs.ready > 1) return Error(name + ".ready is not 0 or 1");
+    if (qs.deferred && !qs.ready) return Error(name + " is deferred but not ready");
     if (qs.num > dev_.queue_max_size())
       return Error(name + ".num " + std::to_string(qs.num) + " exceeds the maximum " +
                    std::to_string(dev_.queue_max_size()));
@@ -274,6 +327,7 @@ Status VirtioMmio::restore(const State& s) {
     queues_[i].reset();
     queues_[i].config() = s.queues[i];
     queues_[i].forget_signalled();
+    budget_[i] = Budget{};
   }
   if (status_ & kVirtioStatusFeaturesOk) apply_ring_features();
   update_irq(true);

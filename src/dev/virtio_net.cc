@@ -38,27 +38,21 @@ Status VirtioNet::queue_notify(unsigned q) {
 // 5.1.6.2: each chain is a header followed by one frame; the device
 // strips the header (no offloads are offered, so it carries nothing).
 Status VirtioNet::transmit(unsigned q) {
-  VirtQueue& vq = transport_->queue(q);
   mem::GuestMemory& mem = transport_->memory();
-  for (;;) {
-    Result<bool> got = vq.pop(chain_);
-    if (!got.ok()) return got.error();
-    if (!*got) break;
-    if (chain_.readable_len < kVirtioNetHdrSize)
-      return Error("transmit chain of " + std::to_string(chain_.readable_len) +
+  return transport_->serve(q, chain_, [&](const DescChain& c) -> Result<VirtioCompletion> {
+    if (c.readable_len < kVirtioNetHdrSize)
+      return Error("transmit chain of " + std::to_string(c.readable_len) +
                    " bytes is shorter than the header");
-    uint64_t len = chain_.readable_len - kVirtioNetHdrSize;
+    uint64_t len = c.readable_len - kVirtioNetHdrSize;
     if (len > kVirtioNetMaxFrame) {
       TANDEM_LOG(LogLevel::kWarn, "virtio-net: dropping a " + std::to_string(len) + "-byte frame");
-    } else {
-      frame_.resize(static_cast<size_t>(len));
-      TANDEM_TRY(read_chain(mem, chain_, kVirtioNetHdrSize, frame_.data(), frame_.size()));
-      if (sink_) sink_->send(frame_.data(), frame_.size());
+      return VirtioCompletion{0, 0};
     }
-    TANDEM_TRY(vq.push(chain_.head, 0));
-  }
-  transport_->publish_used(q);
-  return Ok();
+    frame_.resize(static_cast<size_t>(len));
+    TANDEM_TRY(read_chain(mem, c, kVirtioNetHdrSize, frame_.data(), frame_.size()));
+    if (sink_) sink_->send(frame_.data(), frame_.size());
+    return VirtioCompletion{0, len};
+  });
 }
 
 bool VirtioNet::can_receive() const {

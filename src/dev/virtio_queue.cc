@@ -125,6 +125,7 @@ Status VirtQueue::walk(uint16_t head, DescChain& chain) const {
     uint32_t len;
     uint16_t flags, next;
     TANDEM_TRY(load_desc(table, i, &addr, &len, &flags, &next));
+    chain.descriptors++;
     if (flags & kVirtqDescFIndirect) {
       if (!indirect_) return Error("virtqueue: indirect descriptor without VIRTIO_F_INDIRECT_DESC");
       if (in_indirect) return Error("virtqueue: indirect descriptor inside an indirect table");
@@ -165,7 +166,7 @@ Result<bool> VirtQueue::has_available() const {
   return idx != s_.last_avail_idx;
 }
 
-Result<bool> VirtQueue::pop(DescChain& chain) {
+Result<bool> VirtQueue::has_available_or_arm() {
   uint16_t avail_idx;
   TANDEM_TRY(mem_.read(s_.driver + 2, &avail_idx, 2));
   uint16_t ahead = static_cast<uint16_t>(avail_idx - s_.last_avail_idx);
@@ -177,6 +178,12 @@ Result<bool> VirtQueue::pop(DescChain& chain) {
     if (event_idx_) TANDEM_TRY(mem_.write(used_ring(s_.num), &s_.last_avail_idx, 2));
     return false;
   }
+  return true;
+}
+
+Result<bool> VirtQueue::pop(DescChain& chain) {
+  Result<bool> any = has_available_or_arm();
+  if (!any.ok() || !*any) return any;
   uint16_t head;
   TANDEM_TRY(mem_.read(avail_ring(s_.last_avail_idx % s_.num), &head, 2));
   TANDEM_TRY(walk(head, chain));

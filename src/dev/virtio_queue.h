@@ -40,10 +40,12 @@ struct DescChain {
   std::vector<VirtqBuffer> writable;
   uint64_t readable_len = 0;
   uint64_t writable_len = 0;
+  uint32_t descriptors = 0;  // loaded to walk the chain (the work of walking it)
   void clear() {
     readable.clear();
     writable.clear();
     readable_len = writable_len = 0;
+    descriptors = 0;
   }
 };
 
@@ -63,6 +65,9 @@ class VirtQueue {
     uint64_t device = 0; // QueueDevice (used ring)
     uint16_t last_avail_idx = 0;
     uint16_t used_idx = 0;
+    // The queue's work budget ran out with buffers still available: the
+    // rest waits for the run loop's next slice (VirtioMmio::new_slice()).
+    bool deferred = false;
     bool operator==(const State&) const = default;
   };
 
@@ -87,6 +92,11 @@ class VirtQueue {
   // Gives the last popped chain back (its buffers were not used).
   void unpop() { s_.last_avail_idx--; }
   Result<bool> has_available() const;
+  // Like has_available(), but when the ring is empty the device asks to be
+  // notified of the next buffer (2.6.10), as pop() does: the device's side
+  // of the ring must end each batch this way, or a driver with
+  // VIRTIO_F_EVENT_IDX may never notify again.
+  Result<bool> has_available_or_arm();
   // Returns a chain to the driver with `len` bytes written into it.
   Status push(uint16_t head, uint32_t len);
   // After a batch of push(): whether the driver wants an interrupt for

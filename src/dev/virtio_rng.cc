@@ -17,19 +17,13 @@ VirtioRng::VirtioRng(EntropySource* source) : source_(source), buf_(kMaxPerReque
 // 5.4.6: the device writes random bytes into each buffer and reports how
 // many it wrote.
 Status VirtioRng::queue_notify(unsigned q) {
-  VirtQueue& vq = transport_->queue(q);
   mem::GuestMemory& mem = transport_->memory();
-  for (;;) {
-    Result<bool> got = vq.pop(chain_);
-    if (!got.ok()) return got.error();
-    if (!*got) break;
-    size_t want = static_cast<size_t>(std::min<uint64_t>(chain_.writable_len, kMaxPerRequest));
+  return transport_->serve(q, chain_, [&](const DescChain& c) -> Result<VirtioCompletion> {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(c.writable_len, kMaxPerRequest));
     size_t n = source_ ? std::min(source_->fill(buf_.data(), want), want) : 0;
-    TANDEM_TRY(write_chain(mem, chain_, 0, buf_.data(), n));
-    TANDEM_TRY(vq.push(chain_.head, static_cast<uint32_t>(n)));
-  }
-  transport_->publish_used(q);
-  return Ok();
+    TANDEM_TRY(write_chain(mem, c, 0, buf_.data(), n));
+    return VirtioCompletion{static_cast<uint32_t>(n), n};
+  });
 }
 
 }  // namespace tandem::dev

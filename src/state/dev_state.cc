@@ -63,11 +63,12 @@ void finisher_fields(Io& io, S&) {
   io.version(kFinisherStateVersion);
 }
 
-// struct VirtQueue::State: 4 + 4 + 8 + 8 + 8 + 2 + 2 bytes.
+// struct VirtQueue::State: 4 + 4 + 8 + 8 + 8 + 2 + 2 bytes (+ 1 from
+// version 2).
 inline constexpr size_t kQueueBytes = 36;
 
 template <typename Io, typename S>
-void queue_fields(Io& io, S& q) {
+void queue_fields(Io& io, S& q, uint32_t version) {
   io("queue.num", q.num);
   io("queue.ready", q.ready);
   io("queue.desc", q.desc);
@@ -75,6 +76,17 @@ void queue_fields(Io& io, S& q) {
   io("queue.device", q.device);
   io("queue.last_avail_idx", q.last_avail_idx);
   io("queue.used_idx", q.used_idx);
+  // Version 1 had no per-slice work budget: nothing was ever deferred.
+  if (version >= 2) io("queue.deferred", q.deferred);
+}
+
+template <typename Io>
+uint32_t payload_version(const Io& io, uint32_t current) {
+  if constexpr (Io::kReading) {
+    return io.read_version();
+  } else {
+    return current;
+  }
 }
 
 template <typename Io, typename S>
@@ -90,7 +102,8 @@ void virtio_mmio_fields(Io& io, S& s) {
   io("config_generation", s.config_generation);
   size_t n = io.count("queues", s.queues.size(), kQueueBytes);
   if constexpr (Io::kReading) s.queues.resize(n);
-  for (size_t i = 0; i < n; i++) queue_fields(io, s.queues[i]);
+  uint32_t version = payload_version(io, kVirtioMmioStateVersion);
+  for (size_t i = 0; i < n; i++) queue_fields(io, s.queues[i], version);
 }
 
 template <typename Io, typename S>
@@ -199,7 +212,7 @@ Status decode(Decoder& d, net::NicState* s) {
 size_t listed_fields(const dev::VirtQueue::State&) {
   FieldCounter io;
   const dev::VirtQueue::State blank{};
-  queue_fields(io, blank);
+  queue_fields(io, blank, kVirtioMmioStateVersion);
   return io.n;
 }
 

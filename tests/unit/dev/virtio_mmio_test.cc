@@ -374,6 +374,72 @@ TEST_F(VirtioMmioTest, RestoreRejectsBadState) {
   s = good;
   s.queues[0].device = kRamBase + 2;
   expect_rejected(s, "queues[0].device");
+  s = good;
+  s.queues[0].ready = 0;
+  s.queues[0].deferred = true;
+  expect_rejected(s, "deferred");
+}
+
+// --- what a guest may write must restore (issue 15, item 2) ---
+
+// Saves, restores into a fresh transport, and expects the same state.
+void expect_restorable(const VirtioMmio& dev, mem::GuestMemory& ram) {
+  VirtioMmio::State s = dev.save();
+  VirtioRng rng2(nullptr);
+  IrqRecorder plic2;
+  VirtioMmio fresh(ram, rng2, IrqLine(&plic2, kIrq));
+  Status st = fresh.restore(s);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(fresh.save(), s);
+}
+
+TEST_F(VirtioMmioTest, StatusHoldsOnlyTheBitsOfTheSpec) {
+  drv.w(kVirtioMmioStatus, 0xffffffff);
+  // 2.1: ACKNOWLEDGE, DRIVER, DRIVER_OK, FAILED; FEATURES_OK is refused
+  // (no features were accepted) and DEVICE_NEEDS_RESET is the device's.
+  EXPECT_EQ(drv.status(), kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusDriverOk |
+                              kVirtioStatusFailed);
+  expect_restorable(dev, *ram);
+  drv.w(kVirtioMmioStatus, 0x100);  // no known bit: not a reset either
+  EXPECT_EQ(drv.status(), 0u);
+  expect_restorable(dev, *ram);
+}
+
+TEST_F(VirtioMmioTest, DriverFeaturesNotOfferedAreKeptButRefusedAtFeaturesOk) {
+  drv.w(kVirtioMmioStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver);
+  drv.w(kVirtioMmioDriverFeaturesSel, 0);
+  drv.w(kVirtioMmioDriverFeatures, 0xffffffff);
+  drv.w(kVirtioMmioDriverFeaturesSel, 1);
+  drv.w(kVirtioMmioDriverFeatures, 0xffffffff);
+  expect_restorable(dev, *ram);
+  // 2.2.2: the device refuses FEATURES_OK for features it did not offer.
+  drv.w(kVirtioMmioStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk);
+  EXPECT_FALSE(drv.status() & kVirtioStatusFeaturesOk);
+  expect_restorable(dev, *ram);
+  // Restore still refuses them once FEATURES_OK is set.
+  VirtioMmio::State s = dev.save();
+  s.status |= kVirtioStatusFeaturesOk;
+  Status st = dev.restore(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("does not offer"), std::string::npos) << st.error().message();
+}
+
+TEST_F(VirtioMmioTest, QueueNumAboveQueueNumMaxNeedsResetAndIsNotKept) {
+  LogLevel saved_level = log_level();
+  set_log_level(LogLevel::kError);
+  drv.w(kVirtioMmioQueueSel, 0);
+  drv.w(kVirtioMmioQueueNum, 16);
+  drv.w(kVirtioMmioQueueNum, 0xffffffff);
+  set_log_level(saved_level);
+  EXPECT_TRUE(needs_reset());
+  EXPECT_EQ(drv.r(kVirtioMmioQueueNum), 16u);
+  expect_restorable(dev, *ram);
+  // A reset clears it, and the queue can be set up as usual.
+  drv.init({16});
+  EXPECT_FALSE(needs_reset());
+  request(8);
+  drv.notify(0);
+  EXPECT_EQ(drv.used_idx(0), 1);
 }
 
 TEST_F(VirtioMmioTest, RngStateRoundTrip) {

@@ -122,6 +122,7 @@ inline dev::VirtioMmio::State sample_transport(uint32_t device_id, unsigned queu
     vq.device = vq.desc + 0x2000;
     vq.last_avail_idx = static_cast<uint16_t>(0xfff0 + q);
     vq.used_idx = static_cast<uint16_t>(0xffee + q);
+    vq.deferred = true;
     s.queues.push_back(vq);
   }
   return s;
