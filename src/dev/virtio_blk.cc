@@ -188,7 +188,8 @@ Result<uint8_t> VirtioBlk::transfer_in(const DescChain& c, uint64_t sector, uint
 Result<uint8_t> VirtioBlk::transfer_out(const DescChain& c, uint64_t sector, uint64_t len) {
   // 5.2.6.2: a write to a read-only device fails with IOERR.
   if (read_only_ || !in_range(sector, len)) return kVirtioBlkSIoErr;
-  if (write_hook_ && len > 0) write_hook_(sector * kSectorSize, len);
+  if (len > 0)
+    for (auto& [id, hook] : write_hooks_) hook(sector * kSectorSize, len);
   mem::GuestMemory& mem = transport_->memory();
   for (uint64_t done = 0; done < len;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(len - done, bounce_.size()));
@@ -201,6 +202,15 @@ Result<uint8_t> VirtioBlk::transfer_out(const DescChain& c, uint64_t sector, uin
 
 // 5.2.6: the header is the first 16 readable bytes and the status the last
 // writable byte, however the driver split them into descriptors.
+int VirtioBlk::add_write_hook(WriteHook hook) {
+  write_hooks_.emplace_back(++next_hook_id_, std::move(hook));
+  return next_hook_id_;
+}
+
+void VirtioBlk::remove_write_hook(int id) {
+  std::erase_if(write_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
 Result<VirtioCompletion> VirtioBlk::execute(const DescChain& c) {
   mem::GuestMemory& mem = transport_->memory();
   if (c.readable_len < kHeaderSize)

@@ -106,11 +106,13 @@ class VirtioBlk : public VirtioDevice {
   // private copy out this way). It must have the same size.
   Status replace_backend(std::unique_ptr<BlockBackend> backend, const std::string& path);
 
-  // Called with the byte range of each guest write (VIRTIO_BLK_T_OUT)
-  // before any of it reaches the image, on the thread serving the queue:
-  // a snapshot preserves the old content there (copy-before-write).
+  // Hooks called, in the order added, with the byte range of each guest
+  // write (VIRTIO_BLK_T_OUT) before any of it reaches the image, on the
+  // thread serving the queue: a snapshot preserves the old content there
+  // (copy-before-write), replication marks the range for its checkpoint.
   using WriteHook = std::function<void(uint64_t offset, uint64_t len)>;
-  void set_write_hook(WriteHook hook) { write_hook_ = std::move(hook); }
+  int add_write_hook(WriteHook hook);
+  void remove_write_hook(int id);
 
   State save() const { return State{capacity_, read_only_}; }
   Status restore(const State& s);
@@ -132,7 +134,8 @@ class VirtioBlk : public VirtioDevice {
   std::string serial_;
   Options options_;
   DescChain chain_;              // reused between requests
-  WriteHook write_hook_;
+  std::vector<std::pair<int, WriteHook>> write_hooks_;
+  int next_hook_id_ = 0;
   std::vector<uint8_t> bounce_;  // file <-> guest copies go through it
 };
 

@@ -70,7 +70,7 @@ Result<std::unique_ptr<DriveSnapshots>> DriveSnapshots::start(board::Machine& m,
     drive.blk = blk;
     drive.copy = std::move(copy).value();
     DiskCopy* c = drive.copy.get();
-    blk->set_write_hook([c](uint64_t offset, uint64_t len) { c->before_write(offset, len); });
+    drive.hook = blk->add_write_hook([c](uint64_t offset, uint64_t len) { c->before_write(offset, len); });
     d->drives_.push_back(std::move(drive));
   }
   if (index != m.config().drives.size())
@@ -82,7 +82,8 @@ Result<std::unique_ptr<DriveSnapshots>> DriveSnapshots::start(board::Machine& m,
 DriveSnapshots::~DriveSnapshots() { unhook(); }
 
 void DriveSnapshots::unhook() {
-  for (auto& d : drives_) d.blk->set_write_hook(nullptr);
+  for (auto& d : drives_)
+    if (d.hook) d.blk->remove_write_hook(std::exchange(d.hook, 0));
 }
 
 bool DriveSnapshots::done() const {

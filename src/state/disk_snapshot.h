@@ -68,6 +68,7 @@ class DriveSnapshots {
     size_t index = 0;  // among the machine's drives
     dev::VirtioBlk* blk = nullptr;
     std::unique_ptr<DiskCopy> copy;
+    int hook = 0;  // its write hook on blk, 0 once removed
   };
   DriveSnapshots() = default;
   void unhook();

@@ -241,9 +241,15 @@ TEST_F(BlkTest, WriteHookRunsBeforeTheWriteLands) {
   open(false);
   std::vector<std::pair<uint64_t, uint64_t>> calls;
   std::string seen;
-  blk->set_write_hook([&](uint64_t offset, uint64_t len) {
+  const int hook = blk->add_write_hook([&](uint64_t offset, uint64_t len) {
     calls.emplace_back(offset, len);
     seen = image.read(offset, static_cast<size_t>(len));
+  });
+  // A second owner (replication beside a snapshot) is called after it.
+  std::vector<uint64_t> second;
+  const int hook2 = blk->add_write_hook([&](uint64_t offset, uint64_t) {
+    EXPECT_EQ(calls.size(), second.size() + 1) << "hooks run in the order added";
+    second.push_back(offset);
   });
   uint64_t data = drv->alloc(1024), st = drv->alloc(1);
   std::string fresh(1024, 'n');
@@ -262,7 +268,9 @@ TEST_F(BlkTest, WriteHookRunsBeforeTheWriteLands) {
   run({{header(kVirtioBlkTOut, 63), 16, false}, {data, 1024, false}, {st, 1, true}}, st, &status);
   EXPECT_EQ(status, kVirtioBlkSIoErr);
   EXPECT_EQ(calls.size(), 1u);
-  blk->set_write_hook(nullptr);
+  EXPECT_EQ(second, std::vector<uint64_t>{5 * kSectorSize});
+  blk->remove_write_hook(hook);
+  blk->remove_write_hook(hook2);
   run({{header(kVirtioBlkTOut, 0), 16, false}, {data, 512, false}, {st, 1, true}}, st, &status);
   EXPECT_EQ(calls.size(), 1u);
 }
