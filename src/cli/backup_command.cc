@@ -1,5 +1,7 @@
 #include "cli/backup_command.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 
@@ -24,6 +26,10 @@ const char kBackupUsage[] =
     "  --listen HOST:PORT      where the primary connects (port 0: any; printed)\n"
     "  --net SPEC              a network backend for the VM once it takes over,\n"
     "                          one per NIC of the primary (default: the primary's)\n"
+    "  --drive-dir DIR         where the copies of the primary's writable drives\n"
+    "                          are kept (DIR/driveN.img, their space reserved at\n"
+    "                          once); required when it has any. Read-only drives\n"
+    "                          are opened at the primary's path on takeover\n"
     "  --heartbeat MS          how often the backup sends a heartbeat and the\n"
     "                          unit of its loss timeout (default 100)\n"
     "  --monitor unix:PATH     JSON monitor: query-replication, query-status and\n"
@@ -56,6 +62,9 @@ int backup_command(int argc, char** argv, int first) {
       auto spec = net::parse_backend_spec(*v);
       if (spec.ok()) o.nets.push_back(*v);
       else st = spec.error().context("option --net");
+    } else if (f == "--drive-dir") {
+      if (::access(v->c_str(), W_OK) != 0) st = sys_error("option --drive-dir '" + *v + "'");
+      else o.drive_dir = *v;
     } else if (f == "--heartbeat") {
       char* end = nullptr;
       unsigned long ms = std::strtoul(v->c_str(), &end, 10);

@@ -1,8 +1,14 @@
 #include "replication/backup.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 
+#include "dev/block_backend.h"
+#include "dev/virtio_blk.h"
+#include "replication/drive_log.h"
 #include "replication/primary.h"
 #include "state/machine_snapshot.h"
 #include "state/sections.h"
@@ -23,6 +29,66 @@ std::vector<uint8_t> rarp_announce(const dev::MacAddress& mac) {
   std::memcpy(f.data() + 22, mac.data(), 6);  // sender hardware address
   std::memcpy(f.data() + 32, mac.data(), 6);  // target hardware address
   return f;
+}
+
+Backup::~Backup() { close_drives(); }
+
+void Backup::close_drives() {
+  for (auto& d : drives_)
+    if (d.fd >= 0) ::close(d.fd);
+  drives_.clear();
+  drive_chunks_.clear();
+}
+
+Status Backup::open_drives(const Hello& h) {
+  close_drives();
+  state::Snapshot probe;
+  probe.config = h.config;
+  std::vector<std::string> specs;
+  for (const auto& [k, v] : h.config)
+    if (k == "drive") specs.push_back(v);
+  if (specs.size() != h.drive_sizes.size())
+    return Error("hello: " + std::to_string(h.drive_sizes.size()) + " drive sizes for " +
+                 std::to_string(specs.size()) + " drives");
+  for (size_t i = 0; i < specs.size(); i++) {
+    DriveCopy d;
+    d.size = h.drive_sizes[i];
+    if (d.size == 0) {
+      // Read-only: the backup opens it at the same path when it takes over.
+      auto o = dev::VirtioBlk::parse_spec(specs[i]);
+      if (!o.ok()) return o.error().context("hello: drive " + std::to_string(i));
+      if (::access(o->path.c_str(), R_OK) != 0)
+        return sys_error("read-only drive " + std::to_string(i) + " '" + o->path + "' on the backup's host");
+    } else {
+      if (options_.drive_dir.empty())
+        return Error("the primary has a writable drive (drive " + std::to_string(i) +
+                     "): start the backup with --drive-dir DIR for its copy");
+      d.path = options_.drive_dir + "/drive" + std::to_string(i) + ".img";
+      d.fd = ::open(d.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (d.fd < 0) return sys_error("drive " + std::to_string(i) + "'s copy '" + d.path + "'");
+      // The space is taken now, so that a commit cannot run out of it
+      // half way.
+      if (int e = posix_fallocate(d.fd, 0, static_cast<off_t>(d.size)); e != 0) {
+        ::close(d.fd);
+        return sys_error("reserve " + std::to_string(d.size >> 20) + " MiB for drive " + std::to_string(i) +
+                             "'s copy '" + d.path + "'",
+                         e);
+      }
+    }
+    drive_chunks_.push_back(d.size ? (d.size + kChunkSize - 1) / kChunkSize : 0);
+    drives_.push_back(std::move(d));
+  }
+  return Ok();
+}
+
+Status Backup::write_chunks(uint32_t drive, const std::vector<uint64_t>& chunks, const uint8_t* data) {
+  const DriveCopy& d = drives_[drive];
+  for (size_t i = 0; i < chunks.size(); i++) {
+    const uint64_t off = chunks[i] * kChunkSize;
+    Status st = dev::pwrite_full(d.fd, data + i * kChunkSize, static_cast<size_t>(std::min(kChunkSize, d.size - off)), off);
+    if (!st.ok()) return st.error().context("drive " + std::to_string(drive) + "'s copy '" + d.path + "'");
+  }
+  return Ok();
 }
 
 Result<std::unique_ptr<Backup>> Backup::listen(const BackupOptions& o) {
@@ -51,6 +117,9 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
     }
     std::string why;
     End end = serve_primary(**c, why);
+    if (!broken_.empty())
+      return Error("backup: a checkpoint could not be committed (" + broken_ +
+                   "); the drive copy is half written, so this backup cannot take over");
     if (stop_) {
       log("stopped by request");
       return std::unique_ptr<board::Machine>();
@@ -153,6 +222,7 @@ Status Backup::on_hello(const Message& m) {
   probe.config = h->config;
   auto config = state::config_from_snapshot(probe);
   if (!config.ok()) return config.error().context("hello");
+  TANDEM_TRY(open_drives(*h));
   // A new primary (a re-protected VM) starts from scratch.
   auto ram = mem::GuestMemory::create(h->ram_base, h->ram_size);
   if (!ram.ok()) return ram.error();
@@ -182,6 +252,10 @@ Status Backup::on_message(Connection& c, const Message& m) {
       staged_state_.reset();
       staged_page_msgs_ = staged_state_msgs_ = 0;
       staged_page_count_ = 0;
+      staged_chunks_.clear();
+      staged_chunk_data_.clear();
+      staged_disk_count_ = 0;
+      staged_disk_msgs_ = 0;
       return Ok();
     }
     case MsgType::kPages: {
@@ -205,6 +279,24 @@ Status Backup::on_message(Connection& c, const Message& m) {
       staged_data_.insert(staged_data_.end(), bytes.begin(), bytes.end());
       return Ok();
     }
+    case MsgType::kDisk: {
+      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
+      auto d = decode_disk(m.payload, drive_chunks_);
+      if (!d.ok()) return d.error().context(where);
+      std::vector<uint8_t> bytes;
+      TANDEM_TRY(decode_disk_into(*d, bytes));
+      staged_disk_msgs_++;
+      staged_disk_count_ += d->chunks.size();
+      if (!committed_) {
+        // As for pages: checkpoint 0 goes straight to the copy.
+        Status st = write_chunks(d->drive, d->chunks, bytes.data());
+        if (!st.ok()) broken_ = st.error().message();
+        return st;
+      }
+      for (uint64_t c : d->chunks) staged_chunks_.push_back({d->drive, c});
+      staged_chunk_data_.insert(staged_chunk_data_.end(), bytes.begin(), bytes.end());
+      return Ok();
+    }
     case MsgType::kState: {
       if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
       auto s = decode_state(m.payload, ram_->base(), ram_->size());
@@ -218,11 +310,24 @@ Status Backup::on_message(Connection& c, const Message& m) {
       auto e = decode_end(m.payload);
       if (!e.ok()) return e.error().context(where);
       if (e->pages != staged_page_count_ || e->page_messages != staged_page_msgs_ ||
-          e->state_messages != staged_state_msgs_ || !staged_state_)
+          e->state_messages != staged_state_msgs_ || !staged_state_ || e->disk_chunks != staged_disk_count_ ||
+          e->disk_messages != staged_disk_msgs_)
         return Error(where + ": the primary sent " + std::to_string(e->pages) + " pages in " +
                      std::to_string(e->page_messages) + " messages and " + std::to_string(e->state_messages) +
                      " state messages; " + std::to_string(staged_page_count_) + ", " +
-                     std::to_string(staged_page_msgs_) + " and " + std::to_string(staged_state_msgs_) + " arrived");
+                     std::to_string(staged_page_msgs_) + " and " + std::to_string(staged_state_msgs_) +
+                     " arrived (and " + std::to_string(e->disk_chunks) + " drive chunks sent, " +
+                     std::to_string(staged_disk_count_) + " arrived)");
+      // The drives first: a write that fails leaves memory as it was, but
+      // the drive copy half way, so the backup cannot take over any more.
+      for (size_t i = 0; i < staged_chunks_.size(); i++) {
+        Status st = write_chunks(staged_chunks_[i].drive, {staged_chunks_[i].chunk},
+                                 staged_chunk_data_.data() + i * kChunkSize);
+        if (!st.ok()) {
+          broken_ = st.error().message();
+          return st;
+        }
+      }
       // Commit: in order, so a page sent twice ends as its last copy.
       for (size_t i = 0; i < staged_pages_.size(); i++) {
         std::memcpy(ram_->page_host(staged_pages_[i]), staged_data_.data() + i * mem::kPageSize, mem::kPageSize);
@@ -255,6 +360,14 @@ Result<std::unique_ptr<board::Machine>> Backup::take_over(const std::string& why
     config->nets = options_.nets;
   }
   config->monitor.clear();
+  for (size_t i = 0; i < drives_.size() && i < config->drives.size(); i++) {
+    if (drives_[i].fd < 0) continue;
+    auto o = dev::VirtioBlk::parse_spec(config->drives[i]);
+    if (!o.ok()) return o.error().context("takeover: drive " + std::to_string(i));
+    o->path = drives_[i].path;
+    config->drives[i] = dev::VirtioBlk::format_spec(*o);
+  }
+  close_drives();
   auto m = board::Machine::create_empty(*config);
   if (!m.ok()) return m.error().context("takeover");
   mem::GuestMemory& ram = (*m)->ram();

@@ -37,6 +37,9 @@ struct BackupOptions {
   HostPort listen;
   // The backends the VM uses once it takes over; empty: the primary's.
   std::vector<std::string> nets;
+  // Where the copies of the primary's writable drives live (drive<N>.img);
+  // required when it has any.
+  std::string drive_dir;
   unsigned heartbeat_ms = 100;
   bool quiet = false;
 };
@@ -60,6 +63,10 @@ class Backup {
 
  private:
   explicit Backup(const BackupOptions& o) : options_(o) {}
+ public:
+  ~Backup();
+
+ private:
   enum class End { kLost, kRefused, kStopped };
   // One primary's connection until it ends; `why` says how.
   End serve_primary(Connection& c, std::string& why);
@@ -82,6 +89,28 @@ class Backup {
   std::vector<uint8_t> staged_data_;
   std::optional<state::Snapshot> staged_state_;
   uint64_t staged_page_count_ = 0;
+  struct StagedChunk {
+    uint32_t drive;
+    uint64_t chunk;
+  };
+  std::vector<StagedChunk> staged_chunks_;
+  std::vector<uint8_t> staged_chunk_data_;
+  uint64_t staged_disk_count_ = 0;
+  uint32_t staged_disk_msgs_ = 0;
+  // The writable drives' copies: fd (or -1 for a read-only drive), path,
+  // size and chunk count, by drive index.
+  struct DriveCopy {
+    int fd = -1;
+    std::string path;
+    uint64_t size = 0;
+  };
+  std::vector<DriveCopy> drives_;
+  std::vector<uint64_t> drive_chunks_;
+  Status open_drives(const Hello& h);
+  void close_drives();
+  Status write_chunks(uint32_t drive, const std::vector<uint64_t>& chunks, const uint8_t* data);
+  // A commit that failed half way: the state can no longer be taken over.
+  std::string broken_;
   uint32_t staged_page_msgs_ = 0, staged_state_msgs_ = 0;
 
   std::atomic<bool> stop_{false};

@@ -75,16 +75,18 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
 }
 
 Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const ReplicateOptions& o) {
-  for (const auto& spec : m.config().drives) {
-    auto d = dev::VirtioBlk::parse_spec(spec);
-    if (d.ok() && !d->read_only)
-      return Error("replication: drive '" + spec +
-                   "' is writable, and replicating disk writes is not built yet; attach it with "
-                   "readonly=on or run unprotected");
+  Hello h;
+  for (size_t slot = 0; slot < m.virtio_count(); slot++) {
+    auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot));
+    if (!blk) continue;
+    if (!blk->read_only() && blk->backend().whole_file_fd() < 0)
+      return Error("replication: drive " + std::to_string(h.drive_sizes.size()) + " runs on a copy-on-write overlay ('" +
+                   blk->backend().describe() + "'), which replication cannot read beside the guest; restore with "
+                   "--drive-in-place or on a file system with reflinks");
+    h.drive_sizes.push_back(blk->read_only() ? 0 : blk->backend().size());
   }
   auto conn = Connection::connect(o.to);
   if (!conn.ok()) return conn.error().context("replication: cannot reach the backup");
-  Hello h;
   h.sections_hash = state::section_kinds_hash();
   h.ram_base = m.ram().base();
   h.ram_size = m.ram().size();
@@ -109,6 +111,11 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
   // From here every write goes to checkpoint 0 or a later one.
   log_ = m_.ram().open_dirty_log("replication");
   std::vector<uint32_t> initial = m_.ram().populated_pages();
+  uint32_t index = 0;
+  for (size_t slot = 0; slot < m_.virtio_count(); slot++)
+    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m_.virtio_device(slot)))
+      if (uint32_t i = index++; !blk->read_only()) drives_.push_back(std::make_unique<DriveLog>(*blk, i));
+  pending_chunks_.resize(drives_.size());
   m_.set_output_epoch(0);
   m_.hold_output(true);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -132,6 +139,7 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
   Checkpoint first;
   first.live = true;
   first.pages = std::move(initial);
+  for (const auto& d : drives_) first.disks.push_back({d->index(), d->data_chunks(), {}});
   queue_.push_back(std::move(first));
   sender_ = Thread([this] {
     if (Status st = conn_->send(MsgType::kBegin, 0); !st.ok()) {
@@ -205,7 +213,14 @@ void Primary::tick() {
     // The initial copy's last round is sent: the pages written meanwhile
     // are the next round, or, once few, checkpoint 0's stun.
     std::vector<uint32_t> pages = log_->end_epoch();
-    if (pages.size() <= kSyncStopPages || ++sync_rounds_ >= kMaxSyncRounds) {
+    Checkpoint round;
+    round.live = true;
+    (void)take_disks(round, /*read=*/false);
+    size_t chunks = 0;
+    for (const auto& d : round.disks) chunks += d.chunks.size();
+    if (pages.size() + chunks <= kSyncStopPages || ++sync_rounds_ >= kMaxSyncRounds) {
+      // The chunks taken go into the stun's checkpoint, read there.
+      for (size_t i = 0; i < drives_.size(); i++) pending_chunks_[i] = std::move(round.disks[i].chunks);
       const auto t0 = Clock::now();
       take_checkpoint(std::move(pages), t0);
       {
@@ -217,8 +232,6 @@ void Primary::tick() {
       next_due_ = Clock::now() + epoch_;
       return;
     }
-    Checkpoint round;
-    round.live = true;
     round.pages = std::move(pages);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -253,6 +266,10 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
   uint8_t* data = c.data.reserve(c.pages.size() * mem::kPageSize);
   for (size_t i = 0; i < c.pages.size(); i++)
     std::memcpy(data + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
+  if (Status st = take_disks(c, /*read=*/true); !st.ok()) {
+    lose_backup("cannot read the checkpoint's disk writes: " + st.error().message());
+    return;
+  }
   c.snap = state::capture_machine(m_);
   c.stun_at = t0;
   m_.set_output_epoch(++epoch_number_);
@@ -279,9 +296,55 @@ Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, cons
   return Ok();
 }
 
-// Reads the pages from guest RAM while the guest runs (a page written
-// meanwhile is dirty and goes again later in checkpoint 0).
-Status Primary::send_live_pages(const std::vector<uint32_t>& pages) {
+Status Primary::take_disks(Checkpoint& c, bool read) {
+  c.disks.clear();
+  for (size_t i = 0; i < drives_.size(); i++) {
+    Checkpoint::DiskPart d;
+    d.drive = drives_[i]->index();
+    d.chunks = drives_[i]->take();
+    if (!pending_chunks_[i].empty()) {
+      // Taken by the last sync round: merge, each chunk once, ascending.
+      std::vector<uint64_t> all;
+      std::set_union(pending_chunks_[i].begin(), pending_chunks_[i].end(), d.chunks.begin(), d.chunks.end(),
+                     std::back_inserter(all));
+      d.chunks = std::move(all);
+      pending_chunks_[i].clear();
+    }
+    if (read && !d.chunks.empty())
+      TANDEM_TRY(drives_[i]->read(d.chunks, d.data.reserve(d.chunks.size() * kChunkSize)));
+    c.disks.push_back(std::move(d));
+  }
+  return Ok();
+}
+
+Status Primary::send_disk(uint64_t epoch, const Checkpoint::DiskPart& d, const uint8_t* data, uint64_t& msgs,
+                          uint64_t& chunks) {
+  for (size_t i = 0; i < d.chunks.size(); i += kPagesPerMessage) {
+    const size_t n = std::min<size_t>(kPagesPerMessage, d.chunks.size() - i);
+    encoder_.encode(data + i * kChunkSize, n, block_);
+    TANDEM_TRY(conn_->send(MsgType::kDisk, epoch, encode_disk(d.drive, std::span(d.chunks).subspan(i, n), block_)));
+    msgs++;
+    chunks += n;
+  }
+  return Ok();
+}
+
+// A round of the initial copy: pages and drive chunks read while the guest
+// runs (one written meanwhile is dirty and goes again later in checkpoint
+// 0, so its last copy wins).
+Status Primary::send_live(const Checkpoint& c) {
+  const std::vector<uint32_t>& pages = c.pages;
+  for (size_t k = 0; k < c.disks.size(); k++) {
+    const Checkpoint::DiskPart& d = c.disks[k];
+    std::vector<uint8_t> buf(size_t{kPagesPerMessage} * kChunkSize);
+    for (size_t i = 0; i < d.chunks.size(); i += kPagesPerMessage) {
+      Checkpoint::DiskPart part{d.drive, {}, {}};
+      part.chunks.assign(d.chunks.begin() + static_cast<long>(i),
+                         d.chunks.begin() + static_cast<long>(std::min(d.chunks.size(), i + kPagesPerMessage)));
+      TANDEM_TRY(drives_[k]->read(part.chunks, buf.data()));
+      TANDEM_TRY(send_disk(0, part, buf.data(), sync_disk_msgs_, sync_disk_chunks_));
+    }
+  }
   std::vector<uint8_t> buf(size_t{kPagesPerMessage} * mem::kPageSize);
   for (size_t i = 0; i < pages.size(); i += kPagesPerMessage) {
     const size_t n = std::min<size_t>(kPagesPerMessage, pages.size() - i);
@@ -303,17 +366,21 @@ Status Primary::send_live_pages(const std::vector<uint32_t>& pages) {
 }
 
 Status Primary::send_checkpoint(const Checkpoint& c) {
-  if (c.live) return send_live_pages(c.pages);
+  if (c.live) return send_live(c);
   const auto t0 = Clock::now();
   const uint64_t bytes0 = conn_->bytes_sent();
   if (c.epoch != 0) TANDEM_TRY(conn_->send(MsgType::kBegin, c.epoch));
   uint64_t msgs = c.epoch == 0 ? sync_msgs_ : 0;
   TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.bytes.get(), msgs));
+  uint64_t disk_msgs = c.epoch == 0 ? sync_disk_msgs_ : 0, disk_chunks = c.epoch == 0 ? sync_disk_chunks_ : 0;
+  for (const auto& d : c.disks) TANDEM_TRY(send_disk(c.epoch, d, d.data.bytes.get(), disk_msgs, disk_chunks));
   TANDEM_TRY(conn_->send(MsgType::kState, c.epoch, encode_state(c.snap)));
   End e;
   e.pages = c.pages.size() + (c.epoch == 0 ? sync_pages_ : 0);
   e.page_messages = static_cast<uint32_t>(msgs);
   e.state_messages = 1;
+  e.disk_chunks = disk_chunks;
+  e.disk_messages = static_cast<uint32_t>(disk_msgs);
   TANDEM_TRY(conn_->send(MsgType::kEnd, c.epoch, encode_end(e)));
   std::lock_guard<std::mutex> lock(mu_);
   stats_.send_ms.add(ms_between(t0, Clock::now()));

@@ -29,6 +29,7 @@
 #include "base/thread.h"
 #include "board/machine.h"
 #include "replication/connection.h"
+#include "replication/drive_log.h"
 #include "replication/stats.h"
 #include "state/page_block.h"
 #include "state/snapshot.h"
@@ -79,14 +80,26 @@ class Primary {
     uint64_t epoch = 0;
     std::vector<uint32_t> pages;
     PageBuffer data;  // the pages' contents at the stun
+    // Each writable drive's chunks written in the epoch, and their
+    // contents at the stun (not for a live round).
+    struct DiskPart {
+      uint32_t drive = 0;
+      std::vector<uint64_t> chunks;
+      PageBuffer data;
+    };
+    std::vector<DiskPart> disks;
     state::Snapshot snap;  // encoded by the sender, off the stun
     std::chrono::steady_clock::time_point stun_at;
   };
   Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c);
   void take_checkpoint(std::vector<uint32_t> pages, std::chrono::steady_clock::time_point t0);
+  // Every drive log's chunks written since the last take (live: not read).
+  Status take_disks(Checkpoint& c, bool read);
   void send_loop();
   void receive_loop();
-  Status send_live_pages(const std::vector<uint32_t>& pages);
+  Status send_live(const Checkpoint& c);
+  Status send_disk(uint64_t epoch, const Checkpoint::DiskPart& d, const uint8_t* data, uint64_t& msgs,
+                   uint64_t& chunks);
   Status send_checkpoint(const Checkpoint& c);
   Status send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs);
   void lose_backup(const std::string& why);
@@ -95,6 +108,9 @@ class Primary {
   ReplicateOptions options_;
   std::unique_ptr<Connection> conn_;
   std::unique_ptr<mem::DirtyLog> log_;
+  std::vector<std::unique_ptr<DriveLog>> drives_;  // writable drives
+  // Per drive: chunks the last sync round took, for checkpoint 0's stun.
+  std::vector<std::vector<uint64_t>> pending_chunks_;
   int wake_fd_ = -1;    // eventfd: an ack or a loss for the vCPU thread
   int timer_fd_ = -1;   // timerfd: wakes an idle guest's loop at epoch ends
 
@@ -122,6 +138,7 @@ class Primary {
   // The sender thread's own.
   uint64_t sync_msgs_ = 0;   // pages messages of checkpoint 0's initial copy
   uint64_t sync_pages_ = 0;  // and the pages in them
+  uint64_t sync_disk_msgs_ = 0, sync_disk_chunks_ = 0;
   std::atomic<uint64_t> epoch_sent_{0};
   state::BlockEncoder encoder_;
   state::EncodedBlock block_;

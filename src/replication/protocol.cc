@@ -21,6 +21,7 @@ const char* msg_name(MsgType t) {
     case MsgType::kAck: return "ack";
     case MsgType::kHeartbeat: return "heartbeat";
     case MsgType::kError: return "error";
+    case MsgType::kDisk: return "disk";
   }
   return "unknown";
 }
@@ -55,7 +56,7 @@ Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> h) {
     return Error("replication protocol version " + std::to_string(version) + ", this tandem speaks " +
                  std::to_string(kProtocolVersion));
   const uint16_t type = load_le<uint16_t>(&h[6]);
-  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kError))
+  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kDisk))
     return Error("unknown message type " + std::to_string(type));
   const uint32_t len = load_le<uint32_t>(&h[16]);
   if (len > kMaxPayload)
@@ -85,6 +86,7 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
     e.str(k);
     e.str(v);
   }
+  e.vec(h.drive_sizes);
   return e.take();
 }
 
@@ -101,6 +103,7 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
     std::string v = d.str("config.value");
     h.config.emplace_back(std::move(k), std::move(v));
   }
+  h.drive_sizes = d.vec<uint64_t>("drive_sizes");
   TANDEM_TRY(d.finish());
   return h;
 }
@@ -148,11 +151,59 @@ Status decode_pages_into(const Pages& p, std::vector<uint8_t>& out) {
   return Ok();
 }
 
+std::vector<uint8_t> encode_disk(uint32_t drive, std::span<const uint64_t> chunks, const state::EncodedBlock& block) {
+  state::Encoder e;
+  e.u32(drive);
+  e.vec(chunks);
+  e.u32(block.encoding);
+  e.u64(block.checksum);
+  e.u32(static_cast<uint32_t>(block.data.size()));
+  e.bytes(block.data.data(), block.data.size());
+  return e.take();
+}
+
+Result<Disk> decode_disk(std::span<const uint8_t> payload, const std::vector<uint64_t>& drive_chunk_counts) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "disk");
+  Disk x;
+  x.drive = d.u32("drive");
+  x.chunks = d.vec<uint64_t>("chunks");
+  x.block.encoding = d.u32("encoding");
+  x.block.checksum = d.u64("checksum");
+  std::span<const uint8_t> data = d.view("data", d.u32("size"));
+  x.block.data.assign(data.begin(), data.end());
+  TANDEM_TRY(d.finish());
+  if (x.drive >= drive_chunk_counts.size() || drive_chunk_counts[x.drive] == 0)
+    return Error("disk message for drive " + std::to_string(x.drive) + ", which is not replicated");
+  if (x.chunks.empty() || x.chunks.size() > kPagesPerMessage)
+    return Error("disk message lists " + std::to_string(x.chunks.size()) + " chunks (1 to " +
+                 std::to_string(kPagesPerMessage) + " allowed)");
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t c : x.chunks) {
+    if (c >= drive_chunk_counts[x.drive])
+      return Error("disk message: chunk " + std::to_string(c) + " is past the end of drive " + std::to_string(x.drive));
+    if (!seen.insert(c).second) return Error("disk message: chunk " + std::to_string(c) + " listed twice");
+  }
+  x.block.page_count = static_cast<uint32_t>(x.chunks.size());
+  if (state::format::checksum(x.block.data.data(), x.block.data.size()) != x.block.checksum)
+    return Error("disk message: block checksum mismatch");
+  return x;
+}
+
+Status decode_disk_into(const Disk& x, std::vector<uint8_t>& out) {
+  out.resize(x.chunks.size() * mem::kPageSize);
+  Status st = state::decode_block(x.block.encoding, x.block.data, out.data(), out.size());
+  if (!st.ok()) return st.error().context("disk message");
+  return Ok();
+}
+
 std::vector<uint8_t> encode_end(const End& x) {
   state::Encoder e;
   e.u64(x.pages);
   e.u32(x.page_messages);
   e.u32(x.state_messages);
+  e.u64(x.disk_chunks);
+  e.u32(x.disk_messages);
   return e.take();
 }
 
@@ -163,6 +214,8 @@ Result<End> decode_end(std::span<const uint8_t> payload) {
   x.pages = d.u64("pages");
   x.page_messages = d.u32("page_messages");
   x.state_messages = d.u32("state_messages");
+  x.disk_chunks = d.u64("disk_chunks");
+  x.disk_messages = d.u32("disk_messages");
   TANDEM_TRY(d.finish());
   return x;
 }

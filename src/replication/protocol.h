@@ -40,6 +40,7 @@ enum class MsgType : uint16_t {
   kAck = 7,        // backup -> primary: checkpoint `epoch` is committed
   kHeartbeat = 8,  // either way, when nothing else was sent for a while
   kError = 9,      // either way: why the sender gives up on the stream
+  kDisk = 10,      // one encoded block of a drive's 4 KiB chunks
 };
 const char* msg_name(MsgType t);
 
@@ -63,6 +64,9 @@ struct Hello {
   uint64_t ram_base = 0;
   uint64_t ram_size = 0;
   state::ConfigEntries config;
+  // Bytes of each drive (in --drive order) whose writes are replicated;
+  // 0 for a read-only drive, which the backup opens at its own path.
+  std::vector<uint64_t> drive_sizes;
 };
 std::vector<uint8_t> encode_hello(const Hello& h);
 Result<Hello> decode_hello(std::span<const uint8_t> payload);
@@ -82,7 +86,20 @@ struct End {
   uint64_t pages = 0;          // pages sent in this checkpoint (all messages)
   uint32_t page_messages = 0;
   uint32_t state_messages = 0;
+  uint64_t disk_chunks = 0;    // drive chunks, all drives
+  uint32_t disk_messages = 0;
 };
+
+// Chunks of one drive, each once, in one block.
+struct Disk {
+  uint32_t drive = 0;
+  std::vector<uint64_t> chunks;
+  state::EncodedBlock block;
+};
+std::vector<uint8_t> encode_disk(uint32_t drive, std::span<const uint64_t> chunks, const state::EncodedBlock& block);
+// Checks the chunks against the drive's `chunk_count` and the checksum.
+Result<Disk> decode_disk(std::span<const uint8_t> payload, const std::vector<uint64_t>& drive_chunk_counts);
+Status decode_disk_into(const Disk& d, std::vector<uint8_t>& out);
 std::vector<uint8_t> encode_end(const End& e);
 Result<End> decode_end(std::span<const uint8_t> payload);
 

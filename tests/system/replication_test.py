@@ -7,6 +7,7 @@ $TANDEM_GUEST_DIR)."""
 
 import json
 import os
+import re
 import signal
 import tempfile
 import subprocess
@@ -114,6 +115,72 @@ def test_replication_failover(tandem):
     finally:
         primary.end()
         backup.end()
+        tmp.cleanup()
+
+
+def wait_hash_line(proc, prefix, others=(), timeout=60):
+    """The console line PREFIX<md5 hex>, once the guest printed it (the
+    echoed command holds the prefix too)."""
+    pattern = re.compile(r"^" + re.escape(prefix) + r"[0-9a-f]{32}\r?$", re.M)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        proc.pump()
+        for o in others:
+            o.pump()
+        m = pattern.search(proc.out.decode(errors="replace"))
+        if m:
+            return m.group(0).strip()
+        time.sleep(0.02)
+    raise Failure(f"no '{prefix}' line\n" + proc.out.decode(errors="replace")[-2000:])
+
+
+def test_replication_disk(tandem):
+    """A writable drive is replicated: what the guest wrote to it before
+    its acknowledged output is on the backup's copy after the takeover,
+    and the primary's image is not the backup's (the backup writes its
+    own copy in --drive-dir)."""
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-repl-disk-")
+    try:
+        image = os.path.join(tmp.name, "disk.img")
+        with open(image, "wb") as f:
+            f.write(os.urandom(1 << 20))  # data before protection: the initial copy
+            f.truncate(32 << 20)          # and a hole
+        copies = os.path.join(tmp.name, "copies")
+        os.mkdir(copies)
+        port = free_port()
+        backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--drive-dir", copies])
+        backup.wait_for("listening on", stream="err", timeout=30)
+        primary = Proc([tandem] + guest_args(["--drive", f"file={image}", "--replicate", f"to=127.0.0.1:{port}"]))
+        try:
+            primary.wait_for("tandem-guest: ready", others=[backup])
+            primary.type("dd if=/dev/urandom of=/dev/vda bs=4096 seek=100 count=300 2>/dev/null; sync; "
+                         "echo sum-$(dd if=/dev/vda bs=1M count=4 2>/dev/null | md5sum | cut -c1-32)")
+            line = wait_hash_line(primary, "sum-", others=[backup])
+            primary.p.send_signal(signal.SIGKILL)
+            primary.end()
+            backup.wait_for("took over", stream="err", timeout=30)
+            backup.type("echo again-$(dd if=/dev/vda bs=1M count=4 2>/dev/null | md5sum | cut -c1-32)")
+            got = wait_hash_line(backup, "again-")
+            expect(got[len("again-"):] == line[len("sum-"):], f"the backup's drive differs: {got} vs {line}",
+                   backup.out.decode(errors="replace"))
+            expect(os.path.getsize(os.path.join(copies, "drive0.img")) == 32 << 20, "the drive copy's size")
+            backup.type("poweroff -f")
+            expect(backup.p.wait(timeout=60) == 0, "the backup's VM did not power off")
+        finally:
+            primary.end()
+            backup.end()
+        # A backup without --drive-dir refuses a primary with a writable drive.
+        port = free_port()
+        backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
+        try:
+            backup.wait_for("listening on", stream="err", timeout=30)
+            p = subprocess.run([tandem] + guest_args(["--drive", f"file={image}", "--replicate", f"to=127.0.0.1:{port}"]),
+                               capture_output=True, timeout=60)
+            err = p.stderr.decode(errors="replace")
+            expect(p.returncode == 1 and "--drive-dir" in err, f"no --drive-dir: exit {p.returncode}", err)
+        finally:
+            backup.end()
+    finally:
         tmp.cleanup()
 
 

@@ -89,24 +89,55 @@ TEST(Protocol, PagesRoundTripAndChecks) {
   EXPECT_FALSE(decode_pages(cut, 64).ok());
 }
 
+TEST(Protocol, DiskChunksRoundTripAndChecks) {
+  std::vector<uint8_t> data(2 * 4096, 0x3c);
+  state::BlockEncoder enc;
+  state::EncodedBlock block;
+  enc.encode(data.data(), 2, block);
+  std::vector<uint64_t> chunks = {7, 1000};
+  const std::vector<uint64_t> counts = {0, 2048};  // drive 0 read-only, drive 1 of 8 MiB
+  auto payload = encode_disk(1, chunks, block);
+  auto d = decode_disk(payload, counts);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  EXPECT_EQ(d->drive, 1u);
+  EXPECT_EQ(d->chunks, chunks);
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(decode_disk_into(*d, out).ok());
+  EXPECT_EQ(out, data);
+  auto readonly = decode_disk(encode_disk(0, chunks, block), counts);
+  ASSERT_FALSE(readonly.ok());
+  EXPECT_NE(readonly.error().message().find("not replicated"), std::string::npos);
+  std::vector<uint64_t> past = {7, 2048};
+  auto beyond = decode_disk(encode_disk(1, past, block), counts);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_NE(beyond.error().message().find("past the end"), std::string::npos);
+  auto damaged = payload;
+  damaged[damaged.size() - 3] ^= 4;
+  EXPECT_FALSE(decode_disk(damaged, counts).ok());
+}
+
 TEST(Protocol, HelloAndEndRoundTrip) {
   Hello h;
   h.sections_hash = 0x1234;
   h.ram_base = 0x80000000;
   h.ram_size = 64 << 20;
   h.config = {{"ram_size", "67108864"}, {"icount", "1"}};
+  h.drive_sizes = {0, 1 << 20};
   auto back = decode_hello(encode_hello(h));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->config, h.config);
+  EXPECT_EQ(back->drive_sizes, h.drive_sizes);
   EXPECT_EQ(back->ram_size, h.ram_size);
   auto cut = encode_hello(h);
   cut.pop_back();
   EXPECT_FALSE(decode_hello(cut).ok());
-  End e{100, 4, 1};
+  End e{100, 4, 1, 33, 2};
   auto eb = decode_end(encode_end(e));
   ASSERT_TRUE(eb.ok());
   EXPECT_EQ(eb->pages, 100u);
   EXPECT_EQ(eb->page_messages, 4u);
+  EXPECT_EQ(eb->disk_chunks, 33u);
+  EXPECT_EQ(eb->disk_messages, 2u);
 }
 
 }  // namespace
