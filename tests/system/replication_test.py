@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_test import BOOT_TIMEOUT, Failure, expect, free_port, guest_args  # noqa: E402
+from system_test import BOOT_TIMEOUT, SKIP, Failure, expect, free_port, guest_args  # noqa: E402
 
 
 class Proc:
@@ -181,6 +181,62 @@ def test_replication_disk(tandem):
         finally:
             backup.end()
     finally:
+        tmp.cleanup()
+
+
+def test_replication_silent_primary(tandem):
+    """A primary that stops answering without closing anything (frozen,
+    or cut off) is taken over after 3 heartbeat intervals."""
+    port = free_port()
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--heartbeat", "50"])
+    primary = None
+    try:
+        backup.wait_for("listening on", stream="err", timeout=30)
+        primary = Proc([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},heartbeat=50"]))
+        primary.wait_for("tandem-guest: ready", others=[backup])
+        primary.type("echo frozen-$((2*21))")
+        primary.wait_for("frozen-42", others=[backup])
+        primary.p.send_signal(signal.SIGSTOP)
+        backup.wait_for("took over", stream="err", timeout=30)
+        err = backup.err.decode(errors="replace")
+        expect("no message from the primary for 150 ms" in err, "the backup did not say why", err)
+        backup.type("echo alive-$((3*3))")
+        backup.wait_for("alive-9", timeout=60)
+    finally:
+        if primary:
+            primary.p.send_signal(signal.SIGKILL)
+            primary.end()
+        backup.end()
+
+
+def test_replication_backup_disk_full(tandem):
+    """A backup whose --drive-dir cannot hold the primary's drive refuses
+    it at once, naming the cause, and the primary exits with the error."""
+    if os.geteuid() != 0:
+        print("skipped: needs root to mount a small tmpfs")
+        sys.exit(SKIP)
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-repl-full-")
+    small = os.path.join(tmp.name, "small")
+    os.mkdir(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tandem-test", small], check=True)
+    backup = None
+    try:
+        image = os.path.join(tmp.name, "disk.img")
+        with open(image, "wb") as f:
+            f.truncate(8 << 20)
+        port = free_port()
+        backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--drive-dir", small])
+        backup.wait_for("listening on", stream="err", timeout=30)
+        p = subprocess.run([tandem] + guest_args(["--drive", f"file={image}", "--replicate", f"to=127.0.0.1:{port}"]),
+                           capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode == 1 and "No space left on device" in err and "drive 0" in err,
+               f"a full backup disk: exit {p.returncode}", err)
+        expect(backup.p.poll() is None, "the backup died instead of refusing the primary")
+    finally:
+        if backup:
+            backup.end()
+        subprocess.run(["umount", small])
         tmp.cleanup()
 
 
