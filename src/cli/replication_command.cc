@@ -36,6 +36,11 @@ void print_status(const json& s) {
               num(s, "ack_ms", "p99"));
   std::printf("dirty pages:  p50 %.0f, p99 %.0f per checkpoint; %.0f bytes sent per checkpoint (p50)\n",
               num(s, "dirty_pages", "p50"), num(s, "dirty_pages", "p99"), num(s, "bytes_per_checkpoint_p50"));
+  if (s.value("history", json::object()).value("on", false))
+    std::printf("history:      p50 %.0f, p99 %.0f pages per checkpoint protected instead of copied; %.0f copied "
+                "by guest writes\n",
+                s["history"]["deferred_pages"].value("p50", 0.0), s["history"]["deferred_pages"].value("p99", 0.0),
+                s["history"].value("cow_faults", 0.0));
   std::printf("output held:  %.0f bytes\n", num(s, "output_held_bytes"));
   std::printf("last heard:   %.0f ms ago\n", num(s, "last_heartbeat_ms_ago"));
   if (s.value("role", "") == "primary")

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <bit>
 #include <cstring>
 
 #include "dev/virtio_blk.h"
@@ -31,6 +32,8 @@ constexpr size_t kMaxQueued = 2;
 // this many pages written (4 MiB), or after this many rounds.
 constexpr size_t kSyncStopPages = 1024;
 constexpr unsigned kMaxSyncRounds = 8;
+// Fewer cold pages than this are copied in the stun with the rest.
+constexpr size_t kMinDeferred = 16;
 
 Result<unsigned> parse_ms(const std::string& key, const std::string& v, unsigned lo, unsigned hi) {
   char* end = nullptr;
@@ -62,12 +65,19 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
       auto v = parse_ms(key, value, 1, 10000);
       if (!v.ok()) return v.error().context("replicate");
       o.epoch_ms = *v;
+    } else if (key == "history") {
+      if (value != "on" && value != "off") return Error("replicate: history must be on or off, not '" + value + "'");
+      o.history = value == "on";
+    } else if (key == "cold") {
+      auto v = parse_ms(key, value, 1, 16);
+      if (!v.ok()) return Error("replicate: cold=" + value + ": expected epochs from 1 to 16");
+      o.cold_epochs = *v;
     } else if (key == "heartbeat") {
       auto v = parse_ms(key, value, 10, 60000);
       if (!v.ok()) return v.error().context("replicate");
       o.heartbeat_ms = *v;
     } else {
-      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat)");
+      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat, history, cold)");
     }
   }
   if (!have_to) return Error("replicate '" + spec + "': to=HOST:PORT is required");
@@ -116,6 +126,10 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
     if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m_.virtio_device(slot)))
       if (uint32_t i = index++; !blk->read_only()) drives_.push_back(std::make_unique<DriveLog>(*blk, i));
   pending_chunks_.resize(drives_.size());
+  if (options_.history)
+    cow_ = m_.ram().add_write_hook("replication", [this](size_t page) {
+      if (deferred_) deferred_->on_write(page);
+    });
   m_.set_output_epoch(0);
   m_.hold_output(true);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -176,6 +190,8 @@ void Primary::stop(const std::string& why) {
   ::close(timer_fd_);
   m_.hold_output(false);  // releases what is held: nobody is left to wait for
   log_.reset();
+  deferred_.reset();
+  cow_.reset();  // pages it still protects need no copy any more
   reason_ = why;
   if (!why.empty()) std::fprintf(stderr, "tandem: replication: %s; the VM runs on unprotected\n", why.c_str());
 }
@@ -263,6 +279,20 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
       spare_.pop_back();
     }
   }
+  // Rarely written pages are protected rather than copied (one stun's at
+  // a time; not worth it for a handful).
+  if (cow_ && synced_ && !deferred_busy_) {
+    std::vector<uint32_t> hot, cold;
+    for (uint32_t p : c.pages)
+      (static_cast<unsigned>(std::popcount(log_->history(p))) <= options_.cold_epochs ? cold : hot).push_back(p);
+    if (cold.size() >= kMinDeferred) {
+      c.pages = std::move(hot);
+      deferred_ = std::make_shared<DeferredCopy>(m_.ram(), *cow_, std::move(cold));
+      cow_->protect(deferred_->pages());
+      deferred_busy_ = true;
+      c.deferred = deferred_;
+    }
+  }
   uint8_t* data = c.data.reserve(c.pages.size() * mem::kPageSize);
   for (size_t i = 0; i < c.pages.size(); i++)
     std::memcpy(data + i * mem::kPageSize, m_.ram().page_host(c.pages[i]), mem::kPageSize);
@@ -278,7 +308,9 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
     std::lock_guard<std::mutex> lock(mu_);
     stats_.checkpoints++;
     stats_.stun_ms.add(ms_between(t0, t1));
-    stats_.dirty_pages.add(static_cast<double>(c.pages.size()));
+    const size_t deferred = c.deferred ? c.deferred->pages().size() : 0;
+    stats_.dirty_pages.add(static_cast<double>(c.pages.size() + deferred));
+    stats_.deferred_pages.add(static_cast<double>(deferred));
     stun_times_.push_back({c.epoch, t0});
     if (stun_times_.size() > 64) stun_times_.pop_front();
     queue_.push_back(std::move(c));
@@ -372,11 +404,20 @@ Status Primary::send_checkpoint(const Checkpoint& c) {
   if (c.epoch != 0) TANDEM_TRY(conn_->send(MsgType::kBegin, c.epoch));
   uint64_t msgs = c.epoch == 0 ? sync_msgs_ : 0;
   TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.bytes.get(), msgs));
+  size_t deferred = 0;
+  if (c.deferred) {
+    const uint8_t* data = c.deferred->finish();
+    deferred = c.deferred->pages().size();
+    TANDEM_TRY(send_pages(c.epoch, c.deferred->pages(), data, msgs));
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.cow_faults += c.deferred->faults();
+    deferred_busy_ = false;
+  }
   uint64_t disk_msgs = c.epoch == 0 ? sync_disk_msgs_ : 0, disk_chunks = c.epoch == 0 ? sync_disk_chunks_ : 0;
   for (const auto& d : c.disks) TANDEM_TRY(send_disk(c.epoch, d, d.data.bytes.get(), disk_msgs, disk_chunks));
   TANDEM_TRY(conn_->send(MsgType::kState, c.epoch, encode_state(c.snap)));
   End e;
-  e.pages = c.pages.size() + (c.epoch == 0 ? sync_pages_ : 0);
+  e.pages = c.pages.size() + deferred + (c.epoch == 0 ? sync_pages_ : 0);
   e.page_messages = static_cast<uint32_t>(msgs);
   e.state_messages = 1;
   e.disk_chunks = disk_chunks;
@@ -489,6 +530,10 @@ ReplicationStatus Primary::status() const {
   s.backup_lag = stats_.checkpoints - stats_.committed;
   s.last_heartbeat_ms_ago = static_cast<double>(now_ns() - last_heard_ns_) / 1e6;
   s.bytes_sent = conn_->bytes_sent();
+  s.deferred_p50 = stats_.deferred_pages.percentile(50);
+  s.deferred_p99 = stats_.deferred_pages.percentile(99);
+  s.cow_faults = stats_.cow_faults;
+  s.history = options_.history;
   s.sync_pages = stats_.initial_pages;
   s.sync_rounds = stats_.sync_rounds;
   s.sync_stun_ms = stats_.first_stun_ms;

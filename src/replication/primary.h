@@ -29,7 +29,9 @@
 #include "base/thread.h"
 #include "board/machine.h"
 #include "replication/connection.h"
+#include "replication/deferred_copy.h"
 #include "replication/drive_log.h"
+#include "replication/page_buffer.h"
 #include "replication/stats.h"
 #include "state/page_block.h"
 #include "state/snapshot.h"
@@ -40,8 +42,14 @@ struct ReplicateOptions {
   HostPort to;
   unsigned epoch_ms = 20;
   unsigned heartbeat_ms = 100;
+  // The modification history: a dirty page written in at most
+  // `cold_epochs` of the last 16 epochs (this one included) is protected
+  // at the stun and copied after it, instead of copied during it.
+  bool history = true;
+  unsigned cold_epochs = 2;
 };
-// "to=HOST:PORT[,epoch=MS][,heartbeat=MS]"; the error names the part.
+// "to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]";
+// the error names the part.
 Result<ReplicateOptions> parse_replicate_spec(const std::string& spec);
 
 // Heartbeats a side may miss before the other is taken for gone.
@@ -65,16 +73,6 @@ class Primary {
   bool active() const { return !stopped_; }
 
  private:
-  // Memory for the pages a stun copies, reused from checkpoint to
-  // checkpoint: fresh memory costs a host page fault per page in the stun.
-  struct PageBuffer {
-    std::unique_ptr<uint8_t[]> bytes;
-    size_t capacity = 0;
-    uint8_t* reserve(size_t n) {
-      if (n > capacity) bytes.reset(new uint8_t[capacity = n]);
-      return bytes.get();
-    }
-  };
   struct Checkpoint {
     bool live = false;  // a round of the initial copy: pages read at send time
     uint64_t epoch = 0;
@@ -88,6 +86,8 @@ class Primary {
       PageBuffer data;
     };
     std::vector<DiskPart> disks;
+    // Pages protected at the stun instead of copied (history=on).
+    std::shared_ptr<DeferredCopy> deferred;
     state::Snapshot snap;  // encoded by the sender, off the stun
     std::chrono::steady_clock::time_point stun_at;
   };
@@ -109,6 +109,12 @@ class Primary {
   std::unique_ptr<Connection> conn_;
   std::unique_ptr<mem::DirtyLog> log_;
   std::vector<std::unique_ptr<DriveLog>> drives_;  // writable drives
+  // history=on: replication's write hook, the pages of the last stun that
+  // it protected, and whether the sender is still copying them (a stun
+  // protects no more until it is done).
+  std::unique_ptr<mem::WriteHook> cow_;
+  std::shared_ptr<DeferredCopy> deferred_;
+  std::atomic<bool> deferred_busy_{false};
   // Per drive: chunks the last sync round took, for checkpoint 0's stun.
   std::vector<std::vector<uint64_t>> pending_chunks_;
   int wake_fd_ = -1;    // eventfd: an ack or a loss for the vCPU thread

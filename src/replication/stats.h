@@ -37,7 +37,8 @@ struct Stats {
   uint64_t initial_pages = 0;  // sent while the guest ran, before checkpoint 0's stun
   double first_stun_ms = 0;    // checkpoint 0's
   unsigned sync_rounds = 0;
-  Samples stun_ms, send_ms, ack_ms, dirty_pages, bytes;
+  uint64_t cow_faults = 0;     // deferred pages the guest's writes copied
+  Samples stun_ms, send_ms, ack_ms, dirty_pages, deferred_pages, bytes;
 };
 
 struct ReplicationStatus {
@@ -52,6 +53,11 @@ struct ReplicationStatus {
   double stun_p50_ms = 0, stun_p99_ms = 0, send_p50_ms = 0, send_p99_ms = 0;
   double ack_p50_ms = 0, ack_p99_ms = 0;  // stun to ack: the added output delay
   double dirty_pages_p50 = 0, dirty_pages_p99 = 0, bytes_p50 = 0;
+  // The modification history: pages protected at the stun instead of
+  // copied in it, per checkpoint, and those a guest write copied first.
+  bool history = false;
+  double deferred_p50 = 0, deferred_p99 = 0;
+  uint64_t cow_faults = 0;
   uint64_t output_held_bytes = 0;
   uint64_t backup_lag = 0;  // checkpoints taken and not yet acknowledged
   double last_heartbeat_ms_ago = 0;

@@ -106,6 +106,75 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
   EXPECT_TRUE(served.get());
 }
 
+// Cold pages (written once each, by a device, then never again) are
+// protected at their stun and copied after it; some are written again
+// before the sender gets to them. The backup must end up with memory
+// equal to the primary's, as with the history off.
+class ReplicationHistory : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ReplicationHistory, TheBackupEndsEqualWithDeferredCopies) {
+  auto made = board::Machine::create(config());
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  board::Machine& m = **made;
+  BackupOptions bo;
+  bo.listen = {"127.0.0.1", 0};
+  bo.quiet = true;
+  auto backup = Backup::listen(bo);
+  ASSERT_TRUE(backup.ok()) << backup.error().message();
+  auto served = std::async(std::launch::async, [&] { return (*backup)->serve().ok(); });
+  ReplicateOptions ro;
+  ro.to = {"127.0.0.1", (*backup)->port()};
+  ro.epoch_ms = 1;
+  ro.history = GetParam();
+  auto primary = Primary::start(m, ro);
+  ASSERT_TRUE(primary.ok()) << primary.error().message();
+  Primary& p = **primary;
+  auto wait_committed = [&](uint64_t n) {
+    for (int i = 0; i < 20000 && p.status().committed < n; i++) {
+      p.tick();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    ASSERT_GE(p.status().committed, n) << "the backup did not acknowledge";
+  };
+  wait_committed(1);
+  // 40 rounds of 64 fresh pages, each written once and then, right after
+  // its stun, once more.
+  const uint64_t region = m.ram().base() + (4u << 20);
+  for (uint64_t round = 0; round < 40; round++) {
+    std::vector<uint64_t> value(512, round + 1);
+    for (uint64_t k = 0; k < 64; k++)
+      ASSERT_TRUE(m.ram().write(region + (round * 64 + k) * mem::kPageSize, value.data(), 4096).ok());
+    const uint64_t taken = p.status().checkpoints;
+    for (int i = 0; i < 1000 && p.status().checkpoints == taken; i++) {
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      p.tick();
+    }
+    const uint64_t again = round + 1000;
+    for (uint64_t k = 0; k < 64; k += 2)
+      ASSERT_TRUE(m.ram().write(region + (round * 64 + k) * mem::kPageSize + 8, &again, 8).ok());
+    m.hart().run(10'000);
+  }
+  const uint64_t taken = p.status().checkpoints;
+  for (int i = 0; i < 100 && p.status().checkpoints <= taken + 1; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    p.tick();
+  }
+  wait_committed(p.status().checkpoints);
+  const ReplicationStatus st = p.status();
+  if (GetParam()) EXPECT_GT(st.deferred_p99, 0) << "no page was ever deferred: the test tests nothing";
+  else EXPECT_EQ(st.deferred_p99, 0);
+  const mem::GuestMemory* committed = (*backup)->committed_memory();
+  ASSERT_NE(committed, nullptr);
+  const std::vector<uint8_t> now = memory_of(m);
+  EXPECT_EQ(std::memcmp(committed->host(), now.data(), now.size()), 0)
+      << "the backup's committed memory differs from the primary's";
+  primary->reset();
+  EXPECT_TRUE(served.get());
+}
+
+INSTANTIATE_TEST_SUITE_P(History, ReplicationHistory, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "on" : "off"; });
+
 INSTANTIATE_TEST_SUITE_P(Saves, ReplicationBesideSaves, ::testing::Values(SaveKind::kSuspend, SaveKind::kSnapshot),
                          [](const auto& info) { return info.param == SaveKind::kSuspend ? "suspend" : "snapshot"; });
 
