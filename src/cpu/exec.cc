@@ -250,6 +250,11 @@ void Hart::table_erase(uint64_t gpa) {
 }
 
 void Hart::free_dead_blocks() {
+  for (auto& j : jc_)
+    if (j.block && j.block->host == nullptr) {  // dropped by unregister_blocks
+      j.vpc = kNoVpn;
+      j.block = nullptr;
+    }
   for (Block* b : dead_) free_block(b);
   dead_.clear();
   has_dead_ = false;

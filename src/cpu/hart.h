@@ -281,14 +281,16 @@ class Hart : public IrqSink, public mem::MemoryListener {
     uintptr_t addend;
     const uint64_t* halfwords;  // its CodePage's, stable while the entry is valid
   };
+  // The bits of word w that halfwords first..last (inclusive) cover.
+  static uint64_t halfword_mask(uint64_t w, uint64_t first, uint64_t last) {
+    const uint64_t lo = w == first >> 6 ? first & 63 : 0, hi = w == last >> 6 ? last & 63 : 63;
+    return (~uint64_t{0} >> (63 - hi)) & (~uint64_t{0} << lo);
+  }
   // Whether bytes [offset, offset + len) of a page overlap a set halfword.
   static bool overlaps_code(const uint64_t* halfwords, uint64_t offset, uint64_t len) {
     const uint64_t first = offset >> 1, last = (offset + len - 1) >> 1;
-    for (uint64_t w = first >> 6; w <= last >> 6; ++w) {
-      const uint64_t lo = w == first >> 6 ? first & 63 : 0, hi = w == last >> 6 ? last & 63 : 63;
-      const uint64_t mask = (~uint64_t{0} >> (63 - hi)) & (~uint64_t{0} << lo);
-      if (halfwords[w] & mask) return true;
-    }
+    for (uint64_t w = first >> 6; w <= last >> 6; ++w)
+      if (halfwords[w] & halfword_mask(w, first, last)) return true;
     return false;
   }
   static void mark_halfwords(uint64_t* halfwords, uint64_t offset, uint64_t len);
@@ -352,7 +354,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // entry holds one 4 KiB piece of a superpage).
   uint64_t super_lo_ = UINT64_MAX, super_hi_ = 0;
   int sstc_countdown_ = 0;  // blocks until stimecmp is compared with the clock again
-  bool has_dead_ = false;   // dead_ is not empty
+  bool has_dead_ = false;   // dead_ is to be freed at the next block end
+  static constexpr size_t kDeadBatch = 256;  // dropped blocks freed together
 
   // Derived caches.
   TlbEntry tlb_data_[4][2][kTlbSize];  // [DataKey][0 read, 1 write]

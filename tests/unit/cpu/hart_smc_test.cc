@@ -144,6 +144,37 @@ TEST(HartSmc, AStoreDropsOnlyTheBlocksItOverlaps) {
   EXPECT_EQ(m.hart->blocks_decoded(), decoded + 1) << "only f1 is decoded again, not f2";
 }
 
+// Two blocks sharing bytes (a call into the middle of a function): a
+// store that drops one leaves the other's bytes watched.
+TEST(HartSmc, OverlappingBlocksStayWatched) {
+  Machine m;
+  const uint64_t fn = kRamBase + 0x3100;
+  Asm f(fn);
+  f.addi(10, 10, 1);
+  f.addi(10, 10, 2);  // second entry point
+  f.jalr(0, 1, 0);
+  m.load(f);
+  Asm a(kRamBase);
+  a.li(8, static_cast<int64_t>(fn));
+  a.li(10, 0);
+  a.jalr(1, 8, 0);  // decodes fn..ret
+  a.li(10, 0);
+  a.jalr(1, 8, 4);  // decodes fn+4..ret
+  a.mv(20, 10);
+  a.lw(6, 8, 0);
+  a.sw(6, 8, 0);    // drops the first block only
+  a.li(7, static_cast<int64_t>(addi_insn(10, 10, 5)));
+  a.sw(7, 8, 4);    // must drop the second
+  a.li(10, 0);
+  a.jalr(1, 8, 4);
+  a.mv(21, 10);
+  a.wfi();
+  m.load(a);
+  ASSERT_EQ(m.run(), StopReason::kWfi);
+  EXPECT_EQ(m.x(20), 2u);
+  EXPECT_EQ(m.x(21), 5u);
+}
+
 // Self-modifying code at three distances, each with and without fence.i:
 // the next instruction in the executing block, the first of the next block
 // (already decoded and reached through the jump cache), and a function on
