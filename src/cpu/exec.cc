@@ -58,8 +58,9 @@ Hart::Block* Hart::find_block(uint64_t pc) {
 
 Hart::Block* Hart::decode_block(uint64_t gpa, const uint8_t* host) {
   const size_t page = ram_.page_of(gpa);
-  // Decoded code must see every later write: drop our store shortcuts to
-  // the page (guest_memory.h, the "code" bit).
+  // Decoded code must see every later write: drop our plain store
+  // shortcuts to the page (guest_memory.h, the "code" bit); stores then go
+  // through code write entries, which check the decoded halfwords.
   if (ram_.mark_code(page)) drop_write_entries_for(ram_.page_host(page));
   Insn insns[kMaxBlockInsns + 1];
   uint32_t count, bytes;
@@ -133,11 +134,6 @@ void Hart::free_block(Block* b) {
   if (!b->pooled) ::operator delete(b);  // pooled: freed with its pool (predecode.cc)
 }
 
-void Hart::register_block(Block* b) {
-  table_insert(b->gpa, b);
-  page_blocks_[b->gpa & ~uint64_t{0xfff}].push_back(b);
-}
-
 // A 32-bit instruction whose upper half lies on the next page: both
 // halves are fetched through the MMU each time and it runs as a block of
 // its own that is never cached.
@@ -175,7 +171,9 @@ void Hart::drop_all_blocks() {
   }
   table_used_ = 0;
   has_dead_ = !dead_.empty();
-  page_blocks_.clear();
+  code_pages_.clear();
+  for (auto& set : tlb_code_w_)  // they point into the CodePages
+    for (auto& e : set) e.vpn = kNoVpn;
   for (auto& j : jc_) {
     j.vpc = kNoVpn;
     j.block = nullptr;
@@ -252,26 +250,14 @@ void Hart::table_erase(uint64_t gpa) {
 }
 
 void Hart::free_dead_blocks() {
-  for (Block* b : dead_) free_block(b);
-  dead_.clear();
-  has_dead_ = false;
-}
-
-void Hart::invalidate_code(uint64_t gpa_page_base) {
-  auto it = page_blocks_.find(gpa_page_base);
-  if (it == page_blocks_.end()) return;
-  for (Block* b : it->second) {
-    table_erase(b->gpa);
-    if (b == cur_block_) cur_block_dead_ = true;
-    dead_.push_back(b);  // freed between blocks: it may be executing now
-  }
-  has_dead_ = true;
-  page_blocks_.erase(it);
   for (auto& j : jc_)
-    if (j.block && (j.block->gpa & ~uint64_t{0xfff}) == gpa_page_base) {
+    if (j.block && j.block->host == nullptr) {  // dropped by unregister_blocks
       j.vpc = kNoVpn;
       j.block = nullptr;
     }
+  for (Block* b : dead_) free_block(b);
+  dead_.clear();
+  has_dead_ = false;
 }
 
 // --- the run loop ---
@@ -526,12 +512,13 @@ StopReason Hart::run(uint64_t budget) {
     NEXT;
 
   op_FENCE_I:
-    // Decoded blocks are already coherent with memory: every store to a
-    // page holding decoded code (ours through the slow path, a device's
-    // through GuestMemory::write, a page-table A/D update) invalidates that
-    // page's blocks (invalidate_code), which the spec allows (Zifencei:
-    // fetches may observe stores earlier than fence.i requires). Dropping
-    // every block here cost a Linux boot ~10 % in re-decoding.
+    // Decoded blocks are already coherent with memory: every store that
+    // overlaps decoded instructions (ours, checked against the page's
+    // decoded halfwords; a device's through GuestMemory::write; a
+    // page-table A/D update) invalidates the blocks it overlaps
+    // (invalidate_code), which the spec allows (Zifencei: fetches may
+    // observe stores earlier than fence.i requires). Dropping every block
+    // here cost a Linux boot ~10 % in re-decoding.
     pc_ = NEXT_PC;
     goto block_done;
   op_ECALL:

@@ -66,12 +66,15 @@ void Hart::update_mode() {
   DataKey key = ep == kPrivM ? kKeyM : ep == kPrivU ? kKeyU : (mstatus_ & kMstatusSum) ? kKeySSum : kKeyS;
   tlb_r_ = tlb_data_[key][0];
   tlb_w_ = tlb_data_[key][1];
+  tlb_cw_ = tlb_code_w_[key];
 }
 
 void Hart::flush_data_tlbs() {
   for (auto& set : tlb_data_)
     for (auto& rw : set)
       for (auto& e : rw) e.vpn = kNoVpn;
+  for (auto& set : tlb_code_w_)
+    for (auto& e : set) e.vpn = kNoVpn;
 }
 
 void Hart::flush_tlb() {
@@ -92,6 +95,8 @@ void Hart::flush_tlb_page(uint64_t va) {
   for (auto& set : tlb_data_)
     for (auto& rw : set)
       if (rw[idx].vpn == vpn) rw[idx].vpn = kNoVpn;
+  for (auto& set : tlb_code_w_)
+    if (set[idx].vpn == vpn) set[idx].vpn = kNoVpn;
   for (auto& set : tlb_fetch_)
     if (set[idx].vpn == vpn) set[idx].vpn = kNoVpn;
 }
@@ -112,6 +117,13 @@ void Hart::drop_write_entries_for(std::vector<const uint8_t*>& host_pages) {
           std::binary_search(host_pages.begin(), host_pages.end(),
                              reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12))))
         e.vpn = kNoVpn;
+}
+
+// A CodePage is going away: no entry may keep pointing into it.
+void Hart::drop_code_write_entries(const uint64_t* halfwords) {
+  for (auto& set : tlb_code_w_)
+    for (auto& e : set)
+      if (e.halfwords == halfwords) e.vpn = kNoVpn;
 }
 
 // --- interrupts (privileged spec 3.1.9) ---

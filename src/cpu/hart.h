@@ -64,7 +64,7 @@ inline constexpr uint64_t kInterruptBit = uint64_t{1} << 63;
 // request_stop(), which any thread may call. MemoryListener callbacks come
 // from GuestMemory on the vCPU thread (CPU stores, device DMA during MMIO,
 // re-arming while the hart is stopped); invalidate_code() may arrive while
-// a block of that page executes, so dropped blocks are freed only between
+// a block it drops executes, so dropped blocks are freed only between
 // blocks.
 class Hart : public IrqSink, public mem::MemoryListener {
  public:
@@ -102,7 +102,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   Status restore(const HartState& s);
 
   void flush_tlb() override;
-  void invalidate_code(uint64_t gpa_page_base) override;
+  bool invalidate_code(uint64_t gpa, uint64_t len) override;
 
   // Statistics for tests and benchmarks.
   uint64_t blocks_decoded() const { return blocks_decoded_; }
@@ -183,7 +183,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
   static Block* init_block(void* mem, uint64_t gpa, const Insn* insns, size_t n, uint32_t count,
                            uint32_t bytes, bool pooled);
   static void free_block(Block* b);
-  void register_block(Block* b);
+  void register_block(Block* b);                        // code_pages.cc
+  void unregister_blocks(uint64_t gpa, uint64_t len);  // code_pages.cc
   void adopt_offered();
   Block* decode_crossing(uint64_t pc);
   void drop_all_blocks();
@@ -230,6 +231,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void flush_tlb_page(uint64_t va);
   void drop_write_entries_for(const uint8_t* host_page);
   void drop_write_entries_for(std::vector<const uint8_t*>& host_pages);  // sorts them
+  void drop_code_write_entries(const uint64_t* halfwords);
+  void install_write_entry(uint64_t va, uint64_t gpa, uint8_t* host);
 
   template <typename T>
   bool load(uint64_t va, T* out) {
@@ -244,7 +247,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
     return true;
   }
   // Returns 0 on success, 1 on a trap, 2 when the store succeeded but
-  // invalidated the executing block (self-modifying code).
+  // invalidated the executing block (self-modifying code). A miss tries
+  // the code write TLB first (store_slow_status): checking it here, inline,
+  // saved 4 % of host instructions with code and data in one page but
+  // cost 1 % with them apart and 0.5 % on bench/cpu (callgrind).
   template <typename T>
   int store(uint64_t va, T v) {
     const TlbEntry& e = tlb_w_[(va >> 12) & (kTlbSize - 1)];
@@ -255,6 +261,39 @@ class Hart : public IrqSink, public mem::MemoryListener {
     return store_slow_status(va, sizeof(T), v);
   }
   int store_slow_status(uint64_t va, unsigned size, uint64_t v);
+
+  // --- decoded code per page (code_pages.cc) ---
+  // For each page holding decoded blocks: the halfwords their instructions
+  // cover (instructions are halfword aligned, IALIGN=16) and the blocks.
+  // A store that overlaps no decoded halfword invalidates nothing, so code
+  // and data may share a page at little cost (issue 16).
+  static constexpr unsigned kHalfwordWords = mem::kPageSize / 2 / 64;
+  struct CodePage {
+    uint64_t halfwords[kHalfwordWords] = {};
+    std::vector<Block*> blocks;
+  };
+  // A write TLB entry for a page holding code: after the page was
+  // prepared for writing (as for any write entry), a store through it
+  // lands directly only if it overlaps no decoded halfword; otherwise it
+  // takes the slow path, which invalidates what it overlaps.
+  struct CodeTlbEntry {
+    uint64_t vpn;
+    uintptr_t addend;
+    const uint64_t* halfwords;  // its CodePage's, stable while the entry is valid
+  };
+  // The bits of word w that halfwords first..last (inclusive) cover.
+  static uint64_t halfword_mask(uint64_t w, uint64_t first, uint64_t last) {
+    const uint64_t lo = w == first >> 6 ? first & 63 : 0, hi = w == last >> 6 ? last & 63 : 63;
+    return (~uint64_t{0} >> (63 - hi)) & (~uint64_t{0} << lo);
+  }
+  // Whether bytes [offset, offset + len) of a page overlap a set halfword.
+  static bool overlaps_code(const uint64_t* halfwords, uint64_t offset, uint64_t len) {
+    const uint64_t first = offset >> 1, last = (offset + len - 1) >> 1;
+    for (uint64_t w = first >> 6; w <= last >> 6; ++w)
+      if (halfwords[w] & halfword_mask(w, first, last)) return true;
+    return false;
+  }
+  static void mark_halfwords(uint64_t* halfwords, uint64_t offset, uint64_t len);
 
   // --- instruction groups out of the fast path ---
   bool exec_amo(const Insn& in);         // LR, SC, AMO*
@@ -282,6 +321,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   TlbEntry* tlb_r_;
   TlbEntry* tlb_w_;
   TlbEntry* tlb_x_;
+  CodeTlbEntry* tlb_cw_;  // write entries for pages holding code
   uint64_t irq_mask_ = 0;  // mie bits that would trap now (priv + global enables)
   uint64_t sstc_stip_ = 0;  // STIP as driven by stimecmp (menvcfg.STCE=1)
   uint64_t mip_ = 0;        // software-writable bits
@@ -314,10 +354,12 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // entry holds one 4 KiB piece of a superpage).
   uint64_t super_lo_ = UINT64_MAX, super_hi_ = 0;
   int sstc_countdown_ = 0;  // blocks until stimecmp is compared with the clock again
-  bool has_dead_ = false;   // dead_ is not empty
+  bool has_dead_ = false;   // dead_ is to be freed at the next block end
+  static constexpr size_t kDeadBatch = 256;  // dropped blocks freed together
 
   // Derived caches.
   TlbEntry tlb_data_[4][2][kTlbSize];  // [DataKey][0 read, 1 write]
+  CodeTlbEntry tlb_code_w_[4][kTlbSize] = {};  // [DataKey]
   TlbEntry tlb_fetch_[4][kTlbSize];    // [priv]
   JcEntry jc_[kJcSize];
   // Decoded blocks by guest-physical address: open addressing with linear
@@ -335,7 +377,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::vector<BlockSlot> table_ = std::vector<BlockSlot>(kFirstTableSize, BlockSlot{kNoVpn, nullptr});
   unsigned table_shift_ = 64 - std::countr_zero(kFirstTableSize);
   size_t table_used_ = 0;
-  std::unordered_map<uint64_t, std::vector<Block*>> page_blocks_;  // by gpa page
+  // By gpa page. Node-based: a CodePage does not move while it exists,
+  // so code TLB entries may point into it.
+  std::unordered_map<uint64_t, CodePage> code_pages_;
   std::vector<Block*> dead_;
   void* crossing_ = nullptr;  // the one uncached page-crossing instruction (a Block)
   uint64_t blocks_decoded_ = 0;

@@ -70,7 +70,7 @@ restart:
     // changed PTE restarts the walk).
     const uint64_t want = kPteA | (acc == Access::kStore ? kPteD : 0);
     if ((pte & want) != want) {
-      auto* p = reinterpret_cast<uint64_t*>(ram_.prepare_write(pte_addr));
+      auto* p = reinterpret_cast<uint64_t*>(ram_.prepare_write(pte_addr, 8));
       uint64_t expected = pte;
       if (!__atomic_compare_exchange_n(p, &expected, pte | want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         goto restart;
@@ -97,7 +97,7 @@ bool Hart::phys_load(uint64_t gpa, unsigned size, uint64_t* out) {
 
 bool Hart::phys_store(uint64_t gpa, unsigned size, uint64_t v) {
   if (ram_.contains(gpa, size)) {
-    store_sized(ram_.prepare_write(gpa), size, v);
+    store_sized(ram_.prepare_write(gpa, size), size, v);
     return true;
   }
   return bus_.store(gpa, size, v);
@@ -161,8 +161,8 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
     }
     uint8_t bytes[8];
     store_le<uint64_t>(bytes, v);
-    uint8_t* h1 = ram_.prepare_write(gpa);
-    uint8_t* h2 = ram_.prepare_write(gpa2);
+    uint8_t* h1 = ram_.prepare_write(gpa, n1);
+    uint8_t* h2 = ram_.prepare_write(gpa2, size - n1);
     std::memcpy(h1, bytes, n1);
     std::memcpy(h2, bytes + n1, size - n1);
     return true;
@@ -170,16 +170,11 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
   if (!translate(va, Access::kStore, &gpa)) return false;
   if (ram_.contains(gpa)) {
     // prepare_write dirties the page, runs the copy-on-write hook, loads an
-    // absent page and invalidates decoded code; only then may the TLB
-    // hold a store pointer (mem/guest_memory.h).
-    uint8_t* h = ram_.prepare_write(gpa);
+    // absent page and invalidates the decoded code the store overlaps;
+    // only then may the TLB hold a store pointer (mem/guest_memory.h).
+    uint8_t* h = ram_.prepare_write(gpa, size);
     store_sized(h, size, v);
-    if (!ram_.has_code(ram_.page_of(gpa))) {
-      const uintptr_t addend = reinterpret_cast<uintptr_t>(h) - va;
-      const unsigned idx = (va >> 12) & (kTlbSize - 1);
-      tlb_w_[idx] = {va >> 12, addend};
-      tlb_r_[idx] = {va >> 12, addend};  // a writable page is readable (W implies R)
-    }
+    install_write_entry(va, gpa, h);
     return true;
   }
   if (!bus_.store(gpa, size, v)) {
@@ -189,7 +184,31 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
   return true;
 }
 
+// After prepare_write on gpa's page: a plain write entry for a page
+// without code, a code write entry for a page with our blocks, none for a
+// page marked as code that we hold no blocks of (the mark is cleared by the
+// next write, GuestMemory::prepare_write).
+void Hart::install_write_entry(uint64_t va, uint64_t gpa, uint8_t* host) {
+  const uintptr_t addend = reinterpret_cast<uintptr_t>(host) - va;
+  const unsigned idx = (va >> 12) & (kTlbSize - 1);
+  if (auto it = code_pages_.find(gpa & ~uint64_t{0xfff}); it != code_pages_.end()) {
+    tlb_cw_[idx] = {va >> 12, addend, it->second.halfwords};
+  } else if (!ram_.has_code(ram_.page_of(gpa))) {
+    tlb_w_[idx] = {va >> 12, addend};
+  } else {
+    return;
+  }
+  tlb_r_[idx] = {va >> 12, addend};  // a writable page is readable (W implies R)
+}
+
 int Hart::store_slow_status(uint64_t va, unsigned size, uint64_t v) {
+  // A page holding decoded code, prepared for writing in this epoch: a
+  // store that overlaps no decoded instruction lands directly.
+  const CodeTlbEntry& c = tlb_cw_[(va >> 12) & (kTlbSize - 1)];
+  if (c.vpn == (va >> 12) && (va & 0xfff) <= 0x1000 - size && !overlaps_code(c.halfwords, va & 0xfff, size)) {
+    store_sized(reinterpret_cast<void*>(c.addend + va), size, v);
+    return 0;
+  }
   if (!store_slow(va, size, v)) return 1;
   return cur_block_dead_ ? 2 : 0;
 }

@@ -7,9 +7,9 @@
 // The offering thread reads guest memory that the hart may be writing, so
 // it decodes from a private copy and hands the copy over with the block.
 // adopt_offered() runs on the vCPU thread: it marks the page as code first
-// (from then on every store to it invalidates the page's blocks), then
-// compares the copy with memory; a block whose bytes changed is dropped
-// and will be decoded afresh when the guest gets there.
+// (from then on every write to it is checked against the page's decoded
+// bytes), then compares the copy with memory; a block whose bytes changed
+// is dropped and will be decoded afresh when the guest gets there.
 #include <algorithm>
 #include <cstring>
 

@@ -75,14 +75,16 @@ uint8_t* GuestMemory::prepare_read(uint64_t gpa) {
   return host_ + (gpa - base_);
 }
 
-uint8_t* GuestMemory::prepare_write(uint64_t gpa) {
+uint8_t* GuestMemory::prepare_write(uint64_t gpa, uint64_t len) {
   if (!contains(gpa)) return nullptr;
   size_t page = page_of(gpa);
   ensure_present(page);
   if (protected_.test(page)) run_write_hooks(page);
   if (code_.test(page)) {
-    code_.clear(page);
-    for (auto* l : listeners_) l->invalidate_code(page_gpa(page));
+    const uint64_t n = std::clamp<uint64_t>(len, 1, kPageSize - (gpa & (kPageSize - 1)));
+    bool still_code = false;
+    for (auto* l : listeners_) still_code |= l->invalidate_code(gpa, n);
+    if (!still_code) code_.clear(page);
   }
   dirty_.set(page);
   note_access(page);
@@ -107,7 +109,7 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
   auto* in = static_cast<const uint8_t*>(src);
   while (len > 0) {
     size_t chunk = std::min<uint64_t>(len, kPageSize - (gpa & (kPageSize - 1)));
-    std::memcpy(prepare_write(gpa), in, chunk);
+    std::memcpy(prepare_write(gpa, chunk), in, chunk);
     gpa += chunk;
     in += chunk;
     len -= chunk;

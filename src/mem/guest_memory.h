@@ -13,8 +13,10 @@
 //
 // Contract with the CPU: its TLB may hold a host pointer permitting a store
 // only after prepare_write() on that page since the last harvest (so the page
-// is dirty, unprotected, present and holds no decoded code), and a read
-// pointer only after prepare_read() (accessed when tracing, present).
+// is dirty, unprotected and present), and a read pointer only after
+// prepare_read() (accessed when tracing, present). A store through such a
+// pointer to a page holding decoded code must first be checked against the
+// decoded bytes by the CPU itself (its own business: the code bit).
 // Anything that re-arms a bit (a client's end_epoch, start of a trace,
 // protect, mark absent) calls MemoryListener::flush_tlb(), so the next access
 // takes the slow path again. Re-arming is done with the vCPU stopped or on
@@ -45,8 +47,10 @@ class MemoryListener {
   virtual ~MemoryListener() = default;
   // Drop every cached translation/permission (tracking was re-armed).
   virtual void flush_tlb() = 0;
-  // A page holding decoded instructions is about to be written.
-  virtual void invalidate_code(uint64_t gpa_page_base) = 0;
+  // Bytes [gpa, gpa + len) of a page marked as code (within that page)
+  // are about to be written: drop decoded code they overlap. Returns
+  // whether the listener still holds decoded code from the page.
+  virtual bool invalidate_code(uint64_t gpa, uint64_t len) = 0;
 };
 
 class GuestMemory {
@@ -68,9 +72,11 @@ class GuestMemory {
   uint8_t* page_host(size_t page) const { return host_ + (page << kPageShift); }
 
   // Slow paths: make `gpa`'s page ready for the access, set its bits and
-  // return the host address of `gpa` (nullptr when outside RAM).
+  // return the host address of `gpa` (nullptr when outside RAM). `len`:
+  // the bytes about to be written from `gpa`, within its page (by default
+  // the rest of the page); decoded code they overlap is invalidated.
   uint8_t* prepare_read(uint64_t gpa);
-  uint8_t* prepare_write(uint64_t gpa);
+  uint8_t* prepare_write(uint64_t gpa, uint64_t len = kPageSize);
 
   // Device (DMA) access, tracked exactly like the CPU's.
   Status read(uint64_t gpa, void* dst, size_t len);
@@ -136,7 +142,9 @@ class GuestMemory {
   // --- decoded code ---
   // Marks a page the CPU decoded instructions from; returns whether it was
   // newly marked. The caller drops its own write permissions for the page
-  // (cheaper than flushing every TLB); a later write calls invalidate_code.
+  // (cheaper than flushing every TLB); a later write calls invalidate_code
+  // with the range written, and the bit stays set until no listener holds
+  // code from the page.
   bool mark_code(size_t page) { return !code_.set(page); }
   bool has_code(size_t page) const { return code_.test(page); }
 

@@ -208,24 +208,6 @@ TEST(HartMem, CodeWrittenByADeviceIsReDecoded) {
   EXPECT_EQ(m.x(10), 9u);
 }
 
-TEST(HartMem, StoresToAPageWithCodeStayOnTheSlowPath) {
-  Machine m;
-  // Code and data share a page: every store must invalidate the code.
-  Asm a(kRamBase);
-  a.li(1, static_cast<int64_t>(kRamBase + 0x800));
-  a.sd(0, 1, 0);
-  a.sd(0, 1, 8);
-  a.wfi();
-  m.load(a);
-  ASSERT_EQ(m.run(), StopReason::kWfi);
-  const uint64_t decoded = m.hart->blocks_decoded();
-  // Re-run: the block was invalidated by the first store, so it is decoded
-  // again.
-  m.hart->set_pc(kRamBase);
-  ASSERT_EQ(m.run(), StopReason::kWfi);
-  EXPECT_GT(m.hart->blocks_decoded(), decoded);
-}
-
 TEST(HartMem, MmioGoesToTheDeviceEveryTime) {
   Machine m;
   Asm a(kRamBase);

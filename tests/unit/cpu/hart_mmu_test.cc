@@ -321,5 +321,37 @@ TEST_F(Mmu, SatpWriteFlushesTranslations) {
   EXPECT_EQ(m.x(28), kLoadAccessFault);
 }
 
+// Code write entries are per virtual page and the decoded halfwords per
+// physical page: data stored through a writable alias of a code page lands
+// beside the code, and a store through it over the code is still seen.
+TEST_F(Mmu, StoresThroughAnAliasOfACodePage) {
+  build(3);
+  const uint64_t fn = kRamBase + 0x3100;  // identity-mapped, executable
+  const uint64_t alias = 0x40000000 + (fn & 0xfff);
+  Asm f(fn);
+  f.addi(10, 0, 1);
+  f.jalr(0, 1, 0);
+  m.load(f);
+  map4k(0, fn & ~uint64_t{0xfff}, V | R | W | A | D);
+  ASSERT_EQ(run([&](Asm& b) {
+              b.li(8, static_cast<int64_t>(fn));
+              b.li(9, static_cast<int64_t>(alias));
+              b.jalr(1, 8, 0);
+              b.mv(20, 10);
+              b.li(6, -1);
+              b.sd(6, 9, 0x100);  // beside the function
+              b.sd(6, 9, 0x108);
+              b.li(7, static_cast<int64_t>(enc::i(7, 0, 0, 10, 0x13)));  // addi a0, x0, 7
+              b.sw(7, 9, 0);  // over it
+              b.jalr(1, 8, 0);
+              b.mv(21, 10);
+            }),
+            StopReason::kWfi);
+  ASSERT_TRUE(finished());
+  EXPECT_EQ(m.x(20), 1u);
+  EXPECT_EQ(m.x(21), 7u);
+  EXPECT_EQ(m.read64(fn + 0x108), ~uint64_t{0});
+}
+
 }  // namespace
 }  // namespace tandem::cpu::test

@@ -13,9 +13,13 @@ constexpr uint64_t kBase = 0x80000000;
 
 struct CountingListener : MemoryListener {
   int flushes = 0;
-  std::vector<uint64_t> code_invalidations;
+  std::vector<std::pair<uint64_t, uint64_t>> code_invalidations;  // (gpa, len)
+  bool keeps_code = false;  // what invalidate_code answers
   void flush_tlb() override { flushes++; }
-  void invalidate_code(uint64_t gpa) override { code_invalidations.push_back(gpa); }
+  bool invalidate_code(uint64_t gpa, uint64_t len) override {
+    code_invalidations.emplace_back(gpa, len);
+    return keeps_code;
+  }
 };
 
 std::unique_ptr<GuestMemory> make(uint64_t size = 16 * kPageSize) {
@@ -220,8 +224,33 @@ TEST(GuestMemory, WriteToCodePageInvalidatesCode) {
   EXPECT_FALSE(m->mark_code(5));
   uint32_t insn = 0x13;
   ASSERT_TRUE(m->write(kBase + 5 * kPageSize + 4, &insn, 4).ok());
-  EXPECT_EQ(l.code_invalidations, std::vector<uint64_t>{kBase + 5 * kPageSize});
-  EXPECT_FALSE(m->has_code(5));
+  using Range = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(l.code_invalidations, std::vector<Range>{Range(kBase + 5 * kPageSize + 4, 4)});
+  EXPECT_FALSE(m->has_code(5)) << "no listener holds code from the page any more";
+}
+
+// The listener is told exactly which bytes are written, page by page, and
+// the page stays marked while a listener still holds code from it.
+TEST(GuestMemory, CodeInvalidationGetsTheWrittenRange) {
+  auto m = make();
+  CountingListener l;
+  l.keeps_code = true;
+  m->add_listener(&l);
+  m->mark_code(5);
+  m->mark_code(6);
+  std::vector<uint8_t> bytes(100, 0x13);
+  const uint64_t at = kBase + 6 * kPageSize - 40;  // 40 bytes in page 5, 60 in page 6
+  ASSERT_TRUE(m->write(at, bytes.data(), bytes.size()).ok());
+  using Range = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(l.code_invalidations, (std::vector<Range>{Range(at, 40), Range(kBase + 6 * kPageSize, 60)}));
+  EXPECT_TRUE(m->has_code(5));
+  EXPECT_TRUE(m->has_code(6));
+  l.code_invalidations.clear();
+  m->prepare_write(kBase + 5 * kPageSize + 0x100, 8);
+  m->prepare_write(kBase + 5 * kPageSize + 0xf00);  // no length: the rest of the page
+  m->prepare_write(kBase + 7 * kPageSize);          // not code: nobody is told
+  EXPECT_EQ(l.code_invalidations, (std::vector<Range>{Range(kBase + 5 * kPageSize + 0x100, 8),
+                                                      Range(kBase + 5 * kPageSize + 0xf00, 0x100)}));
 }
 
 struct Reg : MmioDevice {
