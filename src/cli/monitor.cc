@@ -190,14 +190,18 @@ json Monitor::handle(const json& req) {
     if (!args.contains("to") || !args["to"].is_string())
       return error_reply("GenericError", "replicate needs {\"to\": \"HOST:PORT\"}");
     std::string spec = "to=" + args["to"].get<std::string>();
-    for (const char* key : {"epoch", "heartbeat"}) {
+    for (const char* key : {"epoch", "heartbeat", "cold"}) {
       if (!args.contains(key)) continue;
       if (!args[key].is_number_unsigned())
-        return error_reply("GenericError", std::string("replicate: '") + key + "' must be milliseconds");
+        return error_reply("GenericError", std::string("replicate: '") + key + "' must be a whole number");
       spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
     }
+    if (args.contains("history")) {
+      if (!args["history"].is_boolean()) return error_reply("GenericError", "replicate: 'history' must be true or false");
+      spec += args["history"].get<bool>() ? ",history=on" : ",history=off";
+    }
     for (const auto& [k, v] : args.items())
-      if (k != "to" && k != "epoch" && k != "heartbeat")
+      if (k != "to" && k != "epoch" && k != "heartbeat" && k != "cold" && k != "history")
         return error_reply("GenericError", "replicate: unknown argument '" + k + "'");
     if (Status st = replication_->start(spec); !st.ok()) return error_reply("GenericError", st.error().message());
     return {{"return", json::object()}};

@@ -13,8 +13,8 @@
 // tandem exits), snapshot-save (the state of that instant; the VM goes on),
 // query-snapshot, query-restore (how far a lazy or working-set restore has
 // loaded memory; {"status": "none"} for a VM that was not restored),
-// replicate ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS}: protect
-// the VM with a backup), query-replication, quit.
+// replicate ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS, "history":
+// BOOL, "cold": N}: protect the VM with a backup), query-replication, quit.
 #pragma once
 
 #include <memory>
