@@ -44,10 +44,10 @@ Status check_monitor_spec(const std::string& spec) {
   return Ok();
 }
 
-Result<std::unique_ptr<Monitor>> Monitor::create(const std::string& spec, board::Machine& m) {
+Result<int> listen_monitor_socket(const std::string& spec, int flags) {
   TANDEM_TRY(check_monitor_spec(spec));
   std::string path = spec.substr(5);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
   if (fd < 0) return sys_error("monitor socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -58,7 +58,13 @@ Result<std::unique_ptr<Monitor>> Monitor::create(const std::string& spec, board:
     ::close(fd);
     return e;
   }
-  return std::unique_ptr<Monitor>(new Monitor(m, fd, path));
+  return fd;
+}
+
+Result<std::unique_ptr<Monitor>> Monitor::create(const std::string& spec, board::Machine& m) {
+  auto fd = listen_monitor_socket(spec, SOCK_NONBLOCK);
+  if (!fd.ok()) return fd.error();
+  return std::unique_ptr<Monitor>(new Monitor(m, *fd, spec.substr(5)));
 }
 
 Monitor::Monitor(board::Machine& m, int listen_fd, std::string path)

@@ -74,5 +74,8 @@ class Monitor {
 
 // Tells whether a monitor spec is well formed ("unix:PATH").
 Status check_monitor_spec(const std::string& spec);
+// A listening unix socket at the spec's path (a file there is replaced),
+// with extra socket() `flags` (SOCK_NONBLOCK).
+Result<int> listen_monitor_socket(const std::string& spec, int flags);
 
 }  // namespace tandem::cli

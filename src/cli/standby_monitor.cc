@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -18,21 +17,10 @@ namespace tandem::cli {
 using nlohmann::json;
 
 Result<std::unique_ptr<StandbyMonitor>> StandbyMonitor::create(const std::string& spec, replication::Backup& b) {
-  TANDEM_TRY(check_monitor_spec(spec));
-  std::string path = spec.substr(5);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return sys_error("monitor socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ::unlink(path.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) {
-    auto e = sys_error("monitor " + spec);
-    ::close(fd);
-    return e;
-  }
+  auto fd = listen_monitor_socket(spec, 0);
+  if (!fd.ok()) return fd.error();
   int stop = eventfd(0, EFD_CLOEXEC);
-  return std::unique_ptr<StandbyMonitor>(new StandbyMonitor(b, fd, stop, path));
+  return std::unique_ptr<StandbyMonitor>(new StandbyMonitor(b, *fd, stop, spec.substr(5)));
 }
 
 StandbyMonitor::StandbyMonitor(replication::Backup& b, int listen_fd, int stop_fd, std::string path)

@@ -108,13 +108,53 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   return h;
 }
 
-std::vector<uint8_t> encode_pages(std::span<const uint32_t> pages, const state::EncodedBlock& block) {
-  state::Encoder e;
-  e.vec(pages);
+namespace {
+// The block part of a pages or disk message: encoding, checksum, bytes.
+void put_block(state::Encoder& e, const state::EncodedBlock& block) {
   e.u32(block.encoding);
   e.u64(block.checksum);
   e.u32(static_cast<uint32_t>(block.data.size()));
   e.bytes(block.data.data(), block.data.size());
+}
+
+void get_block(state::Decoder& d, state::EncodedBlock& block) {
+  block.encoding = d.u32("encoding");
+  block.checksum = d.u64("checksum");
+  std::span<const uint8_t> data = d.view("data", d.u32("size"));
+  block.data.assign(data.begin(), data.end());
+}
+
+// A block's list of pages or chunks: 1 to kPagesPerMessage, each below
+// `limit` and listed once; then the block's checksum.
+template <typename T>
+Status check_listed(const std::vector<T>& list, uint64_t limit, state::EncodedBlock& block, const std::string& msg,
+                    const char* unit, const std::string& beyond) {
+  if (list.empty() || list.size() > kPagesPerMessage)
+    return Error(msg + " message lists " + std::to_string(list.size()) + " " + unit + "s (1 to " +
+                 std::to_string(kPagesPerMessage) + " allowed)");
+  std::unordered_set<T> seen;
+  for (T x : list) {
+    if (x >= limit) return Error(msg + " message: " + unit + " " + std::to_string(x) + " " + beyond);
+    if (!seen.insert(x).second) return Error(msg + " message: " + unit + " " + std::to_string(x) + " listed twice");
+  }
+  block.page_count = static_cast<uint32_t>(list.size());
+  if (state::format::checksum(block.data.data(), block.data.size()) != block.checksum)
+    return Error(msg + " message: block checksum mismatch");
+  return Ok();
+}
+
+Status unpack(const state::EncodedBlock& block, std::vector<uint8_t>& out, const char* msg) {
+  out.resize(size_t{block.page_count} * mem::kPageSize);
+  Status st = state::decode_block(block.encoding, block.data, out.data(), out.size());
+  if (!st.ok()) return st.error().context(std::string(msg) + " message");
+  return Ok();
+}
+}  // namespace
+
+std::vector<uint8_t> encode_pages(std::span<const uint32_t> pages, const state::EncodedBlock& block) {
+  state::Encoder e;
+  e.vec(pages);
+  put_block(e, block);
   return e.take();
 }
 
@@ -123,42 +163,20 @@ Result<Pages> decode_pages(std::span<const uint8_t> payload, uint64_t page_count
   state::Decoder::Scope scope(d, "pages");
   Pages p;
   p.pages = d.vec<uint32_t>("list");
-  p.block.encoding = d.u32("encoding");
-  p.block.checksum = d.u64("checksum");
-  std::span<const uint8_t> data = d.view("data", d.u32("size"));
-  p.block.data.assign(data.begin(), data.end());
+  get_block(d, p.block);
   TANDEM_TRY(d.finish());
-  if (p.pages.empty() || p.pages.size() > kPagesPerMessage)
-    return Error("pages message lists " + std::to_string(p.pages.size()) + " pages (1 to " +
-                 std::to_string(kPagesPerMessage) + " allowed)");
-  std::unordered_set<uint32_t> seen;
-  for (uint32_t page : p.pages) {
-    if (page >= page_count)
-      return Error("pages message: page " + std::to_string(page) + " is outside RAM (" +
-                   std::to_string(page_count) + " pages)");
-    if (!seen.insert(page).second) return Error("pages message: page " + std::to_string(page) + " listed twice");
-  }
-  p.block.page_count = static_cast<uint32_t>(p.pages.size());
-  if (state::format::checksum(p.block.data.data(), p.block.data.size()) != p.block.checksum)
-    return Error("pages message: block checksum mismatch");
+  TANDEM_TRY(check_listed(p.pages, page_count, p.block, "pages", "page",
+                          "is outside RAM (" + std::to_string(page_count) + " pages)"));
   return p;
 }
 
-Status decode_pages_into(const Pages& p, std::vector<uint8_t>& out) {
-  out.resize(p.pages.size() * mem::kPageSize);
-  Status st = state::decode_block(p.block.encoding, p.block.data, out.data(), out.size());
-  if (!st.ok()) return st.error().context("pages message");
-  return Ok();
-}
+Status decode_pages_into(const Pages& p, std::vector<uint8_t>& out) { return unpack(p.block, out, "pages"); }
 
 std::vector<uint8_t> encode_disk(uint32_t drive, std::span<const uint64_t> chunks, const state::EncodedBlock& block) {
   state::Encoder e;
   e.u32(drive);
   e.vec(chunks);
-  e.u32(block.encoding);
-  e.u64(block.checksum);
-  e.u32(static_cast<uint32_t>(block.data.size()));
-  e.bytes(block.data.data(), block.data.size());
+  put_block(e, block);
   return e.take();
 }
 
@@ -168,34 +186,16 @@ Result<Disk> decode_disk(std::span<const uint8_t> payload, const std::vector<uin
   Disk x;
   x.drive = d.u32("drive");
   x.chunks = d.vec<uint64_t>("chunks");
-  x.block.encoding = d.u32("encoding");
-  x.block.checksum = d.u64("checksum");
-  std::span<const uint8_t> data = d.view("data", d.u32("size"));
-  x.block.data.assign(data.begin(), data.end());
+  get_block(d, x.block);
   TANDEM_TRY(d.finish());
   if (x.drive >= drive_chunk_counts.size() || drive_chunk_counts[x.drive] == 0)
     return Error("disk message for drive " + std::to_string(x.drive) + ", which is not replicated");
-  if (x.chunks.empty() || x.chunks.size() > kPagesPerMessage)
-    return Error("disk message lists " + std::to_string(x.chunks.size()) + " chunks (1 to " +
-                 std::to_string(kPagesPerMessage) + " allowed)");
-  std::unordered_set<uint64_t> seen;
-  for (uint64_t c : x.chunks) {
-    if (c >= drive_chunk_counts[x.drive])
-      return Error("disk message: chunk " + std::to_string(c) + " is past the end of drive " + std::to_string(x.drive));
-    if (!seen.insert(c).second) return Error("disk message: chunk " + std::to_string(c) + " listed twice");
-  }
-  x.block.page_count = static_cast<uint32_t>(x.chunks.size());
-  if (state::format::checksum(x.block.data.data(), x.block.data.size()) != x.block.checksum)
-    return Error("disk message: block checksum mismatch");
+  TANDEM_TRY(check_listed(x.chunks, drive_chunk_counts[x.drive], x.block, "disk", "chunk",
+                          "is past the end of drive " + std::to_string(x.drive)));
   return x;
 }
 
-Status decode_disk_into(const Disk& x, std::vector<uint8_t>& out) {
-  out.resize(x.chunks.size() * mem::kPageSize);
-  Status st = state::decode_block(x.block.encoding, x.block.data, out.data(), out.size());
-  if (!st.ok()) return st.error().context("disk message");
-  return Ok();
-}
+Status decode_disk_into(const Disk& x, std::vector<uint8_t>& out) { return unpack(x.block, out, "disk"); }
 
 std::vector<uint8_t> encode_end(const End& x) {
   state::Encoder e;

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_test import SKIP, Failure, expect, free_port, guest_args  # noqa: E402
+from system_test import SKIP, Failure, expect, free_port, guest_args, main  # noqa: E402
 from replication_test import Proc  # noqa: E402
 
 KILLS = int(os.environ.get("TANDEM_FAILOVER_KILLS", "10"))
@@ -237,15 +237,5 @@ def test_replication_tap_failover(tandem):
             tmp.cleanup()
 
 
-TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
-
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
-        print("usage: replication_tap_test.py TANDEM {" + ",".join(TESTS) + "}")
-        sys.exit(2)
-    try:
-        TESTS[sys.argv[2]](sys.argv[1])
-    except (Failure, subprocess.TimeoutExpired) as e:
-        print("FAILED:", e)
-        sys.exit(1)
-    print("passed")
+    main({name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}, "replication_tap_test.py")

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_test import BOOT_TIMEOUT, SKIP, Failure, expect, free_port, guest_args  # noqa: E402
+from system_test import BOOT_TIMEOUT, SKIP, Failure, expect, free_port, guest_args, main  # noqa: E402
 
 
 class Proc:
@@ -299,15 +299,5 @@ def test_replication_errors(tandem):
     expect(p.returncode == 2 and b"--listen" in p.stderr, "backup without --listen", p.stderr.decode())
 
 
-TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
-
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
-        print("usage: replication_test.py TANDEM {" + ",".join(TESTS) + "}")
-        sys.exit(2)
-    try:
-        TESTS[sys.argv[2]](sys.argv[1])
-    except (Failure, subprocess.TimeoutExpired) as e:
-        print("FAILED:", e)
-        sys.exit(1)
-    print("passed")
+    main({name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}, "replication_test.py")

@@ -993,15 +993,18 @@ def flip(data, at):
     return data[:at] + bytes([data[at] ^ 0xff]) + data[at + 1:]
 
 
-TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
-        print("usage: system_test.py TANDEM {" + ",".join(TESTS) + "}")
+def main(tests, script):
+    """Runs the test named on the command line (argv: TANDEM TEST_NAME)."""
+    if len(sys.argv) != 3 or sys.argv[2] not in tests:
+        print(f"usage: {script} TANDEM {{" + ",".join(tests) + "}")
         sys.exit(2)
     try:
-        TESTS[sys.argv[2]](sys.argv[1])
+        tests[sys.argv[2]](sys.argv[1])
     except (Failure, subprocess.TimeoutExpired) as e:
         print("FAILED:", e)
         sys.exit(1)
     print("passed")
+
+
+if __name__ == "__main__":
+    main({name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}, "system_test.py")

@@ -20,41 +20,78 @@ using state::testing::config;
 using state::testing::memory_of;
 using state::testing::temp_path;
 
+// A bare machine protected by a backup in this process, 1 ms epochs; the
+// test drives the primary's ticks itself.
+struct Protected {
+  std::unique_ptr<board::Machine> m;
+  std::unique_ptr<Backup> backup;
+  std::future<bool> served;
+  std::unique_ptr<Primary> primary;
+
+  explicit Protected(bool history = true) {
+    auto made = board::Machine::create(config());
+    EXPECT_TRUE(made.ok()) << made.error().message();
+    m = std::move(made).value();
+    m->hart().run(100'000);
+    BackupOptions bo;
+    bo.listen = {"127.0.0.1", 0};
+    bo.quiet = true;
+    auto b = Backup::listen(bo);
+    EXPECT_TRUE(b.ok()) << b.error().message();
+    backup = std::move(b).value();
+    served = std::async(std::launch::async, [this] { return backup->serve().ok(); });
+    ReplicateOptions ro;
+    ro.to = {"127.0.0.1", backup->port()};
+    ro.epoch_ms = 1;
+    ro.history = history;
+    auto p = Primary::start(*m, ro);
+    EXPECT_TRUE(p.ok()) << p.error().message();
+    primary = std::move(p).value();
+  }
+  void wait_committed(uint64_t n) {
+    for (int i = 0; i < 20000 && primary->status().committed < n; i++) {
+      primary->tick();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    ASSERT_GE(primary->status().committed, n) << "the backup did not acknowledge";
+  }
+  // With the guest still, one more checkpoint brings the backup level;
+  // then its committed memory must equal the primary's (no client took
+  // another's dirty pages, no deferred page was lost).
+  void expect_backup_equal() {
+    const uint64_t taken = primary->status().checkpoints;
+    for (int i = 0; i < 100 && primary->status().checkpoints <= taken + 1; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      primary->tick();
+    }
+    wait_committed(primary->status().checkpoints);
+    const mem::GuestMemory* committed = backup->committed_memory();
+    ASSERT_NE(committed, nullptr);
+    const std::vector<uint8_t> now = memory_of(*m);
+    EXPECT_EQ(std::memcmp(committed->host(), now.data(), now.size()), 0)
+        << "the backup's committed memory differs from the primary's";
+  }
+  // Ends replication on purpose: the backup does not take over.
+  void finish() {
+    primary.reset();
+    EXPECT_TRUE(served.get());
+  }
+};
+
 enum class SaveKind { kSuspend, kSnapshot };
 
 class ReplicationBesideSaves : public ::testing::TestWithParam<SaveKind> {};
 
 TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
-  auto made = board::Machine::create(config());
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  board::Machine& m = **made;
-  m.hart().run(100'000);
-
-  BackupOptions bo;
-  bo.listen = {"127.0.0.1", 0};
-  bo.quiet = true;
-  auto backup = Backup::listen(bo);
-  ASSERT_TRUE(backup.ok()) << backup.error().message();
-  auto served = std::async(std::launch::async, [&] { return (*backup)->serve().ok(); });
-  ReplicateOptions ro;
-  ro.to = {"127.0.0.1", (*backup)->port()};
-  ro.epoch_ms = 1;
-  auto primary = Primary::start(m, ro);
-  ASSERT_TRUE(primary.ok()) << primary.error().message();
-  Primary& p = **primary;
-
+  Protected r;
+  board::Machine& m = *r.m;
+  Primary& p = *r.primary;
   auto step = [&] {
     m.hart().run(20'000);
     p.tick();
     std::this_thread::sleep_for(std::chrono::microseconds(300));
   };
-  auto wait_committed = [&](uint64_t n) {
-    for (int i = 0; i < 20000 && p.status().committed < n; i++) {
-      p.tick();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    ASSERT_GE(p.status().committed, n) << "the backup did not acknowledge";
-  };
+  auto wait_committed = [&](uint64_t n) { r.wait_committed(n); };
   for (int i = 0; i < 10; i++) step();
   wait_committed(2);
 
@@ -90,20 +127,8 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
   wait_committed(before + 3);
   ASSERT_TRUE(p.active());
 
-  // With the guest still, one more checkpoint brings the backup level.
-  const uint64_t taken = p.status().checkpoints;
-  for (int i = 0; i < 100 && p.status().checkpoints <= taken; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    p.tick();
-  }
-  wait_committed(p.status().checkpoints);
-  const mem::GuestMemory* committed = (*backup)->committed_memory();
-  ASSERT_NE(committed, nullptr);
-  const std::vector<uint8_t> now = memory_of(m);
-  EXPECT_EQ(std::memcmp(committed->host(), now.data(), now.size()), 0)
-      << "the backup's committed memory differs from the primary's: a save took replication's pages";
-  primary->reset();  // ends replication on purpose: the backup does not take over
-  EXPECT_TRUE(served.get());
+  r.expect_backup_equal();
+  r.finish();
 }
 
 // Cold pages (written once each, by a device, then never again) are
@@ -113,29 +138,10 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
 class ReplicationHistory : public ::testing::TestWithParam<bool> {};
 
 TEST_P(ReplicationHistory, TheBackupEndsEqualWithDeferredCopies) {
-  auto made = board::Machine::create(config());
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  board::Machine& m = **made;
-  BackupOptions bo;
-  bo.listen = {"127.0.0.1", 0};
-  bo.quiet = true;
-  auto backup = Backup::listen(bo);
-  ASSERT_TRUE(backup.ok()) << backup.error().message();
-  auto served = std::async(std::launch::async, [&] { return (*backup)->serve().ok(); });
-  ReplicateOptions ro;
-  ro.to = {"127.0.0.1", (*backup)->port()};
-  ro.epoch_ms = 1;
-  ro.history = GetParam();
-  auto primary = Primary::start(m, ro);
-  ASSERT_TRUE(primary.ok()) << primary.error().message();
-  Primary& p = **primary;
-  auto wait_committed = [&](uint64_t n) {
-    for (int i = 0; i < 20000 && p.status().committed < n; i++) {
-      p.tick();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    ASSERT_GE(p.status().committed, n) << "the backup did not acknowledge";
-  };
+  Protected r(GetParam());
+  board::Machine& m = *r.m;
+  Primary& p = *r.primary;
+  auto wait_committed = [&](uint64_t n) { r.wait_committed(n); };
   wait_committed(1);
   // 40 rounds of 64 fresh pages, each written once and then, right after
   // its stun, once more.
@@ -154,22 +160,11 @@ TEST_P(ReplicationHistory, TheBackupEndsEqualWithDeferredCopies) {
       ASSERT_TRUE(m.ram().write(region + (round * 64 + k) * mem::kPageSize + 8, &again, 8).ok());
     m.hart().run(10'000);
   }
-  const uint64_t taken = p.status().checkpoints;
-  for (int i = 0; i < 100 && p.status().checkpoints <= taken + 1; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    p.tick();
-  }
-  wait_committed(p.status().checkpoints);
+  r.expect_backup_equal();
   const ReplicationStatus st = p.status();
   if (GetParam()) EXPECT_GT(st.deferred_p99, 0) << "no page was ever deferred: the test tests nothing";
   else EXPECT_EQ(st.deferred_p99, 0);
-  const mem::GuestMemory* committed = (*backup)->committed_memory();
-  ASSERT_NE(committed, nullptr);
-  const std::vector<uint8_t> now = memory_of(m);
-  EXPECT_EQ(std::memcmp(committed->host(), now.data(), now.size()), 0)
-      << "the backup's committed memory differs from the primary's";
-  primary->reset();
-  EXPECT_TRUE(served.get());
+  r.finish();
 }
 
 INSTANTIATE_TEST_SUITE_P(History, ReplicationHistory, ::testing::Bool(),
