@@ -178,6 +178,7 @@ Status Machine::attach_devices() {
   plic_->connect(1, IrqLine(hart_.get(), kMipSeip));
   console_sink_.console = &console_;
   console_sink_.epoch = &output_epoch_;
+  console_sink_.held = &output_in_epoch_;
   uart_ = std::make_unique<dev::Uart16550>(&console_sink_, IrqLine(plic_.get(), kUartIrq));
   finisher_ = std::make_unique<dev::TestFinisher>();
   finisher_->set_handler([this](const dev::TestFinisher::Event& e) {
@@ -219,6 +220,7 @@ Status Machine::attach_devices() {
     auto device = std::make_unique<dev::VirtioNet>(nic.get());
     nic->device = device.get();
     nic->epoch = &output_epoch_;
+    nic->held = &output_in_epoch_;
     Nic* n = nic.get();
     n->backend->set_receive([n](const uint8_t* frame, size_t len) {
       // Like a NIC's ring: when the guest does not keep up, drop the oldest.
@@ -399,6 +401,8 @@ bool Machine::has_input_sources() const {
 // The hart is in WFI with nothing pending: wait for a timer or host input.
 void Machine::idle() {
   console_.flush();
+  in_idle_ = true;
+  run_slice_hooks();  // before any sleep: a hook may act on the guest's waiting
   int hopeless = 0;
   while (!finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
     if (serve_deferred_io()) {
@@ -445,6 +449,7 @@ void Machine::idle() {
     feed_console();
     run_slice_hooks();
   }
+  in_idle_ = false;
 }
 
 Result<int> Machine::run() {

@@ -100,9 +100,18 @@ class Machine {
   // release_output() reaches that epoch (the backup holds the checkpoint
   // that produced it). hold_output(false) releases everything.
   void hold_output(bool on);
-  void set_output_epoch(uint64_t epoch) { output_epoch_ = epoch; }
+  void set_output_epoch(uint64_t epoch) {
+    output_epoch_ = epoch;
+    output_in_epoch_ = false;
+  }
   uint64_t output_epoch() const { return output_epoch_; }
   void release_output(uint64_t through);
+  // Whether the guest produced output (held) since the last
+  // set_output_epoch(): an epoch worth ending early.
+  bool output_in_epoch() const { return output_in_epoch_; }
+  // The hart waits for an interrupt (WFI): slice hooks run once as it
+  // starts to, and then between polls, seeing true.
+  bool idle_now() const { return in_idle_; }
   // Failover: held output of epochs that were never acknowledged.
   void discard_held_output();
   size_t held_output_bytes() const;
@@ -138,9 +147,13 @@ class Machine {
     std::deque<std::vector<uint8_t>> rx_queue;
     net::OutputGate gate{[this](const uint8_t* f, size_t n) { backend->send(f, n); }};
     const uint64_t* epoch = nullptr;  // Machine::output_epoch_
+    bool* held = nullptr;             // Machine::output_in_epoch_
     // A frame the gate refuses (older than one released) is dropped, as
     // a full queue would drop it.
-    void send(const uint8_t* frame, size_t len) override { (void)gate.hold(*epoch, frame, len); }
+    void send(const uint8_t* frame, size_t len) override {
+      *held |= !gate.pass_through();
+      (void)gate.hold(*epoch, frame, len);
+    }
   };
   Status attach_virtio(std::unique_ptr<dev::VirtioDevice> device);
   void deliver_network_frames();
@@ -149,7 +162,11 @@ class Machine {
     HostConsole* console = nullptr;
     net::OutputGate gate{[this](const uint8_t* d, size_t n) { console->write(d, n); }};
     const uint64_t* epoch = nullptr;  // Machine::output_epoch_
-    void write(const uint8_t* data, size_t len) override { (void)gate.hold(*epoch, data, len); }
+    bool* held = nullptr;             // Machine::output_in_epoch_
+    void write(const uint8_t* data, size_t len) override {
+      *held |= !gate.pass_through();
+      (void)gate.hold(*epoch, data, len);
+    }
   };
 
   MachineConfig config_;
@@ -180,6 +197,8 @@ class Machine {
   bool paused_ = false;
   bool reset_requested_ = false;
   uint64_t output_epoch_ = 0;
+  bool output_in_epoch_ = false;
+  bool in_idle_ = false;
   void run_slice_hooks();
   std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
   int next_hook_id_ = 0;

@@ -202,12 +202,14 @@ json Monitor::handle(const json& req) {
         return error_reply("GenericError", std::string("replicate: '") + key + "' must be a whole number");
       spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
     }
-    if (args.contains("history")) {
-      if (!args["history"].is_boolean()) return error_reply("GenericError", "replicate: 'history' must be true or false");
-      spec += args["history"].get<bool>() ? ",history=on" : ",history=off";
+    for (const char* key : {"history", "early"}) {
+      if (!args.contains(key)) continue;
+      if (!args[key].is_boolean())
+        return error_reply("GenericError", std::string("replicate: '") + key + "' must be true or false");
+      spec += std::string(",") + key + (args[key].get<bool>() ? "=on" : "=off");
     }
     for (const auto& [k, v] : args.items())
-      if (k != "to" && k != "epoch" && k != "heartbeat" && k != "cold" && k != "history")
+      if (k != "to" && k != "epoch" && k != "heartbeat" && k != "cold" && k != "history" && k != "early")
         return error_reply("GenericError", "replicate: unknown argument '" + k + "'");
     if (Status st = replication_->start(spec); !st.ok()) return error_reply("GenericError", st.error().message());
     return {{"return", json::object()}};

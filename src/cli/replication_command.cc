@@ -28,8 +28,9 @@ void print_status(const json& s) {
   if (!s.value("peer", "").empty()) std::printf("peer:         %s\n", s.value("peer", "").c_str());
   if (s.value("role", "") == "none") return;
   std::printf("epoch:        %.0f (every %.0f ms)\n", num(s, "epoch"), num(s, "epoch_ms"));
-  std::printf("checkpoints:  %.0f taken, %.0f committed, %.1f/s; backup lag %.0f\n", num(s, "checkpoints"),
-              num(s, "committed"), num(s, "checkpoints_per_s"), num(s, "backup_lag"));
+  std::printf("checkpoints:  %.0f taken (%.0f early: output waiting), %.0f committed, %.1f/s; backup lag %.0f\n",
+              num(s, "checkpoints"), num(s, "early_checkpoints"), num(s, "committed"), num(s, "checkpoints_per_s"),
+              num(s, "backup_lag"));
   std::printf("stun:         p50 %.3f ms, p99 %.3f ms\n", num(s, "stun_ms", "p50"), num(s, "stun_ms", "p99"));
   std::printf("send:         p50 %.3f ms, p99 %.3f ms\n", num(s, "send_ms", "p50"), num(s, "send_ms", "p99"));
   std::printf("output delay: p50 %.3f ms, p99 %.3f ms (stun to ack)\n", num(s, "ack_ms", "p50"),

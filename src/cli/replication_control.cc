@@ -41,6 +41,7 @@ nlohmann::json to_json(const replication::ReplicationStatus& s) {
           {"epoch_ms", s.epoch_ms},
           {"checkpoints", s.checkpoints},
           {"committed", s.committed},
+          {"early_checkpoints", s.early_checkpoints},
           {"checkpoints_per_s", s.checkpoints_per_s},
           {"stun_ms", {{"p50", s.stun_p50_ms}, {"p99", s.stun_p99_ms}}},
           {"send_ms", {{"p50", s.send_p50_ms}, {"p99", s.send_p99_ms}}},

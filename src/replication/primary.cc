@@ -32,6 +32,8 @@ constexpr size_t kMaxQueued = 2;
 // this many pages written (4 MiB), or after this many rounds.
 constexpr size_t kSyncStopPages = 1024;
 constexpr unsigned kMaxSyncRounds = 8;
+// An early epoch end comes at least this long after the last stun.
+constexpr auto kMinEarlyGap = std::chrono::microseconds(1000);
 // Fewer cold pages than this are copied in the stun with the rest.
 constexpr size_t kMinDeferred = 16;
 
@@ -72,12 +74,15 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
       auto v = parse_ms(key, value, 1, 16);
       if (!v.ok()) return Error("replicate: cold=" + value + ": expected epochs from 1 to 16");
       o.cold_epochs = *v;
+    } else if (key == "early") {
+      if (value != "on" && value != "off") return Error("replicate: early must be on or off, not '" + value + "'");
+      o.early = value == "on";
     } else if (key == "heartbeat") {
       auto v = parse_ms(key, value, 10, 60000);
       if (!v.ok()) return v.error().context("replicate");
       o.heartbeat_ms = *v;
     } else {
-      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat, history, cold)");
+      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat, history, cold, early)");
     }
   }
   if (!have_to) return Error("replicate '" + spec + "': to=HOST:PORT is required");
@@ -260,10 +265,15 @@ void Primary::tick() {
   // last stun: an idle guest's loop wakes only at the timer, and a stun
   // that came a little late would otherwise miss the next tick.
   const auto now = Clock::now();
-  if (queued < kMaxQueued && now + kTimerSlack >= next_due_) {
+  if (queued >= kMaxQueued) return;
+  if (now + kTimerSlack >= next_due_) {
     take_checkpoint(log_->end_epoch(), now);
     next_due_ += epoch_;
     if (next_due_ < now) next_due_ = now + epoch_;
+  } else if (options_.early && m_.idle_now() && m_.output_in_epoch() && now - last_stun_ >= kMinEarlyGap) {
+    take_checkpoint(log_->end_epoch(), now);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.early++;
   }
 }
 
@@ -304,6 +314,7 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
   c.stun_at = t0;
   m_.set_output_epoch(++epoch_number_);
   const auto t1 = Clock::now();
+  last_stun_ = t1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.checkpoints++;
@@ -516,6 +527,7 @@ ReplicationStatus Primary::status() const {
   const double secs = ms_between(started_, Clock::now()) / 1000.0;
   s.checkpoints = stats_.checkpoints;
   s.committed = stats_.committed;
+  s.early_checkpoints = stats_.early;
   s.checkpoints_per_s = secs > 0 ? static_cast<double>(stats_.checkpoints) / secs : 0;
   s.stun_p50_ms = stats_.stun_ms.percentile(50);
   s.stun_p99_ms = stats_.stun_ms.percentile(99);

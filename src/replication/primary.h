@@ -47,8 +47,13 @@ struct ReplicateOptions {
   // at the stun and copied after it, instead of copied during it.
   bool history = true;
   unsigned cold_epochs = 2;
+  // End an epoch early, at least kMinEarlyGap after the last stun, when
+  // the guest has produced output and waits for an interrupt: it has
+  // nothing to do but wait for that output to be released.
+  bool early = true;
 };
-// "to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]";
+// "to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]
+// [,early=on|off]";
 // the error names the part.
 Result<ReplicateOptions> parse_replicate_spec(const std::string& spec);
 
@@ -137,6 +142,7 @@ class Primary {
   unsigned sync_rounds_ = 0;
   std::chrono::steady_clock::duration epoch_;
   std::chrono::steady_clock::time_point next_due_;  // when it ends
+  std::chrono::steady_clock::time_point last_stun_;
   std::chrono::steady_clock::time_point started_;
   Stats stats_;  // under mu_
   std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> stun_times_;  // under mu_

@@ -32,6 +32,7 @@ class Samples {
 
 struct Stats {
   uint64_t checkpoints = 0;       // stuns taken
+  uint64_t early = 0;             // of which ended early (output waiting)
   uint64_t committed = 0;         // acknowledged by the backup
   uint64_t pages_sent = 0;
   uint64_t initial_pages = 0;  // sent while the guest ran, before checkpoint 0's stun
@@ -50,6 +51,7 @@ struct ReplicationStatus {
   double epoch_ms = 0;
   double checkpoints_per_s = 0;
   uint64_t checkpoints = 0, committed = 0;
+  uint64_t early_checkpoints = 0;  // ended before the epoch, output waiting
   double stun_p50_ms = 0, stun_p99_ms = 0, send_p50_ms = 0, send_p99_ms = 0;
   double ack_p50_ms = 0, ack_p99_ms = 0;  // stun to ack: the added output delay
   double dirty_pages_p50 = 0, dirty_pages_p99 = 0, bytes_p50 = 0;
