@@ -34,12 +34,14 @@ const char kRunUsage[] =
     "  --icount                guest time from instructions executed (deterministic)\n"
     "  --stats                 print instructions, seconds and MIPS to stderr at exit\n"
     "  --monitor unix:PATH     JSON monitor socket\n"
-    "  --replicate to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]\n"
+    "  --replicate to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N][,early=on|off]\n"
     "                          protect the VM with a backup (tandem backup): a\n"
     "                          checkpoint every epoch (default 20 ms), output held\n"
     "                          until the backup has it; heartbeat default 100 ms;\n"
     "                          history: pages written in at most cold (2) of the\n"
-    "                          last 16 epochs are copied after the stun (default on)\n"
+    "                          last 16 epochs are copied after the stun (default on);\n"
+    "                          early: end an epoch as soon as output waits and the\n"
+    "                          guest idles, 1 ms after the last at the soonest (on)\n"
     "On a terminal, Ctrl-A x quits.\n";
 
 void set_drive_snapshot(board::MachineConfig& c, bool on) {
