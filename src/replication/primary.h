@@ -1,19 +1,22 @@
 // The protected VM's side of continuous checkpointing
-// (docs/architecture.md, "Replication").
+// (docs/architecture.md, "Continuous checkpointing").
 //
 // start() connects to the backup, sends the machine configuration and
 // starts the initial synchronisation: a sender thread copies every
-// populated page while the guest runs, as checkpoint 0's first pages,
-// then, round by round as a suspend does, the pages written meanwhile;
-// when a round leaves few, checkpoint 0's stun ends it. From then on tick(), on the vCPU thread between slices, ends an epoch
-// every `epoch_ms`: it takes the pages dirtied since the last one from
-// replication's own DirtyLog, copies them and captures CPU and device
-// state (the stun; the guest waits only for this), and queues the
-// checkpoint for the sender. Guest output of epoch N (frames, console
-// bytes) is held by the machine's output gates until the backup
-// acknowledges checkpoint N. When the backup is lost (closed, an error
-// message, or no message for `heartbeat_ms * kMissedHeartbeats`), the
-// primary releases what it holds and runs on unprotected, and says so.
+// populated page (and drive chunk holding data) while the guest runs, as
+// checkpoint 0's first pages, then, round by round as a suspend does,
+// those written meanwhile; when a round leaves few, checkpoint 0's stun
+// ends it. From then on tick(), on the vCPU thread between slices, ends
+// an epoch every `epoch_ms`, or sooner when output waits and the guest
+// idles: it takes the pages dirtied since the last one from replication's
+// own DirtyLog, copies the often written ones, protects the rarely
+// written ones (DeferredCopy), reads the drives' written chunks and
+// captures CPU and device state (the stun; the guest waits only for
+// this), and queues the checkpoint for the sender. Guest output of epoch
+// N (frames, console bytes) is held by the machine's output gates until
+// the backup acknowledges checkpoint N. When the backup is lost (closed,
+// an error message, or no message for `heartbeat_ms * kMissedHeartbeats`),
+// the primary releases what it holds and runs on unprotected, and says so.
 #pragma once
 
 #include <atomic>
