@@ -34,6 +34,8 @@ json report_json(const state::SaveReport& r) {
   return j;
 }
 
+std::string to_line(const json& msg) { return msg.dump() + "\n"; }
+
 }  // namespace
 
 Status check_monitor_spec(const std::string& spec) {
@@ -125,17 +127,23 @@ void Monitor::read_client(int fd) {
     close_client(fd);
     return;
   }
+  for (const std::string& reply : answer_lines(c->in)) send_line(fd, reply);
+}
+
+std::vector<std::string> Monitor::answer_lines(std::string& in) {
+  std::vector<std::string> replies;
   size_t nl;
-  while ((nl = c->in.find('\n')) != std::string::npos) {
-    std::string line = c->in.substr(0, nl);
-    c->in.erase(0, nl + 1);
+  while ((nl = in.find('\n')) != std::string::npos) {
+    std::string line = in.substr(0, nl);
+    in.erase(0, nl + 1);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
     json reply = req.is_discarded() ? error_reply("GenericError", "malformed JSON: " + line.substr(0, 80))
                                     : handle(req);
     if (req.is_object() && req.contains("id")) reply["id"] = req["id"];
-    send(fd, reply);
+    replies.push_back(to_line(reply));
   }
+  return replies;
 }
 
 json Monitor::handle(const json& req) {
@@ -270,8 +278,9 @@ void Monitor::tick() {
   }
 }
 
-void Monitor::send(int fd, const json& msg) {
-  std::string line = msg.dump() + "\n";
+void Monitor::send(int fd, const json& msg) { send_line(fd, to_line(msg)); }
+
+void Monitor::send_line(int fd, const std::string& line) {
   size_t off = 0;
   int waits = 0;
   while (off < line.size()) {

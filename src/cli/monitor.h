@@ -45,6 +45,11 @@ class Monitor {
   // Replication of this VM, for replicate and query-replication.
   void set_replication(ReplicationControl* r) { replication_ = r; }
 
+  // Answers each complete line of `in` (one JSON request each) and removes
+  // it; returns the reply lines to send. The socket's parser, public so
+  // that the fuzzer (tests/fuzz/monitor_fuzz.cc) drives it without one.
+  std::vector<std::string> answer_lines(std::string& in);
+
  private:
   struct Client {
     int fd;
@@ -56,6 +61,7 @@ class Monitor {
   void close_client(int fd);
   nlohmann::json handle(const nlohmann::json& request);
   void send(int fd, const nlohmann::json& msg);
+  void send_line(int fd, const std::string& line);
   void broadcast(const nlohmann::json& msg);
   void tick();
   nlohmann::json progress_json() const;

@@ -1,0 +1,215 @@
+// Writes the fuzz harnesses' seed corpora (tests/fuzz/corpus/<harness>/)
+// from real artefacts: snapshot files of a bare machine that ran, the
+// replication messages a primary sends for it, ELF files as the tests
+// build them, virtio requests as a driver lays them out, and monitor
+// requests as clients send them. Run by bench/fuzz/make-seeds after a
+// format change; the files are committed.
+//
+//   fuzz_make_seeds DIR   (DIR: tests/fuzz/corpus)
+#include <elf.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../unit/elf_writer.h"
+#include "board/machine.h"
+#include "replication/protocol.h"
+#include "state/machine_snapshot.h"
+#include "state/page_block.h"
+#include "state/sections.h"
+#include "state/snapshot_file.h"
+
+namespace {
+
+using namespace tandem;
+namespace fs = std::filesystem;
+constexpr uint64_t kBase = 0x80000000;
+
+void put(const fs::path& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
+  fs::create_directories(dir);
+  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+void put_text(const fs::path& dir, const std::string& name, const std::string& text) {
+  put(dir, name, std::vector<uint8_t>(text.begin(), text.end()));
+}
+std::vector<uint8_t> slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+template <typename T>
+void le(std::vector<uint8_t>& v, size_t off, T x) {
+  std::memcpy(v.data() + off, &x, sizeof x);
+}
+
+// x5 walks 8 pages, storing its counter: a machine with some pages in use.
+std::vector<uint8_t> program() {
+  return {
+      0xb7, 0x02, 0x01, 0x80,  // lui  x5, 0x80010
+      0x13, 0x03, 0x00, 0x00,  // addi x6, x0, 0
+      0x23, 0xb0, 0x62, 0x00,  // sd   x6, 0(x5)
+      0x13, 0x03, 0x13, 0x00,  // addi x6, x6, 1
+      0x6f, 0xf0, 0x9f, 0xff,  // j    -8
+  };
+}
+
+std::unique_ptr<board::Machine> machine(const fs::path& tmp) {
+  std::string kernel = (tmp / "seed.elf").string();
+  test::write_elf_file(kernel, EM_RISCV, kBase, kBase, program(), 4096);
+  board::MachineConfig c;
+  c.ram_size = 1 << 20;
+  c.bios = "none";
+  c.kernel = kernel;
+  c.rng = false;
+  c.icount = true;
+  auto m = board::Machine::create(c);
+  if (!m.ok()) {
+    fprintf(stderr, "machine: %s\n", m.error().message().c_str());
+    exit(1);
+  }
+  (*m)->hart().run(10000);
+  // A few pages of varied contents, so that blocks hold data.
+  for (uint64_t p = 0; p < 8; p++) {
+    std::vector<uint8_t> page(4096, static_cast<uint8_t>(p * 37));
+    (void)(*m)->ram().write(kBase + 0x20000 + p * 0x3000, page.data(), page.size());
+  }
+  return std::move(m).value();
+}
+
+void snapshots(board::Machine& m, const fs::path& tmp, const fs::path& out) {
+  state::Snapshot snap = state::capture_machine(m);
+  for (auto [name, codec, per_block] : {std::tuple{"lz4.snap", state::Codec::kLz4, 32u},
+                                        std::tuple{"zstd.snap", state::Codec::kZstd, 4u}}) {
+    state::WriteOptions o;
+    o.codec = codec;
+    o.pages_per_block = per_block;
+    o.threads = 1;
+    fs::path p = tmp / name;
+    auto w = state::write_snapshot(p.string(), snap, m.ram(), o);
+    if (!w.ok()) {
+      fprintf(stderr, "snapshot: %s\n", w.error().message().c_str());
+      exit(1);
+    }
+    put(out / "snapshot_reader", name, slurp(p));
+  }
+}
+
+void stream(board::Machine& m, const fs::path& out) {
+  using namespace replication;
+  Hello h;
+  h.sections_hash = state::section_kinds_hash();
+  h.ram_base = m.ram().base();
+  h.ram_size = m.ram().size();
+  h.config = state::capture_machine(m).config;
+  h.drive_sizes = {64 << 10};
+  std::vector<uint8_t> s = encode_message(MsgType::kHello, 0, encode_hello(h));
+  auto add = [&s](MsgType t, uint64_t epoch, const std::vector<uint8_t>& payload) {
+    std::vector<uint8_t> msg = encode_message(t, epoch, payload);
+    s.insert(s.end(), msg.begin(), msg.end());
+  };
+  add(MsgType::kBegin, 1, {});
+  state::BlockEncoder enc;
+  std::vector<uint8_t> ram(4 * 4096);
+  (void)m.ram().read(kBase + 0x10000, ram.data(), ram.size());
+  state::EncodedBlock block;
+  enc.encode(ram.data(), 4, block);
+  std::vector<uint32_t> pages = {16, 17, 18, 19};
+  add(MsgType::kPages, 1, encode_pages(pages, block));
+  std::vector<uint64_t> chunks = {0, 3, 7, 9};
+  add(MsgType::kDisk, 1, encode_disk(0, chunks, block));
+  add(MsgType::kState, 1, encode_state(state::capture_machine(m)));
+  add(MsgType::kEnd, 1, encode_end({4, 1, 1, 4, 1}));
+  add(MsgType::kAck, 1, {});
+  add(MsgType::kHeartbeat, 1, {});
+  add(MsgType::kError, 1, encode_text("backup: no space left"));
+  put(out / "replication_stream", "checkpoint.bin", s);
+}
+
+void elves(const fs::path& tmp, const fs::path& out) {
+  fs::path p = tmp / "a.elf";
+  test::write_elf_file(p.string(), EM_RISCV, kBase, kBase, program(), 4096);
+  put(out / "elf_loader", "exec.elf", slurp(p));
+  test::write_elf_file(p.string(), EM_RISCV, kBase + 0x1000, kBase + 0x1000, program(), program().size());
+  put(out / "elf_loader", "exact.elf", slurp(p));
+}
+
+// The harness's set-up bytes (see virtio_queue_fuzz.cc), then RAM with a
+// queue of 8 at 0x1000 (descriptors), 0x2000 (avail), 0x3000 (used).
+std::vector<uint8_t> virtio_input(uint8_t device, bool indirect) {
+  std::vector<uint8_t> v(16 + 0x6000, 0);
+  v[0] = device;
+  v[1] = 1;
+  le<uint16_t>(v, 2, 8);
+  le<uint16_t>(v, 4, 0x1000 / 16);
+  le<uint16_t>(v, 6, 0x2000 / 2);
+  le<uint16_t>(v, 8, 0x3000 / 4);
+  v[10] = 1;
+  auto desc = [&v](uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+    size_t o = 16 + table + 16 * i;
+    le<uint64_t>(v, o, kBase + addr);
+    le<uint32_t>(v, o + 8, len);
+    le<uint16_t>(v, o + 12, flags);
+    le<uint16_t>(v, o + 14, next);
+  };
+  uint64_t table = indirect ? 0x4800 : 0x1000;
+  if (device & 1) {  // virtio-blk: read sector 2 (header, data, status)
+    le<uint32_t>(v, 16 + 0x4000, 0);
+    le<uint64_t>(v, 16 + 0x4008, 2);
+    desc(table, 0, 0x4000, 16, 1, 1);
+    desc(table, 1, 0x5000, 512, 3, 2);
+    desc(table, 2, 0x4100, 1, 2, 0);
+  } else {  // virtio-rng: one 64-byte buffer
+    desc(table, 0, 0x5000, 64, 2, 0);
+  }
+  if (indirect) desc(0x1000, 0, 0x4800, (device & 1) ? 48 : 16, 4, 0);
+  le<uint16_t>(v, 16 + 0x2000 + 2, 1);  // avail.idx = 1, ring[0] = 0
+  return v;
+}
+
+void virtio(const fs::path& out) {
+  put(out / "virtio_queue", "rng.bin", virtio_input(0, false));
+  put(out / "virtio_queue", "rng_indirect.bin", virtio_input(0, true));
+  put(out / "virtio_queue", "blk_read.bin", virtio_input(1, false));
+  put(out / "virtio_queue", "blk_indirect.bin", virtio_input(1, true));
+}
+
+void monitor(const fs::path& out) {
+  fs::path d = out / "monitor";
+  put_text(d, "status.txt", "{\"execute\": \"query-status\", \"id\": 1}\n");
+  put_text(d, "stop_cont.txt", "{\"execute\": \"stop\"}\n{\"execute\": \"cont\"}\n{\"execute\":\"quit\"}\n");
+  put_text(d, "queries.txt",
+           "{\"execute\": \"query-snapshot\"}\n{\"execute\": \"query-restore\"}\n"
+           "{\"execute\": \"query-replication\"}\n");
+  put_text(d, "save.txt", "{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": \"vm.snap\"}}\n");
+  put_text(d, "suspend.txt", "{\"execute\": \"suspend\", \"arguments\": {\"file\": \"vm.snap\"}, \"id\": \"a\"}\n");
+  put_text(d, "replicate.txt",
+           "{\"execute\": \"replicate\", \"arguments\": {\"to\": \"127.0.0.1:1\", \"epoch\": 20}}\n");
+  put_text(d, "bad.txt", "{\"execute\": 3}\nnot json\n[1,2]\n{\"execute\": \"x\", \"arguments\": []}\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: fuzz_make_seeds DIR\n");
+    return 2;
+  }
+  fs::path out = argv[1];
+  std::string tmpl = (fs::temp_directory_path() / "tandem-seeds-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return 1;
+  fs::path tmp = tmpl;
+  {
+    auto m = machine(tmp);
+    snapshots(*m, tmp, out);
+    stream(*m, out);
+  }
+  elves(tmp, out);
+  virtio(out);
+  monitor(out);
+  fs::remove_all(tmp);
+  return 0;
+}
