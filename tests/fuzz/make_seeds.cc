@@ -132,9 +132,9 @@ void stream(board::Machine& m, const fs::path& out) {
 void elves(const fs::path& tmp, const fs::path& out) {
   fs::path p = tmp / "a.elf";
   test::write_elf_file(p.string(), EM_RISCV, kBase, kBase, program(), 4096);
-  put(out / "elf_loader", "exec.elf", slurp(p));
+  put(out / "elf_loader", "exec.bin", slurp(p));
   test::write_elf_file(p.string(), EM_RISCV, kBase + 0x1000, kBase + 0x1000, program(), program().size());
-  put(out / "elf_loader", "exact.elf", slurp(p));
+  put(out / "elf_loader", "exact.bin", slurp(p));
 }
 
 // The harness's set-up bytes (see virtio_queue_fuzz.cc), then RAM with a
