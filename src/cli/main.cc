@@ -10,6 +10,7 @@
 #include "cli/restore_command.h"
 #include "cli/run_command.h"
 #include "cli/snapshot_command.h"
+#include "cli/version.h"
 
 namespace {
 
@@ -21,7 +22,8 @@ const char kUsage[] =
     "  restore    resume a machine from a snapshot file (tandem restore --help)\n"
     "  backup     hold a protected machine's checkpoints, take over when its\n"
     "             primary is lost (tandem backup --help)\n"
-    "  replication status --monitor PATH   a protected VM's or backup's replication\n";
+    "  replication status --monitor PATH   a protected VM's or backup's replication\n"
+    "  --version, -V   tandem's version and its libraries'\n";
 
 // Memory freed stays with the process, and heaps grow in large steps.
 // Each time glibc hands memory back (trimming a heap) or grows one a page
@@ -50,6 +52,10 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "-V") {
+    std::fputs(tandem::cli::version_text().c_str(), stdout);
     return 0;
   }
   if (cmd == "run") return tandem::cli::run_command(argc, argv, 2);
