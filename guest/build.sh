@@ -251,6 +251,7 @@ write_cpio_list() {
   echo "nod /dev/console 0600 c 5 1"
   echo "nod /dev/null 0666 c 1 3"
   echo "file /init 0755 $GUEST_DIR/init"
+  echo "file /etc/init.shrc 0644 $GUEST_DIR/init.shrc"
   echo "file /bin/busybox 0755 $BUSYBOX_OUT/busybox"
   # busybox.links: one absolute path per applet.
   while read -r name; do

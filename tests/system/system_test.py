@@ -82,40 +82,89 @@ def test_boot_shell(tandem):
     expect("Power down" in out, "the kernel did not power down", out)
 
 
-def test_reboot(tandem):
-    """A guest reboot power-cycles the machine: the firmware and kernel
-    start again and the new shell takes commands. (Input typed ahead before
-    the reboot is lost with the guest's tty buffer, as on real hardware, so
-    the second command is sent once the new boot is ready.)"""
-    p = subprocess.Popen([tandem] + guest_args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    try:
-        p.stdin.write(b"echo first-boot\nreboot -f\n")
-        p.stdin.flush()
-        out = b""
-        os.set_blocking(p.stdout.fileno(), False)
+class Console:
+    """A guest whose console the test types into as it goes."""
+
+    def __init__(self, tandem):
+        self.p = subprocess.Popen([tandem] + guest_args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.out = b""
+
+    def type(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def wait_for(self, what, count=1):
         deadline = time.time() + BOOT_TIMEOUT
-        while out.count(b"tandem-guest: ready") < 2:
-            expect(time.time() < deadline and p.poll() is None, "the guest did not come back after reboot",
-                   out.decode(errors="replace"))
-            chunk = p.stdout.read()
+        while self.out.count(what) < count:
+            expect(time.time() < deadline and self.p.poll() is None,
+                   f"waited for {what!r} (x{count})", self.out.decode(errors="replace"))
+            chunk = self.p.stdout.read()
             if chunk:
-                out += chunk
+                self.out += chunk
             else:
                 time.sleep(0.05)
-        p.stdin.write(b"echo second-boot-$((3*3))\npoweroff -f\n")
-        p.stdin.flush()
-        os.set_blocking(p.stdout.fileno(), True)
-        rest, err = p.communicate(timeout=60)
-        out += rest
-        text = out.decode(errors="replace")
-        expect(p.returncode == 0, f"exit status {p.returncode}: {err.decode()}", text)
+
+    def finish(self):
+        """Waits for tandem to exit; returns (status, console text, stderr)."""
+        os.set_blocking(self.p.stdout.fileno(), True)
+        rest, err = self.p.communicate(timeout=60)
+        self.out += rest
+        return self.p.returncode, self.out.decode(errors="replace"), err.decode(errors="replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def check_reboot(tandem, command):
+    """`command` power-cycles the machine: the firmware and kernel start
+    again and the new shell takes commands. (Input typed ahead before the
+    reboot is lost with the guest's tty buffer, as on real hardware, so the
+    second command is sent once the new boot is ready.)"""
+    with Console(tandem) as c:
+        c.type(b"echo first-boot\n" + command.encode() + b"\n")
+        c.wait_for(b"tandem-guest: ready", 2)
+        c.type(b"echo second-boot-$((3*3))\npoweroff -f\n")
+        code, text, err = c.finish()
+        expect(code == 0, f"exit status {code}: {err}", text)
         expect(text.count("OpenSBI v") == 2, "the firmware did not start twice", text)
         expect("second-boot-9" in text, "the command after the reboot did not run", text)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+
+
+def test_reboot(tandem):
+    check_reboot(tandem, "reboot -f")
+
+
+def test_reboot_command(tandem):
+    """Plain `reboot` signals PID 1 (SIGTERM), the console shell, which
+    traps it (guest/init.shrc)."""
+    check_reboot(tandem, "reboot")
+
+
+def test_poweroff_command(tandem):
+    """Plain `poweroff` signals PID 1 (SIGUSR2): the guest powers off and
+    tandem exits 0; what was typed after it does not run. Then Ctrl-D on
+    the shell (EOF) powers off too."""
+    with Console(tandem) as c:
+        c.type(b"echo pid1=$$\npoweroff\necho after-$((6*7))\n")
+        code, text, err = c.finish()
+        expect(code == 0, f"poweroff: exit status {code}: {err}", text)
+        expect("pid1=1" in text, "the console shell is not PID 1", text)
+        expect("reboot: Power down" in text, "the kernel did not power down", text)
+        expect("after-42" not in text, "the shell went on after poweroff", text)
+    with Console(tandem) as c:
+        c.type(b"echo marker-$((2*4))\n")
+        c.wait_for(b"marker-8\r\n/ # ")  # the shell waits at its prompt
+        c.type(b"\x04")
+        code, text, err = c.finish()
+        expect(code == 0, f"Ctrl-D: exit status {code}: {err}", text)
+        expect("reboot: Power down" in text, "Ctrl-D did not power down", text)
 
 
 def test_http_hostfwd(tandem):
