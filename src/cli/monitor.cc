@@ -34,7 +34,12 @@ json report_json(const state::SaveReport& r) {
   return j;
 }
 
-std::string to_line(const json& msg) { return msg.dump() + "\n"; }
+// One reply line. A malformed request is echoed (its first 80 bytes),
+// which need not be valid UTF-8: replace what is not (U+FFFD) rather than
+// let dump() throw, which ended tandem and its guest.
+std::string to_line(const json& msg) {
+  return msg.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 }  // namespace
 
