@@ -11,6 +11,8 @@ PACKAGES=(
   libfdt-dev libslirp-dev libglib2.0-dev libzstd-dev liblz4-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
+  # fuzzing (tests/fuzz, bench/fuzz/run): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
   # the JSON monitor
   nlohmann-json3-dev
   # the reference VMM and the firmware the guest boots through
