@@ -25,29 +25,18 @@ namespace {
 using namespace tandem;
 using nlohmann::json;
 
-// A private directory for the monitor's socket and the kernel ELF,
-// removed at exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = std::filesystem::temp_directory_path().string() + "/tandem-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) abort();
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
+// The machine and monitor, built once in a private directory that is
+// removed as soon as they stand (the kernel is loaded, the socket listens):
+// libFuzzer may end the process without running destructors.
 struct Fixture {
-  TempDir dir;
   std::unique_ptr<board::Machine> machine;
   std::unique_ptr<cli::Monitor> monitor;
   Fixture() {
+    std::string dir = std::filesystem::temp_directory_path().string() + "/tandem-fuzz-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) abort();
     constexpr uint64_t kBase = 0x80000000;
     const std::vector<uint8_t> loop = {0x6f, 0x00, 0x00, 0x00};  // j .
-    std::string kernel = dir.path + "/loop.elf";
+    std::string kernel = dir + "/loop.elf";
     test::write_elf_file(kernel, EM_RISCV, kBase, kBase, loop, loop.size());
     board::MachineConfig c;
     c.ram_size = 1 << 20;
@@ -56,7 +45,9 @@ struct Fixture {
     c.rng = false;
     c.icount = true;
     machine = std::move(board::Machine::create(c)).value();
-    monitor = std::move(cli::Monitor::create("unix:" + dir.path + "/monitor.sock", *machine)).value();
+    monitor = std::move(cli::Monitor::create("unix:" + dir + "/monitor.sock", *machine)).value();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
   }
 };
 
