@@ -67,10 +67,15 @@ def start_pair(tandem, epoch_ms=20, monitors=None):
     port = free_port()
     extra_b = ["--monitor", "unix:" + monitors[1]] if monitors else []
     extra_p = ["--monitor", "unix:" + monitors[0]] if monitors else []
+    # Before any process starts: without a guest the test skips (exits).
+    primary_args = [tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"] + extra_p)
     backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"] + extra_b)
-    backup.wait_for("listening on", stream="err", timeout=30)
-    primary = Proc([tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"] + extra_p))
-    return backup, primary
+    try:
+        backup.wait_for("listening on", stream="err", timeout=30)
+        return backup, Proc(primary_args)
+    except BaseException:
+        backup.end()
+        raise
 
 
 def replication_status(tandem, sock):
@@ -139,6 +144,7 @@ def test_replication_disk(tandem):
     its acknowledged output is on the backup's copy after the takeover,
     and the primary's image is not the backup's (the backup writes its
     own copy in --drive-dir)."""
+    guest_args()  # skips (exits) without a guest, before any process starts
     tmp = tempfile.TemporaryDirectory(prefix="tandem-repl-disk-")
     try:
         image = os.path.join(tmp.name, "disk.img")
@@ -187,6 +193,7 @@ def test_replication_disk(tandem):
 def test_replication_silent_primary(tandem):
     """A primary that stops answering without closing anything (frozen,
     or cut off) is taken over after 3 heartbeat intervals."""
+    guest_args()  # skips (exits) without a guest, before any process starts
     port = free_port()
     backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--heartbeat", "50"])
     primary = None
@@ -215,6 +222,7 @@ def test_replication_backup_disk_full(tandem):
     if os.geteuid() != 0:
         print("skipped: needs root to mount a small tmpfs")
         sys.exit(SKIP)
+    guest_args()  # skips (exits) without a guest, before any process starts
     tmp = tempfile.TemporaryDirectory(prefix="tandem-repl-full-")
     small = os.path.join(tmp.name, "small")
     os.mkdir(small)
