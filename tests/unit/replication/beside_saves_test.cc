@@ -76,6 +76,12 @@ struct Protected {
     primary.reset();
     EXPECT_TRUE(served.get());
   }
+  // A test that failed half way (no primary, or one still running) must
+  // not leave the backup serving: the future's destructor waits for it.
+  ~Protected() {
+    primary.reset();
+    if (backup && served.valid()) backup->request_stop();
+  }
 };
 
 enum class SaveKind { kSuspend, kSnapshot };
