@@ -462,6 +462,11 @@ Result<int> Machine::run() {
       run_slice_hooks();
       continue;
     }
+    if (waiting_) {
+      idle();
+      if (!paused_) waiting_ = false;  // paused in the wait: wait again after
+      continue;
+    }
     // Before the slice, not after it: a snapshot taken by a slice hook
     // then holds the deferred work, and a restored VM resumes it before
     // its first slice, as the uninterrupted one does.
@@ -475,8 +480,8 @@ Result<int> Machine::run() {
     poll_io(0);
     feed_console();
     console_.flush();
+    waiting_ = why == cpu::StopReason::kWfi;
     run_slice_hooks();
-    if (why == cpu::StopReason::kWfi && !paused_) idle();
   }
   console_.flush();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -112,6 +112,13 @@ class Machine {
   // The hart waits for an interrupt (WFI): slice hooks run once as it
   // starts to, and then between polls, seeing true.
   bool idle_now() const { return in_idle_; }
+  // The hart stopped at a WFI and has not woken yet (idle_now(), or slice
+  // hooks run just before it idles). A state captured then is restored
+  // with set_waiting_for_interrupt(): run() waits for the interrupt
+  // before the first instruction, as the captured VM would have (the hart
+  // stands past its WFI, and would otherwise go on at once).
+  bool waiting_for_interrupt() const { return waiting_; }
+  void set_waiting_for_interrupt() { waiting_ = true; }
   // Failover: held output of epochs that were never acknowledged.
   void discard_held_output();
   size_t held_output_bytes() const;
@@ -199,6 +206,7 @@ class Machine {
   uint64_t output_epoch_ = 0;
   bool output_in_epoch_ = false;
   bool in_idle_ = false;
+  bool waiting_ = false;
   void run_slice_hooks();
   std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
   int next_hook_id_ = 0;

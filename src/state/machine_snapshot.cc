@@ -23,6 +23,8 @@ constexpr const char* kRng = "rng";
 constexpr const char* kIcount = "icount";
 constexpr const char* kClockTicks = "clock_ticks";
 constexpr const char* kEntropyState = "entropy_state";
+// "1" when captured while the hart waited in WFI (absent otherwise).
+constexpr const char* kWaitingForInterrupt = "waiting_for_interrupt";
 
 Result<uint64_t> number(const Snapshot& s, const char* key) {
   const std::string* v = s.config_value(key);
@@ -98,6 +100,7 @@ Snapshot capture_machine(board::Machine& m) {
   s.config.emplace_back(kIcount, c.icount ? "1" : "0");
   s.config.emplace_back(kClockTicks, std::to_string(m.clock_ticks()));
   if (c.icount) s.config.emplace_back(kEntropyState, std::to_string(m.entropy_state()));
+  if (m.waiting_for_interrupt()) s.config.emplace_back(kWaitingForInterrupt, "1");
 
   s.harts.push_back(m.hart().save());
   s.clint = m.clint().save();
@@ -201,6 +204,7 @@ Status apply_machine(const Snapshot& s, board::Machine& m) {
   TANDEM_TRY(ctx(m.hart().restore(s.harts[0]), "hart 0"));
   m.set_clock_ticks(*ticks);
   if (s.config_value(kEntropyState)) m.set_entropy_state(*entropy);
+  if (const std::string* w = s.config_value(kWaitingForInterrupt); w && *w == "1") m.set_waiting_for_interrupt();
   TANDEM_TRY(ctx(m.clint().restore(*s.clint), "clint"));
   TANDEM_TRY(ctx(m.uart().restore(*s.uart), "uart"));
   TANDEM_TRY(ctx(m.rtc().restore(*s.rtc), "rtc"));

@@ -333,16 +333,27 @@ def wait_for_socket(path, proc, timeout=30):
         time.sleep(0.05)
 
 
-def suspend_then_restore(tandem, p, sock, snap, mode, printed=b""):
+def instructions_run(stderr):
+    """The instruction count a --stats run printed at its end."""
+    for line in stderr.decode(errors="replace").splitlines():
+        if line.startswith("tandem-stats: "):
+            return json.loads(line[len("tandem-stats: "):])["instructions"]
+    raise Failure("no tandem-stats line in the run's stderr:\n" + stderr.decode(errors="replace")[-1500:])
+
+
+def suspend_then_restore(tandem, p, sock, snap, mode, printed=b"", ref=None):
     """Suspends the run `p` (which printed `printed` so far) into `snap`,
     restores it in `mode` to its end; returns the suspend report and the
-    whole console output of both processes, joined."""
+    whole console output of both processes, joined. With `ref` (an
+    uninterrupted --icount --stats run), the restored run must also end
+    after exactly as many instructions: an output can match by luck
+    while the timing inside the guest has moved."""
     report = suspend_via_monitor(tandem, sock, snap)
     rest, err = p.communicate(timeout=60)
     expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err.decode()}")
     try:
-        r = subprocess.run([tandem, "restore", snap, "--mode", mode], capture_output=True,
-                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        r = subprocess.run([tandem, "restore", snap, "--mode", mode] + (["--stats"] if ref else []),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         # Say where it stood: which save, and what the restored guest
         # printed before it stopped making progress.
@@ -352,7 +363,13 @@ def suspend_then_restore(tandem, p, sock, snap, mode, printed=b""):
                       f"the suspended run had printed {len(printed + rest)} bytes\n--- restored stdout, tail ---\n"
                       f"{tail}\n--- restored stderr, tail ---\n{err}")
     expect(r.returncode == 0, f"restore ({mode}) exited {r.returncode}: {r.stderr.decode()}")
-    return report, (printed + rest + r.stdout).decode(errors="replace")
+    joined = (printed + rest + r.stdout).decode(errors="replace")
+    if ref is not None:
+        want, got = instructions_run(ref.stderr), instructions_run(r.stderr)
+        if want != got and joined == ref.stdout.decode(errors="replace"):
+            raise Failure(f"save {report} then {mode} restore printed the same but ended after {got} "
+                          f"instructions; the uninterrupted run ended after {want}")
+    return report, joined
 
 
 def riscv_elf(code, base=0x80000000):
@@ -391,7 +408,7 @@ def test_snapshot_icount_roundtrip(tandem):
     cmd = ("i=0; while [ $i -lt 120 ]; do i=$((i+1)); "
            "echo line $i $(cat /proc/uptime) $(head -c 4 /dev/hwrng | od -An -tx1); done")
     t0 = time.time()
-    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount"]), capture_output=True,
+    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats"]), capture_output=True,
                          stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
     duration = time.time() - t0
     expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
@@ -411,11 +428,56 @@ def test_snapshot_icount_roundtrip(tandem):
             if p.poll() is not None:
                 continue  # finished before the instant: nothing to split
             splits += 1
-            report, joined = suspend_then_restore(tandem, p, sock, snap, mode)
+            report, joined = suspend_then_restore(tandem, p, sock, snap, mode, ref=ref)
             expect_same_output(ref_out, joined,
                                f"suspend at {delay:.2f} s ({report}) then {mode} restore changed the output",
                                got_name=f"suspended+restored ({mode})")
     expect(splits > 0, "every run finished before its suspend instant: nothing was tested")
+
+
+def test_snapshot_icount_idle(tandem):
+    """A guest that mostly waits for its timer (WFI) is often saved while
+    it waits: the restored run must wait for the interrupt too, not run on
+    past the WFI at once, or it executes a different number of
+    instructions (and prints other times) than the uninterrupted run."""
+    import random
+    cmd = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); sleep 1; read up idle < /proc/uptime; echo tick $i $up; done"
+    t0 = time.time()
+    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats"]), capture_output=True,
+                         stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+    duration = time.time() - t0
+    expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
+    ref_out = ref.stdout.decode(errors="replace")
+    expect("tick 300" in ref_out, "the reference run did not finish its loop", ref_out)
+    rng = random.Random(int(os.environ.get("TANDEM_TEST_SEED", "0")) or None)
+    waiting = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(8):
+            sock, snap = os.path.join(tmp, f"m{k}.sock"), os.path.join(tmp, f"s{k}.snap")
+            p = subprocess.Popen([tandem] + run_cmd_args(cmd, ["--icount", "--monitor", f"unix:{sock}"]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            wait_for_socket(sock, p)
+            time.sleep(rng.uniform(duration * 0.3, duration * 0.7))
+            expect(p.poll() is None, "the run ended before the suspend instant")
+            report = suspend_via_monitor(tandem, sock, snap)
+            rest, err = p.communicate(timeout=60)
+            expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err.decode()}")
+            with open(snap, "rb") as f:
+                saved_waiting = b"waiting_for_interrupt" in f.read()
+            r = subprocess.run([tandem, "restore", snap, "--stats"], capture_output=True,
+                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+            expect(r.returncode == 0, f"restore exited {r.returncode}: {r.stderr.decode()}")
+            state = "waiting in WFI" if saved_waiting else "running"
+            expect_same_output(ref_out, (rest + r.stdout).decode(errors="replace"),
+                               f"save {report} ({state}) then restore changed the output",
+                               got_name="suspended+restored")
+            want, got = instructions_run(ref.stderr), instructions_run(r.stderr)
+            expect(want == got, f"save {report} ({state}) then restore ended after {got} instructions; "
+                                f"the uninterrupted run after {want}")
+            waiting += saved_waiting
+            if waiting >= 2:
+                break
+    expect(waiting > 0, "no save caught the guest waiting for an interrupt: nothing was tested")
 
 
 def test_snapshot_icount_disk_io(tandem):
@@ -435,7 +497,7 @@ def test_snapshot_icount_disk_io(tandem):
             return path
         ref_disk = fresh_disk("ref.img")
         t0 = time.time()
-        ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--drive", f"file={ref_disk}"]),
+        ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats", "--drive", f"file={ref_disk}"]),
                              capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
         duration = time.time() - t0
         expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
@@ -450,7 +512,7 @@ def test_snapshot_icount_disk_io(tandem):
         # Past the boot (about a third of the run), into the disk loop.
         time.sleep(rng.uniform(duration * 0.4, duration * 0.6))
         expect(p.poll() is None, "the run ended before the suspend instant")
-        report, joined = suspend_then_restore(tandem, p, sock, snap, "working-set")
+        report, joined = suspend_then_restore(tandem, p, sock, snap, "working-set", ref=ref)
         expect_same_output(ref.stdout.decode(errors="replace"), joined, f"suspend during disk I/O ({report}) changed the output",
                            got_name="suspended+restored")
         expect(open(disk, "rb").read() == open(ref_disk, "rb").read(),
@@ -468,7 +530,7 @@ def test_snapshot_icount_network(tandem):
            "ping -c 3 -i 0.02 -s 1200 10.0.2.2 | head -n 4; "
            "head -c 200000 /dev/zero | md5sum; done")
     net = ["--icount", "--net", "user"]
-    ref = subprocess.run([tandem] + run_cmd_args(cmd, net), capture_output=True,
+    ref = subprocess.run([tandem] + run_cmd_args(cmd, net + ["--stats"]), capture_output=True,
                          stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
     expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
     ref_out = ref.stdout.decode(errors="replace")
@@ -490,7 +552,7 @@ def test_snapshot_icount_network(tandem):
                 line = p.stdout.readline()
                 expect(line, "the run ended before the suspend instant", out1.decode(errors="replace"))
                 out1 += line
-            report, joined = suspend_then_restore(tandem, p, sock, snap, mode, out1)
+            report, joined = suspend_then_restore(tandem, p, sock, snap, mode, out1, ref=ref)
             expect_same_output(ref_out, joined,
                                f"suspend after {replies} replies ({report}), {mode} restore, changed the output",
                                got_name=f"suspended+restored ({mode})")
