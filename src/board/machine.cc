@@ -85,7 +85,7 @@ void Machine::pause() {
   if (paused_) return;
   paused_ = true;
   if (host_clock_) host_clock_->pause();
-  hart_->request_stop();
+  if (!icount_clock_) hart_->request_stop();
 }
 
 void Machine::resume() {

@@ -72,6 +72,9 @@ class Machine {
   // --- control, on the vCPU thread (from hooks and I/O callbacks);
   // request_exit() from any thread ---
   // Stops running guest instructions (time stops too); I/O is still served.
+  // Under --icount the stop waits for the slice's end (at most 65,536
+  // instructions), where timers and input are looked at anyway: a paused
+  // and resumed run then stays identical to one never paused.
   void pause();
   void resume();
   bool paused() const { return paused_; }

@@ -93,6 +93,14 @@ Result<int> Monitor::run() {
   const int hook = m_.add_slice_hook([this] { tick(); });
   auto r = m_.run();
   m_.remove_slice_hook(hook);
+  if (save_ && !save_->finished()) {
+    // Its waiting client would otherwise only see the socket close.
+    json d = progress_json();
+    d["status"] = "failed";
+    d["error"] = "the VM stopped (the guest powered off or reset, or quit) before the save finished; '" +
+                 save_file_ + "' was not written";
+    broadcast({{"event", "SNAPSHOT_FAILED"}, {"data", d}});
+  }
   return r;
 }
 
