@@ -192,7 +192,13 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
         if (st.ok()) st = c.send(MsgType::kReady, 0);
         greeted = st.ok();
       } else {
-        st = on_message(c, m);
+        st = on_message(m);
+        // A commit is acknowledged; an ack that cannot be sent is a lost
+        // primary, not a stream to refuse.
+        if (st.ok() && m.type == MsgType::kEnd && !c.send(MsgType::kAck, m.epoch).ok()) {
+          why = "the connection to the primary broke";
+          return End::kLost;
+        }
       }
       if (!st.ok()) {
         why = st.error().message();
@@ -235,7 +241,7 @@ Status Backup::on_hello(const Message& m) {
   return Ok();
 }
 
-Status Backup::on_message(Connection& c, const Message& m) {
+Status Backup::on_message(const Message& m) {
   const std::string where = std::string(msg_name(m.type)) + " message of checkpoint " + std::to_string(m.epoch);
   switch (m.type) {
     case MsgType::kHeartbeat:
@@ -341,7 +347,7 @@ Status Backup::on_message(Connection& c, const Message& m) {
         state_ = "standby";
         commits_++;
       }
-      return c.send(MsgType::kAck, m.epoch);
+      return Ok();
     }
     default:
       return Error(std::string("unexpected ") + msg_name(m.type) + " message from the primary");

@@ -71,7 +71,8 @@ class Backup {
   // One primary's connection until it ends; `why` says how.
   End serve_primary(Connection& c, std::string& why);
   Status on_hello(const Message& m);
-  Status on_message(Connection& c, const Message& m);
+  // One message of a greeted primary; a complete checkpoint is committed.
+  Status on_message(const Message& m);
   Result<std::unique_ptr<board::Machine>> take_over(const std::string& why);
   void log(const std::string& line) const;
 
