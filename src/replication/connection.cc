@@ -57,17 +57,34 @@ Result<HostPort> parse_host_port(const std::string& text) {
 Connection::Connection(int fd) : fd_(fd) { set_nodelay(fd_); }
 Connection::~Connection() { ::close(fd_); }
 
-Result<std::unique_ptr<Connection>> Connection::connect(const HostPort& to) {
+Result<int> connect_tcp(const HostPort& to, int timeout_ms) {
   auto addr = resolve(to);
   if (!addr.ok()) return addr.error();
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (timeout_ms >= 0 ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return sys_error("socket");
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+  if (rc != 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    do rc = ::poll(&p, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    int err = ETIMEDOUT;
+    socklen_t len = sizeof err;
+    if (rc > 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    errno = err;
+    rc = err ? -1 : 0;
+  }
+  if (rc != 0) {
     Error e = sys_error("connect to " + to.text());
     ::close(fd);
     return e;
   }
-  return std::make_unique<Connection>(fd);
+  return fd;
+}
+
+Result<std::unique_ptr<Connection>> Connection::connect(const HostPort& to) {
+  auto fd = connect_tcp(to, -1);
+  if (!fd.ok()) return fd.error();
+  return std::make_unique<Connection>(*fd);
 }
 
 Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {

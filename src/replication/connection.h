@@ -21,6 +21,9 @@ struct HostPort {
 };
 // "HOST:PORT" (HOST a name or an IPv4 address); the error names the text.
 Result<HostPort> parse_host_port(const std::string& text);
+// A TCP socket connected to `to` (IPv4), within timeout_ms (-1: as long as
+// the kernel tries); the error names the address.
+Result<int> connect_tcp(const HostPort& to, int timeout_ms);
 
 class Connection {
  public:
