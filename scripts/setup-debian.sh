@@ -15,6 +15,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # the JSON monitor
   nlohmann-json3-dev
+  # the arbiter against split brain (run/backup --arbiter): the tests start
+  # their own etcd; etcdctl for the system tests' checks
+  etcd-server etcd-client
   # the reference VMM and the firmware the guest boots through
   qemu-system-misc opensbi
   # the guest image (guest/build.sh)
