@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstring>
 
+#include "base/key_values.h"
 #include "dev/virtio_blk.h"
 #include "state/machine_snapshot.h"
 #include "state/sections.h"
@@ -50,14 +51,9 @@ Result<unsigned> parse_ms(const std::string& key, const std::string& v, unsigned
 Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
   ReplicateOptions o;
   bool have_to = false;
-  size_t start = 0;
-  while (start <= spec.size()) {
-    size_t comma = spec.find(',', start);
-    std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    start = comma == std::string::npos ? spec.size() + 1 : comma + 1;
-    size_t eq = part.find('=');
-    if (eq == std::string::npos) return Error("replicate '" + spec + "': '" + part + "' is not KEY=VALUE");
-    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+  auto parts = split_key_values(spec);
+  if (!parts.ok()) return parts.error().context("replicate '" + spec + "'");
+  for (const auto& [key, value] : *parts) {
     if (key == "to") {
       auto hp = parse_host_port(value);
       if (!hp.ok()) return hp.error().context("replicate to");
