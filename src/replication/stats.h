@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ struct Stats {
   Samples stun_ms, send_ms, ack_ms, dirty_pages, deferred_pages, bytes;
 };
 
+// The arbiter (arbiter.h) as one side sees it.
+struct ArbiterStatus {
+  std::string url, pair, id;
+  // "owner" (may release), "unrenewed" (owner, validity lapsed: output
+  // held), "fenced" (another side took the pair), "standby" (a backup's).
+  std::string state;
+  std::string holder;  // fenced: who holds the pair
+  int64_t ttl_s = 0;
+  double valid_ms = 0;  // how long validity lasts from now (owner)
+  uint64_t renewals = 0, failures = 0;
+  std::string last_error;
+};
+
 struct ReplicationStatus {
   std::string role;    // "primary", "backup"
   std::string state;   // "syncing", "protected", "unprotected", "standby", "took-over"
@@ -69,6 +83,7 @@ struct ReplicationStatus {
   uint64_t sync_pages = 0;
   unsigned sync_rounds = 0;
   double sync_stun_ms = 0;
+  std::optional<ArbiterStatus> arbiter;  // with --arbiter
 };
 
 }  // namespace tandem::replication
