@@ -87,6 +87,8 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
     e.str(v);
   }
   e.vec(h.drive_sizes);
+  e.str(h.arbiter_pair);
+  e.str(h.arbiter_token);
   return e.take();
 }
 
@@ -104,6 +106,8 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
     h.config.emplace_back(std::move(k), std::move(v));
   }
   h.drive_sizes = d.vec<uint64_t>("drive_sizes");
+  h.arbiter_pair = d.str("arbiter_pair");
+  h.arbiter_token = d.str("arbiter_token");
   TANDEM_TRY(d.finish());
   return h;
 }

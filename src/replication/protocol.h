@@ -23,7 +23,8 @@
 namespace tandem::replication {
 
 inline constexpr uint32_t kMagic = 0x4c505254;  // "TRPL" little-endian
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: the hello names the arbiter's pair and standby token.
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kHeaderSize = 32;
 // A pages message holds at most one block of this many pages; no payload
 // is larger than a raw block and its page list, or a state message.
@@ -67,6 +68,9 @@ struct Hello {
   // Bytes of each drive (in --drive order) whose writes are replicated;
   // 0 for a read-only drive, which the backup opens at its own path.
   std::vector<uint64_t> drive_sizes;
+  // With an arbiter (replication/arbiter.h): the pair and the standby
+  // token the primary wrote for this backup; both empty without.
+  std::string arbiter_pair, arbiter_token;
 };
 std::vector<uint8_t> encode_hello(const Hello& h);
 Result<Hello> decode_hello(std::span<const uint8_t> payload);

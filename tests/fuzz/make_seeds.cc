@@ -106,6 +106,8 @@ void stream(board::Machine& m, const fs::path& out) {
   h.ram_size = m.ram().size();
   h.config = state::capture_machine(m).config;
   h.drive_sizes = {64 << 10};
+  h.arbiter_pair = "127.0.0.1:7000";
+  h.arbiter_token = "primary@host:1:0000abcd#1";
   std::vector<uint8_t> s = encode_message(MsgType::kHello, 0, encode_hello(h));
   auto add = [&s](MsgType t, uint64_t epoch, const std::vector<uint8_t>& payload) {
     std::vector<uint8_t> msg = encode_message(t, epoch, payload);

@@ -123,10 +123,14 @@ TEST(Protocol, HelloAndEndRoundTrip) {
   h.ram_size = 64 << 20;
   h.config = {{"ram_size", "67108864"}, {"icount", "1"}};
   h.drive_sizes = {0, 1 << 20};
+  h.arbiter_pair = "10.0.0.2:7000";
+  h.arbiter_token = "primary@a:1:2#1";
   auto back = decode_hello(encode_hello(h));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->config, h.config);
   EXPECT_EQ(back->drive_sizes, h.drive_sizes);
+  EXPECT_EQ(back->arbiter_pair, h.arbiter_pair);
+  EXPECT_EQ(back->arbiter_token, h.arbiter_token);
   EXPECT_EQ(back->ram_size, h.ram_size);
   auto cut = encode_hello(h);
   cut.pop_back();
