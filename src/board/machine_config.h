@@ -26,6 +26,7 @@ struct MachineConfig {
   bool stats = false;
   std::string monitor;  // "unix:PATH" or empty
   std::string replicate;  // run --replicate's spec; not part of a snapshot
+  std::string arbiter;    // run --arbiter's spec; not part of a snapshot
 };
 
 // Debian's opensbi package installs the generic platform firmware here.

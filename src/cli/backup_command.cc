@@ -32,6 +32,13 @@ const char kBackupUsage[] =
     "                          are opened at the primary's path on takeover\n"
     "  --heartbeat MS          how often the backup sends a heartbeat and the\n"
     "                          unit of its loss timeout (default 100)\n"
+    "  --arbiter etcd=http://HOST:PORT[,name=NAME][,ttl=S]\n"
+    "                          go live only after taking the pair NAME (default: the\n"
+    "                          --listen address) in etcd, as the primary's --arbiter\n"
+    "                          names it: not while the primary's lease lives, and never\n"
+    "                          when the primary recorded that it ran on unprotected.\n"
+    "                          Without it the backup goes live on a lost heartbeat even\n"
+    "                          if the primary still runs (cut off, not dead)\n"
     "  --monitor unix:PATH     JSON monitor: query-replication, query-status and\n"
     "                          quit while in standby; the VM's monitor once it\n"
     "                          took over\n";
@@ -70,6 +77,10 @@ int backup_command(int argc, char** argv, int first) {
       unsigned long ms = std::strtoul(v->c_str(), &end, 10);
       if (v->empty() || *end || ms < 10 || ms > 60000) st = Error("option --heartbeat: expected 10 to 60000 ms");
       else o.heartbeat_ms = static_cast<unsigned>(ms);
+    } else if (f == "--arbiter") {
+      auto a = replication::parse_arbiter_spec(*v);
+      if (a.ok()) o.arbiter = *a;
+      else st = a.error().context("option --arbiter");
     } else if (f == "--monitor") {
       st = check_monitor_spec(*v);
       monitor = *v;
@@ -108,7 +119,7 @@ int backup_command(int argc, char** argv, int first) {
     return 1;
   }
   if (!*machine) return 0;
-  ReplicationControl replication(**machine);
+  ReplicationControl replication(**machine, (*backup)->arbiter());
   replication.set_took_over((*backup)->status());
   auto status = run_machine(**machine, monitor, &replication);
   if (!status.ok()) {

@@ -26,6 +26,14 @@ void print_status(const json& s) {
   std::printf("state:        %s%s\n", s.value("state", "?").c_str(),
               s.value("reason", "").empty() ? "" : (" (" + s.value("reason", "") + ")").c_str());
   if (!s.value("peer", "").empty()) std::printf("peer:         %s\n", s.value("peer", "").c_str());
+  if (const json a = s.value("arbiter", json()); a.is_object()) {
+    std::printf("arbiter:      %s, pair '%s' at %s as %s", a.value("state", "?").c_str(), a.value("pair", "").c_str(),
+                a.value("url", "").c_str(), a.value("id", "").c_str());
+    if (!a.value("holder", "").empty()) std::printf(" (taken by %s)", a.value("holder", "").c_str());
+    std::printf("; lease TTL %.0f s, valid %.0f ms more; %.0f renewals, %.0f failed%s\n", num(a, "ttl_s"),
+                num(a, "valid_ms"), num(a, "renewals"), num(a, "failures"),
+                a.value("last_error", "").empty() ? "" : (" (last: " + a.value("last_error", "") + ")").c_str());
+  }
   if (s.value("role", "") == "none") return;
   std::printf("epoch:        %.0f (every %.0f ms)\n", num(s, "epoch"), num(s, "epoch_ms"));
   std::printf("checkpoints:  %.0f taken (%.0f early: output waiting), %.0f committed, %.1f/s; backup lag %.0f\n",

@@ -1,16 +1,45 @@
 #include "cli/replication_control.h"
 
+#include <unistd.h>
+
 namespace tandem::cli {
 
-ReplicationControl::ReplicationControl(board::Machine& m) : m_(m) {
-  hook_ = m_.add_slice_hook([this] {
-    if (primary_) primary_->tick();
-  });
+ReplicationControl::ReplicationControl(board::Machine& m, replication::Arbiter* arbiter) : m_(m), arbiter_(arbiter) {
+  hook_ = m_.add_slice_hook([this] { tick(); });
+  if (arbiter_) {
+    m_.hold_output(true);
+    m_.add_io_source(arbiter_->wake_fd(), [this] {
+      uint64_t v;
+      while (::read(arbiter_->wake_fd(), &v, sizeof v) > 0) {
+      }
+      tick();
+    });
+  }
 }
 
 ReplicationControl::~ReplicationControl() {
   primary_.reset();
   m_.remove_slice_hook(hook_);
+  if (arbiter_) {
+    m_.remove_io_source(arbiter_->wake_fd());
+    // The last output, if it may leave; else it never will.
+    if (!arbiter_->fenced() && arbiter_->protection_ended() && arbiter_->may_release()) m_.hold_output(false);
+    else m_.discard_held_output();
+  }
+}
+
+void ReplicationControl::tick() {
+  if (primary_) primary_->tick();
+  if (!arbiter_ || (primary_ && primary_->active())) return;
+  if (arbiter_->fenced()) {
+    if (m_.held_output_bytes()) m_.discard_held_output();
+    return;
+  }
+  if (!arbiter_->protection_ended() || !arbiter_->may_release()) return;
+  // Epochs here only separate what left from what came after.
+  const uint64_t e = m_.output_epoch();
+  m_.release_output(e);
+  m_.set_output_epoch(e + 1);
 }
 
 Status ReplicationControl::start(const std::string& spec) {
@@ -18,8 +47,19 @@ Status ReplicationControl::start(const std::string& spec) {
     return Error("already replicating to " + primary_->status().peer);
   auto o = replication::parse_replicate_spec(spec);
   if (!o.ok()) return o.error();
+  if (arbiter_) {
+    if (arbiter_->fenced())
+      return Error("pair '" + arbiter_->pair() + "' was taken by another side: this VM must not be protected again");
+    if (!arbiter_->protection_ended() || !arbiter_->may_release())
+      return Error("the arbiter at " + arbiter_->url() + " has not renewed pair '" + arbiter_->pair() +
+                   "' or recorded the end of the last protection yet: try again");
+    // Held output may leave now, and the gates start afresh for the epochs
+    // the primary numbers from 0.
+    m_.hold_output(false);
+  }
   primary_.reset();
-  auto p = replication::Primary::start(m_, *o);
+  auto p = replication::Primary::start(m_, *o, arbiter_);
+  if (arbiter_) m_.hold_output(true);  // (the primary holds it too)
   if (!p.ok()) return p.error();
   primary_ = std::move(p).value();
   took_over_.reset();
@@ -27,9 +67,18 @@ Status ReplicationControl::start(const std::string& spec) {
 }
 
 nlohmann::json ReplicationControl::status_json() const {
-  if (primary_) return to_json(primary_->status());
-  if (took_over_) return to_json(*took_over_);
-  return {{"role", "none"}, {"state", "unprotected"}};
+  nlohmann::json j = primary_     ? to_json(primary_->status())
+                     : took_over_ ? to_json(*took_over_)
+                                  : nlohmann::json{{"role", "none"}, {"state", "unprotected"}};
+  if (arbiter_) j["arbiter"] = to_json(arbiter_->status());  // as it is now
+  return j;
+}
+
+nlohmann::json to_json(const replication::ArbiterStatus& a) {
+  return {{"url", a.url},     {"pair", a.pair},         {"id", a.id},
+          {"state", a.state}, {"holder", a.holder},     {"ttl_s", a.ttl_s},
+          {"valid_ms", a.valid_ms}, {"renewals", a.renewals}, {"failures", a.failures},
+          {"last_error", a.last_error}};
 }
 
 nlohmann::json to_json(const replication::ReplicationStatus& s) {
@@ -55,7 +104,8 @@ nlohmann::json to_json(const replication::ReplicationStatus& s) {
           {"output_held_bytes", s.output_held_bytes},
           {"backup_lag", s.backup_lag},
           {"last_heartbeat_ms_ago", s.last_heartbeat_ms_ago},
-          {"sync", {{"pages", s.sync_pages}, {"rounds", s.sync_rounds}, {"stun_ms", s.sync_stun_ms}}}};
+          {"sync", {{"pages", s.sync_pages}, {"rounds", s.sync_rounds}, {"stun_ms", s.sync_stun_ms}}},
+          {"arbiter", s.arbiter ? to_json(*s.arbiter) : nlohmann::json()}};
 }
 
 }  // namespace tandem::cli

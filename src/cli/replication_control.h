@@ -11,6 +11,7 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "replication/arbiter.h"
 #include "replication/primary.h"
 #include "replication/stats.h"
 
@@ -19,8 +20,10 @@ namespace tandem::cli {
 class ReplicationControl {
  public:
   // Installs the slice hook that runs the primary's epochs; on the vCPU
-  // thread, outside slice hooks (as is the destructor).
-  explicit ReplicationControl(board::Machine& m);
+  // thread, outside slice hooks (as is the destructor). With `arbiter`
+  // (the VM's, owning its pair, outliving this), all output is held and
+  // leaves only as the arbiter allows, protected or not.
+  explicit ReplicationControl(board::Machine& m, replication::Arbiter* arbiter = nullptr);
   ~ReplicationControl();
   ReplicationControl(const ReplicationControl&) = delete;
   ReplicationControl& operator=(const ReplicationControl&) = delete;
@@ -32,12 +35,17 @@ class ReplicationControl {
   nlohmann::json status_json() const;
 
  private:
+  // The slice hook and the arbiter's wake-up: the primary's tick, and
+  // unprotected output's release (or drop, once fenced) under an arbiter.
+  void tick();
   board::Machine& m_;
+  replication::Arbiter* arbiter_;
   int hook_;
   std::unique_ptr<replication::Primary> primary_;
   std::optional<replication::ReplicationStatus> took_over_;
 };
 
 nlohmann::json to_json(const replication::ReplicationStatus& s);
+nlohmann::json to_json(const replication::ArbiterStatus& a);
 
 }  // namespace tandem::cli

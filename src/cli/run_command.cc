@@ -10,6 +10,7 @@
 #include "cli/replication_control.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
+#include "replication/arbiter.h"
 
 namespace tandem::cli {
 
@@ -42,6 +43,13 @@ const char kRunUsage[] =
     "                          last 16 epochs are copied after the stun (default on);\n"
     "                          early: end an epoch as soon as output waits and the\n"
     "                          guest idles, 1 ms after the last at the soonest (on)\n"
+    "  --arbiter etcd=http://HOST:PORT[,name=NAME][,ttl=S]\n"
+    "                          hold the pair NAME (default: the --replicate to= address)\n"
+    "                          in etcd under a lease of S seconds (default 1; etcd may raise\n"
+    "                          it): output leaves only while the lease is renewed, and the\n"
+    "                          backup (started with the same --arbiter) goes live only once it\n"
+    "                          takes the pair. Without it a backup that loses the primary's\n"
+    "                          heartbeat goes live even if the primary still runs\n"
     "On a terminal, Ctrl-A x quits.\n";
 
 void set_drive_snapshot(board::MachineConfig& c, bool on) {
@@ -98,6 +106,12 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
       auto o = replication::parse_replicate_spec(*v);
       if (!o.ok()) return o.error().context("option --replicate");
       c.replicate = *v;
+    } else if (f == "--arbiter") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      auto o = replication::parse_arbiter_spec(*v);
+      if (!o.ok()) return o.error().context("option --arbiter");
+      c.arbiter = *v;
     } else if (f == "--snapshot") {
       snapshot = true;
     } else if (f == "--no-rng") {
@@ -111,6 +125,8 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
     }
   }
   if (snapshot) set_drive_snapshot(c, true);
+  if (!c.arbiter.empty() && c.replicate.empty() && replication::parse_arbiter_spec(c.arbiter)->name.empty())
+    return Error("option --arbiter: name=NAME is needed without --replicate (the pair is named after the backup)");
   if (c.bios == "none" && c.kernel.empty())
     return Error("--bios none needs --kernel FILE (an ELF to start in M-mode)");
   if (c.kernel.empty()) {
@@ -145,6 +161,19 @@ int run_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
     return 2;
   }
+  // The arbiter holds the pair for the VM's whole life, reboots included.
+  std::unique_ptr<replication::Arbiter> arbiter;
+  if (!config->arbiter.empty()) {
+    auto o = replication::parse_arbiter_spec(config->arbiter);
+    std::string pair = o->name;
+    if (pair.empty()) pair = replication::pair_name(*o, replication::parse_replicate_spec(config->replicate)->to);
+    auto a = replication::Arbiter::own(*o, pair);
+    if (!a.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", a.error().message().c_str());
+      return 1;
+    }
+    arbiter = std::move(a).value();
+  }
   // A guest reset (reboot) builds the machine afresh, as a power cycle,
   // but for --snapshot's private copies: they hold the disk's only copy.
   std::deque<uint8_t> carried_input;
@@ -156,7 +185,7 @@ int run_command(int argc, char** argv, int first) {
       return 1;
     }
     (*machine)->pending_console_input() = std::move(carried_input);
-    ReplicationControl replication(**machine);
+    ReplicationControl replication(**machine, arbiter.get());
     if (!config->replicate.empty()) {
       if (Status st = replication.start(config->replicate); !st.ok()) {
         std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "dev/block_backend.h"
 #include "dev/virtio_blk.h"
@@ -93,6 +94,13 @@ Status Backup::write_chunks(uint32_t drive, const std::vector<uint64_t>& chunks,
 
 Result<std::unique_ptr<Backup>> Backup::listen(const BackupOptions& o) {
   std::unique_ptr<Backup> b(new Backup(o));
+  if (o.arbiter) {
+    if (o.arbiter->name.empty() && o.listen.port == 0)
+      return Error("backup: --arbiter needs name= when the backup listens on port 0");
+    auto a = Arbiter::stand_by(*o.arbiter, pair_name(*o.arbiter, o.listen));
+    if (!a.ok()) return a.error().context("backup");
+    b->arbiter_ = std::move(a).value();
+  }
   auto l = Listener::listen(o.listen);
   if (!l.ok()) return l.error().context("backup");
   b->listener_ = std::move(l).value();
@@ -129,8 +137,16 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
       return std::unique_ptr<board::Machine>();
     }
     if (end == End::kLost) {
-      if (committed_) return take_over(why);
-      log("the primary was lost before its first checkpoint was committed (" + why + "); waiting for a primary");
+      if (committed_) {
+        const Verdict v = arbiter_ ? ask_arbiter(why) : Verdict::kGoLive;
+        if (v == Verdict::kGoLive) return take_over(why);
+        if (v == Verdict::kStopped) return std::unique_ptr<board::Machine>();
+        // Stale for good: nothing may ever run from it.
+        committed_.reset();
+        why = "the primary ran on unprotected after it lost this backup";
+      } else {
+        log("the primary was lost before its first checkpoint was committed (" + why + "); waiting for a primary");
+      }
     } else {
       log("refused the stream: " + why + "; the last committed checkpoint (" +
           (committed_ ? "epoch " + std::to_string(committed_epoch_) : std::string("none")) +
@@ -219,6 +235,7 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
 Status Backup::on_hello(const Message& m) {
   auto h = decode_hello(m.payload);
   if (!h.ok()) return h.error();
+  TANDEM_TRY(check_arbiter(*h));
   if (h->sections_hash != state::section_kinds_hash())
     return Error("the primary's state sections differ from this build's (a different tandem version)");
   if (h->ram_size == 0 || h->ram_size % mem::kPageSize || h->ram_size > (64ull << 30))
@@ -239,6 +256,67 @@ Status Backup::on_hello(const Message& m) {
   std::lock_guard<std::mutex> lock(mu_);
   state_ = "syncing";
   return Ok();
+}
+
+Status Backup::check_arbiter(const Hello& h) {
+  if (!arbiter_) {
+    if (h.arbiter_token.empty()) return Ok();
+    return Error("the primary runs with an arbiter (pair '" + h.arbiter_pair +
+                 "') and this backup without: start it with --arbiter, or it could go live beside the primary");
+  }
+  if (h.arbiter_token.empty())
+    return Error("this backup runs with an arbiter (pair '" + arbiter_->pair() + "' at " + arbiter_->url() +
+                 ") and the primary without: start it with --arbiter etcd=" + arbiter_->url() + ",name=" +
+                 arbiter_->pair());
+  if (h.arbiter_pair != arbiter_->pair())
+    return Error("the primary's arbiter pair is '" + h.arbiter_pair + "', this backup's '" + arbiter_->pair() +
+                 "': give both sides the same name=");
+  auto token = arbiter_->standby_token();
+  if (!token.ok()) return token.error();
+  if (*token != h.arbiter_token)
+    return Error("etcd at " + arbiter_->url() + " holds standby token '" + *token + "' for pair '" +
+                 arbiter_->pair() + "', the primary sent '" + h.arbiter_token + "': do both sides use the same etcd?");
+  token_ = h.arbiter_token;
+  return Ok();
+}
+
+Backup::Verdict Backup::ask_arbiter(const std::string& why) {
+  log("primary lost (" + why + "); asking the arbiter at " + arbiter_->url() + " for pair '" + arbiter_->pair() +
+      "' before going live");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = "asking-arbiter";
+    reason_ = why;
+  }
+  const auto t0 = Clock::now();
+  std::string said;  // the last thing logged while waiting, said once
+  for (;;) {
+    if (stop_) {
+      log("stopped by request");
+      return Verdict::kStopped;
+    }
+    std::string holder, line;
+    auto r = arbiter_->take_over(token_, holder);
+    if (r.ok() && *r == Arbiter::TakeOver::kTaken) {
+      log("the arbiter gave pair '" + arbiter_->pair() + "' to this backup " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()) +
+          " ms after the primary was lost");
+      return Verdict::kGoLive;
+    }
+    if (r.ok() && *r == Arbiter::TakeOver::kStale) {
+      log("not going live: the primary (" + (holder.empty() ? std::string("gone now") : holder) +
+          ") recorded in etcd that it ran on unprotected after it lost this backup, so checkpoint " +
+          std::to_string(committed_epoch_) + " is stale; it is dropped, waiting for a primary");
+      return Verdict::kStale;
+    }
+    line = r.ok() ? "pair '" + arbiter_->pair() + "' is still held by '" + holder +
+                        "', whose lease has not run out: waiting for it to, or for the primary to record that it "
+                        "runs on unprotected"
+                  : r.error().message() + ": not going live until etcd answers";
+    if (line != said) log(line);
+    said = line;
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.heartbeat_ms));
+  }
 }
 
 Status Backup::on_message(const Message& m) {
@@ -406,6 +484,7 @@ ReplicationStatus Backup::status() const {
   s.epoch = committed_epoch_;
   s.committed = commits_;
   s.last_heartbeat_ms_ago = std::chrono::duration<double, std::milli>(Clock::now() - last_heard_).count();
+  if (arbiter_) s.arbiter = arbiter_->status();
   return s;
 }
 

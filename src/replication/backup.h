@@ -15,6 +15,12 @@
 // damaged or out of order is refused with an error message to the primary
 // (which then runs on unprotected): the committed state stays, and the
 // backup waits for a primary again.
+//
+// With an arbiter (arbiter.h) a lost primary is taken over only once the
+// backup has taken the pair in etcd (the primary's lease ran out, and its
+// standby token is still the one this backup got in the hello); while the
+// lease lives it waits, and when the token is gone (the primary ran on
+// unprotected) it does not go live and waits for a primary again.
 #pragma once
 
 #include <atomic>
@@ -27,6 +33,7 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "replication/arbiter.h"
 #include "replication/connection.h"
 #include "replication/stats.h"
 #include "state/snapshot.h"
@@ -42,6 +49,9 @@ struct BackupOptions {
   std::string drive_dir;
   unsigned heartbeat_ms = 100;
   bool quiet = false;
+  // Go live only with the pair taken in etcd; the pair is named by
+  // arbiter->name or else `listen`.
+  std::optional<ArbiterOptions> arbiter;
 };
 
 class Backup {
@@ -57,6 +67,9 @@ class Backup {
   // machine within a heartbeat.
   void request_stop() { stop_ = true; }
   ReplicationStatus status() const;
+  // The arbiter (null without one); after a takeover it owns the pair, and
+  // the VM's output leaves only as it allows.
+  Arbiter* arbiter() const { return arbiter_.get(); }
   // The committed memory (null before the first commit), for tests and
   // diagnostics: read it only while no checkpoint is being committed.
   const mem::GuestMemory* committed_memory() const { return committed_ ? ram_.get() : nullptr; }
@@ -68,9 +81,15 @@ class Backup {
 
  private:
   enum class End { kLost, kRefused, kStopped };
+  enum class Verdict { kGoLive, kStale, kStopped };
+  // A lost primary, with an arbiter: asks etcd for the pair until it is
+  // given, or the token shows the checkpoint stale, or a stop.
+  Verdict ask_arbiter(const std::string& why);
   // One primary's connection until it ends; `why` says how.
   End serve_primary(Connection& c, std::string& why);
   Status on_hello(const Message& m);
+  // The hello's arbiter pair and token against this backup's arbiter.
+  Status check_arbiter(const Hello& h);
   // One message of a greeted primary; a complete checkpoint is committed.
   Status on_message(const Message& m);
   Result<std::unique_ptr<board::Machine>> take_over(const std::string& why);
@@ -78,6 +97,8 @@ class Backup {
 
   BackupOptions options_;
   std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Arbiter> arbiter_;
+  std::string token_;  // the standby token of the primary served
   // The committed state.
   std::optional<Hello> hello_;
   std::unique_ptr<mem::GuestMemory> ram_;

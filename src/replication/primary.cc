@@ -85,7 +85,7 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
   return o;
 }
 
-Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const ReplicateOptions& o) {
+Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const ReplicateOptions& o, Arbiter* arbiter) {
   Hello h;
   for (size_t slot = 0; slot < m.virtio_count(); slot++) {
     auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot));
@@ -96,12 +96,27 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
                    "--drive-in-place or on a file system with reflinks");
     h.drive_sizes.push_back(blk->read_only() ? 0 : blk->backend().size());
   }
-  auto conn = Connection::connect(o.to);
-  if (!conn.ok()) return conn.error().context("replication: cannot reach the backup");
   h.sections_hash = state::section_kinds_hash();
   h.ram_base = m.ram().base();
   h.ram_size = m.ram().size();
   h.config = state::capture_machine(m).config;
+  if (arbiter) {
+    auto token = arbiter->protect();
+    if (!token.ok()) return token.error().context("replication");
+    h.arbiter_pair = arbiter->pair();
+    h.arbiter_token = *token;
+  }
+  auto conn = handshake(o, h);
+  if (!conn.ok()) {
+    if (arbiter) (void)arbiter->unprotect_now();  // best effort: no backup holds the token
+    return conn.error();
+  }
+  return std::unique_ptr<Primary>(new Primary(m, o, std::move(conn).value(), arbiter));
+}
+
+Result<std::unique_ptr<Connection>> Primary::handshake(const ReplicateOptions& o, const Hello& h) {
+  auto conn = Connection::connect(o.to);
+  if (!conn.ok()) return conn.error().context("replication: cannot reach the backup");
   TANDEM_TRY((*conn)->send(MsgType::kHello, 0, encode_hello(h)));
   auto reply = (*conn)->receive(10000);
   if (!reply.ok()) return reply.error().context("replication: waiting for the backup's reply");
@@ -110,11 +125,11 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
     return Error("replication: the backup refused: " + decode_text((*reply)->payload));
   if ((*reply)->type != MsgType::kReady)
     return Error(std::string("replication: unexpected ") + msg_name((*reply)->type) + " message from the backup");
-  return std::unique_ptr<Primary>(new Primary(m, o, std::move(conn).value()));
+  return conn;
 }
 
-Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c)
-    : m_(m), options_(o), conn_(std::move(c)) {
+Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c, Arbiter* arbiter)
+    : m_(m), options_(o), conn_(std::move(c)), arbiter_(arbiter) {
   started_ = Clock::now();
   epoch_ = std::chrono::milliseconds(options_.epoch_ms);
   next_due_ = started_ + epoch_;
@@ -179,6 +194,16 @@ void Primary::stop(const std::string& why) {
     backup_there = lost_.empty();
   }
   cv_.notify_all();
+  // With an arbiter, the backup's token goes first: then it cannot go
+  // live even if the error below never reaches it. Not done: the output
+  // it has not got stays held, and the arbiter's thread retries.
+  if (arbiter_ && !arbiter_->protection_ended() && !arbiter_->fenced()) {
+    if (Status st = arbiter_->unprotect_now(); !st.ok()) {
+      std::fprintf(stderr, "tandem: replication: %s; output the backup has not acknowledged stays held until "
+                   "etcd records the end of protection\n", st.error().message().c_str());
+      arbiter_->unprotect();
+    }
+  }
   // The backup must not take over from a primary that ends on purpose.
   if (backup_there)
     (void)conn_->send(MsgType::kError, epoch_number_, encode_text(why.empty() ? "the primary stopped replicating" : why));
@@ -189,7 +214,9 @@ void Primary::stop(const std::string& why) {
   m_.remove_io_source(timer_fd_);
   ::close(wake_fd_);
   ::close(timer_fd_);
-  m_.hold_output(false);  // releases what is held: nobody is left to wait for
+  // Releases what is held: nobody is left to wait for. With an arbiter
+  // the run loop does, once and while the arbiter allows it.
+  if (!arbiter_) m_.hold_output(false);
   log_.reset();
   deferred_.reset();
   cow_.reset();  // pages it still protects need no copy any more
@@ -220,11 +247,29 @@ void Primary::tick() {
     round_sent_ = false;
     queued = queue_.size();
   }
+  const bool may_release = !arbiter_ || arbiter_->may_release();
   if (!lost.empty()) {
+    if (arbiter_ && !arbiter_->fenced() && !arbiter_->protection_ended()) {
+      // The backup may still go live from its last commit: what it has
+      // not got waits until etcd says it cannot any more.
+      if (!unprotecting_) {
+        unprotecting_ = true;
+        arbiter_->unprotect();
+        std::fprintf(stderr, "tandem: replication: backup lost (%s); output it has not acknowledged is held until "
+                     "the arbiter at %s records that the VM runs on unprotected\n", lost.c_str(),
+                     arbiter_->url().c_str());
+      }
+      if (any_acked_ && may_release) m_.release_output(acked_);
+      return;
+    }
     stop("backup lost: " + lost);
     return;
   }
-  if (any_acked_) m_.release_output(acked_);
+  if (arbiter_ && arbiter_->fenced()) {
+    stop("the arbiter gave pair '" + arbiter_->pair() + "' to another side");
+    return;
+  }
+  if (any_acked_ && may_release) m_.release_output(acked_);
   if (!synced_) {
     if (!round_sent) return;
     // The initial copy's last round is sent: the pages written meanwhile
@@ -515,7 +560,8 @@ ReplicationStatus Primary::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   ReplicationStatus s;
   s.role = "primary";
-  s.state = stopped_ ? "unprotected" : !synced_ ? "syncing" : "protected";
+  s.state = stopped_ ? "unprotected" : !lost_.empty() ? "backup-lost" : !synced_ ? "syncing" : "protected";
+  if (arbiter_) s.arbiter = arbiter_->status();
   s.peer = options_.to.text();
   s.reason = reason_;
   s.epoch = epoch_number_;

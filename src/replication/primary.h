@@ -17,6 +17,12 @@
 // the backup acknowledges checkpoint N. When the backup is lost (closed,
 // an error message, or no message for `heartbeat_ms * kMissedHeartbeats`),
 // the primary releases what it holds and runs on unprotected, and says so.
+//
+// With an arbiter (arbiter.h), acknowledged output leaves only while the
+// arbiter's lease is valid, and a lost backup's unacknowledged output only
+// once etcd records that the VM runs on unprotected (the backup can then
+// no longer go live); until then it is held. A primary whose pair another
+// side took stops protecting (the run loop then drops its output).
 #pragma once
 
 #include <atomic>
@@ -31,6 +37,7 @@
 #include "base/result.h"
 #include "base/thread.h"
 #include "board/machine.h"
+#include "replication/arbiter.h"
 #include "replication/connection.h"
 #include "replication/deferred_copy.h"
 #include "replication/drive_log.h"
@@ -66,8 +73,11 @@ inline constexpr unsigned kMissedHeartbeats = 3;
 class Primary {
  public:
   // On the vCPU thread. Fails with a clear error when the backup cannot be
-  // reached or refuses the machine.
-  static Result<std::unique_ptr<Primary>> start(board::Machine& m, const ReplicateOptions& o);
+  // reached or refuses the machine. With `arbiter` (the VM's, which owns
+  // the pair; it must outlive the Primary) the protection is recorded in
+  // etcd first, and the backup must run with the same arbiter and pair.
+  static Result<std::unique_ptr<Primary>> start(board::Machine& m, const ReplicateOptions& o,
+                                                Arbiter* arbiter = nullptr);
   ~Primary();
   Primary(const Primary&) = delete;
   Primary& operator=(const Primary&) = delete;
@@ -76,7 +86,8 @@ class Primary {
   // acknowledged output, notices a lost backup.
   void tick();
   ReplicationStatus status() const;
-  // Stops protecting: held output is released.
+  // Stops protecting: held output is released (with an arbiter, the
+  // protection's end is recorded first, and the run loop releases it).
   void stop(const std::string& why);
   bool active() const { return !stopped_; }
 
@@ -99,7 +110,9 @@ class Primary {
     state::Snapshot snap;  // encoded by the sender, off the stun
     std::chrono::steady_clock::time_point stun_at;
   };
-  Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c);
+  Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<Connection> c, Arbiter* arbiter);
+  // Connects, sends the hello and waits for the backup's ready.
+  static Result<std::unique_ptr<Connection>> handshake(const ReplicateOptions& o, const Hello& h);
   void take_checkpoint(std::vector<uint32_t> pages, std::chrono::steady_clock::time_point t0);
   // Every drive log's chunks written since the last take (live: not read).
   Status take_disks(Checkpoint& c, bool read);
@@ -115,6 +128,8 @@ class Primary {
   board::Machine& m_;
   ReplicateOptions options_;
   std::unique_ptr<Connection> conn_;
+  Arbiter* arbiter_;  // null without
+  bool unprotecting_ = false;  // the backup is lost; the arbiter is told
   std::unique_ptr<mem::DirtyLog> log_;
   std::vector<std::unique_ptr<DriveLog>> drives_;  // writable drives
   // history=on: replication's write hook, the pages of the last stun that

@@ -58,7 +58,10 @@ struct ArbiterStatus {
 
 struct ReplicationStatus {
   std::string role;    // "primary", "backup"
-  std::string state;   // "syncing", "protected", "unprotected", "standby", "took-over"
+  // "syncing", "protected", "backup-lost" (with an arbiter: waiting for
+  // etcd to record the end of protection), "unprotected"; a backup's
+  // "standby", "syncing", "asking-arbiter" (its primary lost), "took-over"
+  std::string state;
   std::string peer;
   std::string reason;  // why protection ended, if it did
   uint64_t epoch = 0;  // running (primary) or last committed (backup)
