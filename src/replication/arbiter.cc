@@ -155,7 +155,6 @@ void Arbiter::renew_loop() {
     if (erased) unprotect_wanted_ = false;
     else if (unprotect) unprotect_at = Clock::now() + kUnprotectRetry;
     stats_.ttl_s = ttl;
-    stats_.holder = taker;
     if (st.ok()) {
       stats_.renewals += renew;
       if (failing) log("etcd at " + url() + " answers again: pair '" + pair_ + "' renewed");
@@ -262,6 +261,7 @@ ArbiterStatus Arbiter::status() const {
       break;
     case Lease::State::kTaken:
       s.state = "fenced";
+      s.holder = lease_.taker();
       break;
   }
   return s;

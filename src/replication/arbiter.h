@@ -65,8 +65,10 @@ class Arbiter {
   const std::string& pair() const { return pair_; }
   std::string url() const { return etcd_.endpoint().url(); }
 
-  // Any thread, without blocking: output may leave the VM now.
+  // Any thread, without blocking: output may leave the VM now, that is
+  // until valid_until() (while no refresh extends it).
   bool may_release() const { return lease_.valid(Lease::Clock::now()); }
+  Lease::Clock::time_point valid_until() const { return lease_.valid_until(); }
   // Another side took the pair: this VM's output must never leave it.
   bool fenced() const { return lease_.state() == Lease::State::kTaken; }
   // Readable (an eventfd) after each renewal and when protection ended:

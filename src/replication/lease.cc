@@ -20,9 +20,9 @@ void Lease::confirmed(Clock::time_point sent) {
 }
 
 void Lease::lose(const std::string& taker) {
-  state_ = State::kTaken;
+  taker_ = taker;  // first: whoever sees kTaken may read it
   valid_until_ = 0;
-  taker_ = taker;
+  state_ = State::kTaken;
   if (lease_id_) (void)etcd_.revoke(lease_id_);  // whatever it still holds is not ours to keep
   lease_id_ = 0;
 }

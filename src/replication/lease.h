@@ -71,7 +71,7 @@ class Lease {
   int64_t lease_id() const { return lease_id_; }
   const std::string& id() const { return id_; }
   const std::string& key() const { return key_; }
-  // kTaken: who took the key.
+  // kTaken: who took the key (any thread, once state() says kTaken).
   const std::string& taker() const { return taker_; }
 
   // Validity ends this long before the lease's TTL runs out in etcd, and
