@@ -5,10 +5,9 @@
 //   tap[,ifname=NAME]
 //
 // RULE is QEMU's [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT.
-// Unlike QEMU, an empty HOSTADDR means 127.0.0.1, not every interface: a
-// forwarded guest port is reachable from this host only unless the user
-// writes 0.0.0.0 (or another address) on purpose. GUESTADDR defaults to
-// the first DHCP address, 10.0.2.15.
+// As in QEMU, an empty HOSTADDR means every interface (0.0.0.0): a rule
+// written for QEMU forwards the same way here; 127.0.0.1 keeps the port to
+// this host. GUESTADDR defaults to the first DHCP address, 10.0.2.15.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +31,7 @@ inline constexpr uint32_t kUserNetmask = ipv4(255, 255, 255, 0);
 inline constexpr uint32_t kUserHost = ipv4(10, 0, 2, 2);
 inline constexpr uint32_t kUserDns = ipv4(10, 0, 2, 3);
 inline constexpr uint32_t kUserDhcpStart = ipv4(10, 0, 2, 15);
-inline constexpr uint32_t kDefaultHostFwdAddr = ipv4(127, 0, 0, 1);
+inline constexpr uint32_t kDefaultHostFwdAddr = ipv4(0, 0, 0, 0);
 
 struct HostFwd {
   bool udp = false;

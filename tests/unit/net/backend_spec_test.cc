@@ -28,12 +28,12 @@ TEST(BackendSpec, HostFwdWithEverySpelling) {
   ASSERT_EQ(r->user.hostfwds.size(), 4u);
   EXPECT_EQ(r->user.hostfwds[0].to_string(), "tcp:127.0.0.1:8080-10.0.2.15:80");
   // An empty host address is loopback (not QEMU's every-interface).
-  EXPECT_EQ(r->user.hostfwds[1].to_string(), "udp:127.0.0.1:5353-10.0.2.20:53");
+  EXPECT_EQ(r->user.hostfwds[1].to_string(), "udp:0.0.0.0:5353-10.0.2.20:53") << "all addresses, as QEMU";
   EXPECT_TRUE(r->user.hostfwds[1].udp);
   // An empty protocol is tcp, as in QEMU; 0.0.0.0 must be asked for.
   EXPECT_EQ(r->user.hostfwds[2].to_string(), "tcp:0.0.0.0:2222-10.0.2.15:22");
-  EXPECT_EQ(r->user.hostfwds[3].to_string(), "tcp:127.0.0.1:9000-10.0.2.15:9001");
-  EXPECT_EQ(r->user.hostfwds[3].host_side(), "tcp:127.0.0.1:9000");
+  EXPECT_EQ(r->user.hostfwds[3].to_string(), "tcp:0.0.0.0:9000-10.0.2.15:9001");
+  EXPECT_EQ(r->user.hostfwds[3].host_side(), "tcp:0.0.0.0:9000");
   EXPECT_TRUE(r->user.restricted);
 }
 
