@@ -100,6 +100,13 @@ void Machine::request_exit(int status) {
   hart_->request_stop();
 }
 
+void Machine::request_reset() {
+  reset_requested_ = true;
+  exit_code_ = 0;
+  finished_ = true;
+  hart_->request_stop();
+}
+
 int Machine::add_slice_hook(std::function<void()> hook) {
   slice_hooks_.emplace_back(++next_hook_id_, std::move(hook));
   return next_hook_id_;

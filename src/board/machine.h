@@ -83,6 +83,8 @@ class Machine {
   // The guest asked for a reset (sifive_test 0x7777, e.g. `reboot`): run()
   // returned and the caller builds a fresh machine from the same config.
   bool reset_requested() const { return reset_requested_; }
+  // Ends run() as a guest reset would (the monitor's system_reset).
+  void request_reset();
   // The drives a reboot must not lose, by drive index (null for the
   // others): private copies (snapshot=on), whose content lives only in
   // this process. A reboot keeps them, as QEMU's reset keeps -snapshot's.

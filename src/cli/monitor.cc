@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "state/disk_snapshot.h"
@@ -14,10 +15,6 @@ namespace tandem::cli {
 using nlohmann::json;
 
 namespace {
-
-json error_reply(const std::string& cls, const std::string& desc) {
-  return {{"error", {{"class", cls}, {"desc", desc}}}};
-}
 
 json report_json(const state::SaveReport& r) {
   json j = {{"pause_ms", r.pause_ms},         {"commit_ms", r.commit_ms}, {"total_ms", r.total_ms},
@@ -34,72 +31,82 @@ json report_json(const state::SaveReport& r) {
   return j;
 }
 
-// One reply line. A malformed request is echoed (its first 80 bytes),
-// which need not be valid UTF-8: replace what is not (U+FFFD) rather than
-// let dump() throw, which ended tandem and its guest.
-std::string to_line(const json& msg) {
-  return msg.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
 }  // namespace
 
-Status check_monitor_spec(const std::string& spec) {
-  if (spec.rfind("unix:", 0) != 0 || spec.size() <= 5)
-    return Error("monitor '" + spec + "': expected unix:PATH");
-  if (spec.size() - 5 >= sizeof(sockaddr_un{}.sun_path))
-    return Error("monitor '" + spec + "': socket path too long");
-  return Ok();
-}
-
-Result<int> listen_monitor_socket(const std::string& spec, int flags) {
-  TANDEM_TRY(check_monitor_spec(spec));
-  std::string path = spec.substr(5);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
-  if (fd < 0) return sys_error("monitor socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ::unlink(path.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) {
-    auto e = sys_error("monitor " + spec);
-    ::close(fd);
-    return e;
-  }
-  return fd;
+const std::vector<QmpCommand>& monitor_commands() {
+  static const std::vector<QmpCommand> table = {
+      {"qmp_capabilities", {"enable"}},
+      {"query-commands", {}},
+      {"query-version", {}},
+      {"query-name", {}},
+      {"query-status", {}},
+      {"stop", {}},
+      {"cont", {}},
+      {"system_reset", {}},
+      {"system_powerdown", {}},
+      {"quit", {}},
+      {"suspend", {"file"}},
+      {"snapshot-save", {"file"}},
+      {"query-snapshot", {}},
+      {"query-restore", {}},
+      {"replicate", {"to", "epoch", "heartbeat", "cold", "history", "early"}},
+      {"query-replication", {}},
+  };
+  return table;
 }
 
 Result<std::unique_ptr<Monitor>> Monitor::create(const std::string& spec, board::Machine& m) {
   auto fd = listen_monitor_socket(spec, SOCK_NONBLOCK);
   if (!fd.ok()) return fd.error();
-  return std::unique_ptr<Monitor>(new Monitor(m, *fd, spec.substr(5)));
+  return std::unique_ptr<Monitor>(new Monitor(m, *fd, *parse_monitor_spec(spec)));
 }
 
 Monitor::Monitor(board::Machine& m, int listen_fd, std::string path)
-    : m_(m), listen_fd_(listen_fd), path_(std::move(path)) {
-  m_.add_io_source(listen_fd_, [this] { accept_client(); });
+    : m_(&m), listen_fd_(listen_fd), path_(std::move(path)) {
+  m_->add_io_source(listen_fd_, [this] { accept_client(); });
 }
 
 Monitor::~Monitor() {
   for (auto& c : clients_) {
-    m_.remove_io_source(c.fd);
+    m_->remove_io_source(c.fd);
     ::close(c.fd);
   }
-  m_.remove_io_source(listen_fd_);
+  m_->remove_io_source(listen_fd_);
   ::close(listen_fd_);
   ::unlink(path_.c_str());
 }
 
+void Monitor::attach(board::Machine& m) {
+  m_ = &m;
+  m_->add_io_source(listen_fd_, [this] { accept_client(); });
+  for (auto& c : clients_) m_->add_io_source(c.fd, [this, fd = c.fd] { read_client(fd); });
+  replication_ = nullptr;
+  save_.reset();
+  shutdown_reason_.clear();
+  end_announced_ = false;
+}
+
 Result<int> Monitor::run() {
-  const int hook = m_.add_slice_hook([this] { tick(); });
-  auto r = m_.run();
-  m_.remove_slice_hook(hook);
+  const int hook = m_->add_slice_hook([this] { tick(); });
+  auto r = m_->run();
+  m_->remove_slice_hook(hook);
   if (save_ && !save_->finished()) {
     // Its waiting client would otherwise only see the socket close.
     json d = progress_json();
     d["status"] = "failed";
     d["error"] = "the VM stopped (the guest powered off or reset, or quit) before the save finished; '" +
                  save_file_ + "' was not written";
-    broadcast({{"event", "SNAPSHOT_FAILED"}, {"data", d}});
+    broadcast(qmp_event("SNAPSHOT_FAILED", d));
+  }
+  if (end_announced_) {
+  } else if (m_->reset_requested()) {
+    broadcast(qmp_event("RESET", {{"guest", true}, {"reason", "guest-reset"}}));
+  } else {
+    std::string reason = shutdown_reason_;
+    if (reason.empty() && save_is_suspend_ && save_ && save_->finished() && save_->result().ok())
+      reason = "host-qmp-suspend";
+    if (reason.empty()) reason = "guest-shutdown";
+    broadcast(qmp_event("SHUTDOWN", {{"guest", reason.rfind("guest", 0) == 0}, {"reason", reason}}));
   }
   return r;
 }
@@ -108,12 +115,12 @@ void Monitor::accept_client() {
   int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (fd < 0) return;
   clients_.push_back({fd, {}});
-  m_.add_io_source(fd, [this, fd] { read_client(fd); });
-  send(fd, {{"tandem", {{"version", "0.1"}, {"capabilities", json::array({"suspend", "snapshot-save"})}}}});
+  m_->add_io_source(fd, [this, fd] { read_client(fd); });
+  send(fd, qmp_greeting());
 }
 
 void Monitor::close_client(int fd) {
-  m_.remove_io_source(fd);
+  m_->remove_io_source(fd);
   ::close(fd);
   for (auto it = clients_.begin(); it != clients_.end(); ++it)
     if (it->fd == fd) {
@@ -130,56 +137,77 @@ void Monitor::read_client(int fd) {
     return;
   }
   if (n < 0) return;
-  Client* c = nullptr;
-  for (auto& cl : clients_)
-    if (cl.fd == fd) c = &cl;
+  auto find = [this, fd]() -> Client* {
+    for (auto& cl : clients_)
+      if (cl.fd == fd) return &cl;
+    return nullptr;
+  };
+  Client* c = find();
   if (!c) return;
-  c->in.append(buf, static_cast<size_t>(n));
-  if (c->in.size() > (1 << 20)) {  // a line this long is not a command
-    send(fd, error_reply("GenericError", "request longer than 1 MiB"));
+  c->session.in.feed({buf, static_cast<size_t>(n)});
+  if (c->session.in.pending() > (1 << 20)) {  // a request this long is not a command
+    send(fd, qmp_error("GenericError", "request longer than 1 MiB"));
     close_client(fd);
     return;
   }
-  for (const std::string& reply : answer_lines(c->in)) send_line(fd, reply);
-}
-
-std::vector<std::string> Monitor::answer_lines(std::string& in) {
-  std::vector<std::string> replies;
-  size_t nl;
-  while ((nl = in.find('\n')) != std::string::npos) {
-    std::string line = in.substr(0, nl);
-    in.erase(0, nl + 1);
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    json reply = req.is_discarded() ? error_reply("GenericError", "malformed JSON: " + line.substr(0, 80))
-                                    : handle(req);
-    if (req.is_object() && req.contains("id")) reply["id"] = req["id"];
-    replies.push_back(to_line(reply));
+  while (auto reply = answer_next(c->session)) {
+    send_line(fd, *reply);
+    c = find();  // a command may have changed clients_ (none does today)
+    if (!c) return;
   }
-  return replies;
 }
 
-json Monitor::handle(const json& req) {
-  if (!req.is_object() || !req.contains("execute") || !req["execute"].is_string())
-    return error_reply("GenericError", "expected {\"execute\": COMMAND, \"arguments\": {...}}");
-  std::string cmd = req["execute"];
-  json args = req.value("arguments", json::object());
-  if (!args.is_object()) return error_reply("GenericError", "'arguments' must be an object");
+std::optional<std::string> Monitor::answer_next(QmpSession& session) {
+  auto text = session.in.next();
+  if (!text) return std::nullopt;
+  return qmp_line(qmp_serve(*text, session, monitor_commands(),
+                            [this](const std::string& cmd, const json& args) { return handle(cmd, args); }));
+}
 
+json Monitor::handle(const std::string& cmd, const json& args) {
+  board::Machine& m = *m_;
+  const json ok = {{"return", json::object()}};
+  if (cmd == "query-commands") return {{"return", qmp_command_list(monitor_commands())}};
+  if (cmd == "query-version") return {{"return", qmp_version()}};
+  if (cmd == "query-name") return {{"return", name_.empty() ? json::object() : json{{"name", name_}}}};
   if (cmd == "query-status")
-    return {{"return", {{"status", m_.paused() ? "paused" : "running"},
-                        {"instructions", m_.hart().instret()}}}};
+    return {{"return", {{"status", m.paused() ? "paused" : "running"},
+                        {"running", !m.paused()},
+                        {"singlestep", false},
+                        {"instructions", m.hart().instret()}}}};
   if (cmd == "stop") {
-    m_.pause();
-    return {{"return", json::object()}};
+    if (!m.paused()) {
+      m.pause();
+      broadcast(qmp_event("STOP"));
+    }
+    return ok;
   }
   if (cmd == "cont") {
-    m_.resume();
-    return {{"return", json::object()}};
+    if (m.paused()) {
+      m.resume();
+      broadcast(qmp_event("RESUME"));
+    }
+    return ok;
   }
   if (cmd == "quit") {
-    m_.request_exit(0);
-    return {{"return", json::object()}};
+    // Announced before the reply, as QEMU does.
+    broadcast(qmp_event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}));
+    end_announced_ = true;
+    m.request_exit(0);
+    return ok;
+  }
+  if (cmd == "system_reset") {
+    // The machine is rebuilt as after a guest reboot (run_command.cc).
+    broadcast(qmp_event("RESET", {{"guest", false}, {"reason", "host-qmp-system-reset"}}));
+    end_announced_ = true;
+    m.request_reset();
+    return ok;
+  }
+  if (cmd == "system_powerdown") {
+    // As QEMU's virt board without ACPI: the request is announced, but the
+    // board has no power button the guest could watch (docs/architecture.md).
+    broadcast(qmp_event("POWERDOWN"));
+    return ok;
   }
   if (cmd == "query-snapshot") {
     if (!save_) return {{"return", {{"status", "none"}}}};
@@ -191,8 +219,8 @@ json Monitor::handle(const json& req) {
   }
   if (cmd == "suspend" || cmd == "snapshot-save") {
     if (!args.contains("file") || !args["file"].is_string() || args["file"].get<std::string>().empty())
-      return error_reply("GenericError", cmd + " needs {\"file\": PATH}");
-    if (save_ && !save_->finished()) return error_reply("GenericError", "a snapshot is already being written");
+      return qmp_error("GenericError", cmd + " needs {\"file\": PATH}");
+    if (save_ && !save_->finished()) return qmp_error("GenericError", "a snapshot is already being written");
     save_file_ = args["file"];
     // The save traces the guest itself: a recording restore's window
     // closes here, with what it saw so far.
@@ -200,42 +228,40 @@ json Monitor::handle(const json& req) {
     // The VM ends with a suspend: a drive it writes privately (a
     // restore's default) must become a file the snapshot can name.
     if (cmd == "suspend")
-      if (Status st = state::write_out_private_drives(m_, save_file_); !st.ok())
-        return error_reply("GenericError", st.error().message());
-    auto s = cmd == "suspend" ? state::LiveSave::start_suspend(m_, save_file_)
-                              : state::LiveSave::start_snapshot(m_, save_file_);
-    if (!s.ok()) return error_reply("GenericError", s.error().message());
+      if (Status st = state::write_out_private_drives(m, save_file_); !st.ok())
+        return qmp_error("GenericError", st.error().message());
+    auto s = cmd == "suspend" ? state::LiveSave::start_suspend(m, save_file_)
+                              : state::LiveSave::start_snapshot(m, save_file_);
+    if (!s.ok()) return qmp_error("GenericError", s.error().message());
     save_ = std::move(s).value();
-    return {{"return", json::object()}};
+    save_is_suspend_ = cmd == "suspend";
+    return ok;
   }
   if (cmd == "query-replication") {
     if (!replication_) return {{"return", {{"role", "none"}, {"state", "unprotected"}}}};
     return {{"return", replication_->status_json()}};
   }
   if (cmd == "replicate") {
-    if (!replication_) return error_reply("GenericError", "this VM cannot be replicated");
+    if (!replication_) return qmp_error("GenericError", "this VM cannot be replicated");
     if (!args.contains("to") || !args["to"].is_string())
-      return error_reply("GenericError", "replicate needs {\"to\": \"HOST:PORT\"}");
+      return qmp_error("GenericError", "replicate needs {\"to\": \"HOST:PORT\"}");
     std::string spec = "to=" + args["to"].get<std::string>();
     for (const char* key : {"epoch", "heartbeat", "cold"}) {
       if (!args.contains(key)) continue;
       if (!args[key].is_number_unsigned())
-        return error_reply("GenericError", std::string("replicate: '") + key + "' must be a whole number");
+        return qmp_error("GenericError", std::string("replicate: '") + key + "' must be a whole number");
       spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
     }
     for (const char* key : {"history", "early"}) {
       if (!args.contains(key)) continue;
       if (!args[key].is_boolean())
-        return error_reply("GenericError", std::string("replicate: '") + key + "' must be true or false");
+        return qmp_error("GenericError", std::string("replicate: '") + key + "' must be true or false");
       spec += std::string(",") + key + (args[key].get<bool>() ? "=on" : "=off");
     }
-    for (const auto& [k, v] : args.items())
-      if (k != "to" && k != "epoch" && k != "heartbeat" && k != "cold" && k != "history" && k != "early")
-        return error_reply("GenericError", "replicate: unknown argument '" + k + "'");
-    if (Status st = replication_->start(spec); !st.ok()) return error_reply("GenericError", st.error().message());
-    return {{"return", json::object()}};
+    if (Status st = replication_->start(spec); !st.ok()) return qmp_error("GenericError", st.error().message());
+    return ok;
   }
-  return error_reply("CommandNotFound", "unknown command '" + cmd + "'");
+  return qmp_error("CommandNotFound", "The command " + cmd + " has not been found");
 }
 
 // A lazy or working-set restore goes on loading after the guest started:
@@ -254,7 +280,7 @@ json Monitor::restore_json() const {
           {"pages_on_demand", r.pages_on_demand},
           {"pages_streamed", r.pages_streamed},
           {"blocks_offered", r.blocks_offered},
-          {"blocks_adopted", m_.hart().blocks_adopted()},
+          {"blocks_adopted", m_->hart().blocks_adopted()},
           {"record", {{"status", r.record_status},
                       {"pages", r.recorded_pages},
                       {"code_blocks", r.recorded_code_blocks},
@@ -276,22 +302,44 @@ json Monitor::progress_json() const {
 }
 
 void Monitor::tick() {
+  watch_restore_and_replication();
   if (!save_ || save_->finished()) return;
   bool done = save_->tick();
   auto p = save_->progress();
   if (!done && p.elapsed_ms - last_progress_ms_ >= 100) {
     last_progress_ms_ = p.elapsed_ms;
-    broadcast({{"event", "SNAPSHOT_PROGRESS"}, {"data", progress_json()}});
+    broadcast(qmp_event("SNAPSHOT_PROGRESS", progress_json()));
   }
-  if (done) {
-    if (save_->result().ok())
-      broadcast({{"event", "SNAPSHOT_COMPLETED"}, {"data", progress_json()}});
-    else
-      broadcast({{"event", "SNAPSHOT_FAILED"}, {"data", progress_json()}});
+  if (done) broadcast(qmp_event(save_->result().ok() ? "SNAPSHOT_COMPLETED" : "SNAPSHOT_FAILED", progress_json()));
+}
+
+// A restore's memory all loaded, and replication changing state (protected,
+// lost, ...), are looked at every 50 ms: status_json() is not free.
+void Monitor::watch_restore_and_replication() {
+  if (clients_.empty()) return;
+  double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (now - last_watch_ms_ < 50) return;
+  last_watch_ms_ = now;
+  if (restore_ && !restore_reported_ && restore_->report().pages_not_loaded == 0) {
+    restore_reported_ = true;
+    broadcast(qmp_event("RESTORE_COMPLETED", restore_json()));
+  }
+  if (replication_) {
+    json st = replication_->status_json();
+    std::string state = st.value("state", "");
+    if (state != replication_state_) {
+      bool first = replication_state_.empty();
+      replication_state_ = state;
+      if (!(first && state == "unprotected"))
+        broadcast(qmp_event("REPLICATION_STATE", {{"role", st.value("role", "")},
+                                                  {"state", state},
+                                                  {"peer", st.value("peer", "")},
+                                                  {"reason", st.value("reason", "")}}));
+    }
   }
 }
 
-void Monitor::send(int fd, const json& msg) { send_line(fd, to_line(msg)); }
+void Monitor::send(int fd, const json& msg) { send_line(fd, qmp_line(msg)); }
 
 void Monitor::send_line(int fd, const std::string& line) {
   size_t off = 0;
@@ -308,8 +356,10 @@ void Monitor::send_line(int fd, const std::string& line) {
   }
 }
 
-void Monitor::broadcast(const json& msg) {
-  for (auto& c : clients_) send(c.fd, msg);
+// Events go to the clients past negotiation only, as in QEMU.
+void Monitor::broadcast(const json& event) {
+  for (auto& c : clients_)
+    if (c.session.negotiated) send(c.fd, event);
 }
 
 }  // namespace tandem::cli

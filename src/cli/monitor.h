@@ -1,23 +1,31 @@
-// The JSON monitor: a unix socket speaking one JSON object per line in the
-// style of QEMU's QMP. Served by the machine's run loop (vCPU thread), so
-// commands act between slices with the guest stopped.
+// The monitor: a unix socket speaking QMP (QEMU's machine protocol), served
+// by the machine's run loop (vCPU thread), so commands act between slices
+// with the guest stopped.
 //
+//   <- {"QMP": {"version": {...}, "capabilities": []}}
+//   -> {"execute": "qmp_capabilities"}
+//   <- {"return": {}}
 //   -> {"execute": "query-status"}
-//   <- {"return": {"status": "running", "instructions": 123}}
+//   <- {"return": {"status": "running", "running": true, ...}}
 //   -> {"execute": "suspend", "arguments": {"file": "vm.snap"}}
 //   <- {"return": {}}
-//   <- {"event": "SNAPSHOT_PROGRESS", "data": {...}}   (about every 100 ms)
-//   <- {"event": "SNAPSHOT_COMPLETED", "data": {"pause_ms": 2.1, ...}}
+//   <- {"event": "SNAPSHOT_PROGRESS", "data": {...}, "timestamp": {...}}
+//   <- {"event": "SNAPSHOT_COMPLETED", "data": {"report": {...}, ...}, ...}
 //
-// Commands: stop, cont, query-status, suspend (save, then the VM stops and
-// tandem exits), snapshot-save (the state of that instant; the VM goes on),
-// query-snapshot, query-restore (how far a lazy or working-set restore has
-// loaded memory; {"status": "none"} for a VM that was not restored),
-// replicate ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS, "history":
-// BOOL, "cold": N}: protect the VM with a backup), query-replication, quit.
+// QEMU's commands: qmp_capabilities, query-status, query-version,
+// query-commands, query-name, stop, cont, system_reset, system_powerdown,
+// quit; and events STOP, RESUME, RESET, POWERDOWN, SHUTDOWN. tandem's own:
+// suspend (save, then the VM stops and tandem exits), snapshot-save (the
+// state of that instant; the VM goes on), query-snapshot, query-restore
+// (how far a lazy or working-set restore has loaded memory), replicate
+// ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS, "history": BOOL,
+// "cold": N, "early": BOOL}), query-replication;
+// events SNAPSHOT_PROGRESS/COMPLETED/FAILED, RESTORE_COMPLETED (memory all
+// loaded) and REPLICATION_STATE (protected, lost, ...).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +33,8 @@
 
 #include "base/result.h"
 #include "board/machine.h"
+#include "cli/monitor_spec.h"
+#include "cli/qmp.h"
 #include "cli/replication_control.h"
 #include "state/live_save.h"
 #include "state/restore.h"
@@ -33,55 +43,70 @@ namespace tandem::cli {
 
 class Monitor {
  public:
-  // `spec` is "unix:PATH"; an existing socket file at PATH is replaced.
+  // `spec` as cli/monitor_spec.h; an existing socket file is replaced.
   static Result<std::unique_ptr<Monitor>> create(const std::string& spec, board::Machine& m);
-  ~Monitor();
+  ~Monitor();  // closes the socket and removes its file
 
-  // Runs the machine (installs itself as the slice hook).
+  // Serves `m` from now on: the machine built after a reset (the clients
+  // stay connected across it, as with QEMU). The previous machine is gone
+  // (its fds are not removed from it).
+  void attach(board::Machine& m);
+  // Runs the machine (installs itself as the slice hook), then tells the
+  // clients why it ended (SHUTDOWN, or RESET when it is rebuilt).
   Result<int> run();
   // The restore this machine came from, for query-restore (it must
   // outlive the monitor).
   void set_restore(state::Restore* r) { restore_ = r; }
   // Replication of this VM, for replicate and query-replication.
   void set_replication(ReplicationControl* r) { replication_ = r; }
+  // The VM's name (--name), for query-name.
+  void set_name(const std::string& name) { name_ = name; }
+  // Why the machine is about to end, for the SHUTDOWN event ("host-signal").
+  void set_shutdown_reason(const std::string& reason) { shutdown_reason_ = reason; }
 
-  // Answers each complete line of `in` (one JSON request each) and removes
-  // it; returns the reply lines to send. The socket's parser, public so
-  // that the fuzzer (tests/fuzz/monitor_fuzz.cc) drives it without one.
-  std::vector<std::string> answer_lines(std::string& in);
+  // Answers the next complete request held in `session` (bytes go in with
+  // session.in.feed) and returns the reply line to send, or nothing until
+  // more bytes come. The socket's parser and dispatch, public so that the
+  // fuzzer (tests/fuzz/monitor_fuzz.cc) drives them without one.
+  std::optional<std::string> answer_next(QmpSession& session);
 
  private:
   struct Client {
     int fd;
-    std::string in;
+    QmpSession session;
   };
   Monitor(board::Machine& m, int listen_fd, std::string path);
   void accept_client();
   void read_client(int fd);
   void close_client(int fd);
-  nlohmann::json handle(const nlohmann::json& request);
+  nlohmann::json handle(const std::string& cmd, const nlohmann::json& args);
   void send(int fd, const nlohmann::json& msg);
   void send_line(int fd, const std::string& line);
-  void broadcast(const nlohmann::json& msg);
+  void broadcast(const nlohmann::json& event);
   void tick();
+  void watch_restore_and_replication();
   nlohmann::json progress_json() const;
   nlohmann::json restore_json() const;
 
-  board::Machine& m_;
+  board::Machine* m_;
   int listen_fd_;
   std::string path_;
   std::vector<Client> clients_;
   std::unique_ptr<state::LiveSave> save_;
+  bool save_is_suspend_ = false;
   state::Restore* restore_ = nullptr;
+  bool restore_reported_ = false;
   ReplicationControl* replication_ = nullptr;
+  std::string replication_state_;
+  double last_watch_ms_ = -1e9;
   std::string save_file_;
+  std::string name_;
+  std::string shutdown_reason_;
+  bool end_announced_ = false;  // quit or system_reset sent SHUTDOWN or RESET
   double last_progress_ms_ = -1e9;
 };
 
-// Tells whether a monitor spec is well formed ("unix:PATH").
-Status check_monitor_spec(const std::string& spec);
-// A listening unix socket at the spec's path (a file there is replaced),
-// with extra socket() `flags` (SOCK_NONBLOCK).
-Result<int> listen_monitor_socket(const std::string& spec, int flags);
+// The commands the VM's monitor serves, with their arguments.
+const std::vector<QmpCommand>& monitor_commands();
 
 }  // namespace tandem::cli

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "cli/monitor.h"
+#include "cli/monitor_spec.h"
 
 namespace tandem::cli {
 
@@ -18,14 +18,21 @@ LineClient::~LineClient() {
 
 Status LineClient::connect(const std::string& given) {
   const std::string spec = given.rfind("unix:", 0) == 0 ? given : "unix:" + given;
-  TANDEM_TRY(check_monitor_spec(spec));
+  auto path = parse_monitor_spec(spec);
+  if (!path.ok()) return path.error();
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return sys_error("socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, spec.c_str() + 5, sizeof addr.sun_path - 1);
+  std::strncpy(addr.sun_path, path->c_str(), sizeof addr.sun_path - 1);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return sys_error("connect to monitor " + spec);
+  // QMP: the greeting, then capability negotiation before any command.
+  auto greeting = next();
+  if (!greeting.ok()) return greeting.error();
+  if (!greeting->contains("QMP")) return Error("monitor " + spec + " did not greet as QMP: " + greeting->dump());
+  auto negotiated = execute("qmp_capabilities");
+  if (!negotiated.ok()) return negotiated.error();
   return Ok();
 }
 

@@ -1,4 +1,4 @@
-// A client of the JSON monitor (cli/monitor.h): one JSON object per line
+// A client of the QMP monitor (cli/monitor.h): one JSON object per line
 // each way. Used by `tandem snapshot` and `tandem replication`.
 #pragma once
 
@@ -13,7 +13,8 @@ namespace tandem::cli {
 class LineClient {
  public:
   ~LineClient();
-  // "unix:PATH" or a bare path.
+  // "unix:PATH" or a bare path; reads the QMP greeting and negotiates
+  // capabilities.
   Status connect(const std::string& spec);
   Status send(const nlohmann::json& j);
   // The next message (a reply or an event).

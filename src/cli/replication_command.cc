@@ -92,8 +92,7 @@ int replication_command(int argc, char** argv, int first) {
   }
   LineClient c;
   Status st = c.connect(monitor);
-  Result<json> reply = st.ok() ? c.next() : Result<json>(st.error());
-  if (reply.ok()) reply = c.execute("query-replication");
+  Result<json> reply = st.ok() ? c.execute("query-replication") : Result<json>(st.error());
   if (!reply.ok()) {
     std::fprintf(stderr, "tandem: %s\n", reply.error().message().c_str());
     return 1;

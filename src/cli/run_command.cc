@@ -6,8 +6,10 @@
 #include "board/machine.h"
 #include "cli/args.h"
 #include "cli/default_guest.h"
+#include "cli/host_options.h"
 #include "cli/monitor.h"
 #include "cli/replication_control.h"
+#include "cli/shutdown_signals.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
 #include "replication/arbiter.h"
@@ -36,7 +38,14 @@ const char kRunUsage[] =
     "  --no-rng                no virtio-rng device\n"
     "  --icount                guest time from instructions executed (deterministic)\n"
     "  --stats                 print instructions, seconds and MIPS to stderr at exit\n"
-    "  --monitor unix:PATH     JSON monitor socket\n"
+    "  --monitor unix:PATH[,server][,nowait]   QMP monitor socket (QEMU's server,\n"
+    "                          nowait and wait=off are accepted; tandem never waits)\n"
+    "  --qmp unix:PATH[,...]   the same as --monitor\n"
+    "  --name NAME             the VM's name: query-name, and the process title\n"
+    "  --pidfile FILE          write tandem's pid to FILE once the VM is up (removed at exit)\n"
+    "  --daemonize             run in the background: the command returns once the VM\n"
+    "                          is up (and the pidfile written); stdio on /dev/null\n"
+    "  -nographic, -serial mon:stdio   accepted: the console is always stdio\n"
     "  --replicate to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N][,early=on|off]\n"
     "                          protect the VM with a backup (tandem backup): a\n"
     "                          checkpoint every epoch (default 20 ms), output held\n"
@@ -52,7 +61,8 @@ const char kRunUsage[] =
     "                          backup (started with the same --arbiter) goes live only once it\n"
     "                          takes the pair. Without it a backup that loses the primary's\n"
     "                          heartbeat goes live even if the primary still runs\n"
-    "On a terminal, Ctrl-A x quits.\n";
+    "QEMU's single-dash spellings (-name, -pidfile, -daemonize, -qmp) work too.\n"
+    "On a terminal, Ctrl-A x quits; SIGTERM and SIGINT end tandem cleanly (status 0).\n";
 
 void set_drive_snapshot(board::MachineConfig& c, bool on) {
   for (std::string& spec : c.drives) {
@@ -63,12 +73,23 @@ void set_drive_snapshot(board::MachineConfig& c, bool on) {
   }
 }
 
-Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first) {
+namespace {
+// QEMU's own spellings of the options tandem shares with it.
+std::string long_form(const std::string& f) {
+  for (const char* q : {"-nographic", "-serial", "-qmp", "-name", "-pidfile", "-daemonize"})
+    if (f == q) return "-" + f;
+  return f;
+}
+}  // namespace
+
+Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first, HostOptions* host) {
   board::MachineConfig c;
+  HostOptions unused;
+  if (!host) host = &unused;
   bool snapshot = false;
   Args args(argc, argv, first);
   while (!args.done()) {
-    std::string f = args.next_flag();
+    std::string f = long_form(args.next_flag());
     auto need = [&]() { return args.value(f); };
     if (f == "-m" || f == "--memory") {
       auto v = need();
@@ -79,17 +100,38 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first)
         return Error("option " + f + ": guest RAM must be between 16M and 64G, in whole pages");
       c.ram_size = *size;
     } else if (f == "--bios" || f == "--kernel" || f == "--initrd" || f == "--append" ||
-               f == "--monitor") {
+               f == "--monitor" || f == "--qmp") {
       auto v = need();
       if (!v.ok()) return v.error();
       if (f == "--bios") c.bios = *v;
       if (f == "--kernel") c.kernel = *v;
       if (f == "--initrd") c.initrd = *v;
       if (f == "--append") c.append = *v;
-      if (f == "--monitor") {
-        TANDEM_TRY(check_monitor_spec(*v));
+      if (f == "--monitor" || f == "--qmp") {
+        if (Status st = check_monitor_spec(*v); !st.ok()) return st.error().context("option " + f);
+        if (!c.monitor.empty()) return Error("option " + f + ": one monitor only (--monitor and --qmp are one)");
         c.monitor = *v;
       }
+    } else if (f == "--name") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (v->empty() || v->find(',') != std::string::npos)
+        return Error("option --name: expected a name without commas, not '" + *v + "'");
+      host->name = *v;
+    } else if (f == "--pidfile") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (v->empty()) return Error("option --pidfile needs a file name");
+      host->pidfile = *v;
+    } else if (f == "--daemonize") {
+      host->daemonize = true;
+    } else if (f == "--nographic") {
+      // No display exists; the console is stdio already.
+    } else if (f == "--serial") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (*v != "mon:stdio" && *v != "stdio")
+        return Error("option --serial: only 'mon:stdio' or 'stdio' (the console is always stdio), not '" + *v + "'");
     } else if (f == "--drive") {
       auto v = need();
       if (!v.ok()) return v.error();
@@ -158,11 +200,24 @@ int run_command(int argc, char** argv, int first) {
       return 0;
     }
   }
-  auto config = parse_run_options(argc, argv, first);
+  HostOptions host;
+  auto config = parse_run_options(argc, argv, first, &host);
   if (!config.ok()) {
     std::fprintf(stderr, "tandem: %s\n", config.error().message().c_str());
     return 2;
   }
+  auto fail = [](const Error& e) {
+    std::fprintf(stderr, "tandem: %s\n", e.message().c_str());
+    return 1;
+  };
+  // Before any thread starts: the daemon is a fork, and every thread must
+  // inherit the blocked SIGTERM/SIGINT.
+  if (host.daemonize)
+    if (Status st = daemonize(); !st.ok()) return fail(st.error());
+  if (!host.name.empty()) set_process_name(host.name);
+  auto signals = ShutdownSignals::install();
+  if (!signals.ok()) return fail(signals.error());
+
   // The arbiter holds the pair for the VM's whole life, reboots included.
   std::unique_ptr<replication::Arbiter> arbiter;
   if (!config->arbiter.empty()) {
@@ -170,38 +225,54 @@ int run_command(int argc, char** argv, int first) {
     std::string pair = o->name;
     if (pair.empty()) pair = replication::pair_name(*o, replication::parse_replicate_spec(config->replicate)->to);
     auto a = replication::Arbiter::own(*o, pair);
-    if (!a.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", a.error().message().c_str());
-      return 1;
-    }
+    if (!a.ok()) return fail(a.error());
     arbiter = std::move(a).value();
   }
-  // A guest reset (reboot) builds the machine afresh, as a power cycle,
-  // but for --snapshot's private copies: they hold the disk's only copy.
+  // A guest reset (reboot, system_reset) builds the machine afresh, as a
+  // power cycle, but for --snapshot's private copies: they hold the disk's
+  // only copy. The monitor and its clients stay across it. Declared in
+  // this order so that they go before the machine they serve.
+  std::unique_ptr<board::Machine> machine;
+  std::unique_ptr<Monitor> monitor;
+  std::unique_ptr<ShutdownSignals> shutdown = std::move(signals).value();
+  std::unique_ptr<PidFile> pidfile;
   std::deque<uint8_t> carried_input;
-  std::vector<std::shared_ptr<dev::BlockBackend>> kept_drives;  // --snapshot's copies outlive a reboot
+  std::vector<std::shared_ptr<dev::BlockBackend>> kept_drives;
   for (;;) {
-    auto machine = board::Machine::create(*config, std::move(kept_drives));
-    if (!machine.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
-      return 1;
-    }
-    (*machine)->pending_console_input() = std::move(carried_input);
-    ReplicationControl replication(**machine, arbiter.get());
-    if (!config->replicate.empty()) {
-      if (Status st = replication.start(config->replicate); !st.ok()) {
-        std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
-        return 1;
+    machine.reset();  // its ports and files are free before the next one opens them
+    auto created = board::Machine::create(*config, std::move(kept_drives));
+    if (!created.ok()) return fail(created.error());
+    machine = std::move(created).value();
+    machine->pending_console_input() = std::move(carried_input);
+    ReplicationControl replication(*machine, arbiter.get());
+    if (!config->replicate.empty())
+      if (Status st = replication.start(config->replicate); !st.ok()) return fail(st.error());
+    if (!config->monitor.empty()) {
+      if (!monitor) {
+        auto m = Monitor::create(config->monitor, *machine);
+        if (!m.ok()) return fail(m.error());
+        monitor = std::move(m).value();
+        monitor->set_name(host.name);
+      } else {
+        monitor->attach(*machine);
       }
+      monitor->set_replication(&replication);
     }
-    Result<int> status = run_machine(**machine, config->monitor, &replication);
-    if (!status.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
-      return 1;
+    shutdown->attach(*machine, [&monitor] {
+      if (monitor) monitor->set_shutdown_reason("host-signal");
+    });
+    if (!pidfile && !host.pidfile.empty()) {
+      auto p = PidFile::write(host.pidfile);
+      if (!p.ok()) return fail(p.error());
+      pidfile = std::move(p).value();
     }
-    if (!(*machine)->reset_requested()) return *status;
-    carried_input = std::move((*machine)->pending_console_input());
-    kept_drives = (*machine)->kept_drives();
+    daemon_ready();
+    Result<int> status = monitor ? monitor->run() : machine->run();
+    if (monitor) monitor->set_replication(nullptr);
+    if (!status.ok()) return fail(status.error());
+    if (!machine->reset_requested()) return *status;
+    carried_input = std::move(machine->pending_console_input());
+    kept_drives = machine->kept_drives();
   }
 }
 

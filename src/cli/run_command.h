@@ -3,12 +3,14 @@
 #include "base/result.h"
 #include "board/machine.h"
 #include "board/machine_config.h"
+#include "cli/host_options.h"
 #include "cli/replication_control.h"
 
 namespace tandem::cli {
 
-// Parses `tandem run` options (argv after "run").
-Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first);
+// Parses `tandem run` options (argv after "run"); the host process's own
+// (--name, --pidfile, --daemonize) go to `host` when given.
+Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first, HostOptions* host = nullptr);
 
 // Sets snapshot=on (the VM writes a private copy, dev/private_drive.h) or
 // off (in place) on every drive of `c`.

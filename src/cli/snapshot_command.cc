@@ -70,8 +70,6 @@ int snapshot_command(int argc, char** argv, int first) {
     return 1;
   };
   if (auto st = c.connect(monitor); !st.ok()) return fail(st.error());
-  auto greeting = c.next();
-  if (!greeting.ok()) return fail(greeting.error());
   char abs[4096];
   std::string path = file[0] == '/' || !getcwd(abs, sizeof abs) ? file : std::string(abs) + "/" + file;
   if (auto st = c.send({{"execute", command}, {"arguments", {{"file", path}}}}); !st.ok()) return fail(st.error());

@@ -9,18 +9,26 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/monitor.h"
+#include "cli/monitor_spec.h"
+#include "cli/qmp.h"
 #include "cli/replication_control.h"
 
 namespace tandem::cli {
 
 using nlohmann::json;
 
+namespace {
+const std::vector<QmpCommand> kStandbyCommands = {
+    {"qmp_capabilities", {"enable"}}, {"query-commands", {}}, {"query-version", {}},
+    {"query-status", {}},            {"query-replication", {}}, {"quit", {}},
+};
+}  // namespace
+
 Result<std::unique_ptr<StandbyMonitor>> StandbyMonitor::create(const std::string& spec, replication::Backup& b) {
   auto fd = listen_monitor_socket(spec, 0);
   if (!fd.ok()) return fd.error();
   int stop = eventfd(0, EFD_CLOEXEC);
-  return std::unique_ptr<StandbyMonitor>(new StandbyMonitor(b, *fd, stop, spec.substr(5)));
+  return std::unique_ptr<StandbyMonitor>(new StandbyMonitor(b, *fd, stop, *parse_monitor_spec(spec)));
 }
 
 StandbyMonitor::StandbyMonitor(replication::Backup& b, int listen_fd, int stop_fd, std::string path)
@@ -50,8 +58,8 @@ void StandbyMonitor::serve() {
       std::string s = j.dump() + "\n";
       (void)!::write(c, s.data(), s.size());
     };
-    send({{"tandem", {{"version", "0.1"}, {"role", "backup"}}}});
-    std::string in;
+    send(qmp_greeting());
+    QmpSession session;
     for (bool open = true; open;) {
       pollfd p[2] = {{stop_fd_, POLLIN, 0}, {c, POLLIN, 0}};
       if (::poll(p, 2, -1) < 0) continue;
@@ -61,27 +69,18 @@ void StandbyMonitor::serve() {
       }
       char buf[4096];
       ssize_t n = ::read(c, buf, sizeof buf);
-      if (n <= 0 || in.size() > (1 << 20)) break;
-      in.append(buf, static_cast<size_t>(n));
-      for (size_t nl; (nl = in.find('\n')) != std::string::npos;) {
-        json req = json::parse(in.substr(0, nl), nullptr, false);
-        in.erase(0, nl + 1);
-        std::string cmd = req.is_object() ? req.value("execute", "") : "";
-        json reply;
-        if (cmd == "query-replication") {
-          reply = {{"return", to_json(backup_.status())}};
-        } else if (cmd == "query-status") {
-          reply = {{"return", {{"status", "standby"}, {"running", false}}}};
-        } else if (cmd == "quit") {
-          backup_.request_stop();
-          reply = {{"return", json::object()}};
+      if (n <= 0 || session.in.pending() > (1 << 20)) break;
+      session.in.feed({buf, static_cast<size_t>(n)});
+      while (auto text = session.in.next()) {
+        send(qmp_serve(*text, session, kStandbyCommands, [&](const std::string& cmd, const json&) -> json {
+          if (cmd == "query-replication") return {{"return", to_json(backup_.status())}};
+          if (cmd == "query-status") return {{"return", {{"status", "standby"}, {"running", false}, {"singlestep", false}}}};
+          if (cmd == "query-version") return {{"return", qmp_version()}};
+          if (cmd == "query-commands") return {{"return", qmp_command_list(kStandbyCommands)}};
+          backup_.request_stop();  // quit
           open = false;
-        } else {
-          reply = {{"error", {{"class", "CommandNotFound"},
-                              {"desc", "a backup in standby answers query-replication, query-status and quit"}}}};
-        }
-        if (req.is_object() && req.contains("id")) reply["id"] = req["id"];
-        send(reply);
+          return {{"return", json::object()}};
+        }));
       }
     }
     ::close(c);

@@ -1,6 +1,7 @@
 // The monitor of a backup that has not taken over: no VM runs yet, so it
-// has a thread of its own and answers only query-replication,
-// query-status ({"status": "standby"}) and quit. At takeover it closes
+// has a thread of its own and answers only QMP's negotiation and
+// query-version/query-commands, query-replication, query-status
+// ({"status": "standby"}) and quit. At takeover it closes
 // and the VM's own monitor (cli/monitor.h) opens on the same path.
 #pragma once
 

@@ -191,6 +191,14 @@ void monitor(const fs::path& out) {
   put_text(d, "replicate.txt",
            "{\"execute\": \"replicate\", \"arguments\": {\"to\": \"127.0.0.1:1\", \"epoch\": 20}}\n");
   put_text(d, "bad.txt", "{\"execute\": 3}\nnot json\n[1,2]\n{\"execute\": \"x\", \"arguments\": []}\n");
+  put_text(d, "qmp.txt",
+           "{\"execute\": \"query-version\"}\n{\"execute\": \"query-commands\"}\n{\"execute\": \"query-name\"}\n"
+           "{\"execute\": \"system_powerdown\"}\n{\"execute\": \"system_reset\"}\n"
+           "{\"execute\": \"qmp_capabilities\"}\n");
+  put_text(d, "qmp_bad.txt",
+           "{\"execute\": \"query-status\", \"arguments\": {\"x\": 1}}\n{\"execute\": \"stop\", \"y\": 2}\n"
+           "{\"arguments\": {}}\n\"text\" 42 ]\n");
+  put_text(d, "split.txt", "{\"execute\":\n \"query-status\",\n \"id\": [1, \"}\"]}{\"execute\": \"cont\"}\n");
 }
 
 }  // namespace

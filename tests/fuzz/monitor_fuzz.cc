@@ -1,11 +1,14 @@
-// Harness: the JSON monitor's request handling (cli/monitor.h): the line
-// splitter, the JSON parser and the command dispatch, through
-// Monitor::answer_lines, against a bare machine (no firmware, a tiny
-// kernel ELF) that never runs. Every reply must be one JSON object.
+// Harness: the QMP monitor's request handling (cli/monitor.h): the JSON
+// text splitter (cli/json_stream.h), the parser, QMP's checks and the
+// command dispatch, through Monitor::answer_next, against a bare machine
+// (no firmware, a tiny kernel ELF) that never runs. Each input is a new
+// client that has negotiated capabilities; every request gets exactly one
+// reply, a JSON object.
 //
 // suspend and snapshot-save would write wherever the input says: the
-// harness points their "file" into a directory that does not exist, so
-// they run up to the failed open and answer with an error.
+// harness splits the input into requests as the monitor does and points
+// their "file" into a directory that does not exist, so they run up to
+// the failed open and answer with an error.
 #include <elf.h>
 
 #include <cstdio>
@@ -17,6 +20,7 @@
 
 #include "../unit/elf_writer.h"
 #include "board/machine.h"
+#include "cli/json_stream.h"
 #include "cli/monitor.h"
 #include "fuzz_util.h"
 
@@ -52,35 +56,42 @@ struct Fixture {
 };
 
 // Points a save's file where nothing can be written.
-std::string sandboxed(const std::string& line) {
-  json req = json::parse(line, nullptr, false);
-  if (!req.is_object() || !req.contains("execute") || !req["execute"].is_string()) return line;
+std::string sandboxed(const std::string& text) {
+  json req = json::parse(text, nullptr, false);
+  if (!req.is_object() || !req.contains("execute") || !req["execute"].is_string()) return text;
   std::string cmd = req["execute"];
-  if (cmd != "suspend" && cmd != "snapshot-save") return line;
+  if (cmd != "suspend" && cmd != "snapshot-save") return text;
   if (req.contains("arguments") && req["arguments"].is_object() && req["arguments"].contains("file"))
     req["arguments"]["file"] = "/nonexistent-tandem-fuzz/x.snap";
   return req.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::vector<std::string> answers(cli::Monitor& m, cli::QmpSession& session, const std::string& bytes) {
+  session.in.feed(bytes);
+  std::vector<std::string> replies;
+  while (auto r = m.answer_next(session)) replies.push_back(*r);
+  return replies;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Fixture f;
+  cli::QmpSession session;
+  std::vector<std::string> hello = answers(*f.monitor, session, "{\"execute\": \"qmp_capabilities\"}\n");
+  TANDEM_FUZZ_CHECK(hello.size() == 1 && hello[0] == "{\"return\":{}}\n");
+  // The requests, split as the monitor splits them; an unfinished one at
+  // the end would never be answered and is left out.
+  cli::JsonStream split;
+  split.feed({reinterpret_cast<const char*>(data), size});
   std::string in;
-  std::string input(reinterpret_cast<const char*>(data), size);
-  size_t lines = 0;
-  for (size_t start = 0; start < input.size();) {
-    size_t nl = input.find('\n', start);
-    std::string line = input.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-    in += sandboxed(line);
-    if (nl == std::string::npos) break;  // a partial line stays buffered
-    in += '\n';
-    lines++;
-    start = nl + 1;
+  size_t requests = 0;
+  while (auto text = split.next()) {
+    in += sandboxed(*text) + "\n";
+    requests++;
   }
-  std::vector<std::string> replies = f.monitor->answer_lines(in);
-  TANDEM_FUZZ_CHECK(replies.size() <= lines);
-  TANDEM_FUZZ_CHECK(in.find('\n') == std::string::npos);
+  std::vector<std::string> replies = answers(*f.monitor, session, in);
+  TANDEM_FUZZ_CHECK(replies.size() == requests);
   for (const std::string& r : replies) {
     json j = json::parse(r, nullptr, false);
     TANDEM_FUZZ_CHECK(j.is_object() && (j.contains("return") || j.contains("error")));
