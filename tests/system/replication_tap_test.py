@@ -120,6 +120,9 @@ def monitor(sock, command, args=None):
         s.connect(sock)
         f = s.makefile("rwb")
         f.readline()  # greeting
+        f.write(b'{"execute": "qmp_capabilities"}\n')
+        f.flush()
+        f.readline()
         f.write(json.dumps({"execute": command, "arguments": args or {}}).encode() + b"\n")
         f.flush()
         while True:

@@ -1027,6 +1027,9 @@ def test_snapshot_http(tandem):
             c.connect(rsock)
             f = c.makefile("rwb")
             json.loads(f.readline())  # greeting
+            f.write(b'{"execute": "qmp_capabilities"}\n')
+            f.flush()
+            json.loads(f.readline())
             deadline = time.time() + 30
             while True:
                 f.write(b'{"execute": "query-restore"}\n')
@@ -1137,7 +1140,9 @@ def test_monitor(tandem):
             c.connect(sock)
             f = c.makefile("rwb")
             greeting = json.loads(f.readline())
-            expect("tandem" in greeting, f"greeting {greeting}")
+            expect("QMP" in greeting, f"greeting {greeting}")
+
+            events = []
 
             def ask(line):
                 f.write(line.encode() + b"\n")
@@ -1146,8 +1151,17 @@ def test_monitor(tandem):
                     msg = json.loads(f.readline())
                     if "event" not in msg:
                         return msg
-            r = ask("{not json")
+                    events.append(msg)
+            r = ask('{"execute": "query-status"}')
+            expect(r.get("error", {}).get("class") == "CommandNotFound" and "qmp_capabilities" in r["error"]["desc"],
+                   f"a command before negotiation: {r}")
+            r = ask('{"execute": "qmp_capabilities"}')
+            expect(r == {"return": {}}, f"qmp_capabilities: {r}")
+            r = ask("{not json}")
             expect(r.get("error", {}).get("class") == "GenericError", f"malformed JSON: {r}")
+            r = ask('{"execute": "query-status", "arguments": {"verbose": true}}')
+            expect(r.get("error", {}).get("class") == "GenericError" and "'verbose'" in r["error"]["desc"],
+                   f"an unknown argument: {r}")
             r = ask('{"execute": "frobnicate"}')
             expect(r.get("error", {}).get("class") == "CommandNotFound", f"unknown command: {r}")
             r = ask('{"execute": "suspend"}')
@@ -1160,8 +1174,10 @@ def test_monitor(tandem):
             expect(r == {"return": {"status": "none"}}, f"query-restore of a booted VM: {r}")
             r = ask('{"execute": "stop", "id": 7}')
             expect(r == {"return": {}, "id": 7}, f"stop: {r}")
+            expect([e["event"] for e in events] == ["STOP"] and
+                   set(events[0]["timestamp"]) == {"seconds", "microseconds"}, f"events after stop: {events}")
             r = ask('{"execute": "query-status"}')
-            expect(r["return"]["status"] == "paused", f"status after stop: {r}")
+            expect(r["return"]["status"] == "paused" and r["return"]["running"] is False, f"status after stop: {r}")
             i1 = r["return"]["instructions"]
             time.sleep(0.3)
             r = ask('{"execute": "query-status"}')
@@ -1171,10 +1187,16 @@ def test_monitor(tandem):
             r = ask('{"execute": "query-status"}')
             expect(r["return"]["status"] == "running" and r["return"]["instructions"] > i1,
                    f"the guest did not continue: {r}")
+            # One request over two lines and two on one line, as QEMU's parser takes them.
+            f.write(b'{"execute":\n "query-name"}{"execute": "query-version", "id": "v"}\n')
+            f.flush()
+            r1, r2 = json.loads(f.readline()), json.loads(f.readline())
+            expect(r1 == {"return": {}} and r2["id"] == "v" and "qemu" in r2["return"], f"split requests: {r1} {r2}")
             r = ask('{"execute": "quit"}')
             expect(r == {"return": {}}, f"quit: {r}")
             p.wait(timeout=30)
             expect(p.returncode == 0, f"quit exit status {p.returncode}")
+            expect(not os.path.exists(sock), "the monitor socket was left behind")
         finally:
             if p.poll() is None:
                 p.kill()
