@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "board/machine_config.h"
+#include "cli/monitor_spec.h"
 #include "cli/run_command.h"
 
 namespace tandem::cli {
@@ -90,6 +91,35 @@ TEST(ParseSize, Units) {
   EXPECT_FALSE(board::parse_size("").ok());
   EXPECT_FALSE(board::parse_size("-5M").ok());
   EXPECT_FALSE(board::parse_size("99999999999999999999G").ok());
+}
+
+// QEMU's spellings: the chardev options stay out of the socket path,
+// --qmp is --monitor, -nographic and -serial mon:stdio change nothing.
+TEST(RunOptions, QemuSpellings) {
+  HostOptions host;
+  std::vector<std::string> args = {"--kernel", "k", "--qmp", "unix:/tmp/q.sock,server,nowait", "-nographic",
+                                   "-serial", "mon:stdio", "-name", "vm1", "--pidfile", "/tmp/t.pid", "-daemonize"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  auto c = parse_run_options(static_cast<int>(argv.size()), argv.data(), 0, &host);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(*parse_monitor_spec(c->monitor), "/tmp/q.sock");
+  EXPECT_EQ(host.name, "vm1");
+  EXPECT_EQ(host.pidfile, "/tmp/t.pid");
+  EXPECT_TRUE(host.daemonize);
+  auto wait = parse({"--kernel", "k", "--monitor", "unix:/tmp/q.sock,server,wait=on"});
+  ASSERT_FALSE(wait.ok());
+  EXPECT_NE(wait.error().message().find("option --monitor: monitor 'unix:/tmp/q.sock,server,wait=on': 'wait=on'"),
+            std::string::npos)
+      << wait.error().message();
+  auto two = parse({"--kernel", "k", "--monitor", "unix:/a", "--qmp", "unix:/b"});
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.error().message().find("one monitor only"), std::string::npos);
+  auto serial = parse({"--kernel", "k", "-serial", "pty"});
+  ASSERT_FALSE(serial.ok());
+  EXPECT_NE(serial.error().message().find("'pty'"), std::string::npos);
+  EXPECT_FALSE(parse({"--kernel", "k", "--name", "a,process=b"}).ok());
+  EXPECT_FALSE(parse({"--kernel", "k", "--pidfile"}).ok());
 }
 
 }  // namespace

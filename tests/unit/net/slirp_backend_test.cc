@@ -250,7 +250,7 @@ TEST(SlirpBackend, PortInUseIsNamed) {
   auto twice = make_backend("user," + rule + "," + rule);
   ASSERT_FALSE(twice.ok());
   EXPECT_EQ(twice.error().message(),
-            "hostfwd tcp:127.0.0.1:" + std::to_string(other) + ": address already in use");
+            "hostfwd tcp:0.0.0.0:" + std::to_string(other) + ": address already in use");
   auto udp = make_backend("user,hostfwd=udp:127.0.0.1:" + std::to_string(port) + "-:53");
   EXPECT_TRUE(udp.ok()) << udp.error().message();
   // Destroying the backend frees its ports (and the failed ones freed theirs).
@@ -270,17 +270,18 @@ TEST(SlirpBackend, PortHeldByAnotherProgramIsNamed) {
   auto b = make_backend("user,hostfwd=udp::" + std::to_string(port) + "-:53");
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.error().message(),
-            "hostfwd udp:127.0.0.1:" + std::to_string(port) + ": address already in use");
+            "hostfwd udp:0.0.0.0:" + std::to_string(port) + ": address already in use");
   close(s);
 }
 
-TEST(SlirpBackend, DefaultHostAddressIsLoopbackOnly) {
+// As QEMU: an empty host address listens on every address.
+TEST(SlirpBackend, DefaultHostAddressIsEveryAddress) {
   uint16_t port = free_port();
   auto b = make("user,hostfwd=tcp::" + std::to_string(port) + "-:80");
   ASSERT_TRUE(b);
-  // Had slirp bound 0.0.0.0, this bind would fail with EADDRINUSE.
+  // slirp bound 0.0.0.0, so another address's bind of the port fails.
   int s = bind_socket(SOCK_STREAM, ipv4(127, 0, 0, 2), port);
-  EXPECT_GE(s, 0) << strerror(-s);
+  EXPECT_EQ(s, -EADDRINUSE);
   if (s >= 0) close(s);
 }
 
@@ -344,7 +345,7 @@ TEST(SlirpBackend, DescribeListsLayoutAndForwards) {
   ASSERT_TRUE(b);
   EXPECT_EQ(b->describe(),
             "user net=10.0.2.0/24 host=10.0.2.2 dns=10.0.2.3 dhcpstart=10.0.2.15 restrict=on "
-            "hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-10.0.2.15:22");
+            "hostfwd=tcp:0.0.0.0:" + std::to_string(port) + "-10.0.2.15:22");
 }
 
 // A host connection through a hostfwd, played to the point where the
