@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/monitor.h"
 #include "cli/run_command.h"
+#include "cli/shutdown_signals.h"
 #include "state/restore.h"
 
 namespace tandem::cli {
@@ -29,7 +30,7 @@ const char kUsage[] =
     "        filesystem can, else a copy-on-write overlay, with no name, in the copy's\n"
     "        directory) that goes when tandem exits, and FILE restores the same every time\n"
     "  --stats                 print restore timings, instructions and MIPS to stderr\n"
-    "  --monitor unix:PATH     JSON monitor socket\n";
+    "  --monitor unix:PATH[,server][,nowait]   QMP monitor socket (--qmp: the same)\n";
 
 // A restored guest answers its first request within milliseconds; 100 ms
 // takes in that request and the ones right after it. (A longer window
@@ -62,7 +63,7 @@ int restore_command(int argc, char** argv, int first) {
       auto m = state::parse_restore_mode(*v);
       if (!m.ok()) return usage_error(m.error().message());
       mode = *m;
-    } else if (f == "--monitor") {
+    } else if (f == "--monitor" || f == "--qmp") {
       auto v = args.value(f);
       if (!v.ok()) return usage_error(v.error().message());
       if (auto st = check_monitor_spec(*v); !st.ok()) return usage_error(st.error().message());
@@ -89,6 +90,12 @@ int restore_command(int argc, char** argv, int first) {
     }
   }
   if (file.empty()) return usage_error("restore needs a snapshot FILE");
+  // Before the restore's threads start, so that they inherit the mask.
+  auto signals = ShutdownSignals::install();
+  if (!signals.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", signals.error().message().c_str());
+    return 1;
+  }
 
   // On a terminal, an eager load that takes a while shows how far it is
   // (the guest has not started, so the line is erased before its output).
@@ -126,6 +133,9 @@ int restore_command(int argc, char** argv, int first) {
     mon = std::move(created).value();
     mon->set_restore(r->get());
   }
+  (*signals)->attach(m, [&mon] {
+    if (mon) mon->set_shutdown_reason("host-signal");
+  });
   if (record_ms > 0) (*r)->record_working_set(record_ms);
   if (Status started = (*r)->start(); !started.ok()) {
     std::fprintf(stderr, "tandem: restore '%s': %s\n", file.c_str(), started.error().message().c_str());

@@ -17,10 +17,9 @@ Result<std::unique_ptr<ShutdownSignals>> ShutdownSignals::install() {
   return std::unique_ptr<ShutdownSignals>(new ShutdownSignals(fd));
 }
 
-ShutdownSignals::~ShutdownSignals() {
-  if (m_) m_->remove_io_source(fd_);
-  ::close(fd_);
-}
+// The machine may be gone already, and is not run again: its io source
+// is left as it is.
+ShutdownSignals::~ShutdownSignals() { ::close(fd_); }
 
 void ShutdownSignals::attach(board::Machine& m, std::function<void()> on_signal) {
   m_ = &m;

@@ -18,7 +18,7 @@ class ShutdownSignals {
   // Blocks SIGTERM and SIGINT in this thread (call it before any other
   // thread starts, so they all inherit the mask) and opens the signalfd.
   static Result<std::unique_ptr<ShutdownSignals>> install();
-  ~ShutdownSignals();  // the machine attached last must still exist
+  ~ShutdownSignals();  // call no machine's run() after this
 
   // Serves `m` (again after a reset rebuilds the machine): a signal calls
   // `on_signal` (the monitor's SHUTDOWN reason) and ends the machine.
