@@ -39,7 +39,7 @@ const char kBackupUsage[] =
     "                          when the primary recorded that it ran on unprotected.\n"
     "                          Without it the backup goes live on a lost heartbeat even\n"
     "                          if the primary still runs (cut off, not dead)\n"
-    "  --monitor unix:PATH     JSON monitor: query-replication, query-status and\n"
+    "  --monitor unix:PATH     QMP monitor: query-replication, query-status and\n"
     "                          quit while in standby; the VM's monitor once it\n"
     "                          took over\n";
 }  // namespace
