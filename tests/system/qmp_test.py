@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_test import SKIP, BOOT_TIMEOUT, Failure, expect, guest_args, wait_for_socket  # noqa: E402
+from system_test import SKIP, BOOT_TIMEOUT, Failure, expect, guest_args, main, wait_for_socket  # noqa: E402
 
 
 class Qmp:
@@ -240,15 +240,5 @@ def test_signals_exit_cleanly(tandem):
         expect(os.listdir(tmp) == [], f"files left: {os.listdir(tmp)}")
 
 
-TESTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}
-
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
-        print("usage: qmp_test.py TANDEM {" + ",".join(TESTS) + "}")
-        sys.exit(2)
-    try:
-        TESTS[sys.argv[2]](sys.argv[1])
-    except (Failure, subprocess.TimeoutExpired, OSError) as e:
-        print("FAILED:", e)
-        sys.exit(1)
-    print("passed")
+    main({name[5:]: fn for name, fn in globals().items() if name.startswith("test_")}, "qmp_test.py")
