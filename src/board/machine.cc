@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -141,8 +142,8 @@ void Machine::run_slice_hooks() {
   for (auto& [id, hook] : slice_hooks_) hook();
 }
 
-void Machine::add_io_source(int fd, std::function<void()> on_readable) {
-  io_sources_.push_back({fd, std::move(on_readable)});
+void Machine::add_io_source(int fd, std::function<void()> on_readable, bool can_wake_guest) {
+  io_sources_.push_back({fd, std::move(on_readable), can_wake_guest});
 }
 
 void Machine::remove_io_source(int fd) {
@@ -402,7 +403,8 @@ uint64_t Machine::next_deadline() const {
 }
 
 bool Machine::has_input_sources() const {
-  return console_.input_fd() >= 0 || !io_sources_.empty() || !nics_.empty();
+  return console_.input_fd() >= 0 || !nics_.empty() ||
+         std::any_of(io_sources_.begin(), io_sources_.end(), [](const IoSource& s) { return s.can_wake_guest; });
 }
 
 // The hart is in WFI with nothing pending: wait for a timer or host input.

@@ -97,7 +97,9 @@ class Machine {
   int add_slice_hook(std::function<void()> hook);
   void remove_slice_hook(int id);
   // Host fds served by the run loop's poll (the monitor socket, ...).
-  void add_io_source(int fd, std::function<void()> on_readable);
+  // `can_wake_guest` false: the fd can only end the VM (a signalfd), so
+  // under --icount it does not keep a hopeless WFI waiting.
+  void add_io_source(int fd, std::function<void()> on_readable, bool can_wake_guest = true);
   void remove_io_source(int fd);
   // --- output commit (replication), on the vCPU thread ---
   // While held, every frame a NIC sends and every console byte is kept,
@@ -218,6 +220,7 @@ class Machine {
   struct IoSource {
     int fd;
     std::function<void()> on_readable;
+    bool can_wake_guest;
   };
   std::vector<IoSource> io_sources_;
 };

@@ -345,7 +345,9 @@ void Monitor::send_line(int fd, const std::string& line) {
   size_t off = 0;
   int waits = 0;
   while (off < line.size()) {
-    ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+    // MSG_NOSIGNAL: a client gone (tandem snapshot exits after
+    // SNAPSHOT_COMPLETED) must not kill tandem with SIGPIPE.
+    ssize_t n = ::send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN && ++waits < 100) {
       usleep(1000);  // a slow reader: wait briefly, never block the guest long

@@ -28,7 +28,7 @@ void ShutdownSignals::attach(board::Machine& m, std::function<void()> on_signal)
     if (::read(fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return;
     if (on_signal) on_signal();
     m_->request_exit(0);
-  });
+  }, /*can_wake_guest=*/false);
 }
 
 }  // namespace tandem::cli

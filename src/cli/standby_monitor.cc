@@ -56,7 +56,7 @@ void StandbyMonitor::serve() {
     if (c < 0) continue;
     auto send = [c](const json& j) {
       std::string s = j.dump() + "\n";
-      (void)!::write(c, s.data(), s.size());
+      (void)!::send(c, s.data(), s.size(), MSG_NOSIGNAL);  // a client gone is no reason to die
     };
     send(qmp_greeting());
     QmpSession session;
