@@ -1034,7 +1034,10 @@ def test_snapshot_http(tandem):
             while True:
                 f.write(b'{"execute": "query-restore"}\n')
                 f.flush()
-                q = json.loads(f.readline())["return"]
+                q = json.loads(f.readline())
+                while "event" in q:  # RESTORE_COMPLETED may come in between
+                    q = json.loads(f.readline())
+                q = q["return"]
                 if (q["status"] == "resident" and q["record"]["status"] not in ("recording", "writing")) \
                         or time.time() > deadline:
                     break
