@@ -55,7 +55,7 @@ void StandbyMonitor::serve() {
     int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
     auto send = [c](const json& j) {
-      std::string s = j.dump() + "\n";
+      std::string s = qmp_line(j);  // a malformed request's echo may be invalid UTF-8
       (void)!::send(c, s.data(), s.size(), MSG_NOSIGNAL);  // a client gone is no reason to die
     };
     send(qmp_greeting());
