@@ -83,11 +83,12 @@ def instructions(sock):
         c.connect(sock)
         f = c.makefile("rwb")
         json.loads(f.readline())  # greeting
-        f.write(b'{"execute": "query-status"}\n')
+        f.write(b'{"execute": "qmp_capabilities"}\n{"execute": "query-status", "id": "status"}\n')
         f.flush()
         while True:
             msg = json.loads(f.readline())
-            if "return" in msg:
+            expect("error" not in msg, f"the monitor refused: {msg}")
+            if msg.get("id") == "status":
                 return msg["return"]["instructions"]
 
 
