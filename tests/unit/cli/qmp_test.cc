@@ -6,6 +6,7 @@
 #include "cli/json_stream.h"
 #include "cli/monitor_spec.h"
 #include "cli/qmp.h"
+#include "cli/version.h"
 
 namespace tandem::cli {
 namespace {
@@ -117,6 +118,25 @@ TEST(QmpMessages, GreetingAndEventsHaveQemusShape) {
   EXPECT_GT(e["timestamp"]["seconds"].get<int64_t>(), 1'600'000'000);
   EXPECT_LT(e["timestamp"]["microseconds"].get<int64_t>(), 1'000'000);
   EXPECT_EQ(qmp_event("RESET", {{"guest", true}})["data"]["guest"], true);
+}
+
+TEST(QmpMessages, VersionIsTandemsOwn) {
+  json v = qmp_version();
+  EXPECT_EQ(v["package"], std::string("tandem ") + kTandemVersion);
+  std::string dotted = std::to_string(v["qemu"]["major"].get<int>()) + "." + std::to_string(v["qemu"]["minor"].get<int>());
+  EXPECT_EQ(std::string(kTandemVersion).rfind(dotted, 0), 0u) << dotted << " vs " << kTandemVersion;
+}
+
+// A malformed request is echoed in the error; bytes that are not UTF-8
+// become U+FFFD instead of making dump() throw (found by fuzz_monitor).
+TEST(QmpMessages, ALineReplacesInvalidUtf8) {
+  QmpSession s;
+  json r = qmp_serve("\xbc\xff{", s, {}, [](const std::string&, const json&) { return json(); });
+  std::string line = qmp_line(r);
+  EXPECT_EQ(line.back(), '\n');
+  json back = json::parse(line);
+  EXPECT_EQ(back["error"]["class"], "GenericError");
+  EXPECT_NE(back["error"]["desc"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << line;
 }
 
 }  // namespace
