@@ -497,12 +497,17 @@ def test_snapshot_icount_idle(tandem):
 
 
 def monitor_client(sock):
-    """Connects to the monitor at `sock`; returns (socket, ask) where
-    ask(request dict) sends it and returns the reply, skipping events."""
+    """Connects to the monitor at `sock` and negotiates QMP capabilities;
+    returns (socket, ask) where ask(request dict) sends it and returns the
+    reply, skipping events."""
     c = socket.socket(socket.AF_UNIX)
     c.connect(sock)
     f = c.makefile("rwb")
     json.loads(f.readline())  # greeting
+    f.write(b'{"execute": "qmp_capabilities"}\n')
+    f.flush()
+    r = json.loads(f.readline())
+    expect(r == {"return": {}}, f"qmp_capabilities: {r}")
 
     def ask(request):
         f.write(json.dumps(request).encode() + b"\n")
