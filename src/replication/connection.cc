@@ -87,8 +87,8 @@ Result<std::unique_ptr<Connection>> Connection::connect(const HostPort& to) {
   return std::make_unique<Connection>(*fd);
 }
 
-Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
-  std::vector<uint8_t> bytes = encode_message(type, epoch, payload);
+Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload, uint16_t version) {
+  std::vector<uint8_t> bytes = encode_message(type, epoch, payload, version);
   std::lock_guard<std::mutex> lock(send_mu_);
   size_t off = 0;
   while (off < bytes.size()) {
@@ -131,6 +131,7 @@ Result<std::optional<Message>> Connection::receive(int timeout_ms) {
   if (got == 0) return Error("connection closed");
   if (got < 0) return sys_error("receive");
   TANDEM_TRY(read_exact(header.data() + 1, kHeaderSize - 1, "message header"));
+  peer_version_ = header_version(header);
   auto len = check_header(header);
   if (!len.ok()) {
     damaged_ = true;

@@ -34,8 +34,10 @@ class Connection {
 
   static Result<std::unique_ptr<Connection>> connect(const HostPort& to);
 
-  // Any thread. Fails once the connection is broken.
-  Status send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload = {});
+  // Any thread. Fails once the connection is broken. `version`: see
+  // encode_message.
+  Status send(MsgType type, uint64_t epoch, std::span<const uint8_t> payload = {},
+              uint16_t version = kProtocolVersion);
   // One message, or nullopt when none started within timeout_ms (-1:
   // wait). A message that has started must complete within a few seconds.
   // One receiving thread at a time.
@@ -46,6 +48,9 @@ class Connection {
   // Whether receive() failed on bytes that do not make a valid message
   // (a damaged stream), rather than on the connection itself.
   bool damaged() const { return damaged_; }
+  // The protocol version of the last header received (ours until one
+  // came), so that a peer of another version can be answered in it.
+  uint16_t peer_version() const { return peer_version_; }
 
  private:
   Status read_exact(uint8_t* dst, size_t n, const char* what);
@@ -53,6 +58,7 @@ class Connection {
   std::mutex send_mu_;
   std::atomic<uint64_t> bytes_sent_{0};
   bool damaged_ = false;
+  uint16_t peer_version_ = kProtocolVersion;
 };
 
 // A listening socket for `at`; accept() waits up to timeout_ms (-1: for

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "base/bytes.h"
+#include "replication/page_diff.h"
 #include "state/codec.h"
 #include "state/sections.h"
 #include "state/snapshot_format.h"
@@ -22,6 +23,8 @@ const char* msg_name(MsgType t) {
     case MsgType::kHeartbeat: return "heartbeat";
     case MsgType::kError: return "error";
     case MsgType::kDisk: return "disk";
+    case MsgType::kDiffs: return "diffs";
+    case MsgType::kFeedback: return "feedback";
   }
   return "unknown";
 }
@@ -36,10 +39,11 @@ uint64_t message_checksum(const uint8_t* header, std::span<const uint8_t> payloa
 }
 }  // namespace
 
-std::vector<uint8_t> encode_message(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
+std::vector<uint8_t> encode_message(MsgType type, uint64_t epoch, std::span<const uint8_t> payload,
+                                    uint16_t version) {
   std::vector<uint8_t> out(kHeaderSize + payload.size());
   store_le<uint32_t>(&out[0], kMagic);
-  store_le<uint16_t>(&out[4], kProtocolVersion);
+  store_le<uint16_t>(&out[4], version);
   store_le<uint16_t>(&out[6], static_cast<uint16_t>(type));
   store_le<uint64_t>(&out[8], epoch);
   store_le<uint32_t>(&out[16], static_cast<uint32_t>(payload.size()));
@@ -52,11 +56,11 @@ std::vector<uint8_t> encode_message(MsgType type, uint64_t epoch, std::span<cons
 Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> h) {
   if (load_le<uint32_t>(&h[0]) != kMagic) return Error("not a tandem replication stream (bad magic)");
   const uint16_t version = load_le<uint16_t>(&h[4]);
-  if (version != kProtocolVersion)
-    return Error("replication protocol version " + std::to_string(version) + ", this tandem speaks " +
-                 std::to_string(kProtocolVersion));
   const uint16_t type = load_le<uint16_t>(&h[6]);
-  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kDisk))
+  if (version != kProtocolVersion && !(version >= 1 && type == static_cast<uint16_t>(MsgType::kError)))
+    return Error("the peer speaks replication protocol version " + std::to_string(version) + ", this tandem " +
+                 std::to_string(kProtocolVersion) + " (run the same tandem version on the primary and the backup)");
+  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kFeedback))
     return Error("unknown message type " + std::to_string(type));
   const uint32_t len = load_le<uint32_t>(&h[16]);
   if (len > kMaxPayload)
@@ -64,6 +68,8 @@ Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> h) {
                  " bytes exceeds the limit of " + std::to_string(kMaxPayload));
   return len;
 }
+
+uint16_t header_version(std::span<const uint8_t, kHeaderSize> h) { return load_le<uint16_t>(&h[4]); }
 
 Result<Message> finish_message(std::span<const uint8_t, kHeaderSize> h, std::vector<uint8_t> payload) {
   Message m;
@@ -89,6 +95,8 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
   e.vec(h.drive_sizes);
   e.str(h.arbiter_pair);
   e.str(h.arbiter_token);
+  e.u32(h.diff_after);
+  e.u32(h.diff_words);
   return e.take();
 }
 
@@ -108,6 +116,8 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   h.drive_sizes = d.vec<uint64_t>("drive_sizes");
   h.arbiter_pair = d.str("arbiter_pair");
   h.arbiter_token = d.str("arbiter_token");
+  h.diff_after = d.u32("diff_after");
+  h.diff_words = d.u32("diff_words");
   TANDEM_TRY(d.finish());
   return h;
 }
@@ -208,6 +218,7 @@ std::vector<uint8_t> encode_end(const End& x) {
   e.u32(x.state_messages);
   e.u64(x.disk_chunks);
   e.u32(x.disk_messages);
+  e.u32(x.diff_messages);
   return e.take();
 }
 
@@ -220,8 +231,101 @@ Result<End> decode_end(std::span<const uint8_t> payload) {
   x.state_messages = d.u32("state_messages");
   x.disk_chunks = d.u64("disk_chunks");
   x.disk_messages = d.u32("disk_messages");
+  x.diff_messages = d.u32("diff_messages");
   TANDEM_TRY(d.finish());
   return x;
+}
+
+uint64_t page_hash(const uint8_t* page) { return state::format::checksum(page, mem::kPageSize); }
+
+uint64_t bases_hash(std::span<const uint64_t> page_hashes) {
+  std::vector<uint8_t> bytes(page_hashes.size() * 8);
+  for (size_t i = 0; i < page_hashes.size(); i++) store_le<uint64_t>(&bytes[i * 8], page_hashes[i]);
+  return state::format::checksum(bytes.data(), bytes.size());
+}
+
+std::vector<uint8_t> encode_diffs(std::span<const uint32_t> pages, uint64_t bases, std::span<const uint16_t> sizes,
+                                  std::span<const uint8_t> diffs, state::BlockEncoder& encoder) {
+  std::vector<uint8_t> raw(pages.size() * 6 + diffs.size());
+  for (size_t i = 0; i < pages.size(); i++) {
+    store_le<uint32_t>(&raw[i * 4], i ? pages[i] - pages[i - 1] : pages[0]);
+    store_le<uint16_t>(&raw[pages.size() * 4 + i * 2], sizes[i]);
+  }
+  if (!diffs.empty()) std::memcpy(&raw[pages.size() * 6], diffs.data(), diffs.size());
+  state::EncodedBlock block;
+  encoder.encode_bytes(raw.data(), raw.size(), block);
+  state::Encoder e;
+  e.u32(static_cast<uint32_t>(pages.size()));
+  e.u64(bases);
+  e.u32(static_cast<uint32_t>(raw.size()));
+  put_block(e, block);
+  return e.take();
+}
+
+Result<Diffs> decode_diffs(std::span<const uint8_t> payload, uint64_t page_count) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "diffs");
+  Diffs x;
+  const uint32_t n = d.u32("count");
+  x.bases_hash = d.u64("bases_hash");
+  const uint32_t raw_size = d.u32("raw_size");
+  state::EncodedBlock block;
+  get_block(d, block);
+  TANDEM_TRY(d.finish());
+  if (n == 0 || n > kDiffsPerMessage)
+    return Error("diffs message holds " + std::to_string(n) + " diffs (1 to " + std::to_string(kDiffsPerMessage) +
+                 " allowed)");
+  if (raw_size < n * 6 || raw_size > n * (6 + kMaxPageDiff))
+    return Error("diffs message: " + std::to_string(raw_size) + " bytes cannot hold " + std::to_string(n) + " diffs");
+  if (state::format::checksum(block.data.data(), block.data.size()) != block.checksum)
+    return Error("diffs message: block checksum mismatch");
+  std::vector<uint8_t> raw(raw_size);
+  if (Status st = state::decode_block(block.encoding, block.data, raw.data(), raw.size()); !st.ok())
+    return st.error().context("diffs message");
+  x.pages.resize(n);
+  x.offsets.resize(n + 1);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t v = load_le<uint32_t>(&raw[i * 4]);
+    if (i > 0 && (v == 0 || v >= page_count - x.pages[i - 1]))
+      return Error("diffs message: the pages are not ascending inside RAM (" + std::to_string(page_count) +
+                   " pages)");
+    x.pages[i] = i ? x.pages[i - 1] + v : v;
+    if (x.pages[i] >= page_count)
+      return Error("diffs message: page " + std::to_string(x.pages[i]) + " is outside RAM (" +
+                   std::to_string(page_count) + " pages)");
+    const uint16_t size = load_le<uint16_t>(&raw[n * 4 + i * 2]);
+    if (size > kMaxPageDiff) return Error("diffs message: a diff of " + std::to_string(size) + " bytes");
+    x.offsets[i + 1] = x.offsets[i] + size;
+  }
+  if (x.offsets[n] != raw_size - n * 6)
+    return Error("diffs message: the diffs' sizes add up to " + std::to_string(x.offsets[n]) + " bytes, " +
+                 std::to_string(raw_size - n * 6) + " are there");
+  x.diffs.assign(raw.begin() + n * 6, raw.end());
+  return x;
+}
+
+std::vector<uint8_t> encode_feedback(const Feedback& f) {
+  state::Encoder e;
+  e.vec(f.added);
+  e.vec(f.removed);
+  e.vec(f.refused);
+  return e.take();
+}
+
+Result<Feedback> decode_feedback(std::span<const uint8_t> payload, uint64_t page_count) {
+  state::Decoder d(payload);
+  state::Decoder::Scope scope(d, "feedback");
+  Feedback f;
+  f.added = d.vec<uint32_t>("added");
+  f.removed = d.vec<uint32_t>("removed");
+  f.refused = d.vec<uint32_t>("refused");
+  TANDEM_TRY(d.finish());
+  for (const auto* list : {&f.added, &f.removed, &f.refused})
+    for (uint32_t p : *list)
+      if (p >= page_count)
+        return Error("feedback message: page " + std::to_string(p) + " is outside RAM (" + std::to_string(page_count) +
+                     " pages)");
+  return f;
 }
 
 std::vector<uint8_t> encode_state(const state::Snapshot& snap) {

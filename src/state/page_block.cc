@@ -19,7 +19,11 @@ BlockEncoder::BlockEncoder(Codec codec, int zstd_level)
 BlockEncoder::~BlockEncoder() = default;
 
 void BlockEncoder::encode(const uint8_t* src, size_t pages, EncodedBlock& out) {
-  const size_t bytes = pages * mem::kPageSize;
+  encode_bytes(src, pages * mem::kPageSize, out);
+  out.page_count = static_cast<uint32_t>(pages);
+}
+
+void BlockEncoder::encode_bytes(const uint8_t* src, size_t bytes, EncodedBlock& out) {
   size_t z = 0;  // 0: not compressed
   uint32_t encoding = format::kBlockRaw;
   if (codec_ == Codec::kLz4) {
@@ -35,7 +39,7 @@ void BlockEncoder::encode(const uint8_t* src, size_t pages, EncodedBlock& out) {
     if (ZSTD_isError(z)) z = 0;
     encoding = format::kBlockZstd;
   }
-  out.page_count = static_cast<uint32_t>(pages);
+  out.page_count = 0;
   if (z > 0 && z < bytes) {
     out.data.resize(z);
     out.encoding = encoding;

@@ -32,6 +32,9 @@ class BlockEncoder {
   // Encodes `pages` consecutive pages at `src` into `out` (its buffer is
   // reused). Stored raw when the codec does not make them smaller.
   void encode(const uint8_t* src, size_t pages, EncodedBlock& out);
+  // The same for `bytes` bytes that are not whole pages (the replication
+  // stream's page diffs); `out.page_count` is 0.
+  void encode_bytes(const uint8_t* src, size_t bytes, EncodedBlock& out);
 
  private:
   struct Ctx;

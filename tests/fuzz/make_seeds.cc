@@ -17,6 +17,7 @@
 
 #include "../unit/elf_writer.h"
 #include "board/machine.h"
+#include "replication/page_diff.h"
 #include "replication/protocol.h"
 #include "state/machine_snapshot.h"
 #include "state/page_block.h"
@@ -123,8 +124,24 @@ void stream(board::Machine& m, const fs::path& out) {
   add(MsgType::kPages, 1, encode_pages(pages, block));
   std::vector<uint64_t> chunks = {0, 3, 7, 9};
   add(MsgType::kDisk, 1, encode_disk(0, chunks, block));
+  // Pages 16 and 18 as diffs against the pages above with a word changed.
+  std::vector<uint8_t> diffs, now(ram.begin(), ram.begin() + 4096);
+  now[40] ^= 3;
+  std::vector<uint16_t> sizes = {static_cast<uint16_t>(encode_page_diff(ram.data(), now.data(), diffs))};
+  now.assign(ram.begin() + 2 * 4096, ram.begin() + 3 * 4096);
+  now[4000] ^= 0x80;
+  sizes.push_back(static_cast<uint16_t>(encode_page_diff(ram.data() + 2 * 4096, now.data(), diffs)));
+  std::vector<uint32_t> diff_pages = {16, 18};
+  std::vector<uint64_t> hashes = {page_hash(ram.data()), page_hash(ram.data() + 2 * 4096)};
+  add(MsgType::kDiffs, 1, encode_diffs(diff_pages, bases_hash(hashes), sizes, diffs, enc));
   add(MsgType::kState, 1, encode_state(state::capture_machine(m)));
-  add(MsgType::kEnd, 1, encode_end({4, 1, 1, 4, 1}));
+  End end{6, 1, 1, 4, 1, 1};
+  add(MsgType::kEnd, 1, encode_end(end));
+  Feedback f;
+  f.added = {16, 17};
+  f.removed = {19};
+  f.refused = {18};
+  add(MsgType::kFeedback, 1, encode_feedback(f));
   add(MsgType::kAck, 1, {});
   add(MsgType::kHeartbeat, 1, {});
   add(MsgType::kError, 1, encode_text("backup: no space left"));

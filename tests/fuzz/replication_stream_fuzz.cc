@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
+#include "replication/page_diff.h"
 #include "replication/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -66,6 +67,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           std::vector<uint8_t> out;
           (void)decode_disk_into(*d, out);
         }
+        break;
+      case MsgType::kDiffs:
+        if (auto d = decode_diffs(p, ram_size / 4096); d.ok()) {
+          std::vector<uint8_t> page(4096);
+          for (size_t i = 0; i < d->pages.size(); i++) {
+            TANDEM_FUZZ_CHECK(d->pages[i] < ram_size / 4096);
+            (void)apply_page_diff(d->diff(i), page.data());
+          }
+        }
+        break;
+      case MsgType::kFeedback:
+        (void)decode_feedback(p, ram_size / 4096);
         break;
       case MsgType::kState:
         (void)decode_state(p, ram_base, ram_size);
