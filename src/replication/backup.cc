@@ -10,9 +10,11 @@
 #include "dev/block_backend.h"
 #include "dev/virtio_blk.h"
 #include "replication/drive_log.h"
+#include "replication/page_diff.h"
 #include "replication/primary.h"
 #include "state/machine_snapshot.h"
 #include "state/sections.h"
+#include "state/snapshot_format.h"
 
 namespace tandem::replication {
 
@@ -142,6 +144,7 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
         if (v == Verdict::kGoLive) return take_over(why);
         if (v == Verdict::kStopped) return std::unique_ptr<board::Machine>();
         // Stale for good: nothing may ever run from it.
+        std::lock_guard<std::mutex> commit(commit_mu_);
         committed_.reset();
         why = "the primary ran on unprotected after it lost this backup";
       } else {
@@ -152,7 +155,7 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
           (committed_ ? "epoch " + std::to_string(committed_epoch_) : std::string("none")) +
           ") is kept; waiting for a primary");
     }
-    staging_ = false;
+    reset_staging();
     std::lock_guard<std::mutex> lock(mu_);
     state_ = "standby";
     reason_ = why;
@@ -171,7 +174,8 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
       // A broken connection is a lost primary; bytes that do not make a
       // message are a damaged stream.
       if (c.damaged()) {
-        (void)c.send(MsgType::kError, 0, encode_text(why));
+        // In the peer's version: one of another version can read it.
+        (void)c.send(MsgType::kError, 0, encode_text(why), c.peer_version());
         return End::kRefused;
       }
       return End::kLost;
@@ -208,12 +212,16 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
         if (st.ok()) st = c.send(MsgType::kReady, 0);
         greeted = st.ok();
       } else {
+        outbox_.clear();
         st = on_message(m);
-        // A commit is acknowledged; an ack that cannot be sent is a lost
-        // primary, not a stream to refuse.
-        if (st.ok() && m.type == MsgType::kEnd && !c.send(MsgType::kAck, m.epoch).ok()) {
-          why = "the connection to the primary broke";
-          return End::kLost;
+        // A commit is acknowledged (and diff feedback follows); a reply
+        // that cannot be sent is a lost primary, not a stream to refuse.
+        for (const Message& reply : outbox_) {
+          if (!st.ok()) break;
+          if (!c.send(reply.type, reply.epoch, reply.payload).ok()) {
+            why = "the connection to the primary broke";
+            return End::kLost;
+          }
         }
       }
       if (!st.ok()) {
@@ -249,12 +257,184 @@ Status Backup::on_hello(const Message& m) {
   // A new primary (a re-protected VM) starts from scratch.
   auto ram = mem::GuestMemory::create(h->ram_base, h->ram_size);
   if (!ram.ok()) return ram.error();
-  ram_ = std::move(ram).value();
-  committed_.reset();
+  {
+    std::lock_guard<std::mutex> commit(commit_mu_);
+    ram_ = std::move(ram).value();
+    committed_.reset();
+  }
   committed_epoch_ = 0;
+  reset_staging();
+  staged_slot_ = ZeroedArray<uint32_t>(ram_->page_count());
+  candidates_.reset();
+  if (h->diff_after)
+    candidates_ = std::make_unique<DiffCandidates>(ram_->page_count(), h->diff_after, h->diff_words);
   hello_ = std::move(h).value();
   std::lock_guard<std::mutex> lock(mu_);
   state_ = "syncing";
+  diff_stats_ = DiffStats();
+  diff_stats_.on = candidates_ != nullptr;
+  return Ok();
+}
+
+void Backup::reset_staging() {
+  staging_ = false;
+  any_ended_ = false;
+  held_ = 0;
+  for (uint32_t p : staged_pages_) staged_slot_[p] = 0;
+  staged_pages_.clear();
+  staged_data_.clear();
+  missing_.clear();
+  staged_state_.reset();
+  staged_chunks_.clear();
+  staged_chunk_data_.clear();
+}
+
+std::optional<uint64_t> Backup::committed_memory_hash() const {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  if (!committed_) return std::nullopt;
+  return state::format::checksum(ram_->host(), ram_->size());
+}
+
+uint8_t* Backup::newest(uint32_t page) {
+  const uint32_t slot = staged_slot_[page];
+  return slot ? staged_data_.data() + size_t{slot - 1} * mem::kPageSize : ram_->page_host(page);
+}
+
+uint8_t* Backup::stage(uint32_t page) {
+  if (!committed_) {
+    // Nothing committed yet, so nothing to keep intact: checkpoint 0 (the
+    // whole memory) goes straight to where it will stay.
+    ram_->mark_populated(page);
+    return ram_->page_host(page);
+  }
+  if (!staged_slot_[page]) {
+    staged_pages_.push_back(page);
+    staged_slot_[page] = static_cast<uint32_t>(staged_pages_.size());
+    staged_data_.resize(staged_pages_.size() * mem::kPageSize);
+  }
+  return newest(page);
+}
+
+Status Backup::on_pages(const Message& m, const std::string& where) {
+  auto p = decode_pages(m.payload, ram_->page_count());
+  if (!p.ok()) return p.error().context(where);
+  std::vector<uint8_t> bytes;
+  TANDEM_TRY(decode_pages_into(*p, bytes));
+  staged_page_msgs_++;
+  staged_page_count_ += p->pages.size();
+  for (size_t i = 0; i < p->pages.size(); i++) {
+    const uint32_t page = p->pages[i];
+    const uint8_t* src = bytes.data() + i * mem::kPageSize;
+    // How much it changed: the candidates' measure (not for checkpoint 0,
+    // which has no version before it).
+    if (candidates_ && committed_) candidates_->note(page, changed_words(newest(page), src));
+    std::memcpy(stage(page), src, mem::kPageSize);
+    missing_.erase(page);
+  }
+  return Ok();
+}
+
+Status Backup::on_diffs(const Message& m, const std::string& where) {
+  if (!candidates_) return Error(where + ": the primary announced no diffs");
+  auto d = decode_diffs(m.payload, ram_->page_count());
+  if (!d.ok()) return d.error().context(where);
+  staged_diff_msgs_++;
+  staged_page_count_ += d->pages.size();
+  std::vector<uint64_t> hashes(d->pages.size());
+  for (size_t i = 0; i < d->pages.size(); i++) hashes[i] = page_hash(newest(d->pages[i]));
+  if (bases_hash(hashes) != d->bases_hash) {
+    // The primary built these on versions this backup does not hold: ask
+    // for the pages whole, and hold this checkpoint until they come.
+    missing_.insert(d->pages.begin(), d->pages.end());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      diff_stats_.refused += d->pages.size();
+    }
+    Feedback f;
+    f.refused = d->pages;
+    outbox_.push_back({MsgType::kFeedback, m.epoch, encode_feedback(f)});
+    return Ok();
+  }
+  // Check every diff before any lands.
+  std::vector<uint8_t> scratch(mem::kPageSize);
+  for (size_t i = 0; i < d->pages.size(); i++) {
+    auto st = apply_page_diff(d->diff(i), scratch.data());
+    if (!st.ok()) return st.error().context(where + ", page " + std::to_string(d->pages[i]));
+  }
+  for (size_t i = 0; i < d->pages.size(); i++) {
+    const uint32_t page = d->pages[i];
+    const bool was_staged = staged_slot_[page] || !committed_;
+    uint8_t* dst = stage(page);
+    if (!was_staged) std::memcpy(dst, ram_->page_host(page), mem::kPageSize);
+    auto changed = apply_page_diff(d->diff(i), dst);
+    if (committed_) candidates_->note(page, *changed);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  diff_stats_.diff_pages += d->pages.size();
+  diff_stats_.diff_bytes += d->diffs.size();
+  return Ok();
+}
+
+Status Backup::on_end(const Message& m, const std::string& where) {
+  auto e = decode_end(m.payload);
+  if (!e.ok()) return e.error().context(where);
+  if (e->pages != staged_page_count_ || e->page_messages != staged_page_msgs_ ||
+      e->diff_messages != staged_diff_msgs_ || e->state_messages != staged_state_msgs_ || !staged_state_ ||
+      e->disk_chunks != staged_disk_count_ || e->disk_messages != staged_disk_msgs_)
+    return Error(where + ": the primary sent " + std::to_string(e->pages) + " pages in " +
+                 std::to_string(e->page_messages) + " pages and " + std::to_string(e->diff_messages) +
+                 " diffs messages and " + std::to_string(e->state_messages) + " state messages; " +
+                 std::to_string(staged_page_count_) + ", " + std::to_string(staged_page_msgs_) + ", " +
+                 std::to_string(staged_diff_msgs_) + " and " + std::to_string(staged_state_msgs_) +
+                 " arrived (and " + std::to_string(e->disk_chunks) + " drive chunks sent, " +
+                 std::to_string(staged_disk_count_) + " arrived)");
+  staging_ = false;
+  any_ended_ = true;
+  last_ended_ = m.epoch;
+  if (!missing_.empty()) {
+    // Not committed: pages refused are still to come whole, in a later
+    // checkpoint, which is committed with this one.
+    if (++held_ > kMaxHeld)
+      return Error(where + ": " + std::to_string(missing_.size()) + " pages whose diffs were refused did not come whole in " +
+                   std::to_string(kMaxHeld) + " checkpoints");
+    std::lock_guard<std::mutex> lock(mu_);
+    diff_stats_.held++;
+    return Ok();
+  }
+  // The drives first: a write that fails leaves memory as it was, but
+  // the drive copy half way, so the backup cannot take over any more.
+  for (size_t i = 0; i < staged_chunks_.size(); i++) {
+    Status st = write_chunks(staged_chunks_[i].drive, {staged_chunks_[i].chunk},
+                             staged_chunk_data_.data() + i * kChunkSize);
+    if (!st.ok()) {
+      broken_ = st.error().message();
+      return st;
+    }
+  }
+  staged_chunks_.clear();
+  staged_chunk_data_.clear();
+  std::unique_lock<std::mutex> commit(commit_mu_);
+  for (size_t i = 0; i < staged_pages_.size(); i++) {
+    std::memcpy(ram_->page_host(staged_pages_[i]), staged_data_.data() + i * mem::kPageSize, mem::kPageSize);
+    ram_->mark_populated(staged_pages_[i]);
+    staged_slot_[staged_pages_[i]] = 0;
+  }
+  staged_pages_.clear();
+  staged_data_.clear();
+  committed_ = std::move(staged_state_);
+  staged_state_.reset();
+  committed_epoch_ = m.epoch;
+  commit.unlock();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = "standby";
+    commits_ += held_ + 1;
+    if (candidates_) diff_stats_.candidates = candidates_->count();
+  }
+  held_ = 0;
+  outbox_.push_back({MsgType::kAck, m.epoch, {}});
+  if (candidates_ && candidates_->changed())
+    outbox_.push_back({MsgType::kFeedback, m.epoch, encode_feedback(candidates_->take_changes())});
   return Ok();
 }
 
@@ -325,46 +505,36 @@ Status Backup::on_message(const Message& m) {
     case MsgType::kHeartbeat:
       return Ok();
     case MsgType::kBegin: {
-      const uint64_t expected = committed_ ? committed_epoch_ + 1 : 0;
+      const uint64_t expected = any_ended_ ? last_ended_ + 1 : 0;
       if (staging_) return Error(where + ": checkpoint " + std::to_string(staging_epoch_) + " has not ended");
       if (m.epoch != expected)
         return Error("checkpoint " + std::to_string(m.epoch) + " out of order: expected " + std::to_string(expected));
       staging_ = true;
       staging_epoch_ = m.epoch;
-      staged_pages_.clear();
-      staged_data_.clear();
-      staged_state_.reset();
-      staged_page_msgs_ = staged_state_msgs_ = 0;
+      // Pages, chunks and the state of a held checkpoint stay: this one
+      // goes on top of them.
+      staged_page_msgs_ = staged_diff_msgs_ = staged_state_msgs_ = 0;
       staged_page_count_ = 0;
-      staged_chunks_.clear();
-      staged_chunk_data_.clear();
       staged_disk_count_ = 0;
       staged_disk_msgs_ = 0;
       return Ok();
     }
-    case MsgType::kPages: {
+    case MsgType::kPages:
+    case MsgType::kDiffs:
+    case MsgType::kDisk:
+    case MsgType::kState:
+    case MsgType::kEnd:
       if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
-      auto p = decode_pages(m.payload, ram_->page_count());
-      if (!p.ok()) return p.error().context(where);
-      std::vector<uint8_t> bytes;
-      TANDEM_TRY(decode_pages_into(*p, bytes));
-      staged_page_msgs_++;
-      staged_page_count_ += p->pages.size();
-      if (!committed_) {
-        // Nothing committed yet, so nothing to keep intact: checkpoint 0
-        // (the whole memory) goes straight to where it will stay.
-        for (size_t i = 0; i < p->pages.size(); i++) {
-          std::memcpy(ram_->page_host(p->pages[i]), bytes.data() + i * mem::kPageSize, mem::kPageSize);
-          ram_->mark_populated(p->pages[i]);
-        }
-        return Ok();
-      }
-      staged_pages_.insert(staged_pages_.end(), p->pages.begin(), p->pages.end());
-      staged_data_.insert(staged_data_.end(), bytes.begin(), bytes.end());
-      return Ok();
-    }
+      break;
+    default:
+      return Error(std::string("unexpected ") + msg_name(m.type) + " message from the primary");
+  }
+  switch (m.type) {
+    case MsgType::kPages:
+      return on_pages(m, where);
+    case MsgType::kDiffs:
+      return on_diffs(m, where);
     case MsgType::kDisk: {
-      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
       auto d = decode_disk(m.payload, drive_chunks_);
       if (!d.ok()) return d.error().context(where);
       std::vector<uint8_t> bytes;
@@ -382,53 +552,14 @@ Status Backup::on_message(const Message& m) {
       return Ok();
     }
     case MsgType::kState: {
-      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
       auto s = decode_state(m.payload, ram_->base(), ram_->size());
       if (!s.ok()) return s.error().context(where);
       staged_state_ = std::move(s).value();
       staged_state_msgs_++;
       return Ok();
     }
-    case MsgType::kEnd: {
-      if (!staging_ || m.epoch != staging_epoch_) return Error(where + ": no such checkpoint is being received");
-      auto e = decode_end(m.payload);
-      if (!e.ok()) return e.error().context(where);
-      if (e->pages != staged_page_count_ || e->page_messages != staged_page_msgs_ ||
-          e->state_messages != staged_state_msgs_ || !staged_state_ || e->disk_chunks != staged_disk_count_ ||
-          e->disk_messages != staged_disk_msgs_)
-        return Error(where + ": the primary sent " + std::to_string(e->pages) + " pages in " +
-                     std::to_string(e->page_messages) + " messages and " + std::to_string(e->state_messages) +
-                     " state messages; " + std::to_string(staged_page_count_) + ", " +
-                     std::to_string(staged_page_msgs_) + " and " + std::to_string(staged_state_msgs_) +
-                     " arrived (and " + std::to_string(e->disk_chunks) + " drive chunks sent, " +
-                     std::to_string(staged_disk_count_) + " arrived)");
-      // The drives first: a write that fails leaves memory as it was, but
-      // the drive copy half way, so the backup cannot take over any more.
-      for (size_t i = 0; i < staged_chunks_.size(); i++) {
-        Status st = write_chunks(staged_chunks_[i].drive, {staged_chunks_[i].chunk},
-                                 staged_chunk_data_.data() + i * kChunkSize);
-        if (!st.ok()) {
-          broken_ = st.error().message();
-          return st;
-        }
-      }
-      // Commit: in order, so a page sent twice ends as its last copy.
-      for (size_t i = 0; i < staged_pages_.size(); i++) {
-        std::memcpy(ram_->page_host(staged_pages_[i]), staged_data_.data() + i * mem::kPageSize, mem::kPageSize);
-        ram_->mark_populated(staged_pages_[i]);
-      }
-      committed_ = std::move(staged_state_);
-      committed_epoch_ = m.epoch;
-      staging_ = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        state_ = "standby";
-        commits_++;
-      }
-      return Ok();
-    }
     default:
-      return Error(std::string("unexpected ") + msg_name(m.type) + " message from the primary");
+      return on_end(m, where);
   }
 }
 
@@ -483,6 +614,7 @@ ReplicationStatus Backup::status() const {
   s.reason = reason_;
   s.epoch = committed_epoch_;
   s.committed = commits_;
+  s.diff = diff_stats_;
   s.last_heartbeat_ms_ago = std::chrono::duration<double, std::milli>(Clock::now() - last_heard_).count();
   if (arbiter_) s.arbiter = arbiter_->status();
   return s;

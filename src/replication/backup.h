@@ -8,7 +8,11 @@
 // or damaged checkpoint never changes the committed state. (Checkpoint 0,
 // the whole memory, has no committed state to keep and is written in
 // place; it becomes the committed state at its end.) Each commit is
-// acknowledged. When the primary is gone (connection closed or cut short,
+// acknowledged. Pages may come as diffs against the newest version held
+// (diff_candidates.h says which pages the backup asks that for); a diff
+// whose base is not that version is refused and the page asked for
+// whole, and the checkpoint is held until it comes, then committed with
+// the checkpoint that brought it. When the primary is gone (connection closed or cut short,
 // or no message for heartbeat * kMissedHeartbeats), serve() builds the VM
 // from the last commit with the backup's own network backends, announces
 // the guest's MAC on each NIC and returns it to be run. A stream that is
@@ -29,12 +33,15 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
 #include "board/machine.h"
 #include "replication/arbiter.h"
+#include "base/zeroed_array.h"
 #include "replication/connection.h"
+#include "replication/diff_candidates.h"
 #include "replication/stats.h"
 #include "state/snapshot.h"
 
@@ -73,6 +80,9 @@ class Backup {
   // The committed memory (null before the first commit), for tests and
   // diagnostics: read it only while no checkpoint is being committed.
   const mem::GuestMemory* committed_memory() const { return committed_ ? ram_.get() : nullptr; }
+  // Any thread: XXH3 of the committed memory, between commits (none
+  // before the first).
+  std::optional<uint64_t> committed_memory_hash() const;
 
  private:
   explicit Backup(const BackupOptions& o) : options_(o) {}
@@ -104,11 +114,23 @@ class Backup {
   std::unique_ptr<mem::GuestMemory> ram_;
   std::optional<state::Snapshot> committed_;
   uint64_t committed_epoch_ = 0;
-  // The checkpoint being received.
+  // The checkpoints being received: the one still arriving and any that
+  // ended with pages missing (their diffs refused for a base that did not
+  // match, now asked for whole); they are committed together once none is
+  // missing. Checkpoint 0 is written in place.
   bool staging_ = false;
   uint64_t staging_epoch_ = 0;
-  std::vector<uint32_t> staged_pages_;
-  std::vector<uint8_t> staged_data_;
+  // Checkpoints held at most, waiting for refused pages, before the
+  // stream is refused.
+  static constexpr unsigned kMaxHeld = 16;
+  bool any_ended_ = false;      // a checkpoint's end was accepted
+  uint64_t last_ended_ = 0;     // and its epoch
+  unsigned held_ = 0;           // checkpoints ended but not committed
+  std::vector<uint32_t> staged_pages_;   // slot -> page
+  std::vector<uint8_t> staged_data_;     // slot -> contents
+  ZeroedArray<uint32_t> staged_slot_;    // page -> slot + 1 (0: not staged)
+  std::unordered_set<uint32_t> missing_;  // pages refused and not yet resent whole
+  std::unique_ptr<DiffCandidates> candidates_;  // the primary sends diffs
   std::optional<state::Snapshot> staged_state_;
   uint64_t staged_page_count_ = 0;
   struct StagedChunk {
@@ -133,10 +155,22 @@ class Backup {
   Status write_chunks(uint32_t drive, const std::vector<uint64_t>& chunks, const uint8_t* data);
   // A commit that failed half way: the state can no longer be taken over.
   std::string broken_;
-  uint32_t staged_page_msgs_ = 0, staged_state_msgs_ = 0;
+  uint32_t staged_page_msgs_ = 0, staged_diff_msgs_ = 0, staged_state_msgs_ = 0;
+  // The newest version of a page (staged, else committed), and where a new
+  // one goes.
+  uint8_t* newest(uint32_t page);
+  uint8_t* stage(uint32_t page);
+  Status on_pages(const Message& m, const std::string& where);
+  Status on_diffs(const Message& m, const std::string& where);
+  Status on_end(const Message& m, const std::string& where);
+  // What on_message() answers (acks, feedback), sent by serve_primary.
+  std::vector<Message> outbox_;
+  void reset_staging();
+  DiffStats diff_stats_;  // under mu_
 
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;  // status() from another thread
+  mutable std::mutex commit_mu_;  // held while committed memory changes
   std::string state_ = "standby", peer_, reason_;
   uint64_t commits_ = 0;
   std::chrono::steady_clock::time_point last_heard_{};

@@ -40,7 +40,24 @@ struct Stats {
   double first_stun_ms = 0;    // checkpoint 0's
   unsigned sync_rounds = 0;
   uint64_t cow_faults = 0;     // deferred pages the guest's writes copied
-  Samples stun_ms, send_ms, ack_ms, dirty_pages, deferred_pages, bytes;
+  double sender_cpu_total_ms = 0;
+  Samples stun_ms, send_ms, ack_ms, dirty_pages, deferred_pages, bytes, page_bytes, sender_cpu_ms;
+};
+
+// Page diffs (issue 13), as each side sees them.
+struct DiffStats {
+  bool on = false;
+  uint64_t candidates = 0;    // pages the backup reports as diff candidates
+  uint64_t diff_pages = 0;    // pages sent (received) as diffs
+  uint64_t diff_bytes = 0;    // their diffs' bytes before compression
+  uint64_t refused = 0;       // diffs the backup refused (base mismatch)
+  // The primary's copies of what it last sent of candidate pages.
+  uint64_t kept_pages = 0;
+  uint64_t kept_bytes = 0;    // memory they hold (allocated)
+  uint64_t budget_bytes = 0;
+  uint64_t evicted = 0;       // copies dropped for the budget, least useful first
+  uint64_t whole = 0;         // candidates with a copy sent whole: the diff was not small enough
+  uint64_t held = 0;          // backup: checkpoints held until refused pages came whole
 };
 
 // The arbiter (arbiter.h) as one side sees it.
@@ -77,6 +94,12 @@ struct ReplicationStatus {
   bool history = false;
   double deferred_p50 = 0, deferred_p99 = 0;
   uint64_t cow_faults = 0;
+  DiffStats diff;
+  // Bytes of memory (pages and diffs messages) per checkpoint, and the
+  // sender thread's CPU time per checkpoint.
+  double page_bytes_p50 = 0;
+  double sender_cpu_ms_p50 = 0;
+  double sender_cpu_s = 0;  // in all
   uint64_t output_held_bytes = 0;
   uint64_t backup_lag = 0;  // checkpoints taken and not yet acknowledged
   double last_heartbeat_ms_ago = 0;
