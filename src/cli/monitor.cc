@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "state/disk_snapshot.h"
+#include "state/snapshot_format.h"
 
 namespace tandem::cli {
 
@@ -49,8 +50,10 @@ const std::vector<QmpCommand>& monitor_commands() {
       {"snapshot-save", {"file"}},
       {"query-snapshot", {}},
       {"query-restore", {}},
-      {"replicate", {"to", "epoch", "heartbeat", "cold", "history", "early"}},
+      {"replicate", {"to", "epoch", "heartbeat", "cold", "history", "early", "diff", "diff-after", "diff-words",
+                     "diff-mib"}},
       {"query-replication", {}},
+      {"query-memory-hash", {}},
   };
   return table;
 }
@@ -237,6 +240,15 @@ json Monitor::handle(const std::string& cmd, const json& args) {
     save_is_suspend_ = cmd == "suspend";
     return ok;
   }
+  if (cmd == "query-memory-hash") {
+    // Guest RAM as the guest sees it (pages not loaded yet are loaded
+    // first): tests compare it with a backup's committed memory.
+    mem::GuestMemory& ram = m_->ram();
+    for (size_t p = 0; p < ram.page_count(); p++)
+      if (ram.is_absent(p))
+        if (Status st = ram.load(p); !st.ok()) return qmp_error("GenericError", st.error().message());
+    return {{"return", {{"xxh3", hex64(state::format::checksum(ram.host(), ram.size()))}}}};
+  }
   if (cmd == "query-replication") {
     if (!replication_) return {{"return", {{"role", "none"}, {"state", "unprotected"}}}};
     return {{"return", replication_->status_json()}};
@@ -246,13 +258,13 @@ json Monitor::handle(const std::string& cmd, const json& args) {
     if (!args.contains("to") || !args["to"].is_string())
       return qmp_error("GenericError", "replicate needs {\"to\": \"HOST:PORT\"}");
     std::string spec = "to=" + args["to"].get<std::string>();
-    for (const char* key : {"epoch", "heartbeat", "cold"}) {
+    for (const char* key : {"epoch", "heartbeat", "cold", "diff-after", "diff-words", "diff-mib"}) {
       if (!args.contains(key)) continue;
       if (!args[key].is_number_unsigned())
         return qmp_error("GenericError", std::string("replicate: '") + key + "' must be a whole number");
       spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
     }
-    for (const char* key : {"history", "early"}) {
+    for (const char* key : {"history", "early", "diff"}) {
       if (!args.contains(key)) continue;
       if (!args[key].is_boolean())
         return qmp_error("GenericError", std::string("replicate: '") + key + "' must be true or false");

@@ -19,7 +19,9 @@
 // state of that instant; the VM goes on), query-snapshot, query-restore
 // (how far a lazy or working-set restore has loaded memory), replicate
 // ({"to": "HOST:PORT", "epoch": MS, "heartbeat": MS, "history": BOOL,
-// "cold": N, "early": BOOL}), query-replication;
+// "cold": N, "early": BOOL, "diff": BOOL, "diff-after": N, "diff-words": N,
+// "diff-mib": N}), query-replication, query-memory-hash (XXH3 of guest
+// RAM, to compare with a backup's committed memory);
 // events SNAPSHOT_PROGRESS/COMPLETED/FAILED, RESTORE_COMPLETED (memory all
 // loaded) and REPLICATION_STATE (protected, lost, ...).
 #pragma once

@@ -96,4 +96,10 @@ json qmp_serve(const std::string& text, QmpSession& session, const std::vector<Q
   return reply;
 }
 
+std::string hex64(uint64_t v) {
+  char buf[19];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 }  // namespace tandem::cli

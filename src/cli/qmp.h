@@ -41,6 +41,9 @@ nlohmann::json qmp_command_list(const std::vector<QmpCommand>& table);
 // (its first 80 bytes), which need not be valid UTF-8: invalid bytes become
 // U+FFFD rather than let dump() throw, which ended tandem and its guest.
 std::string qmp_line(const nlohmann::json& msg);
+// "0x" and 16 hex digits: a hash in a reply (JSON numbers lose bits past
+// 2^53 in many clients).
+std::string hex64(uint64_t v);
 
 // Serves one JSON text from a client: refuses malformed input, anything
 // before negotiation, unknown commands and unexpected arguments as QEMU

@@ -50,6 +50,25 @@ void print_status(const json& s) {
                 "by guest writes\n",
                 s["history"]["deferred_pages"].value("p50", 0.0), s["history"]["deferred_pages"].value("p99", 0.0),
                 s["history"].value("cow_faults", 0.0));
+  if (s.value("diff", json::object()).value("on", false)) {
+    const json& d = s["diff"];
+    if (s.value("role", "") == "primary")
+      std::printf("diffs:        %.0f candidates, %.0f pages sent as diffs (%.0f bytes before compression), %.0f "
+                  "whole for a large diff; %.0f refused by the backup\n"
+                  "              copies kept: %.0f pages, %.1f of %.0f MiB, %.0f dropped for the budget\n",
+                  d.value("candidates", 0.0), d.value("diff_pages", 0.0), d.value("diff_bytes", 0.0),
+                  d.value("whole", 0.0), d.value("refused", 0.0), d.value("kept_pages", 0.0),
+                  d.value("kept_mib", 0.0), d.value("budget_mib", 0.0), d.value("evicted", 0.0));
+    else
+      std::printf("diffs:        %.0f candidates, %.0f pages received as diffs, %.0f refused (base mismatch), %.0f "
+                  "checkpoints held for them\n",
+                  d.value("candidates", 0.0), d.value("diff_pages", 0.0), d.value("refused", 0.0),
+                  d.value("held", 0.0));
+  }
+  if (s.value("role", "") == "primary")
+    std::printf("memory sent:  %.0f bytes per checkpoint (p50); sender CPU %.3f ms per checkpoint (p50), %.2f s in all\n",
+                num(s, "page_bytes_per_checkpoint_p50"), num(s, "sender_cpu_ms", "p50"),
+                num(s, "sender_cpu_ms", "total_s"));
   std::printf("output held:  %.0f bytes\n", num(s, "output_held_bytes"));
   std::printf("last heard:   %.0f ms ago\n", num(s, "last_heartbeat_ms_ago"));
   if (s.value("role", "") == "primary")

@@ -20,7 +20,8 @@ using nlohmann::json;
 namespace {
 const std::vector<QmpCommand> kStandbyCommands = {
     {"qmp_capabilities", {"enable"}}, {"query-commands", {}}, {"query-version", {}},
-    {"query-status", {}},            {"query-replication", {}}, {"quit", {}},
+    {"query-status", {}},            {"query-replication", {}}, {"query-memory-hash", {}},
+    {"quit", {}},
 };
 }  // namespace
 
@@ -74,6 +75,10 @@ void StandbyMonitor::serve() {
       while (auto text = session.in.next()) {
         send(qmp_serve(*text, session, kStandbyCommands, [&](const std::string& cmd, const json&) -> json {
           if (cmd == "query-replication") return {{"return", to_json(backup_.status())}};
+          if (cmd == "query-memory-hash") {
+            if (auto h = backup_.committed_memory_hash()) return {{"return", {{"xxh3", hex64(*h)}, {"committed", true}}}};
+            return {{"return", {{"committed", false}}}};
+          }
           if (cmd == "query-status") return {{"return", {{"status", "standby"}, {"running", false}, {"singlestep", false}}}};
           if (cmd == "query-version") return {{"return", qmp_version()}};
           if (cmd == "query-commands") return {{"return", qmp_command_list(kStandbyCommands)}};

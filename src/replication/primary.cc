@@ -1,6 +1,7 @@
 #include "replication/primary.h"
 
 #include <sys/eventfd.h>
+#include <time.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -46,6 +47,20 @@ Result<unsigned> parse_ms(const std::string& key, const std::string& v, unsigned
                  std::to_string(hi));
   return static_cast<unsigned>(n);
 }
+
+Result<unsigned> parse_count(const std::string& key, const std::string& v, unsigned lo, unsigned hi, const char* unit) {
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < lo || n > hi)
+    return Error(key + "=" + v + ": expected " + unit + " from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return static_cast<unsigned>(n);
+}
+
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 }  // namespace
 
 Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
@@ -70,6 +85,21 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
       auto v = parse_ms(key, value, 1, 16);
       if (!v.ok()) return Error("replicate: cold=" + value + ": expected epochs from 1 to 16");
       o.cold_epochs = *v;
+    } else if (key == "diff") {
+      if (value != "on" && value != "off") return Error("replicate: diff must be on or off, not '" + value + "'");
+      o.diff = value == "on";
+    } else if (key == "diff-after") {
+      auto v = parse_count(key, value, 1, 31, "checkpoints");
+      if (!v.ok()) return v.error().context("replicate");
+      o.diff_after = *v;
+    } else if (key == "diff-words") {
+      auto v = parse_count(key, value, 1, 511, "words");
+      if (!v.ok()) return v.error().context("replicate");
+      o.diff_words = *v;
+    } else if (key == "diff-mib") {
+      auto v = parse_count(key, value, 1, 65536, "MiB");
+      if (!v.ok()) return v.error().context("replicate");
+      o.diff_mib = *v;
     } else if (key == "early") {
       if (value != "on" && value != "off") return Error("replicate: early must be on or off, not '" + value + "'");
       o.early = value == "on";
@@ -78,7 +108,8 @@ Result<ReplicateOptions> parse_replicate_spec(const std::string& spec) {
       if (!v.ok()) return v.error().context("replicate");
       o.heartbeat_ms = *v;
     } else {
-      return Error("replicate '" + spec + "': unknown option '" + key + "' (to, epoch, heartbeat, history, cold, early)");
+      return Error("replicate '" + spec + "': unknown option '" + key +
+                   "' (to, epoch, heartbeat, history, cold, early, diff, diff-after, diff-words, diff-mib)");
     }
   }
   if (!have_to) return Error("replicate '" + spec + "': to=HOST:PORT is required");
@@ -100,6 +131,10 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
   h.ram_base = m.ram().base();
   h.ram_size = m.ram().size();
   h.config = state::capture_machine(m).config;
+  if (o.diff) {
+    h.diff_after = o.diff_after;
+    h.diff_words = o.diff_words;
+  }
   if (arbiter) {
     auto token = arbiter->protect();
     if (!token.ok()) return token.error().context("replication");
@@ -142,6 +177,7 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
     if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m_.virtio_device(slot)))
       if (uint32_t i = index++; !blk->read_only()) drives_.push_back(std::make_unique<DriveLog>(*blk, i));
   pending_chunks_.resize(drives_.size());
+  if (options_.diff) diff_ = std::make_unique<DiffSender>(m_.ram().page_count(), uint64_t{options_.diff_mib} << 20);
   if (options_.history)
     cow_ = m_.ram().add_write_hook("replication", [this](size_t page) {
       if (deferred_) deferred_->on_write(page);
@@ -323,6 +359,15 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
   Checkpoint c;
   c.epoch = epoch_number_;
   c.pages = std::move(pages);
+  if (diff_) {
+    // Pages whose diffs the backup refused: copied now, sent whole.
+    std::vector<uint32_t> refused = diff_->refused_pages();
+    if (!refused.empty()) {
+      std::vector<uint32_t> all;
+      std::set_union(c.pages.begin(), c.pages.end(), refused.begin(), refused.end(), std::back_inserter(all));
+      c.pages = std::move(all);
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!spare_.empty()) {
@@ -370,12 +415,44 @@ void Primary::take_checkpoint(std::vector<uint32_t> pages, Clock::time_point t0)
   cv_.notify_all();
 }
 
-Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs) {
+Status Primary::send_whole(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs) {
   for (size_t i = 0; i < pages.size(); i += kPagesPerMessage) {
     const size_t n = std::min<size_t>(kPagesPerMessage, pages.size() - i);
     encoder_.encode(data + i * mem::kPageSize, n, block_);
     TANDEM_TRY(conn_->send(MsgType::kPages, epoch, encode_pages(pages.subspan(i, n), block_)));
     msgs++;
+  }
+  return Ok();
+}
+
+// `pages` ascending. With diffs, each candidate page goes into a diffs
+// message when its diff is small, the rest are gathered into pages
+// messages.
+Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs,
+                           uint64_t& diff_msgs) {
+  if (!diff_) return send_whole(epoch, pages, data, msgs);
+  uint8_t* gathered = gather_.reserve(size_t{kPagesPerMessage} * mem::kPageSize);
+  gather_pages_.clear();
+  for (size_t i = 0; i < pages.size(); i++) {
+    const uint8_t* src = data + i * mem::kPageSize;
+    if (diff_->add(pages[i], src)) {
+      if (diff_->batched() == kDiffsPerMessage) {
+        TANDEM_TRY(conn_->send(MsgType::kDiffs, epoch, diff_->take_batch(encoder_)));
+        diff_msgs++;
+      }
+      continue;
+    }
+    std::memcpy(gathered + gather_pages_.size() * mem::kPageSize, src, mem::kPageSize);
+    gather_pages_.push_back(pages[i]);
+    if (gather_pages_.size() == kPagesPerMessage) {
+      TANDEM_TRY(send_whole(epoch, gather_pages_, gathered, msgs));
+      gather_pages_.clear();
+    }
+  }
+  if (!gather_pages_.empty()) TANDEM_TRY(send_whole(epoch, gather_pages_, gathered, msgs));
+  if (diff_->batched()) {
+    TANDEM_TRY(conn_->send(MsgType::kDiffs, epoch, diff_->take_batch(encoder_)));
+    diff_msgs++;
   }
   return Ok();
 }
@@ -436,7 +513,7 @@ Status Primary::send_live(const Checkpoint& c) {
       TANDEM_TRY(m_.ram().load(pages[i + k]));
       std::memcpy(buf.data() + k * mem::kPageSize, m_.ram().page_host(pages[i + k]), mem::kPageSize);
     }
-    TANDEM_TRY(send_pages(0, std::span(pages.data() + i, n), buf.data(), sync_msgs_));
+    TANDEM_TRY(send_whole(0, std::span(pages.data() + i, n), buf.data(), sync_msgs_));
   }
   sync_pages_ += pages.size();
   {
@@ -452,25 +529,30 @@ Status Primary::send_live(const Checkpoint& c) {
 Status Primary::send_checkpoint(const Checkpoint& c) {
   if (c.live) return send_live(c);
   const auto t0 = Clock::now();
+  const double cpu0 = thread_cpu_ms();
   const uint64_t bytes0 = conn_->bytes_sent();
   if (c.epoch != 0) TANDEM_TRY(conn_->send(MsgType::kBegin, c.epoch));
-  uint64_t msgs = c.epoch == 0 ? sync_msgs_ : 0;
-  TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.bytes.get(), msgs));
+  uint64_t msgs = c.epoch == 0 ? sync_msgs_ : 0, diff_msgs = 0;
+  if (diff_) diff_->begin(c.epoch);
+  TANDEM_TRY(send_pages(c.epoch, c.pages, c.data.bytes.get(), msgs, diff_msgs));
   size_t deferred = 0;
   if (c.deferred) {
     const uint8_t* data = c.deferred->finish();
     deferred = c.deferred->pages().size();
-    TANDEM_TRY(send_pages(c.epoch, c.deferred->pages(), data, msgs));
+    TANDEM_TRY(send_pages(c.epoch, c.deferred->pages(), data, msgs, diff_msgs));
     std::lock_guard<std::mutex> lock(mu_);
     stats_.cow_faults += c.deferred->faults();
     deferred_busy_ = false;
   }
+  if (diff_) diff_->end();
+  const uint64_t page_bytes = conn_->bytes_sent() - bytes0;
   uint64_t disk_msgs = c.epoch == 0 ? sync_disk_msgs_ : 0, disk_chunks = c.epoch == 0 ? sync_disk_chunks_ : 0;
   for (const auto& d : c.disks) TANDEM_TRY(send_disk(c.epoch, d, d.data.bytes.get(), disk_msgs, disk_chunks));
   TANDEM_TRY(conn_->send(MsgType::kState, c.epoch, encode_state(c.snap)));
   End e;
   e.pages = c.pages.size() + deferred + (c.epoch == 0 ? sync_pages_ : 0);
   e.page_messages = static_cast<uint32_t>(msgs);
+  e.diff_messages = static_cast<uint32_t>(diff_msgs);
   e.state_messages = 1;
   e.disk_chunks = disk_chunks;
   e.disk_messages = static_cast<uint32_t>(disk_msgs);
@@ -478,6 +560,10 @@ Status Primary::send_checkpoint(const Checkpoint& c) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.send_ms.add(ms_between(t0, Clock::now()));
   stats_.bytes.add(static_cast<double>(conn_->bytes_sent() - bytes0));
+  stats_.page_bytes.add(static_cast<double>(page_bytes));
+  const double cpu = thread_cpu_ms() - cpu0;
+  stats_.sender_cpu_ms.add(cpu);
+  stats_.sender_cpu_total_ms += cpu;
   stats_.pages_sent += c.pages.size();
   return Ok();
 }
@@ -539,13 +625,28 @@ void Primary::receive_loop() {
       lose_backup("the backup gave up: " + decode_text(m.payload));
       return;
     }
+    if (m.type == MsgType::kFeedback) {
+      auto f = decode_feedback(m.payload, m_.ram().page_count());
+      if (!f.ok()) {
+        lose_backup(f.error().message());
+        return;
+      }
+      if (!diff_) {
+        lose_backup("the backup sent diff feedback, which this primary did not ask for");
+        return;
+      }
+      diff_->on_feedback(*f);
+      continue;
+    }
     if (m.type != MsgType::kAck) {
       lose_backup(std::string("unexpected ") + msg_name(m.type) + " message from the backup");
       return;
     }
     {
+      // Acks are cumulative: a backup that held checkpoints for pages it
+      // asked for whole commits them with a later one.
       std::lock_guard<std::mutex> lock(mu_);
-      stats_.committed++;
+      stats_.committed = m.epoch + 1;
       for (const auto& [e, at] : stun_times_)
         if (e == m.epoch) stats_.ack_ms.add(ms_between(at, Clock::now()));
     }
@@ -588,6 +689,10 @@ ReplicationStatus Primary::status() const {
   s.deferred_p99 = stats_.deferred_pages.percentile(99);
   s.cow_faults = stats_.cow_faults;
   s.history = options_.history;
+  if (diff_) s.diff = diff_->stats();
+  s.page_bytes_p50 = stats_.page_bytes.percentile(50);
+  s.sender_cpu_ms_p50 = stats_.sender_cpu_ms.percentile(50);
+  s.sender_cpu_s = stats_.sender_cpu_total_ms / 1000.0;
   s.sync_pages = stats_.initial_pages;
   s.sync_rounds = stats_.sync_rounds;
   s.sync_stun_ms = stats_.first_stun_ms;

@@ -12,7 +12,8 @@
 // own DirtyLog, copies the often written ones, protects the rarely
 // written ones (DeferredCopy), reads the drives' written chunks and
 // captures CPU and device state (the stun; the guest waits only for
-// this), and queues the checkpoint for the sender. Guest output of epoch
+// this), and queues the checkpoint for the sender, which sends the pages
+// the backup reported as changing little as diffs (diff_sender.h). Guest output of epoch
 // N (frames, console bytes) is held by the machine's output gates until
 // the backup acknowledges checkpoint N. When the backup is lost (closed,
 // an error message, or no message for `heartbeat_ms * kMissedHeartbeats`),
@@ -40,6 +41,7 @@
 #include "replication/arbiter.h"
 #include "replication/connection.h"
 #include "replication/deferred_copy.h"
+#include "replication/diff_sender.h"
 #include "replication/drive_log.h"
 #include "replication/page_buffer.h"
 #include "replication/stats.h"
@@ -61,9 +63,17 @@ struct ReplicateOptions {
   // the guest has produced output and waits for an interrupt: it has
   // nothing to do but wait for that output to be released.
   bool early = true;
+  // Page diffs: the backup reports pages whose last `diff_after` versions
+  // each changed at most `diff_words` 8-byte words; for those the primary
+  // keeps what it last sent (at most `diff_mib` MiB of copies) and sends
+  // diffs against it (diff_sender.h).
+  bool diff = true;
+  unsigned diff_after = 2;
+  unsigned diff_words = 64;
+  unsigned diff_mib = 128;
 };
 // "to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]
-// [,early=on|off]";
+// [,early=on|off][,diff=on|off][,diff-after=N][,diff-words=N][,diff-mib=N]";
 // the error names the part.
 Result<ReplicateOptions> parse_replicate_spec(const std::string& spec);
 
@@ -122,7 +132,9 @@ class Primary {
   Status send_disk(uint64_t epoch, const Checkpoint::DiskPart& d, const uint8_t* data, uint64_t& msgs,
                    uint64_t& chunks);
   Status send_checkpoint(const Checkpoint& c);
-  Status send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs);
+  Status send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs,
+                    uint64_t& diff_msgs);
+  Status send_whole(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs);
   void lose_backup(const std::string& why);
 
   board::Machine& m_;
@@ -136,6 +148,7 @@ class Primary {
   // it protected, and whether the sender is still copying them (a stun
   // protects no more until it is done).
   std::unique_ptr<mem::WriteHook> cow_;
+  std::unique_ptr<DiffSender> diff_;  // diff=on
   std::shared_ptr<DeferredCopy> deferred_;
   std::atomic<bool> deferred_busy_{false};
   // Per drive: chunks the last sync round took, for checkpoint 0's stun.
@@ -172,6 +185,8 @@ class Primary {
   std::atomic<uint64_t> epoch_sent_{0};
   state::BlockEncoder encoder_;
   state::EncodedBlock block_;
+  std::vector<uint32_t> gather_pages_;  // whole pages between diffs, gathered
+  PageBuffer gather_;
   Thread sender_;
   Thread receiver_;
 };
