@@ -267,28 +267,124 @@ def test_replication_poweroff(tandem):
         backup.end()
 
 
-def test_replication_icount_same_output(tandem):
-    """Output commit changes when the world sees the guest's output, never
-    what it is: an --icount run prints the same protected as unprotected."""
-    from system_test import run_script
-    commands = ["echo start", "i=0; while [ $i -lt 300 ]; do echo line-$i-$((i*i)); i=$((i+1)); done",
-                "cat /proc/uptime", "dd if=/dev/urandom bs=64 count=4 2>/dev/null | md5sum"]
-    code, plain, err = run_script(tandem, commands, ["--icount"])
-    expect(code == 0, f"unprotected run: exit {code}: {err}", plain)
+def ask(sock, execute, arguments=None):
+    """One monitor command on a fresh, negotiated connection; returns the
+    reply."""
+    from system_test import monitor_client
+    c, ask_on = monitor_client(sock)
+    try:
+        req = {"execute": execute}
+        if arguments:
+            req["arguments"] = arguments
+        return ask_on(req)
+    finally:
+        c.close()
+
+
+def wait_socket(path, proc, timeout=30):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        expect(time.time() < deadline and proc.p.poll() is None, f"no monitor socket {path}")
+        time.sleep(0.05)
+
+
+ICOUNT_COMMANDS = ["echo start", "i=0; while [ $i -lt 300 ]; do echo line-$i-$((i*i)); i=$((i+1)); done",
+                   "cat /proc/uptime", "dd if=/dev/urandom bs=64 count=4 2>/dev/null | md5sum",
+                   # Pages rewritten a little at a time, for the diffs.
+                   "i=0; while [ $i -lt 40 ]; do echo $i > /tmp/counter; cat /tmp/counter >/dev/null; "
+                   "i=$((i+1)); done; echo counted-$(cat /tmp/counter)",
+                   "echo mem$((6*7))check"]
+MARK = "mem42check"
+
+
+def unprotected_icount_run(tandem):
+    """The icount workload, typed as protected_icount_run types it (what
+    the console echoes depends on when a line is typed)."""
+    p = Proc([tandem] + guest_args(["--icount"]))
+    try:
+        for c in ICOUNT_COMMANDS:
+            p.type(c)
+        p.wait_for(MARK)
+        p.type("poweroff -f")
+        code = p.p.wait(timeout=60)
+        p.pump()
+        expect(code == 0, f"unprotected run: exit {code}", p.err.decode(errors="replace"))
+        return p.out.decode(errors="replace")
+    finally:
+        p.end()
+
+
+def protected_icount_run(tandem, tmp, spec):
+    """The icount workload protected with `spec` appended to --replicate;
+    once it has printed the mark, the primary is paused, a checkpoint taken
+    after the pause is committed, and the primary's memory is compared with
+    the backup's committed memory; then the guest powers off. Returns the
+    console output."""
     port = free_port()
-    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
+    psock, bsock = os.path.join(tmp, "p.sock"), os.path.join(tmp, "b.sock")
+    primary_args = [tandem] + guest_args(["--icount", "--monitor", "unix:" + psock, "--replicate",
+                                          f"to=127.0.0.1:{port},epoch=5{spec}"])
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--monitor", "unix:" + bsock])
+    primary = None
     try:
         backup.wait_for("listening on", stream="err", timeout=30)
-        code, protected, err = run_script(tandem, commands, ["--icount", "--replicate", f"to=127.0.0.1:{port},epoch=5"])
-        expect(code == 0, f"protected run: exit {code}: {err}", protected)
-        expect(backup.p.wait(timeout=30) == 0, "the backup did not end with the primary")
+        primary = Proc(primary_args)
+        for c in ICOUNT_COMMANDS:
+            primary.type(c)
+        primary.wait_for(MARK, others=[backup])
+        wait_socket(psock, primary)
+        expect(ask(psock, "stop") == {"return": {}}, "stop")
+        taken = ask(psock, "query-replication")["return"]["checkpoints"]
+        deadline = time.time() + 30
+        while True:
+            st = ask(psock, "query-replication")["return"]
+            if st["committed"] >= taken + 1:
+                break
+            expect(time.time() < deadline and st["state"] == "protected",
+                   f"no checkpoint after the pause was committed: {st}", primary.err.decode(errors="replace"))
+            time.sleep(0.05)
+        mine = ask(psock, "query-memory-hash")["return"]["xxh3"]
+        theirs = ask(bsock, "query-memory-hash")["return"]
+        expect(theirs.get("xxh3") == mine,
+               f"{spec}: the backup's committed memory {theirs} is not the paused primary's {mine}; "
+               f"replication: {json.dumps(st)}")
+        if "diff=off" not in spec:
+            expect(st["diff"]["diff_pages"] > 0 and st["diff"]["refused"] == 0,
+                   f"{spec}: no page went as a diff, or diffs were refused: {st['diff']}")
+        expect(ask(psock, "cont") == {"return": {}}, "cont")
+        primary.type("poweroff -f")
+        code = primary.p.wait(timeout=60)
+        primary.pump()
+        expect(code == 0, f"{spec}: the primary exited with {code}", primary.err.decode(errors="replace"))
+        expect(backup.p.wait(timeout=30) == 0, f"{spec}: the backup did not end with the primary")
         backup.pump()
-        expect(b"nothing to take over" in backup.err, "the backup took over",
-               backup.err.decode(errors="replace"))
+        expect(b"nothing to take over" in backup.err, "the backup took over", backup.err.decode(errors="replace"))
+        return primary.out.decode(errors="replace")
     finally:
+        if primary:
+            primary.end()
         backup.end()
+
+
+def test_replication_icount_same_output(tandem):
+    """Output commit changes when the world sees the guest's output, never
+    what it is: an --icount run prints the same protected as unprotected,
+    with page diffs and the modification history each on and off (up to
+    the mark: what comes after the pause depends on when poweroff is
+    typed); and the backup's committed memory equals the primary's once a
+    checkpoint taken after a pause is in."""
     from system_test import expect_same_output
-    expect_same_output(plain, protected, "an --icount run's console output", "unprotected", "protected")
+    plain = unprotected_icount_run(tandem)
+    expect(MARK in plain, "the unprotected run did not print the mark", plain)
+    until_mark = lambda out: out[:out.index(MARK)]
+    for diff in ("on", "off"):
+        for history in ("on", "off"):
+            spec = f",diff={diff},history={history}"
+            with tempfile.TemporaryDirectory() as tmp:
+                out = protected_icount_run(tandem, tmp, spec)
+            expect(MARK in out, f"{spec}: no mark", out)
+            expect_same_output(until_mark(plain), until_mark(out), f"an --icount run's console output ({spec})",
+                               "unprotected", "protected" + spec)
 
 
 def test_replication_errors(tandem):
