@@ -2,12 +2,15 @@
 // the VMM's dirty-page tracking, live save and checkpointing have a workload
 // whose size and speed are known.
 //
-//   memtouch [--mb N] [--rate MB/s] [--seconds S] [--read]
+//   memtouch [--mb N] [--rate MB/s] [--seconds S] [--read | --random]
 //
 // Touching a page means one 8-byte store into it (or one load with --read):
 // that is what makes a page dirty (or accessed), so the rate counts pages,
 // MB = 256 pages of 4 KiB. Each pass stores a new value, so consecutive
-// versions of a page differ in one word. The working set is walked in order
+// versions of a page differ in one word. With --random a touch rewrites the
+// whole page with pseudo-random words instead: every version differs from
+// the last everywhere and compresses not at all (the worst case for page
+// diffs and for compression). The working set is walked in order
 // and wraps around. One progress line per second, then a final line.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,7 @@ struct options {
   uint64_t rate_mb;   // MB/s, 0 = as fast as possible
   uint64_t seconds;   // 0 = until interrupted
   int read_only;
+  int random;
 };
 
 static volatile sig_atomic_t g_stop;
@@ -39,11 +43,12 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: memtouch [--mb N] [--rate MB/s] [--seconds S] [--read]\n"
+          "usage: memtouch [--mb N] [--rate MB/s] [--seconds S] [--read | --random]\n"
           "  --mb N       working set in MiB (default 64)\n"
           "  --rate R     MiB touched per second, 0 = as fast as possible (default 0)\n"
           "  --seconds S  run time, 0 = until SIGINT/SIGTERM (default 10)\n"
-          "  --read       load from each page instead of storing to it\n");
+          "  --read       load from each page instead of storing to it\n"
+          "  --random     rewrite each page whole with pseudo-random words\n");
 }
 
 static int parse_u64(const char *text, uint64_t *out) {
@@ -62,6 +67,10 @@ static int parse_args(int argc, char **argv, struct options *o) {
     const char *arg = argv[i];
     if (strcmp(arg, "--read") == 0) {
       o->read_only = 1;
+      continue;
+    }
+    if (strcmp(arg, "--random") == 0) {
+      o->random = 1;
       continue;
     }
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -93,6 +102,10 @@ static int parse_args(int argc, char **argv, struct options *o) {
       return -1;
     }
   }
+  if (o->read_only && o->random) {
+    fprintf(stderr, "memtouch: --read and --random exclude each other\n");
+    return -1;
+  }
   if (o->mb == 0 || o->mb > (UINT64_C(1) << 20)) {
     fprintf(stderr, "memtouch: --mb must be 1..1048576\n");
     return -1;
@@ -113,7 +126,7 @@ static void sleep_until_ns(uint64_t t) {
 }
 
 int main(int argc, char **argv) {
-  struct options o = {.mb = 64, .rate_mb = 0, .seconds = 10, .read_only = 0};
+  struct options o = {.mb = 64, .rate_mb = 0, .seconds = 10, .read_only = 0, .random = 0};
   if (parse_args(argc, argv, &o) != 0) {
     usage(stderr);
     return 2;
@@ -149,6 +162,7 @@ int main(int argc, char **argv) {
   uint64_t touched_mb = 0, touched_mb_at_report = 0;
   uint64_t stamp = 0;  // value stored in this pass
   volatile uint64_t sink = 0;
+  uint64_t rng = 0x9e3779b97f4a7c15u;  // xorshift64 state, for --random
   size_t pos = 0;  // next page to touch
 
   while (!g_stop) {
@@ -157,6 +171,16 @@ int main(int argc, char **argv) {
       uint64_t sum = 0;
       for (size_t p = 0; p < chunk_pages; p++) sum += *(volatile uint64_t *)(mem + (pos + p) * page);
       sink += sum;
+    } else if (o.random) {
+      for (size_t p = 0; p < chunk_pages; p++) {
+        uint64_t *w = (uint64_t *)(mem + (pos + p) * page);
+        for (size_t k = 0; k < page / 8; k++) {
+          rng ^= rng << 13;
+          rng ^= rng >> 7;
+          rng ^= rng << 17;
+          w[k] = rng;
+        }
+      }
     } else {
       for (size_t p = 0; p < chunk_pages; p++) *(volatile uint64_t *)(mem + (pos + p) * page) = stamp;
     }
@@ -186,7 +210,7 @@ done:;
   double elapsed = (double)(now_ns() - start) / 1e9;
   printf("memtouch: done t=%.1fs touched=%" PRIu64 "MB rate=%" PRIu64 "MB/s ws=%" PRIu64 "MB mode=%s\n",
          elapsed, touched_mb, elapsed > 0 ? (uint64_t)((double)touched_mb / elapsed + 0.5) : 0, o.mb,
-         o.read_only ? "read" : "write");
+         o.read_only ? "read" : o.random ? "random" : "write");
   munmap(mem, size);
   return 0;
 }
