@@ -15,7 +15,7 @@ constexpr size_t kMaxUsefulDiff = mem::kPageSize / 2;
 }  // namespace
 
 DiffSender::DiffSender(size_t pages, uint64_t budget_bytes)
-    : max_slots_(static_cast<size_t>(budget_bytes / mem::kPageSize)), wanted_(pages) {}
+    : max_slots_(static_cast<size_t>(budget_bytes / mem::kPageSize)), wanted_(pages), has_copy_(pages) {}
 
 void DiffSender::on_feedback(const Feedback& f) {
   for (uint32_t p : f.added)
@@ -64,6 +64,7 @@ void DiffSender::end() {
 }
 
 void DiffSender::free_slot(uint32_t page) {
+  if (!has_copy_.clear(page)) return;
   auto it = kept_.find(page);
   if (it == kept_.end()) return;
   free_.push_back(it->second);
@@ -103,12 +104,12 @@ int64_t DiffSender::take_slot() {
 
 bool DiffSender::add(uint32_t page, const uint8_t* src) {
   if (!wanted_.test(page)) {
-    free_slot(page);
+    if (has_copy_.test(page)) free_slot(page);
     return false;
   }
   const bool resend = resend_.count(page) != 0;
   if (resend) resent_.push_back(page);
-  auto it = kept_.find(page);
+  auto it = has_copy_.test(page) ? kept_.find(page) : kept_.end();
   bool diffed = false;
   if (it != kept_.end()) {
     Slot& s = slots_[it->second];
@@ -144,6 +145,7 @@ bool DiffSender::add(uint32_t page, const uint8_t* src) {
   std::memcpy(copy, src, mem::kPageSize);
   s.hash = page_hash(copy);
   kept_[page] = static_cast<uint32_t>(slot);
+  has_copy_.set(page);
   kept_pages_++;
   return false;
 }

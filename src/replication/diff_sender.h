@@ -86,6 +86,7 @@ class DiffSender {
   std::unordered_set<uint32_t> resend_;  // refused pages at begin(): sent whole
   std::vector<uint32_t> resent_;       // those sent whole in this checkpoint
   std::unordered_map<uint32_t, uint32_t> kept_;  // page -> slot
+  mem::PageBitmap has_copy_;           // the pages in kept_, tested without a lookup
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   std::vector<std::unique_ptr<uint8_t[]>> chunks_;

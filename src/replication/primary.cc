@@ -426,27 +426,37 @@ Status Primary::send_whole(uint64_t epoch, std::span<const uint32_t> pages, cons
 }
 
 // `pages` ascending. With diffs, each candidate page goes into a diffs
-// message when its diff is small, the rest are gathered into pages
-// messages.
+// message when its diff is small; the rest go in pages messages, straight
+// from `data` where a run of kPagesPerMessage went whole, else gathered.
 Status Primary::send_pages(uint64_t epoch, std::span<const uint32_t> pages, const uint8_t* data, uint64_t& msgs,
                            uint64_t& diff_msgs) {
   if (!diff_) return send_whole(epoch, pages, data, msgs);
   uint8_t* gathered = gather_.reserve(size_t{kPagesPerMessage} * mem::kPageSize);
   gather_pages_.clear();
-  for (size_t i = 0; i < pages.size(); i++) {
-    const uint8_t* src = data + i * mem::kPageSize;
-    if (diff_->add(pages[i], src)) {
+  std::vector<uint8_t> whole(kPagesPerMessage);
+  for (size_t i = 0; i < pages.size(); i += kPagesPerMessage) {
+    const size_t n = std::min<size_t>(kPagesPerMessage, pages.size() - i);
+    size_t wholes = 0;
+    for (size_t k = 0; k < n; k++) {
+      whole[k] = !diff_->add(pages[i + k], data + (i + k) * mem::kPageSize);
+      wholes += whole[k];
       if (diff_->batched() == kDiffsPerMessage) {
         TANDEM_TRY(conn_->send(MsgType::kDiffs, epoch, diff_->take_batch(encoder_)));
         diff_msgs++;
       }
+    }
+    if (wholes == kPagesPerMessage && gather_pages_.empty()) {
+      TANDEM_TRY(send_whole(epoch, pages.subspan(i, n), data + i * mem::kPageSize, msgs));
       continue;
     }
-    std::memcpy(gathered + gather_pages_.size() * mem::kPageSize, src, mem::kPageSize);
-    gather_pages_.push_back(pages[i]);
-    if (gather_pages_.size() == kPagesPerMessage) {
-      TANDEM_TRY(send_whole(epoch, gather_pages_, gathered, msgs));
-      gather_pages_.clear();
+    for (size_t k = 0; k < n; k++) {
+      if (!whole[k]) continue;
+      std::memcpy(gathered + gather_pages_.size() * mem::kPageSize, data + (i + k) * mem::kPageSize, mem::kPageSize);
+      gather_pages_.push_back(pages[i + k]);
+      if (gather_pages_.size() == kPagesPerMessage) {
+        TANDEM_TRY(send_whole(epoch, gather_pages_, gathered, msgs));
+        gather_pages_.clear();
+      }
     }
   }
   if (!gather_pages_.empty()) TANDEM_TRY(send_whole(epoch, gather_pages_, gathered, msgs));
