@@ -348,6 +348,9 @@ Status Machine::load_images() {
 
 void Machine::feed_console() {
   auto& in = console_.pending_input();
+  // Input a FIFO reset took back goes first again.
+  std::vector<uint8_t> unread = uart_->take_unread_input();
+  in.insert(in.begin(), unread.begin(), unread.end());
   if (!uart_->rx_interrupt_enabled()) return;
   while (!in.empty() && uart_->can_accept_input()) {
     uart_->push_input(in.front());

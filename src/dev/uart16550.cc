@@ -61,8 +61,10 @@ void Uart16550::update_irq(bool force) {
 
 void Uart16550::transmit(uint8_t byte) {
   if (mcr_ & kMcrLoop) {
-    if (rx_.size() < rx_capacity())
+    if (rx_.size() < rx_capacity()) {
       rx_.push_back(byte);
+      rx_is_input_.push_back(false);
+    }
     else
       lsr_errors_ |= kLsrOe;
   } else if (sink_) {
@@ -81,6 +83,7 @@ bool Uart16550::load(uint64_t offset, unsigned, uint64_t* value) {
       } else if (!rx_.empty()) {
         v = rx_.front();
         rx_.erase(rx_.begin());
+        rx_is_input_.erase(rx_is_input_.begin());
       }
       break;
     case kUartIer:
@@ -131,8 +134,8 @@ bool Uart16550::store(uint64_t offset, unsigned, uint64_t value) {
       break;
     case kUartFcr: {
       uint8_t next = (v & kFcrEnable) ? v & kFcrKept : 0;
-      if ((next ^ fcr_) & kFcrEnable) rx_.clear();  // toggling FIFO mode empties the FIFOs
-      if ((v & kFcrEnable) && (v & kFcrClearRx)) rx_.clear();
+      // Toggling FIFO mode empties the FIFOs; so does bit 1 with the FIFO on.
+      if (((next ^ fcr_) & kFcrEnable) || ((v & kFcrEnable) && (v & kFcrClearRx))) reset_rx_fifo();
       fcr_ = next;
       break;
     }
@@ -165,8 +168,26 @@ bool Uart16550::can_accept_input() const {
 bool Uart16550::push_input(uint8_t byte) {
   if (!can_accept_input()) return false;
   rx_.push_back(byte);
+  rx_is_input_.push_back(true);
   update_irq();
   return true;
+}
+
+// The guest sees an empty receiver, as the 16550 says; the host input it
+// never read is kept for take_unread_input(). Linux's 8250 startup enables
+// the receive interrupt about a hundred instructions before it turns the
+// FIFO on (a reset): a byte the board delivered in between was lost.
+void Uart16550::reset_rx_fifo() {
+  for (size_t i = 0; i < rx_.size(); i++)
+    if (rx_is_input_[i]) unread_input_.push_back(rx_[i]);
+  rx_.clear();
+  rx_is_input_.clear();
+}
+
+std::vector<uint8_t> Uart16550::take_unread_input() {
+  std::vector<uint8_t> bytes;
+  bytes.swap(unread_input_);
+  return bytes;
 }
 
 Uart16550::State Uart16550::save() const {
@@ -207,6 +228,8 @@ Status Uart16550::restore(const State& s) {
   dlm_ = s.dlm;
   thr_interrupt_ = s.thr_interrupt;
   rx_ = s.rx_fifo;
+  rx_is_input_.assign(rx_.size(), false);
+  unread_input_.clear();
   update_irq(true);
   return Ok();
 }

@@ -90,6 +90,12 @@ class Uart16550 : public mem::MmioDevice {
   // holds host input until then, so bytes typed or piped before the
   // guest's driver is up are not lost to its FIFO resets.
   bool rx_interrupt_enabled() const { return ier_ & kIerRdi; }
+  // Host input that a FIFO reset (FCR) emptied out of the receiver before
+  // the guest read it, oldest first, taken once: the board delivers it
+  // again, so that nothing typed ahead is lost to a driver that enables
+  // the receive interrupt before it sets the FIFO up. Host bookkeeping,
+  // not device state (a restored FIFO's bytes count as the guest's).
+  std::vector<uint8_t> take_unread_input();
 
   void set_sink(CharSink* sink) { sink_ = sink; }
 
@@ -105,6 +111,7 @@ class Uart16550 : public mem::MmioDevice {
   uint8_t iir() const;
   void transmit(uint8_t byte);
   void update_irq(bool force = false);
+  void reset_rx_fifo();
 
   CharSink* sink_;
   IrqLine irq_;
@@ -113,6 +120,8 @@ class Uart16550 : public mem::MmioDevice {
   uint8_t dll_ = 0, dlm_ = 0;
   bool thr_interrupt_ = false;
   std::vector<uint8_t> rx_;  // front = oldest byte
+  std::vector<bool> rx_is_input_;  // per rx_ byte: from push_input, not loopback
+  std::vector<uint8_t> unread_input_;
 
   bool irq_level_ = false;  // derived
 };
