@@ -9,6 +9,7 @@ skipped (exit 77)."""
 import json
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -64,6 +65,26 @@ def expect_same_output(want, got, what, want_name="uninterrupted", got_name="int
     diff = "\n".join(difflib.unified_diff(text(want).splitlines(), text(got).splitlines(),
                                           want_name, got_name, lineterm=""))
     raise Failure(what + ":\n" + diff[:4000])
+
+
+def wait_for_prompt(p, timeout=BOOT_TIMEOUT):
+    """Reads the console of `p` (its stdout, a pipe) until the guest's shell
+    prompts, so that what the test types next goes to that shell; returns
+    the console text read. tandem holds input until the guest's UART driver
+    is up, so typing earlier works too, but a test that waits says so when
+    the guest never comes up, with what its console showed."""
+    out = b""
+    fd = p.stdout.fileno()
+    deadline = time.time() + timeout
+    while b"\n/ # " not in out.partition(b"tandem-guest: ready")[2]:
+        left = deadline - time.time()
+        expect(left > 0 and p.poll() is None, f"the guest never reached its shell prompt (exit {p.poll()})",
+               out.decode(errors="replace"))
+        if select.select([fd], [], [], min(left, 0.5))[0]:
+            chunk = os.read(fd, 65536)
+            expect(chunk, "tandem closed its console before the prompt", out.decode(errors="replace"))
+            out += chunk
+    return out
 
 
 def free_port():
@@ -128,6 +149,7 @@ def check_reboot(tandem, command):
     reboot is lost with the guest's tty buffer, as on real hardware, so the
     second command is sent once the new boot is ready.)"""
     with Console(tandem) as c:
+        c.wait_for(b"\n/ # ")
         c.type(b"echo first-boot\n" + command.encode() + b"\n")
         c.wait_for(b"tandem-guest: ready", 2)
         c.type(b"echo second-boot-$((3*3))\npoweroff -f\n")
@@ -152,6 +174,7 @@ def test_poweroff_command(tandem):
     tandem exits 0; what was typed after it does not run. Then Ctrl-D on
     the shell (EOF) powers off too."""
     with Console(tandem) as c:
+        c.wait_for(b"\n/ # ")
         c.type(b"echo pid1=$$\npoweroff\necho after-$((6*7))\n")
         code, text, err = c.finish()
         expect(code == 0, f"poweroff: exit status {code}: {err}", text)
@@ -159,6 +182,7 @@ def test_poweroff_command(tandem):
         expect("reboot: Power down" in text, "the kernel did not power down", text)
         expect("after-42" not in text, "the shell went on after poweroff", text)
     with Console(tandem) as c:
+        c.wait_for(b"\n/ # ")
         c.type(b"echo marker-$((2*4))\n")
         c.wait_for(b"marker-8\r\n/ # ")  # the shell waits at its prompt
         c.type(b"\x04")
@@ -173,6 +197,7 @@ def test_http_hostfwd(tandem):
     p = subprocess.Popen([tandem] + d, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:
+        wait_for_prompt(p)
         p.stdin.write(b"kvhttpd -p 80 &\n")
         p.stdin.flush()
         body = None
@@ -994,26 +1019,38 @@ def test_snapshot_http(tandem):
         net = ["--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:80"]
         p = subprocess.Popen([tandem] + guest_args(net + ["--monitor", f"unix:{sock}"]),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        p.stdin.write(b"kvhttpd -p 80 &\n")
-        p.stdin.flush()
-        deadline = time.time() + BOOT_TIMEOUT
-        while True:
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/kv/k", data=b"before-suspend", method="PUT")
-                urllib.request.urlopen(req, timeout=5).close()
-                break
-            except OSError:
-                expect(time.time() < deadline and p.poll() is None, "the HTTP server never answered")
-                time.sleep(0.2)
-        # A connection from a fixed host port, closed by the server: the
-        # guest keeps it in TIME_WAIT across the snapshot.
-        client_port = free_port()
-        body = get_from_port(port, "/kv/k", client_port)
-        expect(body == b"before-suspend", f"GET before the suspend answered {body!r}")
-        report = suspend_via_monitor(tandem, sock, snap)
-        p.stdin.close()
-        p.wait(timeout=60)
-        expect(p.returncode == 0, f"suspended tandem exited {p.returncode}")
+        try:
+            console = wait_for_prompt(p)
+            p.stdin.write(b"kvhttpd -p 80 &\n")
+            p.stdin.flush()
+            deadline = time.time() + BOOT_TIMEOUT
+            while True:
+                try:
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}/kv/k", data=b"before-suspend",
+                                                 method="PUT")
+                    urllib.request.urlopen(req, timeout=5).close()
+                    break
+                except OSError:
+                    if time.time() > deadline or p.poll() is not None:
+                        p.kill()
+                        out, err = p.communicate()
+                        raise Failure(f"the HTTP server never answered (tandem exit {p.returncode})\n--- console ---\n"
+                                      + (console + out).decode(errors="replace")[-3000:]
+                                      + "\n--- stderr ---\n" + err.decode(errors="replace")[-1000:])
+                    time.sleep(0.2)
+            # A connection from a fixed host port, closed by the server: the
+            # guest keeps it in TIME_WAIT across the snapshot.
+            client_port = free_port()
+            body = get_from_port(port, "/kv/k", client_port)
+            expect(body == b"before-suspend", f"GET before the suspend answered {body!r}")
+            report = suspend_via_monitor(tandem, sock, snap)
+            p.stdin.close()
+            p.wait(timeout=60)
+            expect(p.returncode == 0, f"suspended tandem exited {p.returncode}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         expect(report["active_pages"] > 0, f"no active pages recorded: {report}")
         rsock = os.path.join(tmp, "r.sock")
         r = subprocess.Popen([tandem, "restore", snap, "--stats", "--record-working-set", "--monitor", f"unix:{rsock}"],
@@ -1089,13 +1126,15 @@ def test_snapshot_bad_files(tandem):
         sock, snap = os.path.join(tmp, "m.sock"), os.path.join(tmp, "vm.snap")
         p = subprocess.Popen([tandem] + guest_args(["--monitor", f"unix:{sock}"]),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        p.stdin.write(b"echo guest-is-up\n")
-        p.stdin.flush()
-        wait_for_socket(sock, p)
-        time.sleep(1.5)
-        suspend_via_monitor(tandem, sock, snap)
-        p.stdin.close()
-        p.wait(timeout=60)
+        try:
+            wait_for_prompt(p)
+            suspend_via_monitor(tandem, sock, snap)
+            p.stdin.close()
+            p.wait(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         good = open(snap, "rb").read()
         variants = {
             "bad magic": b"X" + good[1:],
@@ -1215,16 +1254,54 @@ def flip(data, at):
     return data[:at] + bytes([data[at] ^ 0xff]) + data[at + 1:]
 
 
+class StartedProcess(subprocess.Popen):
+    """subprocess.Popen, and so subprocess.run, noting every process a test
+    starts: main() puts it in place of Popen and ends, by pid, whatever the
+    test left running, whether it failed, raised or passed."""
+    started = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        StartedProcess.started.append(self)
+
+
+def end_leftovers():
+    """Kills each process a test started that still runs; says which."""
+    left = []
+    for p in StartedProcess.started:
+        if p.poll() is None:
+            left.append(f"pid {p.pid}: {' '.join(map(str, p.args))[:160]}")
+            p.kill()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                left[-1] += " (did not end on SIGKILL within 30 s)"
+    return left
+
+
 def main(tests, script):
-    """Runs the test named on the command line (argv: TANDEM TEST_NAME)."""
+    """Runs the test named on the command line (argv: TANDEM TEST_NAME).
+    Processes the test leaves running are killed; leaving one fails a test
+    that passed otherwise."""
     if len(sys.argv) != 3 or sys.argv[2] not in tests:
         print(f"usage: {script} TANDEM {{" + ",".join(tests) + "}")
         sys.exit(2)
+    subprocess.Popen = StartedProcess
+    status = 0
     try:
         tests[sys.argv[2]](sys.argv[1])
     except (Failure, subprocess.TimeoutExpired) as e:
         print("FAILED:", e)
-        sys.exit(1)
+        status = 1
+    finally:
+        left = end_leftovers()
+        if left:
+            print("killed what the test left running:\n  " + "\n  ".join(left))
+    if status == 0 and left:
+        print("FAILED: the test left processes running")
+        status = 1
+    if status:
+        sys.exit(status)
     print("passed")
 
 
