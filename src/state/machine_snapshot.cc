@@ -1,7 +1,11 @@
 #include "state/machine_snapshot.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "state/sections.h"
@@ -150,25 +154,63 @@ Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::
     else if (k == kRng) c.rng = v == "1";
     else if (k == kIcount) c.icount = v == "1";
   }
+  auto drives = snapshot_drives(s, snapshot_path);
+  if (!drives.ok()) return drives.error();
+  for (const SnapshotDrive& d : *drives) {
+    if (!d.copy) continue;
+    std::string what = "drive " + std::to_string(d.index);
+    if (!d.problem.empty()) return Error(d.problem).context(what);
+    auto options = dev::VirtioBlk::parse_spec(d.spec);
+    if (!options.ok()) return options.error().context(what);
+    // The copy is the snapshot's: the restored VM writes a private copy
+    // of it, so that the snapshot restores the same way again.
+    options->path = d.path;
+    options->snapshot = true;
+    c.drives[d.index] = dev::VirtioBlk::format_spec(*options);
+  }
+  return c;
+}
+
+Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std::string& snapshot_path) {
+  std::vector<SnapshotDrive> drives;
+  for (const auto& [k, v] : s.config) {
+    if (k != kDrive) continue;
+    SnapshotDrive d;
+    d.index = drives.size();
+    d.spec = v;
+    auto options = dev::VirtioBlk::parse_spec(v);
+    if (options.ok()) {
+      d.path = options->path;
+      d.read_only = options->read_only;
+    } else {
+      d.problem = options.error().message();
+    }
+    drives.push_back(std::move(d));
+  }
   for (const auto& [k, v] : s.config) {
     if (k != kDriveCopy) continue;
     auto copy = parse_drive_copy(v);
     if (!copy.ok()) return copy.error();
-    std::string what = "drive " + std::to_string(copy->index);
-    if (copy->index >= c.drives.size())
-      return Error("snapshot config '" + std::string(kDriveCopy) + "' names " + what + " but there are " +
-                   std::to_string(c.drives.size()) + " drives");
-    auto options = dev::VirtioBlk::parse_spec(c.drives[copy->index]);
-    if (!options.ok()) return options.error().context(what);
-    if (options->path[0] != '/') options->path = dir_of(snapshot_path) + options->path;
-    Status st = check_drive_identity(options->path, copy->id);
-    if (!st.ok()) return st.error().context(what);
-    // The copy is the snapshot's: the restored VM writes a private copy
-    // of it, so that the snapshot restores the same way again.
-    options->snapshot = true;
-    c.drives[copy->index] = dev::VirtioBlk::format_spec(*options);
+    if (copy->index >= drives.size())
+      return Error("snapshot config '" + std::string(kDriveCopy) + "' names drive " + std::to_string(copy->index) +
+                   " but there are " + std::to_string(drives.size()) + " drives");
+    SnapshotDrive& d = drives[copy->index];
+    d.copy = true;
+    d.copy_bytes = copy->id.bytes;
+    if (d.path.empty()) continue;
+    if (d.path[0] != '/') d.path = dir_of(snapshot_path) + d.path;
+    if (Status st = check_drive_identity(d.path, copy->id); !st.ok() && d.problem.empty()) d.problem = st.error().message();
   }
-  return c;
+  for (auto& d : drives) {
+    struct stat st;
+    if (d.path.empty() || ::stat(d.path.c_str(), &st) != 0) {
+      if (!d.path.empty() && d.problem.empty()) d.problem = "'" + d.path + "': " + std::strerror(errno);
+      continue;
+    }
+    d.present = true;
+    d.file_bytes = static_cast<uint64_t>(st.st_size);
+  }
+  return drives;
 }
 
 Status apply_machine(const Snapshot& s, board::Machine& m) {

@@ -30,6 +30,26 @@ void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> activ
 // caller that wants the VM to write the copy in place clears it.
 Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::string& snapshot_path = "");
 
+// A drive a snapshot names, as `tandem snapshot info` reports it: the
+// file a restore would run on and whether it is there. A drive with a
+// copy of the snapshot instant (record_drive_copy) is also checked as
+// config_from_snapshot() checks it (size and sampled content); a drive
+// without one (read-only, or a suspended VM's image in place) has nothing
+// recorded to check it against.
+struct SnapshotDrive {
+  size_t index = 0;
+  std::string spec;  // as recorded
+  std::string path;  // the file a restore opens ("" if the spec is bad)
+  bool read_only = false;
+  bool copy = false;         // a copy kept with the snapshot
+  uint64_t copy_bytes = 0;   // its recorded size
+  bool present = false;      // the file exists
+  uint64_t file_bytes = 0;   // its size now, when present
+  std::string problem;       // empty when the drive is usable as recorded
+};
+// Refuses, as config_from_snapshot() does, a malformed `drive_copy` entry.
+Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std::string& snapshot_path);
+
 // Points drive `index` (in --drive order) of `s` at `copy_path`, the copy
 // of its content at the snapshot instant, and records the copy's identity
 // (config keys `drive` and `drive_copy`, docs/snapshot-format.md). The

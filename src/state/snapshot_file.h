@@ -1,5 +1,5 @@
 // Snapshot files (docs/snapshot-format.md): a header with a layout guard,
-// guest memory as zstd-compressed blocks of non-zero 4 KiB pages, one
+// guest memory as LZ4- or zstd-compressed blocks of non-zero 4 KiB pages, one
 // checksummed section per component, and an index that finds any page's
 // block, so that a single page can be loaded without reading the rest.
 //
@@ -118,12 +118,31 @@ class SnapshotReader {
   uint64_t ram_size() const { return ram_size_; }
   uint64_t page_count() const { return ram_size_ / mem::kPageSize; }
   uint64_t file_size() const { return file_size_; }
+  // The header's format version (only versions this build reads open).
+  uint32_t format_version() const { return format_version_; }
   // Whether `path` names the very file this reader opened (not a file
   // written over it since).
   bool is_file_at(const std::string& path) const;
   int fd() const { return fd_; }
 
+  // The section table as stored (what `tandem snapshot info` lists).
+  struct SectionEntry {
+    uint32_t kind, instance, version;
+    uint64_t length;  // payload bytes
+  };
+  const std::vector<SectionEntry>& sections() const { return sections_; }
+
   size_t block_count() const { return blocks_.size(); }
+  // A block's index entry: its encoding (format::BlockEncoding), stored
+  // bytes and pages (superseded copies included).
+  struct BlockEntry {
+    uint32_t encoding, stored_size, page_count;
+  };
+  // "raw", "zstd" or "lz4".
+  static const char* encoding_name(uint32_t encoding);
+  BlockEntry block_entry(size_t block) const {
+    return {blocks_[block].encoding, blocks_[block].stored_size, blocks_[block].page_count};
+  }
   // The block holding `page`'s current copy, or kZeroPage.
   uint32_t block_of(uint32_t page) const { return page_block_[page] - 1; }  // 0 - 1 = kZeroPage
   // The pages that have a block, 64 a word (PageBitmap's layout), and how
@@ -176,9 +195,11 @@ class SnapshotReader {
   std::string path_;
   int fd_ = -1;
   uint64_t file_size_ = 0;
+  uint32_t format_version_ = 0;
   uint64_t ram_base_ = 0;
   uint64_t ram_size_ = 0;
   Snapshot snap_;
+  std::vector<SectionEntry> sections_;
   std::vector<Block> blocks_;
   std::vector<uint32_t> slots_;       // page slots of all blocks, in block order
   // Per page: its block + 1, 0 for an elided page (so that the array

@@ -171,6 +171,7 @@ Status SnapshotReader::parse() {
       return error(where, "the table's version " + std::to_string(e.version) +
                               " differs from the payload's");
     views.push_back({e.kind, e.instance, payload});
+    sections_.push_back({e.kind, e.instance, e.version, e.length});
   }
   if (expect != h.index_offset) return error("section table", "sections do not fill their area");
   auto snap = decode_sections(views, h.ram_base, h.ram_size);
@@ -236,7 +237,17 @@ Status SnapshotReader::parse() {
   ram_base_ = h.ram_base;
   ram_size_ = h.ram_size;
   file_size_ = fs;
+  format_version_ = h.format_version;
   return Ok();
+}
+
+const char* SnapshotReader::encoding_name(uint32_t encoding) {
+  switch (encoding) {
+    case format::kBlockRaw: return "raw";
+    case format::kBlockZstd: return "zstd";
+    case format::kBlockLz4: return "lz4";
+  }
+  return "unknown";
 }
 
 std::span<const uint32_t> SnapshotReader::block_pages(size_t block) const {

@@ -286,5 +286,51 @@ TEST(DriveConfig, SnapshotNamesItsCopyRelativeToItsDirectory) {
   }
 }
 
+// What `tandem snapshot info` lists: each drive, the file a restore
+// would open, and whether a copy is there and still the snapshot's.
+TEST(DriveConfig, SnapshotDrivesSayWhereEachDriveIsAndWhetherItsCopyHolds) {
+  TempDir dir;
+  std::string copy = dir.file("vm.snap.drive0");
+  write_bytes(copy, random_bytes(1 << 20, 3));
+  int fd = ::open(copy.c_str(), O_RDONLY | O_CLOEXEC);
+  auto id = drive_identity(fd);
+  ::close(fd);
+  ASSERT_TRUE(id.ok());
+  Snapshot s;
+  s.config = {{"ram_size", "1048576"}, {"drive", "file=/x/disk.img"}, {"drive", "file=" + copy + ",readonly=on"}};
+  ASSERT_TRUE(record_drive_copy(s, 0, copy, *id).ok());
+
+  auto drives = snapshot_drives(s, dir.file("vm.snap"));
+  ASSERT_TRUE(drives.ok()) << drives.error().message();
+  ASSERT_EQ(drives->size(), 2u);
+  const SnapshotDrive& d0 = (*drives)[0];
+  EXPECT_TRUE(d0.copy && d0.present && d0.problem.empty()) << d0.problem;
+  EXPECT_EQ(d0.path, copy) << "found next to the snapshot";
+  EXPECT_EQ(d0.copy_bytes, 1u << 20);
+  EXPECT_EQ(d0.file_bytes, 1u << 20);
+  const SnapshotDrive& d1 = (*drives)[1];
+  EXPECT_FALSE(d1.copy);
+  EXPECT_TRUE(d1.read_only && d1.present && d1.problem.empty()) << d1.problem;
+
+  // Changed: the sampled blocks differ. Gone: missing, by name.
+  auto changed = random_bytes(1 << 20, 4);
+  write_bytes(copy, changed);
+  drives = snapshot_drives(s, dir.file("vm.snap"));
+  ASSERT_TRUE(drives.ok());
+  EXPECT_NE((*drives)[0].problem.find("does not hold the snapshot's content"), std::string::npos)
+      << (*drives)[0].problem;
+  ::unlink(copy.c_str());
+  drives = snapshot_drives(s, dir.file("vm.snap"));
+  ASSERT_TRUE(drives.ok());
+  EXPECT_FALSE((*drives)[0].present);
+  EXPECT_NE((*drives)[0].problem.find("is missing"), std::string::npos) << (*drives)[0].problem;
+  EXPECT_NE((*drives)[1].problem.find("No such file"), std::string::npos) << "an image in place, gone";
+
+  // A malformed record is refused, as a restore refuses it.
+  for (auto& [k, v] : s.config)
+    if (k == "drive_copy") v = "index=9,bytes=1,sample=2";
+  EXPECT_FALSE(snapshot_drives(s, dir.file("vm.snap")).ok());
+}
+
 }  // namespace
 }  // namespace tandem::state
