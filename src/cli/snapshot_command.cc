@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/monitor_client.h"
 #include "cli/monitor.h"
+#include "cli/snapshot_info.h"
 
 namespace tandem::cli {
 
@@ -20,6 +21,7 @@ namespace {
 
 const char kUsage[] =
     "usage: tandem snapshot suspend|save --monitor [unix:]PATH FILE\n"
+    "       tandem snapshot info [--check] [--json] FILE\n"
     "  suspend: writes the running VM's state to FILE while the guest keeps\n"
     "           running, then stops it (that tandem process exits)\n"
     "  save:    writes the state of this instant to FILE (copy-on-write); the\n"
@@ -27,7 +29,9 @@ const char kUsage[] =
     "           goes to FILE.driveN next to FILE; a restore writes a private\n"
     "           copy of it, so FILE restores the same every time\n"
     "           (restore --drive-in-place runs on FILE.driveN itself)\n"
-    "  Resume either with 'tandem restore FILE'.\n";
+    "  Resume either with 'tandem restore FILE'.\n"
+    "  info:    what FILE holds (tandem snapshot info --help); --check also\n"
+    "           verifies every checksum\n";
 
 }  // namespace
 
@@ -37,8 +41,10 @@ int snapshot_command(int argc, char** argv, int first) {
     return first >= argc ? 2 : 0;
   }
   std::string verb = argv[first];
+  if (verb == "info") return snapshot_info_command(argc, argv, first + 1);
   if (verb != "suspend" && verb != "save") {
-    std::fprintf(stderr, "tandem: unknown snapshot action '%s' (expected suspend or save)\n%s", verb.c_str(), kUsage);
+    std::fprintf(stderr, "tandem: unknown snapshot action '%s' (expected suspend, save or info)\n%s", verb.c_str(),
+                 kUsage);
     return 2;
   }
   const char* command = verb == "suspend" ? "suspend" : "snapshot-save";
