@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -120,7 +121,14 @@ class EtcdServer {
 
   const EtcdEndpoint& endpoint() const { return endpoint_; }
   // Freezes etcd (SIGSTOP): requests go unanswered, as across a partition.
-  void pause() { ::kill(pid_, SIGSTOP); }
+  // Returns once every thread has stopped: kill() only starts the stop, and
+  // a request sent at once was answered by a thread not yet stopped.
+  void pause() {
+    ::kill(pid_, SIGSTOP);
+    int status = 0;
+    while (::waitpid(pid_, &status, WUNTRACED) < 0 && errno == EINTR) {
+    }
+  }
   void resume() { ::kill(pid_, SIGCONT); }
 
  private:
