@@ -218,8 +218,9 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
         // that cannot be sent is a lost primary, not a stream to refuse.
         for (const Message& reply : outbox_) {
           if (!st.ok()) break;
-          if (!c.send(reply.type, reply.epoch, reply.payload).ok()) {
-            why = "the connection to the primary broke";
+          if (Status sent = c.send(reply.type, reply.epoch, reply.payload); !sent.ok()) {
+            if (ended_on_purpose(c, why)) return End::kStopped;
+            why = "the connection to the primary broke (" + sent.error().message() + ")";
             return End::kLost;
           }
         }
@@ -231,13 +232,28 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
       }
     }
     if (Clock::now() - last_sent > std::chrono::milliseconds(options_.heartbeat_ms)) {
-      if (!c.send(MsgType::kHeartbeat, committed_epoch_).ok()) {
-        why = "the connection to the primary broke";
+      if (Status sent = c.send(MsgType::kHeartbeat, committed_epoch_); !sent.ok()) {
+        if (ended_on_purpose(c, why)) return End::kStopped;
+        why = "the connection to the primary broke (" + sent.error().message() + ")";
         return End::kLost;
       }
       last_sent = Clock::now();
     }
   }
+}
+
+bool Backup::ended_on_purpose(Connection& c, std::string& why) {
+  // What arrived before the connection broke, up to its error message if
+  // it sent one (bounded: a broken connection answers at once).
+  for (int i = 0; i < 4096; i++) {
+    auto m = c.receive(0);
+    if (!m.ok() || !*m) return false;
+    if ((*m)->type == MsgType::kError) {
+      why = decode_text((*m)->payload);
+      return true;
+    }
+  }
+  return false;
 }
 
 Status Backup::on_hello(const Message& m) {

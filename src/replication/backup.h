@@ -163,6 +163,10 @@ class Backup {
   Status on_pages(const Message& m, const std::string& where);
   Status on_diffs(const Message& m, const std::string& where);
   Status on_end(const Message& m, const std::string& where);
+  // A reply could not be sent: whether the primary had ended replication
+  // on purpose, its error message (`why`) unread before it closed the
+  // connection; if so that is no loss to take over from.
+  bool ended_on_purpose(Connection& c, std::string& why);
   // What on_message() answers (acks, feedback), sent by serve_primary.
   std::vector<Message> outbox_;
   void reset_staging();

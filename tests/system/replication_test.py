@@ -340,8 +340,11 @@ def protected_icount_run(tandem, tmp, spec):
             st = ask(psock, "query-replication")["return"]
             if st["committed"] >= taken + 1:
                 break
-            expect(time.time() < deadline and st["state"] == "protected",
-                   f"no checkpoint after the pause was committed: {st}", primary.err.decode(errors="replace"))
+            if time.time() > deadline or st["state"] != "protected":
+                backup.pump()
+                raise Failure(f"no checkpoint after the pause was committed: {st}\n--- primary ---\n"
+                              + primary.err.decode(errors="replace") + "\n--- backup ---\n"
+                              + backup.err.decode(errors="replace"))
             time.sleep(0.05)
         mine = ask(psock, "query-memory-hash")["return"]["xxh3"]
         theirs = ask(bsock, "query-memory-hash")["return"]
@@ -358,7 +361,8 @@ def protected_icount_run(tandem, tmp, spec):
         expect(code == 0, f"{spec}: the primary exited with {code}", primary.err.decode(errors="replace"))
         expect(backup.p.wait(timeout=30) == 0, f"{spec}: the backup did not end with the primary")
         backup.pump()
-        expect(b"nothing to take over" in backup.err, "the backup took over", backup.err.decode(errors="replace"))
+        expect(b"nothing to take over" in backup.err, "the backup took over",
+               backup.err.decode(errors="replace") + "\n--- primary ---\n" + primary.err.decode(errors="replace"))
         return primary.out.decode(errors="replace")
     finally:
         if primary:
