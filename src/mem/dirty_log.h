@@ -58,6 +58,7 @@ class DirtyLog {
   };
   ZeroedArray<History> history_;
   uint64_t epoch_ = 0;
+  size_t last_count_ = 0;  // pages the last end_epoch() returned
 };
 
 }  // namespace tandem::mem

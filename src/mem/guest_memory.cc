@@ -148,12 +148,33 @@ void GuestMemory::close_dirty_log(DirtyLog* log) {
   logs_.erase(std::remove(logs_.begin(), logs_.end(), log), logs_.end());
 }
 
-std::vector<uint32_t> GuestMemory::harvest(DirtyLog* taker) {
+namespace {
+// Where two threads harvest faster (harvest_threads_ 0): from this many
+// bitmap words (16 GiB of guest RAM), with this many dirty pages in the
+// log's last epoch: fewer, and waking the worker costs more than half the
+// scan; more, and the work is bound by memory, which a second core does
+// not speed up (docs/performance.md, "Parallel dirty scan").
+constexpr size_t kSplitMinWords = 65536;
+constexpr size_t kSplitMinPages = 5000;
+constexpr size_t kSplitMaxPages = 50000;
+}  // namespace
+
+bool GuestMemory::split_harvest(const DirtyLog* taker) const {
+  if (harvest_threads_) return harvest_threads_ >= 2;
+  return taker && dirty_.word_count() >= kSplitMinWords && taker->last_count_ >= kSplitMinPages &&
+         taker->last_count_ <= kSplitMaxPages;
+}
+
+HarvestWorker* GuestMemory::worker() {
+  if (!worker_) worker_ = std::make_unique<HarvestWorker>();
+  return worker_.get();
+}
+
+void GuestMemory::harvest_words(size_t from, size_t to, DirtyLog* taker, std::vector<uint32_t>& out) {
   // One pass over the words. A dirty word goes into populated_ before it
   // is cleared, so that is_populated() seen from another thread never
   // misses a page, and again after, for a bit set in between.
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i < dirty_.word_count(); i++) {
+  for (size_t i = from; i < to; i++) {
     uint64_t w = 0;
     if (const uint64_t seen = dirty_.word(i)) {
       populated_.or_word(i, seen);
@@ -165,6 +186,25 @@ std::vector<uint32_t> GuestMemory::harvest(DirtyLog* taker) {
     if (taker && taker->pending_.word(i)) w |= taker->pending_.take_word(i);
     for (; w; w &= w - 1) out.push_back(static_cast<uint32_t>(i * 64 + std::countr_zero(w)));
   }
+}
+
+std::vector<uint32_t> GuestMemory::harvest(DirtyLog* taker) {
+  std::vector<uint32_t> out;
+  const size_t words = dirty_.word_count();
+  if (!split_harvest(taker)) {
+    harvest_words(0, words, taker, out);
+    return out;
+  }
+  // Each thread its half of the words (every bitmap is word-indexed, so
+  // the halves touch no word in common); the worker's pages, all above
+  // this thread's, follow them.
+  const size_t mid = words / 2;
+  std::vector<uint32_t> upper;
+  HarvestWorker* w = worker();
+  w->start([&] { harvest_words(mid, words, taker, upper); });
+  harvest_words(0, mid, taker, out);
+  w->wait();
+  out.insert(out.end(), upper.begin(), upper.end());
   return out;
 }
 
@@ -245,12 +285,25 @@ std::vector<uint32_t> DirtyLog::end_epoch() {
 
 void DirtyLog::note_epoch(const std::vector<uint32_t>& pages) {
   const auto ending = static_cast<uint32_t>(epoch_);
-  for (uint32_t p : pages) {
-    History& h = history_[p];
-    const uint32_t age = ending - h.last;  // a never-dirtied page has bits 0
-    h.bits = static_cast<uint16_t>((age >= kHistoryEpochs ? 0u : unsigned{h.bits} << age) | 1u);
-    h.last = ending;
+  auto note = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+      History& h = history_[pages[i]];
+      const uint32_t age = ending - h.last;  // a never-dirtied page has bits 0
+      h.bits = static_cast<uint16_t>((age >= kHistoryEpochs ? 0u : unsigned{h.bits} << age) | 1u);
+      h.last = ending;
+    }
+  };
+  if (mem_.split_harvest(this)) {
+    // Each page once in the list: the halves update different entries.
+    const size_t mid = pages.size() / 2;
+    HarvestWorker* w = mem_.worker();
+    w->start([&] { note(mid, pages.size()); });
+    note(0, mid);
+    w->wait();
+  } else {
+    note(0, pages.size());
   }
+  last_count_ = pages.size();
   epoch_++;
 }
 

@@ -106,6 +106,29 @@ TEST(GuestMemory, DirtyLogsDoNotTakeEachOthersPages) {
   EXPECT_EQ(repl->end_epoch(), std::vector<uint32_t>{6});
 }
 
+// A harvest split over two threads gives each log what one thread gives.
+TEST(GuestMemory, ASplitHarvestGivesWhatOneThreadGives) {
+  for (unsigned threads : {0u, 1u, 2u}) {
+    auto m = make(4096 * kPageSize);
+    m->set_harvest_threads(threads);
+    auto a = m->open_dirty_log("a");
+    auto b = m->open_dirty_log("b");
+    std::vector<uint32_t> want;
+    for (uint32_t p = 0; p < 4096; p += (p % 7) + 1) {
+      m->prepare_write(m->page_gpa(p));
+      want.push_back(p);
+    }
+    EXPECT_EQ(a->end_epoch(), want);
+    m->prepare_write(m->page_gpa(4095));
+    std::vector<uint32_t> want_b = want;
+    if (want_b.back() != 4095) want_b.push_back(4095);
+    EXPECT_EQ(b->end_epoch(), want_b) << "b got a's harvest and the write after";
+    for (uint32_t p : want) EXPECT_EQ(a->history(p), 1) << p;
+    EXPECT_EQ(a->end_epoch(), std::vector<uint32_t>{4095});
+    EXPECT_EQ(a->history(want[1]), 0b10);
+  }
+}
+
 TEST(GuestMemory, AWriteAfterAnotherLogsHarvestIsSeenAgain) {
   // The shared bit is cleared by any harvest, so the CPU takes the slow
   // path again and both logs see the next write.
