@@ -432,19 +432,26 @@ def test_icount_stuck_wfi(tandem):
         expect("nothing can raise" in err, "the error does not say why the guest was stopped", err)
 
 
-def test_snapshot_icount_roundtrip(tandem):
-    """A run suspended and restored at random instants prints exactly what
-    the uninterrupted run prints (--icount makes runs reproducible)."""
-    import random
-    cmd = ("i=0; while [ $i -lt 120 ]; do i=$((i+1)); "
-           "echo line $i $(cat /proc/uptime) $(head -c 4 /dev/hwrng | od -An -tx1); done")
+def icount_reference(tandem, cmd, last):
+    """The uninterrupted --icount --stats run of `cmd`, checked to print
+    `last`; returns (run, its output as text, its duration in seconds)."""
     t0 = time.time()
     ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats"]), capture_output=True,
                          stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
     duration = time.time() - t0
     expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
     ref_out = ref.stdout.decode(errors="replace")
-    expect("line 120" in ref_out, "the reference run did not finish its loop", ref_out)
+    expect(last in ref_out, "the reference run did not finish its loop", ref_out)
+    return ref, ref_out, duration
+
+
+def test_snapshot_icount_roundtrip(tandem):
+    """A run suspended and restored at random instants prints exactly what
+    the uninterrupted run prints (--icount makes runs reproducible)."""
+    import random
+    cmd = ("i=0; while [ $i -lt 120 ]; do i=$((i+1)); "
+           "echo line $i $(cat /proc/uptime) $(head -c 4 /dev/hwrng | od -An -tx1); done")
+    ref, ref_out, duration = icount_reference(tandem, cmd, "line 120")
     rng = random.Random(int(os.environ.get("TANDEM_TEST_SEED", "0")) or None)
     modes = ["working-set", "lazy", "eager"]
     splits = 0
@@ -477,13 +484,7 @@ def test_snapshot_icount_idle(tandem):
     instructions (and prints other times) than the uninterrupted run."""
     import random
     cmd = "i=0; while [ $i -lt 60 ]; do i=$((i+1)); sleep 7; read up idle < /proc/uptime; echo tick $i $up; done"
-    t0 = time.time()
-    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats"]), capture_output=True,
-                         stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-    duration = time.time() - t0
-    expect(ref.returncode == 0, f"reference run failed: {ref.stderr.decode()}")
-    ref_out = ref.stdout.decode(errors="replace")
-    expect("tick 60" in ref_out, "the reference run did not finish its loop", ref_out)
+    ref, ref_out, duration = icount_reference(tandem, cmd, "tick 60")
     rng = random.Random(int(os.environ.get("TANDEM_TEST_SEED", "0")) or None)
     waiting = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -497,24 +498,16 @@ def test_snapshot_icount_idle(tandem):
                 p.communicate(timeout=60)
                 continue  # a faster run than the reference: nothing to save
             try:
-                report = suspend_via_monitor(tandem, sock, snap)
+                # Raises on another instruction count even when the output matches.
+                report, joined = suspend_then_restore(tandem, p, sock, snap, "working-set", ref=ref)
             except VmEnded:
                 p.communicate(timeout=60)
                 continue  # it ended while it was being saved
-            rest, err = p.communicate(timeout=60)
-            expect(p.returncode == 0, f"suspended run exited {p.returncode}: {err.decode()}")
             with open(snap, "rb") as f:
                 saved_waiting = b"waiting_for_interrupt" in f.read()
-            r = subprocess.run([tandem, "restore", snap, "--stats"], capture_output=True,
-                               stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-            expect(r.returncode == 0, f"restore exited {r.returncode}: {r.stderr.decode()}")
             state = "waiting in WFI" if saved_waiting else "running"
-            expect_same_output(ref_out, (rest + r.stdout).decode(errors="replace"),
-                               f"save {report} ({state}) then restore changed the output",
+            expect_same_output(ref_out, joined, f"save {report} ({state}) then restore changed the output",
                                got_name="suspended+restored")
-            want, got = instructions_run(ref.stderr), instructions_run(r.stderr)
-            expect(want == got, f"save {report} ({state}) then restore ended after {got} instructions; "
-                                f"the uninterrupted run after {want}")
             waiting += saved_waiting
             if waiting >= 2:
                 break
@@ -552,11 +545,7 @@ def test_icount_stop_cont(tandem):
     import random
     cmd = ("i=0; while [ $i -lt 120 ]; do i=$((i+1)); "
            "echo line $i $(cat /proc/uptime) $(head -c 4 /dev/hwrng | od -An -tx1); done")
-    t0 = time.time()
-    ref = subprocess.run([tandem] + run_cmd_args(cmd, ["--icount", "--stats"]), capture_output=True,
-                         stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-    duration = time.time() - t0
-    expect(ref.returncode == 0 and b"line 120" in ref.stdout, f"reference run failed: {ref.stderr.decode()}")
+    ref, _, duration = icount_reference(tandem, cmd, "line 120")
     rng = random.Random(int(os.environ.get("TANDEM_TEST_SEED", "0")) or None)
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "m.sock")
