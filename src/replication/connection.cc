@@ -128,7 +128,10 @@ Result<std::optional<Message>> Connection::receive(int timeout_ms) {
   ssize_t got;
   do got = ::recv(fd_, header.data(), 1, 0);
   while (got < 0 && errno == EINTR);
-  if (got == 0) return Error("connection closed");
+  // A peer killed with our data unread resets instead of closing: the
+  // same loss of the peer, so the same words for it.
+  if (got == 0 || (got < 0 && errno == ECONNRESET))
+    return Error(got == 0 ? "connection closed" : "connection closed (reset by the peer)");
   if (got < 0) return sys_error("receive");
   TANDEM_TRY(read_exact(header.data() + 1, kHeaderSize - 1, "message header"));
   peer_version_ = header_version(header);
