@@ -8,6 +8,9 @@
 #include "cli/args.h"
 #include "cli/monitor.h"
 #include "cli/replication_control.h"
+#include "cli/replication_metrics.h"
+#include "cli/status_publisher.h"
+#include "cli/status_server.h"
 #include "cli/run_command.h"
 #include "cli/standby_monitor.h"
 #include "net/backend_spec.h"
@@ -41,12 +44,15 @@ const char kBackupUsage[] =
     "                          if the primary still runs (cut off, not dead)\n"
     "  --monitor unix:PATH     QMP monitor: query-replication, query-status and\n"
     "                          quit while in standby; the VM's monitor once it\n"
-    "                          took over\n";
+    "                          took over\n"
+    "  --status HOST:PORT      serve a status page (http://HOST:PORT/), /status.json and\n"
+    "                          Prometheus metrics (/metrics) of the backup, and of its VM\n"
+    "                          once it took over (port 0: any; the address is printed)\n";
 }  // namespace
 
 int backup_command(int argc, char** argv, int first) {
   replication::BackupOptions o;
-  std::string monitor;
+  std::string monitor, status_at;
   bool have_listen = false;
   Args args(argc, argv, first);
   while (!args.done()) {
@@ -84,6 +90,10 @@ int backup_command(int argc, char** argv, int first) {
     } else if (f == "--monitor") {
       st = check_monitor_spec(*v);
       monitor = *v;
+    } else if (f == "--status") {
+      auto hp = replication::parse_host_port(*v);
+      if (hp.ok()) status_at = *v;
+      else st = hp.error().context("option --status");
     } else {
       st = Error("unknown option '" + f + "' for 'tandem backup' (see 'tandem backup --help')");
     }
@@ -101,6 +111,18 @@ int backup_command(int argc, char** argv, int first) {
     std::fprintf(stderr, "tandem: %s\n", backup.error().message().c_str());
     return 1;
   }
+  std::unique_ptr<StatusServer> status_server;
+  if (!status_at.empty()) {
+    auto s = StatusServer::start(status_at);
+    if (!s.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", s.error().message().c_str());
+      return 1;
+    }
+    status_server = std::move(s).value();
+    std::fprintf(stderr, "tandem: status page at %s\n", status_server->url().c_str());
+    // Backup::status() is thread-safe: the server's thread asks it.
+    status_server->set_source([&b = **backup] { return StatusSnapshot{standby_vm_section(), replication_section(b.status())}; });
+  }
   Result<std::unique_ptr<board::Machine>> machine = std::unique_ptr<board::Machine>();
   {
     std::unique_ptr<StandbyMonitor> standby;
@@ -114,6 +136,7 @@ int backup_command(int argc, char** argv, int first) {
     }
     machine = (*backup)->serve();
   }
+  if (status_server) status_server->set_source(nullptr);
   if (!machine.ok()) {
     std::fprintf(stderr, "tandem: %s\n", machine.error().message().c_str());
     return 1;
@@ -121,7 +144,7 @@ int backup_command(int argc, char** argv, int first) {
   if (!*machine) return 0;
   ReplicationControl replication(**machine, (*backup)->arbiter());
   replication.set_took_over((*backup)->status());
-  auto status = run_machine(**machine, monitor, &replication);
+  auto status = run_machine(**machine, monitor, &replication, status_server.get());
   if (!status.ok()) {
     std::fprintf(stderr, "tandem: %s\n", status.error().message().c_str());
     return 1;

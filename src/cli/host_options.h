@@ -13,6 +13,7 @@ struct HostOptions {
   std::string name;     // query-name and the process title
   std::string pidfile;  // written once the VM is up, removed at exit
   bool daemonize = false;
+  std::string status;   // --status HOST:PORT: the status page (cli/status_server.h)
 };
 
 // Forks: the parent waits until the child calls daemon_ready() (then exits

@@ -66,11 +66,20 @@ Status ReplicationControl::start(const std::string& spec) {
   return Ok();
 }
 
+replication::ReplicationStatus ReplicationControl::status() const {
+  replication::ReplicationStatus s;
+  if (primary_) s = primary_->status();
+  else if (took_over_) s = *took_over_;
+  else s.role = "none", s.state = "unprotected";
+  if (arbiter_) s.arbiter = arbiter_->status();  // as it is now
+  return s;
+}
+
 nlohmann::json ReplicationControl::status_json() const {
-  nlohmann::json j = primary_     ? to_json(primary_->status())
-                     : took_over_ ? to_json(*took_over_)
-                                  : nlohmann::json{{"role", "none"}, {"state", "unprotected"}};
-  if (arbiter_) j["arbiter"] = to_json(arbiter_->status());  // as it is now
+  replication::ReplicationStatus s = status();
+  if (s.role != "none") return to_json(s);
+  nlohmann::json j = {{"role", s.role}, {"state", s.state}};
+  if (s.arbiter) j["arbiter"] = to_json(*s.arbiter);
   return j;
 }
 

@@ -32,6 +32,10 @@ class ReplicationControl {
   Status start(const std::string& spec);
   // This VM is a backup's that took over: reported until replicate.
   void set_took_over(const replication::ReplicationStatus& s) { took_over_ = s; }
+  // On the vCPU thread: the primary's figures, the backup's that took
+  // over, or role "none" (state "unprotected"); with the arbiter as it is
+  // now.
+  replication::ReplicationStatus status() const;
   nlohmann::json status_json() const;
 
  private:

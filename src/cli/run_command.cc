@@ -1,7 +1,9 @@
 #include "cli/run_command.h"
 
+#include <chrono>
 #include <cstdio>
 #include <deque>
+#include <optional>
 
 #include "board/machine.h"
 #include "cli/args.h"
@@ -9,7 +11,10 @@
 #include "cli/host_options.h"
 #include "cli/monitor.h"
 #include "cli/replication_control.h"
+#include "cli/replication_metrics.h"
 #include "cli/shutdown_signals.h"
+#include "cli/status_publisher.h"
+#include "cli/status_server.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
 #include "replication/arbiter.h"
@@ -45,6 +50,9 @@ const char kRunUsage[] =
     "  --pidfile FILE          write tandem's pid to FILE once the VM is up (removed at exit)\n"
     "  --daemonize             run in the background: the command returns once the VM\n"
     "                          is up (and the pidfile written); stdio on /dev/null\n"
+    "  --status HOST:PORT      serve a status page (http://HOST:PORT/), /status.json and\n"
+    "                          Prometheus metrics (/metrics) of the VM and its protection\n"
+    "                          (port 0: any; the address is printed)\n"
     "  -nographic, -serial mon:stdio   accepted: the console is always stdio\n"
     "  --replicate to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N][,early=on|off]\n"
     "              [,diff=on|off][,diff-after=N][,diff-words=N][,diff-mib=N]\n"
@@ -128,6 +136,11 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
       if (!v.ok()) return v.error();
       if (v->empty()) return Error("option --pidfile needs a file name");
       host->pidfile = *v;
+    } else if (f == "--status") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (auto hp = replication::parse_host_port(*v); !hp.ok()) return hp.error().context("option --status");
+      host->status = *v;
     } else if (f == "--daemonize") {
       host->daemonize = true;
     } else if (f == "--nographic") {
@@ -189,7 +202,20 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
   return c;
 }
 
-Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication) {
+void publish_status(StatusPublisher& publisher, board::Machine& m, std::chrono::steady_clock::time_point started,
+                    const std::string& name, ReplicationControl& replication) {
+  publisher.add([&m, started, name] { return vm_section(m, started, name); });
+  publisher.add([&replication] { return replication_section(replication.status()); });
+  publisher.publish();
+}
+
+Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication,
+                        StatusServer* status) {
+  std::optional<StatusPublisher> publisher;
+  if (status && replication) {
+    publisher.emplace(m, *status);
+    publish_status(*publisher, m, std::chrono::steady_clock::now(), "", *replication);
+  }
   if (monitor_spec.empty()) return m.run();
   auto monitor = Monitor::create(monitor_spec, m);
   if (!monitor.ok()) return monitor.error();
@@ -222,6 +248,16 @@ int run_command(int argc, char** argv, int first) {
   if (!host.name.empty()) set_process_name(host.name);
   auto signals = ShutdownSignals::install();
   if (!signals.ok()) return fail(signals.error());
+  // After the signals are blocked: its thread inherits that. It stays
+  // across guest reboots, as the monitor does.
+  std::unique_ptr<StatusServer> status_server;
+  if (!host.status.empty()) {
+    auto s = StatusServer::start(host.status);
+    if (!s.ok()) return fail(s.error());
+    status_server = std::move(s).value();
+    std::fprintf(stderr, "tandem: status page at %s\n", status_server->url().c_str());
+  }
+  const auto started = std::chrono::steady_clock::now();
 
   // The arbiter holds the pair for the VM's whole life, reboots included.
   std::unique_ptr<replication::Arbiter> arbiter;
@@ -252,6 +288,12 @@ int run_command(int argc, char** argv, int first) {
     ReplicationControl replication(*machine, arbiter.get());
     if (!config->replicate.empty())
       if (Status st = replication.start(config->replicate); !st.ok()) return fail(st.error());
+    // Goes before the replication and the machine it reads.
+    std::optional<StatusPublisher> publisher;
+    if (status_server) {
+      publisher.emplace(*machine, *status_server);
+      publish_status(*publisher, *machine, started, host.name, replication);
+    }
     if (!config->monitor.empty()) {
       if (!monitor) {
         auto m = Monitor::create(config->monitor, *machine);

@@ -5,6 +5,8 @@
 #include "board/machine_config.h"
 #include "cli/host_options.h"
 #include "cli/replication_control.h"
+#include "cli/status_publisher.h"
+#include "cli/status_server.h"
 
 namespace tandem::cli {
 
@@ -19,8 +21,14 @@ void set_drive_snapshot(board::MachineConfig& c, bool on);
 // `tandem run ...`: returns the process exit status.
 int run_command(int argc, char** argv, int first);
 
-// Runs a built machine, with the monitor at `monitor_spec` if not empty.
-Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication);
+// Runs a built machine, with the monitor at `monitor_spec` if not empty,
+// and its figures on `status`'s page if given.
+Result<int> run_machine(board::Machine& m, const std::string& monitor_spec, ReplicationControl* replication,
+                        StatusServer* status = nullptr);
+// The status sources of a VM (cli/status_publisher.h): its own figures
+// (`name`: --name) and its replication's; publishes them once.
+void publish_status(StatusPublisher& publisher, board::Machine& m, std::chrono::steady_clock::time_point started,
+                    const std::string& name, ReplicationControl& replication);
 
 extern const char kRunUsage[];
 

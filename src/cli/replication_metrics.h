@@ -1,0 +1,14 @@
+// Continuous checkpointing's figures (replication::ReplicationStatus, as
+// query-replication reports them) as a status section: the page's table
+// and the tandem_replication_* and tandem_arbiter_* metrics, each labelled
+// with the side's role.
+#pragma once
+
+#include "cli/metrics.h"
+#include "replication/stats.h"
+
+namespace tandem::cli {
+
+StatusSection replication_section(const replication::ReplicationStatus& s);
+
+}  // namespace tandem::cli
