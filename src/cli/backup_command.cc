@@ -113,13 +113,12 @@ int backup_command(int argc, char** argv, int first) {
   }
   std::unique_ptr<StatusServer> status_server;
   if (!status_at.empty()) {
-    auto s = StatusServer::start(status_at);
+    auto s = start_status_page(status_at);
     if (!s.ok()) {
       std::fprintf(stderr, "tandem: %s\n", s.error().message().c_str());
       return 1;
     }
     status_server = std::move(s).value();
-    std::fprintf(stderr, "tandem: status page at %s\n", status_server->url().c_str());
     // Backup::status() is thread-safe: the server's thread asks it.
     status_server->set_source([&b = **backup] { return StatusSnapshot{standby_vm_section(), replication_section(b.status())}; });
   }

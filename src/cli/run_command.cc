@@ -252,10 +252,9 @@ int run_command(int argc, char** argv, int first) {
   // across guest reboots, as the monitor does.
   std::unique_ptr<StatusServer> status_server;
   if (!host.status.empty()) {
-    auto s = StatusServer::start(host.status);
+    auto s = start_status_page(host.status);
     if (!s.ok()) return fail(s.error());
     status_server = std::move(s).value();
-    std::fprintf(stderr, "tandem: status page at %s\n", status_server->url().c_str());
   }
   const auto started = std::chrono::steady_clock::now();
 

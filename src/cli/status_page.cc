@@ -93,7 +93,8 @@ function renderChart(chart, t, now) {
     g.appendChild(label);
   }
   for (const m of [5, 4, 3, 2, 1, 0]) {
-    const label = svg("text", {x: x(now - 60 * m), y: H - 3, "text-anchor": "middle"});
+    const anchor = m === 5 ? "start" : m === 0 ? "end" : "middle";  // the ends stay inside
+    const label = svg("text", {x: x(now - 60 * m), y: H - 3, "text-anchor": anchor});
     label.textContent = m ? `-${m} min` : "now";
     g.appendChild(label);
   }

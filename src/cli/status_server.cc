@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -92,6 +93,12 @@ Result<std::unique_ptr<StatusServer>> StatusServer::start(const std::string& hos
     return sys_error("status page: eventfd");
   }
   return std::unique_ptr<StatusServer>(new StatusServer(fd, stop, host, bound_port));
+}
+
+Result<std::unique_ptr<StatusServer>> start_status_page(const std::string& host_port) {
+  auto s = StatusServer::start(host_port);
+  if (s.ok()) std::fprintf(stderr, "tandem: status page at %s\n", (*s)->url().c_str());
+  return s;
 }
 
 StatusServer::StatusServer(int listen_fd, int stop_fd, std::string host, uint16_t port)

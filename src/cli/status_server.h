@@ -92,6 +92,10 @@ class StatusServer {
   Thread thread_;
 };
 
+// StatusServer::start(), then "tandem: status page at URL" on stderr (with
+// the port picked for port 0): what --status does on every command.
+Result<std::unique_ptr<StatusServer>> start_status_page(const std::string& host_port);
+
 // The status page (status_page.cc).
 extern const char kStatusPageHtml[];
 
