@@ -25,6 +25,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "net/tcp_header.h"
+
 namespace tandem::net {
 
 class TcpSeqShift {
@@ -51,13 +53,5 @@ class TcpSeqShift {
  private:
   State s_;
 };
-
-// Where a frame's TCP header is: Ethernet II carrying IPv4 (first
-// fragment) or IPv6 (TCP as the first next header). Exposed for tests.
-struct TcpLocation {
-  size_t tcp = 0;          // offset of the TCP header
-  size_t payload_len = 0;  // TCP payload bytes
-};
-bool find_tcp(const uint8_t* frame, size_t len, TcpLocation* out);
 
 }  // namespace tandem::net
