@@ -1,8 +1,9 @@
 // Writes the fuzz harnesses' seed corpora (tests/fuzz/corpus/<harness>/)
 // from real artefacts: snapshot files of a bare machine that ran, the
 // replication messages a primary sends for it, ELF files as the tests
-// build them, virtio requests as a driver lays them out, and monitor
-// requests as clients send them. Run by bench/fuzz/make-seeds after a
+// build them, virtio requests as a driver lays them out, monitor
+// requests as clients send them, and two guests' output as the
+// comparator sees it. Run by bench/fuzz/make-seeds after a
 // format change; the files are committed.
 //
 //   fuzz_make_seeds DIR   (DIR: tests/fuzz/corpus)
@@ -16,7 +17,9 @@
 #include <vector>
 
 #include "../unit/elf_writer.h"
+#include "../unit/ft/ft_frames.h"
 #include "board/machine.h"
+#include "ft/seq_map.h"
 #include "replication/page_diff.h"
 #include "replication/protocol.h"
 #include "state/machine_snapshot.h"
@@ -218,6 +221,52 @@ void monitor(const fs::path& out) {
   put_text(d, "split.txt", "{\"execute\":\n \"query-status\",\n \"id\": [1, \"}\"]}{\"execute\": \"cont\"}\n");
 }
 
+// Records for ft_comparator_fuzz.cc: operation, 16-bit length, bytes.
+void record(std::vector<uint8_t>& out, uint8_t op, const std::vector<uint8_t>& bytes) {
+  out.push_back(op);
+  out.push_back(uint8_t(bytes.size() >> 8));
+  out.push_back(uint8_t(bytes.size()));
+  out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+void comparator(const fs::path& out) {
+  using namespace ft::test;
+  enum : uint8_t { kPrimary, kSecondary, kToSecondary, kRelease, kResync, kDecode, kMap };
+  auto guest = [](uint32_t isn, uint32_t rel, std::string data, uint8_t flags, bool v6) {
+    return ft::test::out({.seq = isn + rel, .ack = 70001, .flags = flags, .data = std::move(data),
+                          .ts = std::pair{isn / 7, 900u}, .v6 = v6});
+  };
+  for (bool v6 : {false, true}) {
+    std::vector<uint8_t> s;
+    record(s, kPrimary, guest(1000, 0, "", kSyn | kAck, v6));
+    record(s, kSecondary, guest(900000, 0, "", kSyn | kAck, v6));
+    record(s, kPrimary, guest(1000, 1, "hello world", kAck | kPsh, v6));
+    record(s, kSecondary, guest(900000, 1, "hello ", kAck | kPsh, v6));
+    record(s, kRelease, {});
+    record(s, kToSecondary, in({.seq = 70001, .ack = 1007, .data = "more", .ts = std::pair{901u, 142u},
+                               .sack = {{1010, 1012}}, .v6 = v6}));
+    record(s, kSecondary, guest(900000, 7, "world", kAck | kPsh | kFin, v6));
+    record(s, kPrimary, guest(1000, 12, "", kAck | kFin, v6));
+    record(s, kMap, in({.seq = 70005, .ack = 1013, .flags = kAck | kFin, .v6 = v6}));
+    record(s, kRelease, {});
+    put(out / "ft_comparator", v6 ? "tcp6.bin" : "tcp4.bin", s);
+  }
+  std::vector<uint8_t> d;
+  record(d, kPrimary, udp_out(5353, 53, "query"));
+  record(d, kSecondary, udp_out(5353, 53, "queri"));
+  record(d, kPrimary, ping_out(7, 1, "ping"));
+  record(d, kPrimary, net::test::arp(1, net::test::kBroadcastMac, kGuestMac, kGuest4, {}, kClient4));
+  record(d, kSecondary, net::test::arp(1, net::test::kBroadcastMac, kGuestMac, kGuest4, {}, kClient4));
+  record(d, kRelease, {});
+  record(d, kResync, {});
+  ft::TcpTuple t;
+  Frame f = in({});
+  ft::tcp_tuple(f.data(), f.size(), false, &t);
+  record(d, kDecode, ft::encode({t, 5, 6}));
+  record(d, kMap, f);
+  put(out / "ft_comparator", "datagrams.bin", d);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,6 +286,7 @@ int main(int argc, char** argv) {
   elves(tmp, out);
   virtio(out);
   monitor(out);
+  comparator(out);
   fs::remove_all(tmp);
   return 0;
 }
