@@ -1,7 +1,15 @@
 // Figures a status source reports (the VM, replication, fault tolerance),
 // in one shape for the status page, /status.json and /metrics
 // (cli/status_server.h). A source converts its own status struct into a
-// StatusSection; nothing else needs to know about it.
+// StatusSection; nothing else needs to know about it. For example:
+//
+//   StatusSection out{"fault tolerance", {{"role", s.role}, {"state", s.state}}, {}};
+//   out.metrics.push_back(counter("tandem_ft_resyncs_total", "Resyncs, by cause.", n,
+//                                 {{"role", s.role}, {"cause", "mismatch"}}, "resyncs / s"));
+//   add_state_set(out.metrics, "tandem_ft_state", "...", {"syncing", "protected"}, s.state,
+//                 {{"role", s.role}});
+//
+// and is published with StatusPublisher::add (cli/status_publisher.h).
 #pragma once
 
 #include <string>

@@ -137,6 +137,7 @@ void StatusServer::poll_source() {
 
 void StatusServer::take_sample() {
   auto p = latest();
+  std::lock_guard<std::mutex> lock(history_mu_);
   if (!p || p == sampled_) return;  // nothing new: a gap in the plot
   history_.add(p->unix_s, p->snapshot);
   sampled_ = std::move(p);
@@ -160,11 +161,16 @@ std::string StatusServer::status_json() {
       }
     }
   }
+  json history;
+  {
+    std::lock_guard<std::mutex> lock(history_mu_);
+    history = history_.to_json();
+  }
   return dump({{"time", p ? json(p->unix_s) : json(nullptr)},
                {"now", unix_s()},
                {"sections", sections},
                {"metrics", metrics},
-               {"history", history_.to_json()}}) +
+               {"history", std::move(history)}}) +
          "\n";
 }
 

@@ -55,7 +55,7 @@ class StatusServer {
   void set_source(std::function<StatusSnapshot()> source);
 
   // The reply to one request, as sent (routes and headers), without a
-  // socket: for tests.
+  // socket: for tests (any thread).
   std::string respond(const HttpRequest& r);
 
  private:
@@ -84,7 +84,8 @@ class StatusServer {
     std::lock_guard<std::mutex> lock(mu_);
     return latest_;
   }
-  // The server thread's own.
+  // The server thread's, and respond()'s from other threads (tests).
+  std::mutex history_mu_;
   std::shared_ptr<const Published> sampled_;  // the figures last put in the history
   StatusHistory history_;
   std::mutex source_mu_;       // held while the source is called

@@ -267,6 +267,19 @@ void comparator(const fs::path& out) {
   put(out / "ft_comparator", "datagrams.bin", d);
 }
 
+// What curl sends, requests pipelined (HEAD, HTTP/1.0, the absolute
+// form, a query), a request with a body, and garbage.
+void status_http(const fs::path& out) {
+  fs::path d = out / "status_http";
+  put_text(d, "curl.txt", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n");
+  put_text(d, "pipelined.txt",
+           "GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /status.json?t=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+           "GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+           "GET http://h/metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  put_text(d, "post.txt", "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+  put_text(d, "garbage.txt", "GARBAGE\r\n\r\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -287,6 +300,7 @@ int main(int argc, char** argv) {
   virtio(out);
   monitor(out);
   comparator(out);
+  status_http(out);
   fs::remove_all(tmp);
   return 0;
 }
