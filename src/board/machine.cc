@@ -267,14 +267,34 @@ net::NicState Machine::save_nic(size_t i) const {
   return s;
 }
 
-Status Machine::restore_nic(size_t i, const net::NicState& state) {
+Status Machine::check_nic(size_t i, const net::NicState& state) const {
   if (i >= nics_.size()) return Error("network card " + std::to_string(i) + " does not exist");
   if (state.rx_frames.size() > kNicRxFrames)
     return Error(std::to_string(state.rx_frames.size()) + " frames waiting for the guest; at most " +
                  std::to_string(kNicRxFrames) + " can");
-  TANDEM_TRY(nics_[i]->backend->restore(state.backend));
+  return Ok();
+}
+
+Status Machine::restore_nic(size_t i, const net::NicState& state, bool backend) {
+  TANDEM_TRY(check_nic(i, state));
+  if (backend) TANDEM_TRY(nics_[i]->backend->restore(state.backend));
   nics_[i]->rx_queue.assign(state.rx_frames.begin(), state.rx_frames.end());
   return Ok();
+}
+
+std::vector<Machine::Component> Machine::components() {
+  std::vector<Component> out = {{0, hart_.get()},  {0, plic_.get()},     {0, clint_.get()},
+                                {0, uart_.get()},  {0, rtc_.get()},      {0, finisher_.get()}};
+  for (size_t slot = 0; slot < virtio_devices_.size(); slot++) {
+    const auto n = static_cast<uint32_t>(slot);
+    dev::VirtioDevice* d = virtio_devices_[slot].get();
+    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(d)) out.push_back({n, blk});
+    else if (auto* net = dynamic_cast<dev::VirtioNet*>(d)) out.push_back({n, net});
+    else if (auto* rng = dynamic_cast<dev::VirtioRng*>(d)) out.push_back({n, rng});
+    out.push_back({n, virtio_transports_[slot].get()});
+  }
+  for (size_t i = 0; i < nics_.size(); i++) out.push_back({static_cast<uint32_t>(i), NicPort{i}});
+  return out;
 }
 
 void Machine::deliver_network_frames() {
@@ -416,7 +436,7 @@ void Machine::idle() {
   in_idle_ = true;
   run_slice_hooks();  // before any sleep: a hook may act on the guest's waiting
   int hopeless = 0;
-  while (!finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
+  while (waiting_ && !finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
     if (serve_deferred_io()) {
       // Device work left from a spent budget: no sleeping (or skipping
       // time) until it is done; its interrupt may end the WFI.

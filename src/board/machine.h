@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "base/result.h"
@@ -58,8 +59,31 @@ class Machine {
   dev::VirtioMmio& virtio_transport(size_t slot) { return *virtio_transports_[slot]; }
   size_t nic_count() const { return nics_.size(); }
   net::NicState save_nic(size_t i) const;
+  // Whether restore_nic(i, state) would take the frames waiting for the
+  // guest (the backend's state is its own to check).
+  Status check_nic(size_t i, const net::NicState& state) const;
   // After set_clock_ticks(): the backend re-arms its timers from guest time.
-  Status restore_nic(size_t i, const net::NicState& state);
+  // `backend` false leaves the backend as it is (a fault-tolerance
+  // secondary runs another backend than its primary's snapshot names).
+  Status restore_nic(size_t i, const net::NicState& state, bool backend = true);
+
+  // --- components: everything with guest-visible state ---
+  // The board side of NIC `index`: save_nic(), check_nic(), restore_nic().
+  struct NicPort {
+    size_t index;
+  };
+  using ComponentRef =
+      std::variant<cpu::Hart*, dev::Plic*, dev::Clint*, dev::Uart16550*, dev::GoldfishRtc*, dev::TestFinisher*,
+                   dev::VirtioBlk*, dev::VirtioNet*, dev::VirtioRng*, dev::VirtioMmio*, NicPort>;
+  struct Component {
+    uint32_t instance;  // hart id, virtio slot or NIC index; 0 for the others
+    ComponentRef ref;
+  };
+  // In the order a restore applies them: the hart (guest time derives from
+  // its instret), the PLIC (devices re-raising their lines then land in a
+  // restored PLIC), CLINT, UART, RTC, finisher, each virtio slot's device
+  // then its transport, the NICs. state/components.h serializes them.
+  std::vector<Component> components();
 
   // Guest time in clock ticks, and setting it (restore). Under --icount
   // only the idle-skip part is settable; instret comes with the hart.
@@ -125,7 +149,9 @@ class Machine {
   // before the first instruction, as the captured VM would have (the hart
   // stands past its WFI, and would otherwise go on at once).
   bool waiting_for_interrupt() const { return waiting_; }
-  void set_waiting_for_interrupt() { waiting_ = true; }
+  // Also from a slice hook while idle: false ends the wait (a live
+  // restore of a state captured while running).
+  void set_waiting_for_interrupt(bool waiting = true) { waiting_ = waiting; }
   // Failover: held output of epochs that were never acknowledged.
   void discard_held_output();
   size_t held_output_bytes() const;

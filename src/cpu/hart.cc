@@ -277,7 +277,7 @@ HartState Hart::save() const {
   return s;
 }
 
-Status Hart::restore(const HartState& s) {
+Status Hart::check(const HartState& s) const {
   auto bad = [](const std::string& what) { return Error("restore hart state: " + what); };
   if (s.priv != kPrivU && s.priv != kPrivS && s.priv != kPrivM)
     return bad("invalid privilege level " + std::to_string(s.priv));
@@ -292,6 +292,11 @@ Status Hart::restore(const HartState& s) {
   if (s.fcsr > 0xff) return bad("fcsr has bits above frm");
   if (s.reservation_valid > 1) return bad("reservation_valid is not a boolean");
   if ((s.mip & ~uint64_t{kMipSsip | kMipStip | kMipSeip}) != 0) return bad("mip has bits that are not software-writable");
+  return Ok();
+}
+
+Status Hart::restore(const HartState& s) {
+  TANDEM_TRY(check(s));
 
   std::memcpy(x_, s.x, sizeof s.x);
   x_[kSinkReg] = 0;

@@ -99,10 +99,15 @@ class Hart : public IrqSink, public mem::MemoryListener {
   bool write_csr(unsigned csr, uint64_t value);
 
   HartState save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const HartState& s) const;
+  // Also drops every cache (TLB, decoded blocks, the jump cache), so a
+  // hart that ran since it was built ends up as a fresh one restored.
   Status restore(const HartState& s);
 
   void flush_tlb() override;
   bool invalidate_code(uint64_t gpa, uint64_t len) override;
+  void drop_code() override { drop_all_blocks(); }
 
   // Statistics for tests and benchmarks.
   uint64_t blocks_decoded() const { return blocks_decoded_; }

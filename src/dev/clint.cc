@@ -109,7 +109,7 @@ uint64_t Clint::next_deadline() const {
 
 Clint::State Clint::save() const { return State{msip_, mtimecmp_, mtime_offset_}; }
 
-Status Clint::restore(const State& s) {
+Status Clint::check(const State& s) const {
   if (s.msip.size() != msip_.size())
     return Error("clint state: msip has " + std::to_string(s.msip.size()) + " harts, expected " +
                  std::to_string(msip_.size()));
@@ -118,6 +118,11 @@ Status Clint::restore(const State& s) {
                  " harts, expected " + std::to_string(mtimecmp_.size()));
   for (size_t h = 0; h < s.msip.size(); h++)
     if (s.msip[h] > 1) return Error("clint state: msip[" + std::to_string(h) + "] is not 0 or 1");
+  return Ok();
+}
+
+Status Clint::restore(const State& s) {
+  TANDEM_TRY(check(s));
   msip_ = s.msip;
   mtimecmp_ = s.mtimecmp;
   mtime_offset_ = s.mtime_offset;

@@ -53,6 +53,8 @@ class Clint : public mem::MmioDevice {
   unsigned harts() const { return static_cast<unsigned>(msip_.size()); }
 
   State save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

@@ -75,10 +75,15 @@ GoldfishRtc::State GoldfishRtc::save() const {
   return State{time_offset_, time_high_, alarm_, alarm_armed_, irq_enabled_, irq_pending_};
 }
 
-Status GoldfishRtc::restore(const State& s) {
+Status GoldfishRtc::check(const State& s) const {
   if (s.alarm_status > 1) return Error("rtc state: alarm_status is not 0 or 1");
   if (s.irq_enabled > 1) return Error("rtc state: irq_enabled is not 0 or 1");
   if (s.irq_pending > 1) return Error("rtc state: irq_pending is not 0 or 1");
+  return Ok();
+}
+
+Status GoldfishRtc::restore(const State& s) {
+  TANDEM_TRY(check(s));
   time_offset_ = s.time_offset;
   time_high_ = s.time_high;
   alarm_ = s.alarm;

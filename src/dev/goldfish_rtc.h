@@ -61,6 +61,8 @@ class GoldfishRtc : public mem::MmioDevice {
   uint64_t time_ns() const { return now_ns_() + time_offset_; }
 
   State save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

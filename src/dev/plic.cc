@@ -133,7 +133,7 @@ Plic::State Plic::save() const {
   return State{priority_, level_, claimed_, enable_, threshold_};
 }
 
-Status Plic::restore(const State& s) {
+Status Plic::check(const State& s) const {
   if (s.enable.size() != enable_.size())
     return Error("plic state: enable has " + std::to_string(s.enable.size()) +
                  " contexts, expected " + std::to_string(enable_.size()));
@@ -151,6 +151,11 @@ Status Plic::restore(const State& s) {
     if (s.enable[c][0] & 1) return Error("plic state: enable[" + std::to_string(c) + "] has source 0");
   }
   if ((s.level[0] | s.claimed[0]) & 1) return Error("plic state: level/claimed has source 0");
+  return Ok();
+}
+
+Status Plic::restore(const State& s) {
+  TANDEM_TRY(check(s));
   std::lock_guard<std::mutex> lock(mu_);
   priority_ = s.priority;
   level_ = s.level;

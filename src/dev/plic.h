@@ -63,6 +63,8 @@ class Plic : public mem::MmioDevice, public IrqSink {
   bool pending(unsigned src) const;
 
   State save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

@@ -206,7 +206,7 @@ Uart16550::State Uart16550::save() const {
   return s;
 }
 
-Status Uart16550::restore(const State& s) {
+Status Uart16550::check(const State& s) const {
   if (s.ier & ~0x0f) return Error("uart state: ier has reserved bits set");
   if (s.fcr & ~kFcrKept || (s.fcr && !(s.fcr & kFcrEnable)))
     return Error("uart state: fcr " + std::to_string(s.fcr) + " is not a value FCR can hold");
@@ -217,6 +217,11 @@ Status Uart16550::restore(const State& s) {
   if (s.rx_fifo.size() > cap)
     return Error("uart state: rx_fifo holds " + std::to_string(s.rx_fifo.size()) +
                  " bytes, more than " + std::to_string(cap));
+  return Ok();
+}
+
+Status Uart16550::restore(const State& s) {
+  TANDEM_TRY(check(s));
   ier_ = s.ier;
   fcr_ = s.fcr;
   lcr_ = s.lcr;

@@ -100,6 +100,8 @@ class Uart16550 : public mem::MmioDevice {
   void set_sink(CharSink* sink) { sink_ = sink; }
 
   State save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

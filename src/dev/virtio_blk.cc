@@ -265,7 +265,7 @@ Status VirtioBlk::flush() {
   return backend_->flush();
 }
 
-Status VirtioBlk::restore(const State& s) {
+Status VirtioBlk::check(const State& s) const {
   if (s.read_only > 1) return Error("virtio-blk state: read_only is not 0 or 1");
   if (s.capacity != capacity_)
     return Error("virtio-blk state: capacity " + std::to_string(s.capacity) + " sectors, but drive '" +
@@ -275,5 +275,8 @@ Status VirtioBlk::restore(const State& s) {
                  path() + "'");
   return Ok();
 }
+
+// Capacity and read-only come from the drive, not from the state.
+Status VirtioBlk::restore(const State& s) { return check(s); }
 
 }  // namespace tandem::dev

@@ -115,6 +115,8 @@ class VirtioBlk : public VirtioDevice {
   void remove_write_hook(int id);
 
   State save() const { return State{capacity_, read_only_}; }
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

@@ -285,7 +285,7 @@ VirtioMmio::State VirtioMmio::save() const {
   return s;
 }
 
-Status VirtioMmio::restore(const State& s) {
+Status VirtioMmio::check(const State& s) const {
   std::string what = std::string(dev_.name()) + " state: ";
   if (s.device_id != dev_.device_id())
     return Error(what + "device_id " + std::to_string(s.device_id) + " does not match " +
@@ -316,6 +316,11 @@ Status VirtioMmio::restore(const State& s) {
       TANDEM_TRY(probe.check_layout(dev_.queue_max_size(), name));
     }
   }
+  return Ok();
+}
+
+Status VirtioMmio::restore(const State& s) {
+  TANDEM_TRY(check(s));
   status_ = s.status;
   device_features_sel_ = s.device_features_sel;
   driver_features_sel_ = s.driver_features_sel;

@@ -98,6 +98,8 @@ class VirtioMmio : public mem::MmioDevice {
   bool store(uint64_t offset, unsigned size, uint64_t value) override;
 
   State save() const;
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
   // --- for the device type ---

@@ -93,9 +93,14 @@ bool VirtioNet::deliver(const uint8_t* frame, size_t len) {
   return true;
 }
 
-Status VirtioNet::restore(const State& s) {
+Status VirtioNet::check(const State& s) const {
   if (s.status > kVirtioNetSLinkUp) return Error("virtio-net state: status has unknown bits");
   if (s.mac[0] & 1) return Error("virtio-net state: mac is a multicast address");
+  return Ok();
+}
+
+Status VirtioNet::restore(const State& s) {
+  TANDEM_TRY(check(s));
   mac_ = s.mac;
   status_ = static_cast<uint16_t>(s.status);
   return Ok();

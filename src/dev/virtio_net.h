@@ -79,6 +79,8 @@ class VirtioNet : public VirtioDevice {
   const MacAddress& mac() const { return mac_; }
 
   State save() const { return State{mac_, status_}; }
+  // Whether restore(s) would accept `s`; changes nothing.
+  Status check(const State& s) const;
   Status restore(const State& s);
 
  private:

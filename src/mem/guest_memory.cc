@@ -91,6 +91,30 @@ uint8_t* GuestMemory::prepare_write(uint64_t gpa, uint64_t len) {
   return host_ + (gpa - base_);
 }
 
+void GuestMemory::load_pages(std::span<const uint32_t> pages, const uint8_t* data) {
+  size_t code_pages = 0;
+  for (uint32_t page : pages) code_pages += code_.test(page);
+  if (code_pages > kDropCodePages) {
+    for (auto* l : listeners_) l->drop_code();
+    code_.clear_all();
+  }
+  for (size_t i = 0; i < pages.size(); i++) {
+    const size_t page = pages[i];
+    if (protected_.test(page)) {
+      ensure_present(page);  // a hook copies what the page held
+      run_write_hooks(page);
+    }
+    if (code_.test(page)) {
+      bool still_code = false;
+      for (auto* l : listeners_) still_code |= l->invalidate_code(page_gpa(page), kPageSize);
+      if (!still_code) code_.clear(page);
+    }
+    std::memcpy(page_host(page), data + i * kPageSize, kPageSize);
+    absent_.clear(page);
+    populated_.set(page);
+  }
+}
+
 Status GuestMemory::read(uint64_t gpa, void* dst, size_t len) {
   if (!contains(gpa, len)) return Error("guest read outside RAM at 0x" + std::to_string(gpa));
   auto* out = static_cast<uint8_t*>(dst);

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 
+#include "state/components.h"
 #include "state/sections.h"
 
 namespace tandem::state {
@@ -106,23 +108,7 @@ Snapshot capture_machine(board::Machine& m) {
   if (c.icount) s.config.emplace_back(kEntropyState, std::to_string(m.entropy_state()));
   if (m.waiting_for_interrupt()) s.config.emplace_back(kWaitingForInterrupt, "1");
 
-  s.harts.push_back(m.hart().save());
-  s.clint = m.clint().save();
-  s.plic = m.plic().save();
-  s.uart = m.uart().save();
-  s.rtc = m.rtc().save();
-  s.finisher = m.finisher().save();
-  for (size_t slot = 0; slot < m.virtio_count(); slot++) {
-    VirtioSlotState v;
-    v.slot = static_cast<uint32_t>(slot);
-    v.transport = m.virtio_transport(slot).save();
-    auto& d = m.virtio_device(slot);
-    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&d)) v.device = blk->save();
-    else if (auto* net = dynamic_cast<dev::VirtioNet*>(&d)) v.device = net->save();
-    else if (auto* rng = dynamic_cast<dev::VirtioRng*>(&d)) v.device = rng->save();
-    s.virtio.push_back(std::move(v));
-  }
-  for (size_t i = 0; i < m.nic_count(); i++) s.nics.push_back(m.save_nic(i));
+  for (const auto& c : components_of(m)) c->save(s);
   if (m.ram().tracing() || !m.ram().active_pages().empty()) s.active_pages = m.ram().active_pages();
   return s;
 }
@@ -213,55 +199,52 @@ Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std:
   return drives;
 }
 
-Status apply_machine(const Snapshot& s, board::Machine& m) {
-  if (s.harts.size() != 1) return Error("snapshot has " + std::to_string(s.harts.size()) + " harts; this machine has 1");
-  if (!s.clint || !s.plic || !s.uart || !s.rtc) return Error("snapshot lacks a core device section (clint, plic, uart or rtc)");
-  if (s.virtio.size() != m.virtio_count())
-    return Error("snapshot has " + std::to_string(s.virtio.size()) + " virtio devices; the machine has " +
-                 std::to_string(m.virtio_count()));
-  for (const auto& v : s.virtio) {
-    if (v.slot >= m.virtio_count()) return Error("virtio slot " + std::to_string(v.slot) + " does not exist");
-    auto& d = m.virtio_device(v.slot);
-    bool match = (std::holds_alternative<dev::VirtioBlk::State>(v.device) && dynamic_cast<dev::VirtioBlk*>(&d)) ||
-                 (std::holds_alternative<dev::VirtioNet::State>(v.device) && dynamic_cast<dev::VirtioNet*>(&d)) ||
-                 (std::holds_alternative<dev::VirtioRng::State>(v.device) && dynamic_cast<dev::VirtioRng*>(&d));
-    if (!match) return Error("virtio slot " + std::to_string(v.slot) + ": device type differs from the snapshot's");
-  }
-  if (s.nics.size() != m.nic_count())
-    return Error("snapshot has " + std::to_string(s.nics.size()) + " 'nic' sections; the machine has " +
-                 std::to_string(m.nic_count()) + " network backends");
+Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& options) {
+  // Everything is checked before anything changes: the machine may be
+  // running, and a refused state must leave it as it was.
+  std::vector<std::unique_ptr<Component>> components = components_of(m);
+  std::set<std::pair<SectionKind, uint32_t>> machine_has;
+  for (const auto& c : components) machine_has.insert({c->kind(), c->instance()});
+  Status unclaimed = Ok();
+  for_each_state(s, [&](uint32_t instance, const auto& state) {
+    if (unclaimed.ok() && !machine_has.count({section_kind(state), instance}))
+      unclaimed = Error("the snapshot has section '" +
+                        section_name(static_cast<uint32_t>(section_kind(state)), instance) +
+                        "' but the machine has no such component");
+  });
+  TANDEM_TRY(unclaimed);
+  for (const auto& c : components)
+    if (Status st = c->validate(s); !st.ok()) return st.error().context(c->name());
   auto ticks = number(s, kClockTicks);
   if (!ticks.ok()) return ticks.error();
   Result<uint64_t> entropy = uint64_t{0};
   if (s.config_value(kEntropyState)) entropy = number(s, kEntropyState);
   if (!entropy.ok()) return entropy.error();
 
-  // Order: the interrupt controller first, so devices re-raising their
-  // lines on restore land in a restored PLIC; the hart last.
-  auto ctx = [](Status st, const char* what) -> Status {
-    if (!st.ok()) return st.error().context(what);
+  auto apply = [&](Component& c) -> Status {
+    if (Status st = c.apply(s, options); !st.ok()) return st.error().context(c.name());
     return Ok();
   };
-  TANDEM_TRY(ctx(m.plic().restore(*s.plic), "plic"));
-  TANDEM_TRY(ctx(m.hart().restore(s.harts[0]), "hart 0"));
+  // Guest time after the hart (under --icount it derives from instret)
+  // and before the devices (the CLINT's timer level depends on it; the
+  // network backends re-arm their timers from it).
+  for (const auto& c : components)
+    if (c->before_clock()) TANDEM_TRY(apply(*c));
   m.set_clock_ticks(*ticks);
   if (s.config_value(kEntropyState)) m.set_entropy_state(*entropy);
-  if (const std::string* w = s.config_value(kWaitingForInterrupt); w && *w == "1") m.set_waiting_for_interrupt();
-  TANDEM_TRY(ctx(m.clint().restore(*s.clint), "clint"));
-  TANDEM_TRY(ctx(m.uart().restore(*s.uart), "uart"));
-  TANDEM_TRY(ctx(m.rtc().restore(*s.rtc), "rtc"));
-  for (const auto& v : s.virtio) {
-    std::string what = "virtio slot " + std::to_string(v.slot);
-    auto& d = m.virtio_device(v.slot);
-    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&d))
-      TANDEM_TRY(ctx(blk->restore(std::get<dev::VirtioBlk::State>(v.device)), what.c_str()));
-    else if (auto* net = dynamic_cast<dev::VirtioNet*>(&d))
-      TANDEM_TRY(ctx(net->restore(std::get<dev::VirtioNet::State>(v.device)), what.c_str()));
-    TANDEM_TRY(ctx(m.virtio_transport(v.slot).restore(v.transport), what.c_str()));
-  }
-  // After the clock: the backends re-arm their timers from guest time.
-  for (size_t i = 0; i < s.nics.size(); i++)
-    TANDEM_TRY(ctx(m.restore_nic(i, s.nics[i]), ("nic" + std::to_string(i)).c_str()));
+  const std::string* w = s.config_value(kWaitingForInterrupt);
+  m.set_waiting_for_interrupt(w && *w == "1");
+  for (const auto& c : components)
+    if (!c->before_clock()) TANDEM_TRY(apply(*c));
+  return Ok();
+}
+
+Status load_pages_live(board::Machine& m, std::span<const uint32_t> pages, const uint8_t* data) {
+  const size_t count = m.ram().page_count();
+  for (uint32_t p : pages)
+    if (p >= count)
+      return Error("load pages: page " + std::to_string(p) + " is outside RAM (" + std::to_string(count) + " pages)");
+  m.ram().load_pages(pages, data);
   return Ok();
 }
 

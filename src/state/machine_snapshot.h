@@ -3,8 +3,11 @@
 // configuration needed to rebuild an equivalent machine.
 #pragma once
 
+#include <span>
+
 #include "base/result.h"
 #include "board/machine.h"
+#include "state/components.h"
 #include "state/disk_copy.h"
 #include "state/snapshot.h"
 
@@ -57,9 +60,23 @@ Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std:
 // copies can move to another directory together.
 Status record_drive_copy(Snapshot& s, size_t index, const std::string& copy_path, const DriveIdentity& id);
 
-// Applies the states to a machine built (Machine::create_empty) from
-// config_from_snapshot(s). Every component is checked before anything
-// changes; an error names the component.
-Status apply_machine(const Snapshot& s, board::Machine& m);
+// Applies the states to a machine built from config_from_snapshot(s)
+// (or one with the same components): a fresh one (Machine::create_empty)
+// or one that has run since, between slices on its vCPU thread (a
+// resync). Either ends as a fresh machine restored from `s` would be:
+// caches rebuilt (TLB, decoded blocks), interrupt lines and timers driven
+// from the restored state, virtio work budgets renewed, and the WFI wait
+// set or cleared as captured. Every component is checked before anything
+// changes (a network backend's own state excepted, which only its restore
+// checks); an error names the component. Memory is not touched: load
+// pages with load_pages_live() or a SnapshotReader.
+Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& options = {});
+
+// Writes `pages` (page indices from the RAM base) with `data` (4 KiB each,
+// in the same order) into a machine that may be running, between slices
+// on its vCPU thread: code decoded from the old contents is dropped, and
+// no dirty log sees the pages (mem::GuestMemory::load_pages). Refuses a
+// page outside RAM before writing any.
+Status load_pages_live(board::Machine& m, std::span<const uint32_t> pages, const uint8_t* data);
 
 }  // namespace tandem::state

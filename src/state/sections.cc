@@ -133,9 +133,7 @@ Section make_section(SectionKind kind, uint32_t instance, const T& state) {
 }
 
 SectionKind device_kind(const VirtioDeviceState& d) {
-  if (std::holds_alternative<dev::VirtioBlk::State>(d)) return SectionKind::kVirtioBlk;
-  if (std::holds_alternative<dev::VirtioNet::State>(d)) return SectionKind::kVirtioNet;
-  return SectionKind::kVirtioRng;
+  return std::visit([](const auto& s) { return section_kind(s); }, d);
 }
 
 // The device type a transport's device_id names (virtio 1.1 section 5).
@@ -179,20 +177,9 @@ std::vector<Section> encode_sections(const Snapshot& snap) {
     encode_config(e, snap.config);
     out.push_back({static_cast<uint32_t>(SectionKind::kConfig), 0, e.take()});
   }
-  for (size_t i = 0; i < snap.harts.size(); i++)
-    out.push_back(make_section(SectionKind::kHart, static_cast<uint32_t>(i), snap.harts[i]));
-  if (snap.clint) out.push_back(make_section(SectionKind::kClint, 0, *snap.clint));
-  if (snap.plic) out.push_back(make_section(SectionKind::kPlic, 0, *snap.plic));
-  if (snap.uart) out.push_back(make_section(SectionKind::kUart, 0, *snap.uart));
-  if (snap.rtc) out.push_back(make_section(SectionKind::kRtc, 0, *snap.rtc));
-  if (snap.finisher) out.push_back(make_section(SectionKind::kFinisher, 0, *snap.finisher));
-  for (const auto& v : snap.virtio) {
-    out.push_back(make_section(SectionKind::kVirtioMmio, v.slot, v.transport));
-    SectionKind kind = device_kind(v.device);
-    std::visit([&](const auto& d) { out.push_back(make_section(kind, v.slot, d)); }, v.device);
-  }
-  for (size_t i = 0; i < snap.nics.size(); i++)
-    out.push_back(make_section(SectionKind::kNic, static_cast<uint32_t>(i), snap.nics[i]));
+  for_each_state(snap, [&](uint32_t instance, const auto& state) {
+    out.push_back(make_section(section_kind(state), instance, state));
+  });
   {
     Encoder e;
     encode_active_pages(e, snap.active_pages);

@@ -32,6 +32,19 @@ enum class SectionKind : uint32_t {
   kCodeBlocks = 14,
 };
 
+// The section of each component's State.
+constexpr SectionKind section_kind(const cpu::HartState&) { return SectionKind::kHart; }
+constexpr SectionKind section_kind(const dev::Clint::State&) { return SectionKind::kClint; }
+constexpr SectionKind section_kind(const dev::Plic::State&) { return SectionKind::kPlic; }
+constexpr SectionKind section_kind(const dev::Uart16550::State&) { return SectionKind::kUart; }
+constexpr SectionKind section_kind(const dev::GoldfishRtc::State&) { return SectionKind::kRtc; }
+constexpr SectionKind section_kind(const dev::TestFinisher::State&) { return SectionKind::kFinisher; }
+constexpr SectionKind section_kind(const dev::VirtioMmio::State&) { return SectionKind::kVirtioMmio; }
+constexpr SectionKind section_kind(const dev::VirtioBlk::State&) { return SectionKind::kVirtioBlk; }
+constexpr SectionKind section_kind(const dev::VirtioNet::State&) { return SectionKind::kVirtioNet; }
+constexpr SectionKind section_kind(const dev::VirtioRng::State&) { return SectionKind::kVirtioRng; }
+constexpr SectionKind section_kind(const net::NicState&) { return SectionKind::kNic; }
+
 inline constexpr uint32_t kConfigVersion = 1;
 inline constexpr uint32_t kActivePagesVersion = 1;
 inline constexpr uint32_t kCodeBlocksVersion = 1;

@@ -75,4 +75,23 @@ struct Snapshot {
   bool operator==(const Snapshot&) const = default;
 };
 
+// Calls f(instance, state) for every component state `s` holds, in file
+// order: harts, CLINT, PLIC, UART, RTC, finisher, per virtio slot its
+// transport then its device, NICs. `state` is the component's State
+// type (section_kind() in state/sections.h names its section).
+template <typename F>
+void for_each_state(const Snapshot& s, F&& f) {
+  for (size_t i = 0; i < s.harts.size(); i++) f(static_cast<uint32_t>(i), s.harts[i]);
+  if (s.clint) f(0u, *s.clint);
+  if (s.plic) f(0u, *s.plic);
+  if (s.uart) f(0u, *s.uart);
+  if (s.rtc) f(0u, *s.rtc);
+  if (s.finisher) f(0u, *s.finisher);
+  for (const auto& v : s.virtio) {
+    f(v.slot, v.transport);
+    std::visit([&](const auto& d) { f(v.slot, d); }, v.device);
+  }
+  for (size_t i = 0; i < s.nics.size(); i++) f(static_cast<uint32_t>(i), s.nics[i]);
+}
+
 }  // namespace tandem::state

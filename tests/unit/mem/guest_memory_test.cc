@@ -20,6 +20,8 @@ struct CountingListener : MemoryListener {
     code_invalidations.emplace_back(gpa, len);
     return keeps_code;
   }
+  int code_drops = 0;
+  void drop_code() override { code_drops++; }
 };
 
 std::unique_ptr<GuestMemory> make(uint64_t size = 16 * kPageSize) {
@@ -274,6 +276,51 @@ TEST(GuestMemory, CodeInvalidationGetsTheWrittenRange) {
   m->prepare_write(kBase + 7 * kPageSize);          // not code: nobody is told
   EXPECT_EQ(l.code_invalidations, (std::vector<Range>{Range(kBase + 5 * kPageSize + 0x100, 8),
                                                       Range(kBase + 5 * kPageSize + 0xf00, 0x100)}));
+}
+
+// A resync's page load: contents replaced behind the dirty logs, code
+// dropped page by page, or all at once beyond kDropCodePages code pages.
+TEST(GuestMemory, LoadPagesWritesBehindTheDirtyLogs) {
+  auto m = make(4096 * kPageSize);
+  CountingListener l;
+  m->add_listener(&l);
+  auto log = m->open_dirty_log("test");
+  std::vector<uint8_t> seen;
+  auto hook = m->add_write_hook("cow", [&](size_t p) { seen.push_back(m->page_host(p)[0]); });
+  m->page_host(3)[0] = 0xaa;
+  hook->protect(std::vector<uint32_t>{3});
+  m->mark_code(5);
+  m->mark_absent_all();
+  m->set_loader([&](size_t p) { m->mark_present(p); });
+  std::vector<uint8_t> data(3 * kPageSize);
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i / kPageSize + 1);
+  const uint32_t pages[] = {3, 5, 9};
+  m->load_pages(pages, data.data());
+  using Range = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(l.code_invalidations, std::vector<Range>{Range(kBase + 5 * kPageSize, kPageSize)});
+  EXPECT_FALSE(m->has_code(5));
+  EXPECT_EQ(l.code_drops, 0);
+  EXPECT_EQ(seen, std::vector<uint8_t>{0xaa}) << "the write hook saw the old contents";
+  for (size_t i = 0; i < 3; i++) {
+    EXPECT_FALSE(m->is_absent(pages[i]));
+    EXPECT_TRUE(m->is_populated(pages[i]));
+    EXPECT_EQ(m->page_host(pages[i])[kPageSize - 1], i + 1);
+  }
+  EXPECT_TRUE(log->end_epoch().empty()) << "loaded pages are in a dirty log";
+  EXPECT_FALSE(m->dirty().any());
+
+  // Many code pages: one sweep.
+  std::vector<uint32_t> many;
+  for (uint32_t p = 0; p <= GuestMemory::kDropCodePages; p++) {
+    m->mark_code(p);
+    many.push_back(p);
+  }
+  l.code_invalidations.clear();
+  std::vector<uint8_t> zeros(many.size() * kPageSize);
+  m->load_pages(many, zeros.data());
+  EXPECT_EQ(l.code_drops, 1);
+  EXPECT_TRUE(l.code_invalidations.empty());
+  EXPECT_FALSE(m->has_code(0));
 }
 
 struct Reg : MmioDevice {
