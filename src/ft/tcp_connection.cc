@@ -1,6 +1,7 @@
 #include "ft/tcp_connection.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "net/tcp_header.h"
 
@@ -142,8 +143,8 @@ void TcpConnection::apply(Side& side, Side& other, const TcpSegment& s, uint32_t
     return;
   }
   if (s.len > 0 && seq_after(end, side.end)) {  // start <= side.end here
-    const uint8_t* from = s.payload + (side.end - start);
-    side.buf.insert(side.buf.end(), from, s.payload + s.len);
+    size_t skip = side.end - start;
+    side.buf.append(s.payload + skip, s.len - skip);
     side.end = end;
   }
   if (s.flags & net::kTcpFin) {
@@ -168,14 +169,16 @@ void TcpConnection::apply(Side& side, Side& other, const TcpSegment& s, uint32_t
 void TcpConnection::compare() {
   if (mismatch_ || !mapped_) return;
   size_t n = std::min(p_.buf.size(), s_.buf.size());
-  auto [pi, si] = std::mismatch(p_.buf.begin(), p_.buf.begin() + static_cast<long>(n), s_.buf.begin());
-  if (pi != p_.buf.begin() + static_cast<long>(n)) {
-    uint32_t at = verified_ + static_cast<uint32_t>(pi - p_.buf.begin());
-    fail(DivergenceKind::content, "payload differs at stream byte " + group_digits(stream_byte(at)));
+  if (n == 0) return;
+  const uint8_t *p = p_.buf.data(), *s = s_.buf.data();
+  if (std::memcmp(p, s, n) != 0) {
+    size_t i = static_cast<size_t>(std::mismatch(p, p + n, s).first - p);
+    fail(DivergenceKind::content,
+         "payload differs at stream byte " + group_digits(stream_byte(verified_ + static_cast<uint32_t>(i))));
     return;
   }
-  p_.buf.erase(p_.buf.begin(), pi);
-  s_.buf.erase(s_.buf.begin(), si);
+  p_.buf.consume(n);
+  s_.buf.consume(n);
   verified_ += static_cast<uint32_t>(n);
 }
 

@@ -34,6 +34,30 @@ struct TcpSegment {
 };
 bool parse_tcp_segment(const uint8_t* frame, size_t len, TcpSegment* out);
 
+// Bytes appended at the back and consumed at the front, contiguous so
+// that a comparison is one memcmp (with a deque of bytes a 1448-byte
+// segment cost 4-5x as much: bench_comparator, 2.6-2.8 us against 0.5-0.7).
+class ByteQueue {
+ public:
+  const uint8_t* data() const { return bytes_.data() + head_; }
+  size_t size() const { return bytes_.size() - head_; }
+  void append(const uint8_t* p, size_t n) { bytes_.insert(bytes_.end(), p, p + n); }
+  void consume(size_t n) {
+    head_ += n;
+    if (head_ == bytes_.size()) {
+      bytes_.clear();
+      head_ = 0;
+    } else if (head_ >= 65536 && head_ * 2 >= bytes_.size()) {  // amortized: moves what is left
+      bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<long>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  size_t head_ = 0;
+};
+
 class TcpConnection {
  public:
   // What a held primary segment needs from the secondary to be released.
@@ -73,7 +97,7 @@ class TcpConnection {
     uint32_t end = 0;      // next new byte's position (primary space)
     uint32_t fin_pos = 0;  // where its FIN sits (primary space)
     uint32_t max_ack = 0;
-    std::deque<uint8_t> buf;  // [verified_, end): bytes not yet compared
+    ByteQueue buf;  // [verified_, end): bytes not yet compared
   };
   struct Waiting {
     TcpSegment seg;  // payload points into bytes
