@@ -267,16 +267,17 @@ net::NicState Machine::save_nic(size_t i) const {
   return s;
 }
 
-Status Machine::check_nic(size_t i, const net::NicState& state) const {
+Status Machine::check_nic(size_t i, const net::NicState& state, bool backend) const {
   if (i >= nics_.size()) return Error("network card " + std::to_string(i) + " does not exist");
   if (state.rx_frames.size() > kNicRxFrames)
     return Error(std::to_string(state.rx_frames.size()) + " frames waiting for the guest; at most " +
                  std::to_string(kNicRxFrames) + " can");
+  if (backend) TANDEM_TRY(nics_[i]->backend->check(state.backend));
   return Ok();
 }
 
 Status Machine::restore_nic(size_t i, const net::NicState& state, bool backend) {
-  TANDEM_TRY(check_nic(i, state));
+  TANDEM_TRY(check_nic(i, state, backend));
   if (backend) TANDEM_TRY(nics_[i]->backend->restore(state.backend));
   nics_[i]->rx_queue.assign(state.rx_frames.begin(), state.rx_frames.end());
   return Ok();

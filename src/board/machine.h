@@ -59,9 +59,9 @@ class Machine {
   dev::VirtioMmio& virtio_transport(size_t slot) { return *virtio_transports_[slot]; }
   size_t nic_count() const { return nics_.size(); }
   net::NicState save_nic(size_t i) const;
-  // Whether restore_nic(i, state) would take the frames waiting for the
-  // guest (the backend's state is its own to check).
-  Status check_nic(size_t i, const net::NicState& state) const;
+  // Whether restore_nic(i, state, backend) would take `state`, changing
+  // nothing (libslirp's own loader may still refuse its part).
+  Status check_nic(size_t i, const net::NicState& state, bool backend = true) const;
   // After set_clock_ticks(): the backend re-arms its timers from guest time.
   // `backend` false leaves the backend as it is (a fault-tolerance
   // secondary runs another backend than its primary's snapshot names).

@@ -94,8 +94,10 @@ class Backend {
   // For snapshots, on the vCPU thread between slices. restore() expects a
   // backend just created from the same spec; it checks the state before
   // changing anything it can take back (libslirp's loader may stop half
-  // way: the caller then discards the backend).
+  // way: the caller then discards the backend). check() is that check
+  // alone, changing nothing; only libslirp's loader can refuse more.
   virtual BackendState save() const = 0;
+  virtual Status check(const BackendState& state) const = 0;
   virtual Status restore(const BackendState& state) = 0;
 
  protected:

@@ -340,7 +340,7 @@ BackendState SlirpBackend::save() const {
   return s;
 }
 
-Status SlirpBackend::restore(const BackendState& s) {
+Status SlirpBackend::check(const BackendState& s) const {
   if (s.kind != BackendState::Kind::kUser)
     return Error("the snapshot's network backend is 'tap', this one is 'user'");
   if (s.slirp_version == 0 || s.slirp_version > static_cast<uint32_t>(slirp_state_version()))
@@ -366,6 +366,11 @@ Status SlirpBackend::restore(const BackendState& s) {
   for (const auto& f : s.frames)
     if (f.empty() || f.size() > 65536)
       return Error("user-network frame of " + std::to_string(f.size()) + " bytes");
+  return Ok();
+}
+
+Status SlirpBackend::restore(const BackendState& s) {
+  TANDEM_TRY(check(s));
   StateCursor cursor{&s.slirp};
   int rc = slirp_state_load(slirp_, static_cast<int>(s.slirp_version), read_state, &cursor);
   if (rc < 0) return Error("libslirp refused its saved state (" + std::string(std::strerror(-rc)) + ")");

@@ -44,6 +44,7 @@ class SlirpBackend final : public Backend {
   void dispatch(const std::vector<pollfd>& fds) override;
   std::string describe() const override;
   BackendState save() const override;
+  Status check(const BackendState& state) const override;
   Status restore(const BackendState& state) override;
 
   // Frames slirp produced but the queue could not hold (guest not

@@ -91,12 +91,15 @@ BackendState TapBackend::save() const {
   return s;
 }
 
-Status TapBackend::restore(const BackendState& state) {
+Status TapBackend::check(const BackendState& state) const {
   if (state.kind != BackendState::Kind::kTap)
     return Error("the snapshot's network backend is 'user', this one is 'tap'");
   if (!state.frames.empty() || !state.slirp.empty() || !state.timer_ids.empty())
     return Error("tap backend state carries user-network data");
   return Ok();
 }
+
+// A tap device has no state of its own to load.
+Status TapBackend::restore(const BackendState& state) { return check(state); }
 
 }  // namespace tandem::net

@@ -32,6 +32,7 @@ class TapBackend final : public Backend {
   // The host's interface keeps its own state; only undelivered frames
   // would matter, and none wait here (they stay in the kernel's queue).
   BackendState save() const override;
+  Status check(const BackendState& state) const override;
   Status restore(const BackendState& state) override;
 
   // The name the kernel gave (differs from the request when that was empty).

@@ -102,7 +102,7 @@ class Typed final : public Component {
  public:
   Typed(uint32_t instance, Live* live) : Component(section_kind(State{}), instance), live_(live) {}
   void save(Snapshot& s) const override { Slot<State>::put(s, instance()) = live_->save(); }
-  Status validate(const Snapshot& s) const override {
+  Status validate(const Snapshot& s, const ApplyOptions&) const override {
     const State* st = Slot<State>::get(s, instance());
     return st ? live_->check(*st) : Status(missing());
   }
@@ -120,9 +120,9 @@ class NicComponent final : public Component {
   NicComponent(board::Machine& m, size_t index)
       : Component(SectionKind::kNic, static_cast<uint32_t>(index)), m_(m), index_(index) {}
   void save(Snapshot& s) const override { Slot<net::NicState>::put(s, instance()) = m_.save_nic(index_); }
-  Status validate(const Snapshot& s) const override {
+  Status validate(const Snapshot& s, const ApplyOptions& options) const override {
     const net::NicState* st = Slot<net::NicState>::get(s, instance());
-    return st ? m_.check_nic(index_, *st) : Status(missing());
+    return st ? m_.check_nic(index_, *st, options.backends) : Status(missing());
   }
   Status apply(const Snapshot& s, const ApplyOptions& options) override {
     return m_.restore_nic(index_, *Slot<net::NicState>::get(s, instance()), options.backends);

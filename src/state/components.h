@@ -39,8 +39,9 @@ class Component {
 
   // Puts the live instance's state into `s`.
   virtual void save(Snapshot& s) const = 0;
-  // Whether `s` holds a state for this component that apply() takes.
-  virtual Status validate(const Snapshot& s) const = 0;
+  // Whether `s` holds a state for this component that apply() takes with
+  // the same options; changes nothing.
+  virtual Status validate(const Snapshot& s, const ApplyOptions& options) const = 0;
   // Loads it into the live instance, which may have run since it was
   // built: caches are rebuilt and interrupt lines driven again, as in a
   // fresh restore. Call after validate() succeeded for every component.

@@ -214,7 +214,7 @@ Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& o
   });
   TANDEM_TRY(unclaimed);
   for (const auto& c : components)
-    if (Status st = c->validate(s); !st.ok()) return st.error().context(c->name());
+    if (Status st = c->validate(s, options); !st.ok()) return st.error().context(c->name());
   auto ticks = number(s, kClockTicks);
   if (!ticks.ok()) return ticks.error();
   Result<uint64_t> entropy = uint64_t{0};

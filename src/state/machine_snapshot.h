@@ -67,8 +67,9 @@ Status record_drive_copy(Snapshot& s, size_t index, const std::string& copy_path
 // caches rebuilt (TLB, decoded blocks), interrupt lines and timers driven
 // from the restored state, virtio work budgets renewed, and the WFI wait
 // set or cleared as captured. Every component is checked before anything
-// changes (a network backend's own state excepted, which only its restore
-// checks); an error names the component. Memory is not touched: load
+// changes (except what libslirp's own loader refuses); an error names the
+// component. A network backend's restore expects a fresh backend: into a
+// machine that has run, apply with `backends` false. Memory is not touched: load
 // pages with load_pages_live() or a SnapshotReader.
 Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& options = {});
 

@@ -221,6 +221,41 @@ TEST(LiveApply, LoadedPagesDropDecodedCodeAndStayOutOfDirtyLogs) {
   EXPECT_TRUE(m.ram().is_populated(0));
 }
 
+// A resync keeps the secondary's own network backend but takes the frames
+// the primary's NIC held for its guest (ApplyOptions::backends = false).
+TEST(LiveApply, WithoutBackendsANicKeepsItsBackendAndTakesTheWaitingFrames) {
+  board::MachineConfig c = config();
+  c.nets = {"user"};
+  auto made = board::Machine::create(c);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  board::Machine& m = **made;
+  run_to(m, 100'000);
+  Snapshot primary = capture_machine(m);
+  ASSERT_EQ(primary.nics.size(), 1u);
+  const net::BackendState own = primary.nics[0].backend;
+  primary.nics[0].rx_frames = {std::vector<uint8_t>(60, 0xee), std::vector<uint8_t>(64, 0x11)};
+  primary.nics[0].backend.kind = net::BackendState::Kind::kTap;  // not what this machine runs
+  primary.nics[0].backend.slirp.clear();
+  primary.nics[0].backend.timer_ids.clear();
+  primary.nics[0].backend.timer_left_ms.clear();
+  primary.nics[0].backend.frames.clear();
+  run_to(m, 150'000);
+  const Snapshot before = capture_machine(m);
+
+  // With the backends, the backend's check refuses it before anything changes.
+  Status st = apply_machine(primary, m);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("nic0"), std::string::npos) << st.error().message();
+  EXPECT_EQ(capture_machine(m), before);
+
+  st = apply_machine(primary, m, ApplyOptions{.backends = false});
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  const Snapshot after = capture_machine(m);
+  EXPECT_EQ(after.nics[0].rx_frames, primary.nics[0].rx_frames);
+  EXPECT_EQ(after.nics[0].backend, own);
+  EXPECT_EQ(after.harts, primary.harts);
+}
+
 // --- whole runs through Machine::run(), slice hooks at slice boundaries ---
 
 // Stdout (the guest console) into a file and stdin from /dev/null while
