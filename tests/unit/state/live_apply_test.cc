@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -295,40 +296,49 @@ struct RunResult {
   std::vector<uint8_t> memory;
   size_t output_at_save = 0, output_at_resync = 0;  // console bytes written by then
   size_t resync_pages = 0;
+  Snapshot saved;  // at save_at
+  std::vector<uint8_t> saved_mem;
 };
 
+// When to save and when to resync, from the slice hook: the machine and
+// how many times the hook ran.
+using Moment = std::function<bool(board::Machine&, int call)>;
+
 // Runs `c` to its end (the guest's finisher, or `stop_at` instructions).
-// With resync_after > 0: at slice `save_slice` the state and memory are
-// kept and a dirty log opened; `resync_after` slices later the pages the
-// guest dirtied since (those only) and the state are loaded back live,
-// as a fault-tolerance secondary is resynchronised.
+// With `save_at` and `resync_at`: at the first hook call save_at accepts,
+// the state and memory are kept and a dirty log opened; at the first call
+// after it that resync_at accepts, the pages the guest dirtied since
+// (those only) and the state are loaded back live, as a fault-tolerance
+// secondary is resynchronised. With `peer`, resync_at alone decides, and
+// what is loaded is all of the peer's saved memory and state (a primary's).
 RunResult run_machine(const board::MachineConfig& c, const std::string& out_path, uint64_t stop_at,
-                      int save_slice = 0, int resync_after = 0) {
+                      Moment save_at = nullptr, Moment resync_at = nullptr, const RunResult* peer = nullptr) {
   RunResult r;
   auto made = board::Machine::create(c);
   EXPECT_TRUE(made.ok()) << made.error().message();
   if (!made.ok()) return r;
   board::Machine& m = **made;
-  int slice = 0;
-  Snapshot saved;
-  std::vector<uint8_t> saved_mem;
+  int call = 0;
+  bool saved_yet = false, resynced = false;
   std::unique_ptr<mem::DirtyLog> log;
   m.add_slice_hook([&] {
-    slice++;
+    call++;
     if (m.hart().instret() >= stop_at) m.request_exit(0);
-    if (resync_after == 0) return;
-    if (slice == save_slice) {
-      saved = capture_machine(m);
-      saved_mem = memory_of(m);
+    if (save_at && !saved_yet && save_at(m, call)) {
+      saved_yet = true;
+      r.saved = capture_machine(m);
+      r.saved_mem = memory_of(m);
       log = m.ram().open_dirty_log("resync");
       r.output_at_save = std::filesystem::file_size(out_path);
-    } else if (slice == save_slice + resync_after) {
-      std::vector<uint32_t> pages = log->end_epoch();
+    } else if (resync_at && !resynced && (saved_yet || peer) && resync_at(m, call)) {
+      resynced = true;
+      const RunResult& from = peer ? *peer : r;
+      std::vector<uint32_t> pages = peer ? all_pages(m) : log->end_epoch();
       std::vector<uint8_t> data(pages.size() * mem::kPageSize);
       for (size_t i = 0; i < pages.size(); i++)
-        std::memcpy(&data[i * mem::kPageSize], &saved_mem[size_t{pages[i]} * mem::kPageSize], mem::kPageSize);
+        std::memcpy(&data[i * mem::kPageSize], &from.saved_mem[size_t{pages[i]} * mem::kPageSize], mem::kPageSize);
       Status st = load_pages_live(m, pages, data.data());
-      if (st.ok()) st = apply_machine(saved, m);
+      if (st.ok()) st = apply_machine(from.saved, m);
       EXPECT_TRUE(st.ok()) << st.error().message();
       r.resync_pages = pages.size();
       r.output_at_resync = std::filesystem::file_size(out_path);
@@ -345,10 +355,13 @@ RunResult run_machine(const board::MachineConfig& c, const std::string& out_path
   return r;
 }
 
-void expect_resync_continues_the_run(const board::MachineConfig& c, uint64_t stop_at) {
+// By default: saved at the second hook call, resynced at the fourth.
+void expect_resync_continues_the_run(const board::MachineConfig& c, uint64_t stop_at,
+                                     Moment save_at = [](board::Machine&, int call) { return call == 2; },
+                                     Moment resync_at = [](board::Machine&, int call) { return call == 4; }) {
   std::string dir = testing::temp_path("");
   RunResult ref = run_machine(c, dir + "ref.out", stop_at);
-  RunResult resynced = run_machine(c, dir + "resync.out", stop_at, /*save_slice=*/2, /*resync_after=*/2);
+  RunResult resynced = run_machine(c, dir + "resync.out", stop_at, save_at, resync_at);
   ASSERT_GT(resynced.resync_pages, 0u);
   EXPECT_EQ(resynced.exit_code, ref.exit_code);
   EXPECT_EQ(resynced.instret, ref.instret);
@@ -366,6 +379,21 @@ TEST(LiveApply, ResyncedScribblerEndsAsTheUninterruptedRun) {
   expect_resync_continues_the_run(c, 20 * 65536);
 }
 
+// Resynced from the hook that runs as the hart starts waiting in WFI, to a
+// state captured while it ran: the wait must end there, as a fresh
+// restore of that state would not wait. (The scribbler never waits, and
+// nothing could end its wait: under --icount a wait left on stops the
+// run with an error.)
+TEST(LiveApply, AResyncToARunningStateEndsTheWait) {
+  board::MachineConfig c = rng_config();
+  expect_resync_continues_the_run(
+      c, 20 * 65536, [](board::Machine&, int call) { return call == 2; },
+      [](board::Machine& m, int call) {
+        if (call == 4) m.set_waiting_for_interrupt(true);  // as if its last slice ended in WFI
+        return m.idle_now();
+      });
+}
+
 #ifdef TANDEM_GUEST_ELF_DIR
 // Timer interrupts, WFI and console output (tests/guest/irq.c), resynced
 // mid-run: the output and instruction count are the uninterrupted run's.
@@ -375,6 +403,30 @@ TEST(LiveApply, ResyncedIrqGuestEndsAsTheUninterruptedRun) {
   if (!std::filesystem::exists(c.kernel)) GTEST_SKIP() << c.kernel << " was not built (no riscv64 gcc)";
   c.ram_size = 64ull << 20;
   expect_resync_continues_the_run(c, UINT64_MAX);
+}
+
+// A secondary resynced from a hook that runs while its hart waits in WFI,
+// to all of the primary's memory and its state captured while running,
+// goes on exactly as the primary does.
+TEST(LiveApply, ASecondaryResyncedInWfiGoesOnAsThePrimary) {
+  board::MachineConfig c = config();
+  c.kernel = std::string(TANDEM_GUEST_ELF_DIR) + "/irq.elf";
+  if (!std::filesystem::exists(c.kernel)) GTEST_SKIP() << c.kernel << " was not built (no riscv64 gcc)";
+  c.ram_size = 64ull << 20;
+  std::string dir = testing::temp_path("");
+  Moment running_late = [](board::Machine& m, int) {
+    return !m.waiting_for_interrupt() && m.hart().instret() > 2 * 65536;
+  };
+  RunResult primary = run_machine(c, dir + "primary.out", UINT64_MAX, running_late);
+  ASSERT_FALSE(primary.saved.harts.empty()) << "the primary never ran past 2 slices";
+  RunResult secondary = run_machine(c, dir + "secondary.out", UINT64_MAX, nullptr,
+                                    [](board::Machine& m, int) { return m.idle_now(); }, &primary);
+  ASSERT_GT(secondary.resync_pages, 0u) << "the secondary never waited in WFI";
+  EXPECT_EQ(secondary.exit_code, primary.exit_code);
+  EXPECT_EQ(secondary.instret, primary.instret);
+  EXPECT_TRUE(secondary.memory == primary.memory) << "memory differs at the end";
+  ASSERT_GE(secondary.output.size(), secondary.output_at_resync);
+  EXPECT_EQ(secondary.output.substr(secondary.output_at_resync), primary.output.substr(primary.output_at_save));
 }
 #endif
 
