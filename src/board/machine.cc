@@ -229,11 +229,12 @@ Status Machine::attach_devices() {
     nic->device = device.get();
     nic->epoch = &output_epoch_;
     nic->held = &output_in_epoch_;
+    nic->tap = &output_tap_;
+    nic->index = nics_.size();
     Nic* n = nic.get();
-    n->backend->set_receive([n](const uint8_t* frame, size_t len) {
-      // Like a NIC's ring: when the guest does not keep up, drop the oldest.
-      if (n->rx_queue.size() >= kNicRxFrames) n->rx_queue.pop_front();
-      n->rx_queue.emplace_back(frame, frame + len);
+    n->backend->set_receive([this, n](const uint8_t* frame, size_t len) {
+      if (input_tap_ && !input_tap_(n->index, frame, len)) return;
+      queue_for_guest(*n, frame, len);
     });
     TANDEM_TRY(attach_virtio(std::move(device)));
     nics_.push_back(std::move(nic));
@@ -296,6 +297,21 @@ std::vector<Machine::Component> Machine::components() {
   }
   for (size_t i = 0; i < nics_.size(); i++) out.push_back({static_cast<uint32_t>(i), NicPort{i}});
   return out;
+}
+
+void Machine::queue_for_guest(Nic& n, const uint8_t* frame, size_t len) {
+  // Like a NIC's ring: when the guest does not keep up, drop the oldest.
+  if (n.rx_queue.size() >= kNicRxFrames) n.rx_queue.pop_front();
+  n.rx_queue.emplace_back(frame, frame + len);
+}
+
+void Machine::inject_frame(size_t i, const uint8_t* frame, size_t len) {
+  if (i < nics_.size()) queue_for_guest(*nics_[i], frame, len);
+}
+
+void Machine::set_entropy_source(dev::EntropySource* source) {
+  for (auto& d : virtio_devices_)
+    if (auto* rng = dynamic_cast<dev::VirtioRng*>(d.get())) rng->set_source(source ? source : entropy_.get());
 }
 
 void Machine::deliver_network_frames() {
@@ -398,7 +414,15 @@ void Machine::poll_io(int64_t timeout_ns) {
     timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
     n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
   }
-  if (n > 0 && console && fds[0].revents) console_.read_available();
+  if (n > 0 && console && fds[0].revents) {
+    auto& in = console_.pending_input();
+    const size_t before = in.size();
+    console_.read_available();
+    if (console_tap_ && in.size() > before) {
+      std::vector<uint8_t> got(in.begin() + static_cast<std::ptrdiff_t>(before), in.end());
+      if (!console_tap_(got.data(), got.size())) in.resize(before);
+    }
+  }
   if (n > 0) {
     // Callbacks may add or remove sources: collect the ready ones first.
     std::vector<int> ready;

@@ -159,6 +159,29 @@ class Machine {
   // past the gates (a backup announcing the guest after it took over).
   dev::MacAddress nic_mac(size_t i) const { return nics_[i]->device->mac(); }
   void send_host_frame(size_t i, const uint8_t* frame, size_t len) { nics_[i]->backend->send(frame, len); }
+  // --- fault tolerance's taps, on the vCPU thread (src/ft/) ---
+  // Every frame a NIC's backend hands the guest, as it is queued for it
+  // (the primary mirrors it to its secondary). Return false to drop it (a
+  // secondary's guest gets only the frames its primary mirrors).
+  using FrameTap = std::function<bool(size_t nic, const uint8_t* frame, size_t len)>;
+  void set_input_tap(FrameTap tap) { input_tap_ = std::move(tap); }
+  // Every frame the guest sends, before the output gate; return false to
+  // keep it from the gate and the backend (compared output, held by the
+  // tap's owner, which sends it with send_host_frame()).
+  void set_output_tap(FrameTap tap) { output_tap_ = std::move(tap); }
+  // Console input read from the host (mirrored by a primary; false drops
+  // it: a secondary's guest types only what the primary's does).
+  using BytesTap = std::function<bool(const uint8_t* data, size_t len)>;
+  void set_console_input_tap(BytesTap tap) { console_tap_ = std::move(tap); }
+  void inject_console_input(const uint8_t* data, size_t len) {
+    console_.pending_input().insert(console_.pending_input().end(), data, data + len);
+  }
+  // Queues a frame for the guest of NIC i as if its backend had sent it.
+  void inject_frame(size_t i, const uint8_t* frame, size_t len);
+  // Where virtio-rng's bytes come from from now on (null: the machine's
+  // own source again); the caller keeps `source` alive while set.
+  void set_entropy_source(dev::EntropySource* source);
+  dev::EntropySource* own_entropy_source() { return entropy_.get(); }
   // Sets up everything but memory contents and CPU state: for restore.
   static Result<std::unique_ptr<Machine>> create_empty(const MachineConfig& config);
 
@@ -188,15 +211,19 @@ class Machine {
     net::OutputGate gate{[this](const uint8_t* f, size_t n) { backend->send(f, n); }};
     const uint64_t* epoch = nullptr;  // Machine::output_epoch_
     bool* held = nullptr;             // Machine::output_in_epoch_
+    const FrameTap* tap = nullptr;    // Machine::output_tap_
+    size_t index = 0;
     // A frame the gate refuses (older than one released) is dropped, as
     // a full queue would drop it.
     void send(const uint8_t* frame, size_t len) override {
+      if (*tap && !(*tap)(index, frame, len)) return;
       *held |= !gate.pass_through();
       (void)gate.hold(*epoch, frame, len);
     }
   };
   Status attach_virtio(std::unique_ptr<dev::VirtioDevice> device);
   void deliver_network_frames();
+  void queue_for_guest(Nic& n, const uint8_t* frame, size_t len);
 
   struct ConsoleSink : dev::CharSink {
     HostConsole* console = nullptr;
@@ -230,6 +257,8 @@ class Machine {
   std::vector<std::unique_ptr<dev::VirtioDevice>> virtio_devices_;
   std::vector<std::unique_ptr<dev::VirtioMmio>> virtio_transports_;
   std::vector<std::unique_ptr<Nic>> nics_;
+  FrameTap input_tap_, output_tap_;
+  BytesTap console_tap_;
 
   // request_exit() may come from a helper thread (a restore's streamer).
   std::atomic<bool> finished_{false};

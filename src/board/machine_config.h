@@ -27,6 +27,7 @@ struct MachineConfig {
   std::string monitor;  // "unix:PATH" or empty
   std::string replicate;  // run --replicate's spec; not part of a snapshot
   std::string arbiter;    // run --arbiter's spec; not part of a snapshot
+  std::string ft;         // run --ft's spec (quasi-lockstep primary); not part of a snapshot
 };
 
 // Debian's opensbi package installs the generic platform firmware here.

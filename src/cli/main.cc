@@ -6,8 +6,10 @@
 #include <string>
 
 #include "cli/backup_command.h"
+#include "cli/ft_command.h"
 #include "cli/replication_command.h"
 #include "cli/restore_command.h"
+#include "cli/secondary_command.h"
 #include "cli/run_command.h"
 #include "cli/snapshot_command.h"
 #include "cli/version.h"
@@ -24,6 +26,9 @@ const char kUsage[] =
     "  backup     hold a protected machine's checkpoints, take over when its\n"
     "             primary is lost (tandem backup --help)\n"
     "  replication status --monitor PATH   a protected VM's or backup's replication\n"
+    "  secondary  run the secondary of a quasi-lockstep pair, go live when its\n"
+    "             primary is lost (tandem secondary --help)\n"
+    "  ft status --monitor PATH   a quasi-lockstep primary's or secondary's state\n"
     "  --version, -V   tandem's version and its libraries'\n";
 
 // Memory freed stays with the process, and heaps grow in large steps.
@@ -64,6 +69,8 @@ int main(int argc, char** argv) {
   if (cmd == "restore") return tandem::cli::restore_command(argc, argv, 2);
   if (cmd == "backup") return tandem::cli::backup_command(argc, argv, 2);
   if (cmd == "replication") return tandem::cli::replication_command(argc, argv, 2);
+  if (cmd == "secondary") return tandem::cli::secondary_command(argc, argv, 2);
+  if (cmd == "ft") return tandem::cli::ft_command(argc, argv, 2);
   std::fprintf(stderr, "tandem: unknown command '%s' (try 'tandem --help')\n", argv[1]);
   return 2;
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "cli/ft_command.h"
 #include "state/disk_snapshot.h"
 #include "state/snapshot_format.h"
 
@@ -53,6 +54,8 @@ const std::vector<QmpCommand>& monitor_commands() {
       {"replicate", {"to", "epoch", "heartbeat", "cold", "history", "early", "diff", "diff-after", "diff-words",
                      "diff-mib"}},
       {"query-replication", {}},
+      {"ft", {"peer", "heartbeat", "unmatched", "period"}},
+      {"query-ft", {}},
       {"query-memory-hash", {}},
   };
   return table;
@@ -84,6 +87,7 @@ void Monitor::attach(board::Machine& m) {
   m_->add_io_source(listen_fd_, [this] { accept_client(); });
   for (auto& c : clients_) m_->add_io_source(c.fd, [this, fd = c.fd] { read_client(fd); });
   replication_ = nullptr;
+  ft_ = nullptr;
   save_.reset();
   shutdown_reason_.clear();
   end_announced_ = false;
@@ -248,6 +252,24 @@ json Monitor::handle(const std::string& cmd, const json& args) {
       if (ram.is_absent(p))
         if (Status st = ram.load(p); !st.ok()) return qmp_error("GenericError", st.error().message());
     return {{"return", {{"xxh3", hex64(state::format::checksum(ram.host(), ram.size()))}}}};
+  }
+  if (cmd == "query-ft") {
+    if (!ft_) return {{"return", {{"role", "none"}, {"state", "unprotected"}}}};
+    return {{"return", to_json(ft_->status())}};
+  }
+  if (cmd == "ft") {
+    if (!ft_) return qmp_error("GenericError", "this VM cannot be protected by a secondary");
+    if (!args.contains("peer") || !args["peer"].is_string())
+      return qmp_error("GenericError", "ft needs {\"peer\": \"HOST:PORT\"}");
+    std::string spec = "peer=" + args["peer"].get<std::string>();
+    for (const char* key : {"heartbeat", "unmatched", "period"}) {
+      if (!args.contains(key)) continue;
+      if (!args[key].is_number_unsigned())
+        return qmp_error("GenericError", std::string("ft: '") + key + "' must be a number of milliseconds");
+      spec += std::string(",") + key + "=" + std::to_string(args[key].get<uint64_t>());
+    }
+    if (Status st = ft_->start(spec); !st.ok()) return qmp_error("GenericError", st.error().message());
+    return {{"return", json::object()}};
   }
   if (cmd == "query-replication") {
     if (!replication_) return {{"return", {{"role", "none"}, {"state", "unprotected"}}}};

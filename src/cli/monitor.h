@@ -26,6 +26,7 @@
 // loaded) and REPLICATION_STATE (protected, lost, ...).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@
 #include "cli/monitor_spec.h"
 #include "cli/qmp.h"
 #include "cli/replication_control.h"
+#include "cli/ft_control.h"
 #include "state/live_save.h"
 #include "state/restore.h"
 
@@ -61,6 +63,9 @@ class Monitor {
   void set_restore(state::Restore* r) { restore_ = r; }
   // Replication of this VM, for replicate and query-replication.
   void set_replication(ReplicationControl* r) { replication_ = r; }
+  // Quasi-lockstep fault tolerance of this VM (either side), for ft and
+  // query-ft.
+  void set_ft(FtControl* f) { ft_ = f; }
   // The VM's name (--name), for query-name.
   void set_name(const std::string& name) { name_ = name; }
   // Why the machine is about to end, for the SHUTDOWN event ("host-signal").
@@ -99,6 +104,7 @@ class Monitor {
   state::Restore* restore_ = nullptr;
   bool restore_reported_ = false;
   ReplicationControl* replication_ = nullptr;
+  FtControl* ft_ = nullptr;
   std::string replication_state_;
   double last_watch_ms_ = -1e9;
   std::string save_file_;

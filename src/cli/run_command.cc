@@ -8,6 +8,8 @@
 #include "board/machine.h"
 #include "cli/args.h"
 #include "cli/default_guest.h"
+#include "cli/ft_control.h"
+#include "cli/ft_metrics.h"
 #include "cli/host_options.h"
 #include "cli/monitor.h"
 #include "cli/replication_control.h"
@@ -17,6 +19,7 @@
 #include "cli/status_server.h"
 #include "dev/virtio_blk.h"
 #include "net/backend_spec.h"
+#include "ft/lockstep_primary.h"
 #include "replication/arbiter.h"
 
 namespace tandem::cli {
@@ -67,8 +70,16 @@ const char kRunUsage[] =
     "                          (64) 8-byte words in each of its last diff-after (2)\n"
     "                          versions is sent as a diff against the copy last sent\n"
     "                          (on); at most diff-mib (128) MiB of such copies\n"
+    "  --ft peer=HOST:PORT[,heartbeat=MS][,unmatched=MS][,period=MS]\n"
+    "                          quasi-lockstep fault tolerance with a secondary (tandem\n"
+    "                          secondary): both VMs run and get the same input; a frame\n"
+    "                          leaves once the secondary's guest sent the same (per flow:\n"
+    "                          TCP by payload stream). A mismatch, output unmatched for\n"
+    "                          unmatched ms (100) or period ms (10000) without one\n"
+    "                          resyncs the secondary by a checkpoint\n"
     "  --arbiter etcd=http://HOST:PORT[,name=NAME][,ttl=S]\n"
-    "                          hold the pair NAME (default: the --replicate to= address)\n"
+    "                          hold the pair NAME (default: the --replicate to= or --ft\n"
+    "                          peer= address)\n"
     "                          in etcd under a lease of S seconds (default 1; etcd may raise\n"
     "                          it): output leaves only while the lease is renewed, and the\n"
     "                          backup (started with the same --arbiter) goes live only once it\n"
@@ -168,6 +179,12 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
       auto o = replication::parse_replicate_spec(*v);
       if (!o.ok()) return o.error().context("option --replicate");
       c.replicate = *v;
+    } else if (f == "--ft") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      auto o = ft::parse_ft_spec(*v);
+      if (!o.ok()) return o.error().context("option --ft");
+      c.ft = *v;
     } else if (f == "--arbiter") {
       auto v = need();
       if (!v.ok()) return v.error();
@@ -187,8 +204,12 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
     }
   }
   if (snapshot) set_drive_snapshot(c, true);
-  if (!c.arbiter.empty() && c.replicate.empty() && replication::parse_arbiter_spec(c.arbiter)->name.empty())
-    return Error("option --arbiter: name=NAME is needed without --replicate (the pair is named after the backup)");
+  if (!c.ft.empty() && !c.replicate.empty())
+    return Error("--ft and --replicate cannot be used together: a VM has either a secondary or a backup");
+  if (!c.arbiter.empty() && c.replicate.empty() && c.ft.empty() &&
+      replication::parse_arbiter_spec(c.arbiter)->name.empty())
+    return Error("option --arbiter: name=NAME is needed without --replicate or --ft (the pair is named after the "
+                 "backup or secondary)");
   if (c.bios == "none" && c.kernel.empty())
     return Error("--bios none needs --kernel FILE (an ELF to start in M-mode)");
   if (c.kernel.empty()) {
@@ -263,7 +284,9 @@ int run_command(int argc, char** argv, int first) {
   if (!config->arbiter.empty()) {
     auto o = replication::parse_arbiter_spec(config->arbiter);
     std::string pair = o->name;
-    if (pair.empty()) pair = replication::pair_name(*o, replication::parse_replicate_spec(config->replicate)->to);
+    if (pair.empty())
+      pair = replication::pair_name(*o, !config->ft.empty() ? ft::parse_ft_spec(config->ft)->peer
+                                                            : replication::parse_replicate_spec(config->replicate)->to);
     auto a = replication::Arbiter::own(*o, pair);
     if (!a.ok()) return fail(a.error());
     arbiter = std::move(a).value();
@@ -287,11 +310,15 @@ int run_command(int argc, char** argv, int first) {
     ReplicationControl replication(*machine, arbiter.get());
     if (!config->replicate.empty())
       if (Status st = replication.start(config->replicate); !st.ok()) return fail(st.error());
-    // Goes before the replication and the machine it reads.
+    FtControl ft(*machine, arbiter.get());
+    if (!config->ft.empty())
+      if (Status st = ft.start(config->ft); !st.ok()) return fail(st.error());
+    // Goes before the replication, fault tolerance and the machine it reads.
     std::optional<StatusPublisher> publisher;
     if (status_server) {
       publisher.emplace(*machine, *status_server);
       publish_status(*publisher, *machine, started, host.name, replication);
+      publisher->add([&ft] { return ft_section(ft.status()); });
     }
     if (!config->monitor.empty()) {
       if (!monitor) {
@@ -303,6 +330,7 @@ int run_command(int argc, char** argv, int first) {
         monitor->attach(*machine);
       }
       monitor->set_replication(&replication);
+      monitor->set_ft(&ft);
     }
     shutdown->attach(*machine, [&monitor] {
       if (monitor) monitor->set_shutdown_reason("host-signal");
@@ -314,7 +342,10 @@ int run_command(int argc, char** argv, int first) {
     }
     daemon_ready();
     Result<int> status = monitor ? monitor->run() : machine->run();
-    if (monitor) monitor->set_replication(nullptr);
+    if (monitor) {
+      monitor->set_replication(nullptr);
+      monitor->set_ft(nullptr);
+    }
     if (!status.ok()) return fail(status.error());
     if (!machine->reset_requested()) return *status;
     carried_input = std::move(machine->pending_console_input());

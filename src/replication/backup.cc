@@ -138,9 +138,28 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
       log("the primary ended replication (" + why + "); nothing to take over");
       return std::unique_ptr<board::Machine>();
     }
+    if (options_.lockstep && !(end == End::kLost && committed_)) {
+      // The secondary's VM runs from what it was sent: with its primary
+      // gone it cannot wait for another one.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        reason_ = why;
+      }
+      if (end == End::kRefused) return Error("secondary: refused the stream: " + why);
+      log("the primary " + std::string(end == End::kLost ? "was lost before the first sync (" : "ended protection (") +
+          why + ")");
+      return std::unique_ptr<board::Machine>();
+    }
     if (end == End::kLost) {
       if (committed_) {
         const Verdict v = arbiter_ ? ask_arbiter(why) : Verdict::kGoLive;
+        if (options_.lockstep) {
+          std::lock_guard<std::mutex> lock(mu_);
+          reason_ = why;
+          went_live_ = v == Verdict::kGoLive;
+          state_ = went_live_ ? "took-over" : "stale";
+          return std::unique_ptr<board::Machine>();
+        }
         if (v == Verdict::kGoLive) return take_over(why);
         if (v == Verdict::kStopped) return std::unique_ptr<board::Machine>();
         // Stale for good: nothing may ever run from it.
@@ -163,6 +182,17 @@ Result<std::unique_ptr<board::Machine>> Backup::serve() {
 }
 
 Backup::End Backup::serve_primary(Connection& c, std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(conn_mu_);
+    conn_ = &c;
+  }
+  struct Forget {
+    Backup* b;
+    ~Forget() {
+      std::lock_guard<std::mutex> lock(b->conn_mu_);
+      b->conn_ = nullptr;
+    }
+  } forget{this};
   const auto limit = std::chrono::milliseconds(options_.heartbeat_ms * kMissedHeartbeats);
   auto last_sent = Clock::now();
   bool greeted = false;
@@ -211,6 +241,10 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
                                         : Status(Error(std::string("expected a hello message, got ") + msg_name(m.type)));
         if (st.ok()) st = c.send(MsgType::kReady, 0);
         greeted = st.ok();
+      } else if (is_ft_message(m.type)) {
+        st = options_.lockstep && options_.on_ft_message
+                 ? options_.on_ft_message(Message(m))
+                 : Status(Error(std::string("unexpected ") + msg_name(m.type) + " message: this is a checkpointing backup"));
       } else {
         outbox_.clear();
         st = on_message(m);
@@ -260,6 +294,14 @@ Status Backup::on_hello(const Message& m) {
   auto h = decode_hello(m.payload);
   if (!h.ok()) return h.error();
   TANDEM_TRY(check_arbiter(*h));
+  const bool lockstep = h->mode == Hello::Mode::kLockstep;
+  if (lockstep != options_.lockstep)
+    return Error(lockstep ? "this is a checkpointing backup (tandem backup); the primary asked for a quasi-lockstep "
+                            "secondary (tandem secondary)"
+                          : "this is a quasi-lockstep secondary (tandem secondary); the primary asked for a "
+                            "checkpointing backup (tandem backup)");
+  if (lockstep && committed_)
+    return Error("this secondary already runs a VM from another primary's state");
   if (h->sections_hash != state::section_kinds_hash())
     return Error("the primary's state sections differ from this build's (a different tandem version)");
   if (h->ram_size == 0 || h->ram_size % mem::kPageSize || h->ram_size > (64ull << 30))
@@ -430,16 +472,21 @@ Status Backup::on_end(const Message& m, const std::string& where) {
   staged_chunks_.clear();
   staged_chunk_data_.clear();
   std::unique_lock<std::mutex> commit(commit_mu_);
+  const bool first = !committed_;
   for (size_t i = 0; i < staged_pages_.size(); i++) {
     std::memcpy(ram_->page_host(staged_pages_[i]), staged_data_.data() + i * mem::kPageSize, mem::kPageSize);
     ram_->mark_populated(staged_pages_[i]);
     staged_slot_[staged_pages_[i]] = 0;
   }
-  staged_pages_.clear();
-  staged_data_.clear();
   committed_ = std::move(staged_state_);
   staged_state_.reset();
   committed_epoch_ = m.epoch;
+  if (options_.on_commit) {
+    if (first) options_.on_commit(m.epoch, ram_->populated_pages(), *ram_, *committed_);
+    else options_.on_commit(m.epoch, staged_pages_, *ram_, *committed_);
+  }
+  staged_pages_.clear();
+  staged_data_.clear();
   commit.unlock();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -619,6 +666,17 @@ Result<std::unique_ptr<board::Machine>> Backup::take_over(const std::string& why
   log("took over in " +
       std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - t0).count()).substr(0, 6) + " ms");
   return std::move(m).value();
+}
+
+std::string Backup::lost_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reason_;
+}
+
+Status Backup::send_to_primary(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
+  std::lock_guard<std::mutex> lock(conn_mu_);
+  if (!conn_) return Error("no primary is connected");
+  return conn_->send(type, epoch, payload);
 }
 
 ReplicationStatus Backup::status() const {

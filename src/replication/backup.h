@@ -32,6 +32,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <functional>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -59,6 +61,18 @@ struct BackupOptions {
   // Go live only with the pair taken in etcd; the pair is named by
   // arbiter->name or else `listen`.
   std::optional<ArbiterOptions> arbiter;
+  // A quasi-lockstep secondary (src/ft/): it runs the VM from checkpoint 0
+  // on, outside the Backup. Each commit is handed to `on_commit`, on the
+  // serving thread, while the committed state cannot change: `pages` the
+  // pages it brought (every populated page of `ram` for the first), `ram`
+  // and `state` the committed memory and CPU/device state. Fault
+  // tolerance's messages go to `on_ft_message`, on the same thread. A lost
+  // primary ends serve() (with a null machine, went_live() true once the
+  // arbiter, if any, gave the pair) instead of a takeover.
+  bool lockstep = false;
+  std::function<void(uint64_t epoch, std::span<const uint32_t> pages, const mem::GuestMemory& ram,
+                     const state::Snapshot& state)> on_commit;
+  std::function<Status(Message&&)> on_ft_message;
 };
 
 class Backup {
@@ -73,6 +87,13 @@ class Backup {
   // Any thread: serve() gives up its primary (if any) and returns a null
   // machine within a heartbeat.
   void request_stop() { stop_ = true; }
+  // Lockstep: the secondary may go live (its primary was lost, and the
+  // arbiter, if any, gave it the pair); the reason.
+  bool went_live() const { return went_live_; }
+  std::string lost_reason() const;
+  // Lockstep, any thread: a message to the primary being served; fails
+  // when there is none or the connection broke.
+  Status send_to_primary(MsgType type, uint64_t epoch, std::span<const uint8_t> payload = {});
   ReplicationStatus status() const;
   // The arbiter (null without one); after a takeover it owns the pair, and
   // the VM's output leaves only as it allows.
@@ -173,6 +194,9 @@ class Backup {
   DiffStats diff_stats_;  // under mu_
 
   std::atomic<bool> stop_{false};
+  std::atomic<bool> went_live_{false};
+  std::mutex conn_mu_;
+  Connection* conn_ = nullptr;  // the primary being served (lockstep sends)
   mutable std::mutex mu_;  // status() from another thread
   mutable std::mutex commit_mu_;  // held while committed memory changes
   std::string state_ = "standby", peer_, reason_;

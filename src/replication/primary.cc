@@ -131,6 +131,13 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
   h.ram_base = m.ram().base();
   h.ram_size = m.ram().size();
   h.config = state::capture_machine(m).config;
+  if (o.lockstep) {
+    h.mode = Hello::Mode::kLockstep;
+    for (uint64_t bytes : h.drive_sizes)
+      if (bytes)
+        return Error("fault tolerance: the VM has a writable drive, whose writes a quasi-lockstep pair does not "
+                     "replicate yet; give the secondary the drives read-only (readonly=on) or use --replicate");
+  }
   if (o.diff) {
     h.diff_after = o.diff_after;
     h.diff_words = o.diff_words;
@@ -183,14 +190,14 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
       if (deferred_) deferred_->on_write(page);
     });
   m_.set_output_epoch(0);
-  m_.hold_output(true);
+  if (!options_.lockstep) m_.hold_output(true);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   itimerspec its{};
   its.it_interval.tv_sec = options_.epoch_ms / 1000;
   its.it_interval.tv_nsec = static_cast<long>(options_.epoch_ms % 1000) * 1000000;
   its.it_value = its.it_interval;
-  timerfd_settime(timer_fd_, 0, &its, nullptr);
+  if (!options_.lockstep) timerfd_settime(timer_fd_, 0, &its, nullptr);
   auto drain_and_tick = [this](int fd) {
     uint64_t v;
     while (::read(fd, &v, sizeof v) > 0) {
@@ -338,6 +345,7 @@ void Primary::tick() {
     cv_.notify_all();
     return;
   }
+  if (options_.lockstep) return;
   // Epochs end on a fixed cadence (the timerfd's), not epoch_ms after the
   // last stun: an idle guest's loop wakes only at the timer, and a stun
   // that came a little late would otherwise miss the next tick.
@@ -352,6 +360,29 @@ void Primary::tick() {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.early++;
   }
+}
+
+uint64_t Primary::request_checkpoint(const std::vector<uint32_t>& extra) {
+  std::vector<uint32_t> pages = log_->end_epoch();
+  if (!extra.empty()) {
+    std::vector<uint32_t> all;
+    std::set_union(pages.begin(), pages.end(), extra.begin(), extra.end(), std::back_inserter(all));
+    pages = std::move(all);
+  }
+  const uint64_t epoch = epoch_number_;
+  take_checkpoint(std::move(pages), Clock::now());
+  return epoch;
+}
+
+bool Primary::peer_lost() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !lost_.empty();
+}
+
+Status Primary::send_to_peer(MsgType type, uint64_t epoch, std::span<const uint8_t> payload) {
+  Status st = conn_->send(type, epoch, payload);
+  if (!st.ok()) lose_backup(st.error().message());
+  return st;
 }
 
 // The stun: the guest does not run until this returns.
@@ -634,6 +665,14 @@ void Primary::receive_loop() {
     if (m.type == MsgType::kError) {
       lose_backup("the backup gave up: " + decode_text(m.payload));
       return;
+    }
+    if (is_ft_message(m.type) && options_.on_ft_message) {
+      Message own = std::move(**msg);
+      if (Status st = options_.on_ft_message(std::move(own)); !st.ok()) {
+        lose_backup(st.error().message());
+        return;
+      }
+      continue;
     }
     if (m.type == MsgType::kFeedback) {
       auto f = decode_feedback(m.payload, m_.ram().page_count());

@@ -31,7 +31,9 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,13 @@ struct ReplicateOptions {
   unsigned diff_after = 2;
   unsigned diff_words = 64;
   unsigned diff_mib = 128;
+  // Quasi-lockstep fault tolerance (src/ft/): the peer is a secondary
+  // that runs the VM from checkpoint 0 on. No epochs end by themselves
+  // after checkpoint 0 (request_checkpoint() takes one), and the output
+  // gates are left to fault tolerance. Its messages from the secondary go
+  // to `on_ft_message` on the receiving thread; an error loses the peer.
+  bool lockstep = false;
+  std::function<Status(Message&&)> on_ft_message;
 };
 // "to=HOST:PORT[,epoch=MS][,heartbeat=MS][,history=on|off][,cold=N]
 // [,early=on|off][,diff=on|off][,diff-after=N][,diff-words=N][,diff-mib=N]";
@@ -96,6 +105,21 @@ class Primary {
   // acknowledged output, notices a lost backup.
   void tick();
   ReplicationStatus status() const;
+  // Checkpoint 0 was taken (the secondary starts from it).
+  bool synced() const { return synced_; }
+  // Lockstep, vCPU thread, after synced(): a checkpoint now of the pages
+  // written since the last one and `extra` (ascending); returns its epoch.
+  uint64_t request_checkpoint(const std::vector<uint32_t>& extra);
+  // The newest checkpoint the peer acknowledged, if any.
+  std::optional<uint64_t> acked() const {
+    if (!any_acked_) return std::nullopt;
+    return acked_.load();
+  }
+  uint64_t bytes_sent() const { return conn_->bytes_sent(); }
+  // Whether the peer is lost (tick() then ends protection).
+  bool peer_lost() const;
+  // Any thread: a message to the peer; a failure loses it.
+  Status send_to_peer(MsgType type, uint64_t epoch, std::span<const uint8_t> payload = {});
   // Stops protecting: held output is released (with an arbiter, the
   // protection's end is recorded first, and the run loop releases it).
   void stop(const std::string& why);

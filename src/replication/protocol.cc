@@ -25,6 +25,13 @@ const char* msg_name(MsgType t) {
     case MsgType::kDisk: return "disk";
     case MsgType::kDiffs: return "diffs";
     case MsgType::kFeedback: return "feedback";
+    case MsgType::kFtInput: return "ft-input";
+    case MsgType::kFtOutput: return "ft-output";
+    case MsgType::kFtEntropy: return "ft-entropy";
+    case MsgType::kFtSync: return "ft-sync";
+    case MsgType::kFtDirty: return "ft-dirty";
+    case MsgType::kFtMapping: return "ft-mapping";
+    case MsgType::kFtConsole: return "ft-console";
   }
   return "unknown";
 }
@@ -60,7 +67,7 @@ Result<uint32_t> check_header(std::span<const uint8_t, kHeaderSize> h) {
   if (version != kProtocolVersion && !(version >= 1 && type == static_cast<uint16_t>(MsgType::kError)))
     return Error("the peer speaks replication protocol version " + std::to_string(version) + ", this tandem " +
                  std::to_string(kProtocolVersion) + " (run the same tandem version on the primary and the backup)");
-  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(MsgType::kFeedback))
+  if (type < static_cast<uint16_t>(MsgType::kHello) || type > static_cast<uint16_t>(kLastMsgType))
     return Error("unknown message type " + std::to_string(type));
   const uint32_t len = load_le<uint32_t>(&h[16]);
   if (len > kMaxPayload)
@@ -97,6 +104,7 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
   e.str(h.arbiter_token);
   e.u32(h.diff_after);
   e.u32(h.diff_words);
+  e.u32(static_cast<uint32_t>(h.mode));
   return e.take();
 }
 
@@ -118,6 +126,10 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   h.arbiter_token = d.str("arbiter_token");
   h.diff_after = d.u32("diff_after");
   h.diff_words = d.u32("diff_words");
+  const uint32_t mode = d.u32("mode");
+  if (d.ok() && mode > static_cast<uint32_t>(Hello::Mode::kLockstep))
+    return Error("hello: unknown mode " + std::to_string(mode));
+  h.mode = static_cast<Hello::Mode>(mode);
   TANDEM_TRY(d.finish());
   return h;
 }

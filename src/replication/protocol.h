@@ -28,8 +28,9 @@ namespace tandem::replication {
 
 inline constexpr uint32_t kMagic = 0x4c505254;  // "TRPL" little-endian
 // 2: the hello names the arbiter's pair and standby token. 3: page diffs
-// (diffs and feedback messages, the hello's diff thresholds).
-inline constexpr uint16_t kProtocolVersion = 3;
+// (diffs and feedback messages, the hello's diff thresholds). 4: the
+// hello's mode, and quasi-lockstep fault tolerance's messages (src/ft/).
+inline constexpr uint16_t kProtocolVersion = 4;
 inline constexpr size_t kHeaderSize = 32;
 // A pages message holds at most one block of this many pages; no payload
 // is larger than a raw block and its page list, or a state message.
@@ -52,7 +53,19 @@ enum class MsgType : uint16_t {
   kDisk = 10,      // one encoded block of a drive's 4 KiB chunks
   kDiffs = 11,     // primary -> backup: pages as diffs against the last sent
   kFeedback = 12,  // backup -> primary: diff candidates, refused diffs
+  // Quasi-lockstep fault tolerance (src/ft/ft_protocol.h has the payloads):
+  kFtInput = 13,    // primary -> secondary: a frame its guest received
+  kFtOutput = 14,   // secondary -> primary: a frame its guest sent
+  kFtEntropy = 15,  // primary -> secondary: virtio-rng bytes its guest got
+  kFtSync = 16,     // primary -> secondary: stop for resync `epoch`
+  kFtDirty = 17,    // secondary -> primary: the pages its guest wrote since the last sync
+  kFtMapping = 18,  // primary -> secondary: TCP sequence mappings (for after a failover)
+  kFtConsole = 19,  // primary -> secondary: console input its guest got
 };
+inline constexpr MsgType kLastMsgType = MsgType::kFtConsole;
+// Types only a fault-tolerant pair exchanges; replication hands them to
+// its extension handler.
+inline bool is_ft_message(MsgType t) { return t >= MsgType::kFtInput && t <= kLastMsgType; }
 const char* msg_name(MsgType t);
 
 struct Message {
@@ -93,6 +106,11 @@ struct Hello {
   // and wants no feedback.
   uint32_t diff_after = 0;
   uint32_t diff_words = 0;
+  // kCheckpoint: a backup that runs nothing until it takes over;
+  // kLockstep: a quasi-lockstep secondary (src/ft/), running from
+  // checkpoint 0 on. Each side refuses the other mode.
+  enum class Mode : uint32_t { kCheckpoint = 0, kLockstep = 1 };
+  Mode mode = Mode::kCheckpoint;
 };
 std::vector<uint8_t> encode_hello(const Hello& h);
 Result<Hello> decode_hello(std::span<const uint8_t> payload);

@@ -1,0 +1,373 @@
+#include "ft/lockstep_secondary.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "board/entropy.h"
+#include "ft/ft_protocol.h"
+#include "state/machine_snapshot.h"
+
+namespace tandem::ft {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+using replication::MsgType;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+// virtio-rng bytes as the primary's guest got them, in the same order;
+// when the secondary's guest asks first (it runs ahead), the host's.
+class LockstepSecondary::ReplayedEntropy : public dev::EntropySource {
+ public:
+  size_t fill(uint8_t* buf, size_t len) override {
+    size_t n = 0;
+    while (n < len && !bytes_.empty()) {
+      buf[n++] = bytes_.front();
+      bytes_.pop_front();
+    }
+    if (n < len && !live_) underruns += len - n;
+    while (n < len) {
+      const size_t got = host_.fill(buf + n, len - n);
+      if (!got) break;
+      n += got;
+    }
+    return n;
+  }
+  void add(const std::vector<uint8_t>& b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
+  void clear() { bytes_.clear(); }
+  void go_live() { live_ = true; }
+  uint64_t underruns = 0;
+
+ private:
+  std::deque<uint8_t> bytes_;
+  board::HostEntropy host_;
+  bool live_ = false;
+};
+
+LockstepSecondary::LockstepSecondary(const SecondaryOptions& o) : options_(o) {}
+
+Result<std::unique_ptr<LockstepSecondary>> LockstepSecondary::listen(const SecondaryOptions& o) {
+  std::unique_ptr<LockstepSecondary> s(new LockstepSecondary(o));
+  LockstepSecondary* self = s.get();
+  replication::BackupOptions bo;
+  bo.listen = o.listen;
+  bo.nets = o.nets;
+  bo.heartbeat_ms = o.heartbeat_ms;
+  bo.arbiter = o.arbiter;
+  bo.lockstep = true;
+  bo.on_commit = [self](uint64_t epoch, std::span<const uint32_t> pages, const mem::GuestMemory& ram,
+                        const state::Snapshot& st) { self->on_commit(epoch, pages, ram, st); };
+  bo.on_ft_message = [self](replication::Message&& m) { return self->on_message(std::move(m)); };
+  auto b = replication::Backup::listen(bo);
+  if (!b.ok()) return b.error().context("secondary");
+  s->backup_ = std::move(b).value();
+  s->stats_.role = "secondary";
+  s->stats_.state = "standby";
+  s->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  s->serving_ = Thread([self] {
+    auto r = self->backup_->serve();
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->ended_ = true;
+    self->lost_at_ = Clock::now();
+    if (!r.ok()) self->build_error_ = r.error().message();
+    self->stats_.reason = self->backup_->lost_reason();
+    self->cv_.notify_all();
+    uint64_t one = 1;
+    (void)!::write(self->wake_fd_, &one, sizeof one);
+  });
+  return s;
+}
+
+LockstepSecondary::~LockstepSecondary() {
+  request_stop();
+  serving_.join();
+  if (machine_) {
+    machine_->remove_slice_hook(hook_);
+    machine_->remove_io_source(wake_fd_);
+    machine_->set_entropy_source(nullptr);
+  }
+  log_.reset();
+  ::close(wake_fd_);
+}
+
+void LockstepSecondary::request_stop() { backup_->request_stop(); }
+
+void LockstepSecondary::wake() {
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+Result<board::Machine*> LockstepSecondary::wait_for_machine() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return built_ || ended_ || !build_error_.empty(); });
+  if (!build_error_.empty()) return Error(build_error_);
+  if (!built_) return static_cast<board::Machine*>(nullptr);
+  return machine_.get();
+}
+
+Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const mem::GuestMemory& ram,
+                                        const state::Snapshot& s) {
+  auto config = state::config_from_snapshot(s);
+  if (!config.ok()) return config.error();
+  if (!options_.nets.empty()) {
+    if (options_.nets.size() != config->nets.size())
+      return Error("the secondary was given " + std::to_string(options_.nets.size()) + " --net options, the VM has " +
+                   std::to_string(config->nets.size()) + " NICs");
+    config->nets = options_.nets;
+  }
+  config->monitor.clear();
+  auto m = board::Machine::create_empty(*config);
+  if (!m.ok()) return m.error();
+  mem::GuestMemory& own = (*m)->ram();
+  for (uint32_t p : pages) {
+    std::memcpy(own.page_host(p), ram.page_host(p), mem::kPageSize);
+    own.mark_populated(p);
+  }
+  TANDEM_TRY(state::apply_machine(s, **m));
+  machine_ = std::move(m).value();
+  board::Machine& vm = *machine_;
+  log_ = vm.ram().open_dirty_log("fault tolerance");
+  pair_.resize(vm.nic_count());
+  world_.resize(vm.nic_count());
+  entropy_ = std::make_unique<ReplayedEntropy>();
+  vm.set_entropy_source(entropy_.get());
+  vm.set_input_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_input(nic, f, n); });
+  vm.set_output_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_output(nic, f, n); });
+  vm.set_console_input_tap([this](const uint8_t*, size_t) { return live_; });
+  hook_ = vm.add_slice_hook([this] { tick(); });
+  vm.add_io_source(wake_fd_, [this] {
+    uint64_t v;
+    while (::read(wake_fd_, &v, sizeof v) > 0) {
+    }
+    tick();
+  });
+  return Ok();
+}
+
+void LockstepSecondary::on_commit(uint64_t epoch, std::span<const uint32_t> pages, const mem::GuestMemory& ram,
+                                  const state::Snapshot& s) {
+  if (!machine_) {
+    Status st = build_machine(pages, ram, s);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!st.ok()) {
+      build_error_ = "secondary: cannot run the VM from the primary's state: " + st.error().message();
+      backup_->request_stop();
+    } else {
+      built_ = true;
+      applied_ = epoch + 1;
+      stats_.state = "running";
+      stats_.sync_epoch = applied_;
+    }
+    cv_.notify_all();
+    return;
+  }
+  Commit c{epoch, {pages.begin(), pages.end()}, std::vector<uint8_t>(pages.size() * mem::kPageSize), s};
+  for (size_t i = 0; i < pages.size(); i++)
+    std::memcpy(c.data.data() + i * mem::kPageSize, ram.page_host(pages[i]), mem::kPageSize);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commits_.push_back(std::move(c));
+  }
+  wake();
+}
+
+Status LockstepSecondary::on_message(replication::Message&& m) {
+  // Before the first sync ends (the primary sends from its stun on) the
+  // NIC count is not known yet: tick() checks those items.
+  const size_t nics = machine_ ? pair_.size() : SIZE_MAX;
+  Item item{Item::Kind::kInput, m.epoch, 0, {}};
+  switch (m.type) {
+    case MsgType::kFtInput: {
+      auto f = decode_frame(m.payload, nics);
+      if (!f.ok()) return f.error().context("mirrored input");
+      item.nic = f->nic;
+      item.bytes = std::move(f->frame);
+      break;
+    }
+    case MsgType::kFtConsole:
+      item.kind = Item::Kind::kConsole;
+      item.bytes = std::move(m.payload);
+      break;
+    case MsgType::kFtEntropy:
+      item.kind = Item::Kind::kEntropy;
+      item.bytes = std::move(m.payload);
+      break;
+    case MsgType::kFtMapping: {
+      auto mp = decode_mapping(m.payload, nics);
+      if (!mp.ok()) return mp.error().context("TCP mapping");
+      item.kind = Item::Kind::kMapping;
+      item.nic = mp->nic;
+      item.bytes = std::move(m.payload);
+      break;
+    }
+    case MsgType::kFtSync: {
+      std::lock_guard<std::mutex> lock(mu_);
+      sync_request_ = m.epoch;
+      wake();
+      return Ok();
+    }
+    default:
+      return Error(std::string("unexpected ") + replication::msg_name(m.type) + " message from the primary");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  items_.push_back(std::move(item));
+  wake();
+  return Ok();
+}
+
+bool LockstepSecondary::on_input(size_t nic, const uint8_t* frame, size_t len) {
+  if (!live_) return false;  // a secondary's guest hears only what the primary's does
+  if (!live_maps_[nic].size()) return true;
+  std::vector<uint8_t> copy(frame, frame + len);
+  live_maps_[nic].inbound(copy.data(), copy.size());
+  machine_->inject_frame(nic, copy.data(), copy.size());
+  return false;
+}
+
+bool LockstepSecondary::on_output(size_t nic, const uint8_t* frame, size_t len) {
+  if (live_) {
+    if (!live_maps_[nic].size()) return true;
+    std::vector<uint8_t> copy(frame, frame + len);
+    live_maps_[nic].outbound(copy.data(), copy.size());
+    machine_->send_host_frame(nic, copy.data(), copy.size());
+    return false;
+  }
+  // Not to the world: to the primary, to be compared. A frame that cannot
+  // go is output the primary will miss; its timeout then resyncs.
+  (void)backup_->send_to_primary(MsgType::kFtOutput, applied_,
+                                 encode_frame(static_cast<uint32_t>(nic), frame, len));
+  return false;
+}
+
+Status LockstepSecondary::apply(Commit& c) {
+  board::Machine& vm = *machine_;
+  for (size_t i = 0; i < c.pages.size(); i++) {
+    std::memcpy(vm.ram().page_host(c.pages[i]), c.data.data() + i * mem::kPageSize, mem::kPageSize);
+    vm.ram().mark_populated(c.pages[i]);
+  }
+  // The secondary's network backends are its own, not the primary's.
+  for (size_t i = 0; i < c.state.nics.size() && i < vm.nic_count(); i++) c.state.nics[i].backend = vm.save_nic(i).backend;
+  TANDEM_TRY(state::apply_machine(c.state, vm));
+  (void)log_->end_epoch();  // the loaded pages are the primary's, not written here
+  for (auto& map : pair_) map.clear();  // both guests' TCP state is the primary's now
+  entropy_->clear();
+  applied_ = c.epoch + 1;
+  return Ok();
+}
+
+void LockstepSecondary::tick() {
+  if (!machine_) return;
+  board::Machine& vm = *machine_;
+  std::deque<Commit> commits;
+  std::optional<uint64_t> sync;
+  bool ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commits.swap(commits_);
+    sync.swap(sync_request_);
+    ended = ended_;
+  }
+  for (Commit& c : commits) {
+    const auto t0 = Clock::now();
+    if (Status st = apply(c); !st.ok()) {
+      // Half applied: this VM is neither the primary's nor its own.
+      std::fprintf(stderr, "tandem: secondary: cannot load resync %llu: %s; stopping\n",
+                   static_cast<unsigned long long>(c.epoch), st.error().message().c_str());
+      backup_->request_stop();
+      vm.request_exit(1);
+      return;
+    }
+    if (stopped_) vm.resume();
+    stopped_ = false;
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.state = "running";
+    stats_.sync_epoch = applied_;
+    stats_.resyncs["loaded"]++;
+    stats_.last_resync_pages = c.pages.size();
+    stats_.last_resync_ms = ms_since(t0);
+  }
+  if (sync && !live_) {
+    vm.pause();
+    stopped_ = true;
+    std::vector<uint32_t> dirty = log_->end_epoch();
+    (void)backup_->send_to_primary(MsgType::kFtDirty, *sync, encode_dirty(dirty));
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.state = "resyncing";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!items_.empty()) {
+      Item& it = items_.front();
+      if (it.epoch > applied_) break;  // waits for the resync that starts its epoch
+      if (it.epoch == applied_ && (it.kind == Item::Kind::kConsole || it.kind == Item::Kind::kEntropy ||
+                                   it.nic < vm.nic_count())) {
+        if (it.kind == Item::Kind::kInput) {
+          vm.inject_frame(it.nic, it.bytes.data(), it.bytes.size());
+          stats_.input_frames++;
+        } else if (it.kind == Item::Kind::kConsole) {
+          vm.inject_console_input(it.bytes.data(), it.bytes.size());
+        } else if (it.kind == Item::Kind::kEntropy) {
+          entropy_->add(it.bytes);
+          stats_.entropy_bytes += it.bytes.size();
+        } else if (auto mp = decode_mapping(it.bytes, pair_.size()); mp.ok()) {
+          (mp->world ? world_ : pair_)[mp->nic].set(mp->mapping);
+        }
+      }
+      items_.pop_front();
+    }
+    stats_.entropy_underruns = entropy_->underruns;
+  }
+  if (ended && !live_) {
+    if (backup_->went_live()) {
+      go_live();
+    } else {
+      std::string why;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        why = build_error_.empty() ? stats_.reason : build_error_;
+        stats_.state = "stopped";
+      }
+      std::fprintf(stderr, "tandem: secondary: %s; the secondary's VM stops\n", why.c_str());
+      vm.request_exit(build_error_.empty() ? 0 : 1);
+    }
+  }
+}
+
+void LockstepSecondary::go_live() {
+  board::Machine& vm = *machine_;
+  live_ = true;
+  if (stopped_) vm.resume();  // no resync came: its own state stands
+  stopped_ = false;
+  entropy_->go_live();
+  live_maps_ = world_;
+  for (size_t i = 0; i < live_maps_.size(); i++) live_maps_[i].add(pair_[i]);
+  vm.set_entropy_source(nullptr);
+  for (size_t i = 0; i < vm.nic_count(); i++) {
+    auto f = replication::rarp_announce(vm.nic_mac(i));
+    vm.send_host_frame(i, f.data(), f.size());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.state = "live";
+  std::fprintf(stderr, "tandem: secondary: primary lost (%s); live %.1f ms after the loss was seen\n",
+               stats_.reason.c_str(), ms_since(lost_at_));
+}
+
+std::vector<FlowMaps> LockstepSecondary::hand_over() {
+  board::Machine& vm = *machine_;
+  vm.set_input_tap({});
+  vm.set_output_tap({});
+  vm.set_console_input_tap({});
+  return std::move(live_maps_);
+}
+
+FtStatus LockstepSecondary::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  FtStatus s = stats_;
+  s.peer = options_.listen.text();
+  return s;
+}
+
+}  // namespace tandem::ft
