@@ -244,13 +244,9 @@ bool LockstepSecondary::on_output(size_t nic, const uint8_t* frame, size_t len) 
 
 Status LockstepSecondary::apply(Commit& c) {
   board::Machine& vm = *machine_;
-  for (size_t i = 0; i < c.pages.size(); i++) {
-    std::memcpy(vm.ram().page_host(c.pages[i]), c.data.data() + i * mem::kPageSize, mem::kPageSize);
-    vm.ram().mark_populated(c.pages[i]);
-  }
+  TANDEM_TRY(state::load_pages_live(vm, c.pages, c.data.data()));
   // The secondary's network backends are its own, not the primary's.
-  for (size_t i = 0; i < c.state.nics.size() && i < vm.nic_count(); i++) c.state.nics[i].backend = vm.save_nic(i).backend;
-  TANDEM_TRY(state::apply_machine(c.state, vm));
+  TANDEM_TRY(state::apply_machine(c.state, vm, {.backends = false}));
   (void)log_->end_epoch();  // the loaded pages are the primary's, not written here
   for (auto& map : pair_) map.clear();  // both guests' TCP state is the primary's now
   entropy_->clear();
