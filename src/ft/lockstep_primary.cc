@@ -216,9 +216,16 @@ void LockstepPrimary::release(std::vector<std::vector<uint8_t>>& frames, size_t 
 }
 
 void LockstepPrimary::unprotect(const std::string& why) {
+  // A side the arbiter fenced must never show output again: the other
+  // side is live.
+  const bool fenced = arbiter_ && arbiter_->fenced();
   for (size_t nic = 0; nic < compare_.size(); nic++) {
-    release(after_ack_[nic], nic, false);
     auto held = compare_[nic].resynced();
+    if (fenced) {
+      after_ack_[nic].clear();
+      continue;
+    }
+    release(after_ack_[nic], nic, false);
     release(held, nic, false);
   }
   // The taps stay: world mappings still rewrite the frames.
@@ -259,6 +266,9 @@ void LockstepPrimary::tick() {
     unprotect("secondary lost: " + primary_->status().reason);
     return;
   }
+  // Console output is not compared: with an arbiter its gate holds it
+  // only while the lease is not valid.
+  if (arbiter_ && arbiter_->may_release()) m_.release_output(m_.output_epoch());
   if (phase_ == Phase::kSyncing) {
     if (!primary_->synced()) return;
     phase_ = Phase::kComparing;
