@@ -127,6 +127,11 @@ void Machine::release_output(uint64_t through) {
   for (auto& nic : nics_) nic->gate.release_through(through);
 }
 
+void Machine::release_all_output() {
+  console_sink_.gate.release_all();
+  for (auto& nic : nics_) nic->gate.release_all();
+}
+
 void Machine::discard_held_output() {
   console_sink_.gate.discard_all();
   for (auto& nic : nics_) nic->gate.discard_all();

@@ -137,6 +137,8 @@ class Machine {
   }
   uint64_t output_epoch() const { return output_epoch_; }
   void release_output(uint64_t through);
+  // Everything held, whatever its epoch; the gates go on holding.
+  void release_all_output();
   // Whether the guest produced output (held) since the last
   // set_output_epoch(): an epoch worth ending early.
   bool output_in_epoch() const { return output_in_epoch_; }

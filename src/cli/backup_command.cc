@@ -12,6 +12,7 @@
 #include "cli/status_publisher.h"
 #include "cli/status_server.h"
 #include "cli/run_command.h"
+#include "cli/standby_flags.h"
 #include "cli/standby_monitor.h"
 #include "net/backend_spec.h"
 #include "replication/backup.h"
@@ -51,61 +52,12 @@ const char kBackupUsage[] =
 }  // namespace
 
 int backup_command(int argc, char** argv, int first) {
+  StandbyFlags flags;
+  if (auto exit = parse_standby_flags(argc, argv, first, "backup", kBackupUsage, flags)) return *exit;
   replication::BackupOptions o;
-  std::string monitor, status_at;
-  bool have_listen = false;
-  Args args(argc, argv, first);
-  while (!args.done()) {
-    std::string f = args.next_flag();
-    if (f == "--help" || f == "-h") {
-      std::fputs(kBackupUsage, stdout);
-      return 0;
-    }
-    auto v = args.value(f);
-    if (!v.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", v.error().message().c_str());
-      return 2;
-    }
-    Status st = Ok();
-    if (f == "--listen") {
-      auto hp = replication::parse_host_port(*v);
-      if (hp.ok()) o.listen = *hp, have_listen = true;
-      else st = hp.error().context("option --listen");
-    } else if (f == "--net") {
-      auto spec = net::parse_backend_spec(*v);
-      if (spec.ok()) o.nets.push_back(*v);
-      else st = spec.error().context("option --net");
-    } else if (f == "--drive-dir") {
-      if (::access(v->c_str(), W_OK) != 0) st = sys_error("option --drive-dir '" + *v + "'");
-      else o.drive_dir = *v;
-    } else if (f == "--heartbeat") {
-      char* end = nullptr;
-      unsigned long ms = std::strtoul(v->c_str(), &end, 10);
-      if (v->empty() || *end || ms < 10 || ms > 60000) st = Error("option --heartbeat: expected 10 to 60000 ms");
-      else o.heartbeat_ms = static_cast<unsigned>(ms);
-    } else if (f == "--arbiter") {
-      auto a = replication::parse_arbiter_spec(*v);
-      if (a.ok()) o.arbiter = *a;
-      else st = a.error().context("option --arbiter");
-    } else if (f == "--monitor") {
-      st = check_monitor_spec(*v);
-      monitor = *v;
-    } else if (f == "--status") {
-      auto hp = replication::parse_host_port(*v);
-      if (hp.ok()) status_at = *v;
-      else st = hp.error().context("option --status");
-    } else {
-      st = Error("unknown option '" + f + "' for 'tandem backup' (see 'tandem backup --help')");
-    }
-    if (!st.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
-      return 2;
-    }
-  }
-  if (!have_listen) {
-    std::fprintf(stderr, "tandem: backup needs --listen HOST:PORT (see 'tandem backup --help')\n");
-    return 2;
-  }
+  flags.fill(o);
+  const std::string& monitor = flags.monitor;
+  const std::string& status_at = flags.status_at;
   auto backup = replication::Backup::listen(o);
   if (!backup.ok()) {
     std::fprintf(stderr, "tandem: %s\n", backup.error().message().c_str());

@@ -5,6 +5,8 @@
 
 #include "cli/args.h"
 #include "cli/monitor_client.h"
+#include "cli/replication_command.h"
+#include "cli/replication_control.h"
 
 namespace tandem::cli {
 
@@ -21,6 +23,7 @@ void print_status(const json& s) {
   std::printf("role:          %s\n", s.value("role", "?").c_str());
   std::printf("state:         %s%s\n", s.value("state", "?").c_str(),
               s.value("reason", "").empty() ? "" : (" (" + s.value("reason", "") + ")").c_str());
+  print_arbiter(s, "arbiter:       ");
   if (s.value("role", "") == "none") return;
   std::printf("peer:          %s\n", s.value("peer", "").c_str());
   std::printf("sync epoch:    %.0f\n", num("sync_epoch"));
@@ -48,7 +51,7 @@ void print_status(const json& s) {
 }  // namespace
 
 json to_json(const ft::FtStatus& s) {
-  return {{"role", s.role},
+  json j = {{"role", s.role},
           {"state", s.state},
           {"peer", s.peer},
           {"reason", s.reason},
@@ -69,6 +72,8 @@ json to_json(const ft::FtStatus& s) {
           {"first_divergence", s.first_divergence},
           {"bytes_sent", s.bytes_sent},
           {"last_heartbeat_ms_ago", s.last_heartbeat_ms_ago}};
+  if (s.arbiter) j["arbiter"] = to_json(*s.arbiter);
+  return j;
 }
 
 int ft_command(int argc, char** argv, int first) {
@@ -85,6 +90,10 @@ int ft_command(int argc, char** argv, int first) {
   Args args(argc, argv, first + 1);
   while (!args.done()) {
     std::string f = args.next_flag();
+    if (f == "--help" || f == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (f == "--json") {
       as_json = true;
     } else if (f == "--monitor") {

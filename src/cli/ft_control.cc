@@ -1,5 +1,7 @@
 #include "cli/ft_control.h"
 
+#include "cli/replication_control.h"
+
 namespace tandem::cli {
 
 Status FtControl::start(const std::string& spec) {
@@ -12,18 +14,25 @@ Status FtControl::start(const std::string& spec) {
   if (primary_) world_ = primary_->take_world();
   else if (secondary_ && world_.empty()) world_ = secondary_->hand_over();
   primary_.reset();
+  TANDEM_TRY(open_gates_for_protection(m_, arbiter_));
   auto p = ft::LockstepPrimary::start(m_, *o, arbiter_, &world_);
+  if (arbiter_) m_.hold_output(true);  // LockstepPrimary releases what it does not compare
   if (!p.ok()) return p.error();
   primary_ = std::move(p).value();
   return Ok();
 }
 
 ft::FtStatus FtControl::status() const {
-  if (primary_) return primary_->status();
-  if (secondary_) return secondary_->status();
   ft::FtStatus s;
-  s.role = "none";
-  s.state = "unprotected";
+  if (primary_) {
+    s = primary_->status();
+  } else if (secondary_) {
+    s = secondary_->status();
+  } else {
+    s.role = "none";
+    s.state = "unprotected";
+  }
+  if (arbiter_) s.arbiter = arbiter_->status();
   return s;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "cli/replication_metrics.h"
+
 namespace tandem::cli {
 
 namespace {
@@ -67,6 +69,7 @@ StatusSection ft_section(const ft::FtStatus& s) {
                       static_cast<double>(s.input_frames), role));
   m.push_back(counter("tandem_ft_entropy_bytes_total", "virtio-rng bytes mirrored to the secondary's guest.",
                       static_cast<double>(s.entropy_bytes), role));
+  if (s.arbiter) add_arbiter(out, *s.arbiter, role);
   return out;
 }
 

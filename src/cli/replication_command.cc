@@ -21,19 +21,27 @@ double num(const json& j, const char* a, const char* b = nullptr) {
   return v.is_number() ? v.get<double>() : 0.0;
 }
 
+}  // namespace
+
+void print_arbiter(const json& s, const char* label) {
+  const json a = s.value("arbiter", json());
+  if (!a.is_object()) return;
+  std::printf("%s%s, pair '%s' at %s as %s", label, a.value("state", "?").c_str(), a.value("pair", "").c_str(),
+              a.value("url", "").c_str(), a.value("id", "").c_str());
+  if (!a.value("holder", "").empty()) std::printf(" (taken by %s)", a.value("holder", "").c_str());
+  std::printf("; lease TTL %.0f s, valid %.0f ms more; %.0f renewals, %.0f failed%s\n", num(a, "ttl_s"),
+              num(a, "valid_ms"), num(a, "renewals"), num(a, "failures"),
+              a.value("last_error", "").empty() ? "" : (" (last: " + a.value("last_error", "") + ")").c_str());
+}
+
+namespace {
+
 void print_status(const json& s) {
   std::printf("role:         %s\n", s.value("role", "?").c_str());
   std::printf("state:        %s%s\n", s.value("state", "?").c_str(),
               s.value("reason", "").empty() ? "" : (" (" + s.value("reason", "") + ")").c_str());
   if (!s.value("peer", "").empty()) std::printf("peer:         %s\n", s.value("peer", "").c_str());
-  if (const json a = s.value("arbiter", json()); a.is_object()) {
-    std::printf("arbiter:      %s, pair '%s' at %s as %s", a.value("state", "?").c_str(), a.value("pair", "").c_str(),
-                a.value("url", "").c_str(), a.value("id", "").c_str());
-    if (!a.value("holder", "").empty()) std::printf(" (taken by %s)", a.value("holder", "").c_str());
-    std::printf("; lease TTL %.0f s, valid %.0f ms more; %.0f renewals, %.0f failed%s\n", num(a, "ttl_s"),
-                num(a, "valid_ms"), num(a, "renewals"), num(a, "failures"),
-                a.value("last_error", "").empty() ? "" : (" (last: " + a.value("last_error", "") + ")").c_str());
-  }
+  print_arbiter(s, "arbiter:      ");
   if (s.value("role", "") == "none") return;
   std::printf("epoch:        %.0f (every %.0f ms)\n", num(s, "epoch"), num(s, "epoch_ms"));
   std::printf("checkpoints:  %.0f taken (%.0f early: output waiting), %.0f committed, %.1f/s; backup lag %.0f\n",
@@ -91,6 +99,10 @@ int replication_command(int argc, char** argv, int first) {
   Args args(argc, argv, first + 1);
   while (!args.done()) {
     std::string f = args.next_flag();
+    if (f == "--help" || f == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (f == "--json") {
       as_json = true;
     } else if (f == "--monitor") {

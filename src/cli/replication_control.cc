@@ -42,21 +42,25 @@ void ReplicationControl::tick() {
   m_.set_output_epoch(e + 1);
 }
 
+Status open_gates_for_protection(board::Machine& m, replication::Arbiter* arbiter) {
+  if (!arbiter) return Ok();
+  if (arbiter->fenced())
+    return Error("pair '" + arbiter->pair() + "' was taken by another side: this VM must not be protected again");
+  if (!arbiter->protection_ended() || !arbiter->may_release())
+    return Error("the arbiter at " + arbiter->url() + " has not renewed pair '" + arbiter->pair() +
+                 "' or recorded the end of the last protection yet: try again");
+  // Held output may leave now, and the gates start afresh for the epochs
+  // the primary numbers from 0.
+  m.hold_output(false);
+  return Ok();
+}
+
 Status ReplicationControl::start(const std::string& spec) {
   if (primary_ && primary_->active())
     return Error("already replicating to " + primary_->status().peer);
   auto o = replication::parse_replicate_spec(spec);
   if (!o.ok()) return o.error();
-  if (arbiter_) {
-    if (arbiter_->fenced())
-      return Error("pair '" + arbiter_->pair() + "' was taken by another side: this VM must not be protected again");
-    if (!arbiter_->protection_ended() || !arbiter_->may_release())
-      return Error("the arbiter at " + arbiter_->url() + " has not renewed pair '" + arbiter_->pair() +
-                   "' or recorded the end of the last protection yet: try again");
-    // Held output may leave now, and the gates start afresh for the epochs
-    // the primary numbers from 0.
-    m_.hold_output(false);
-  }
+  TANDEM_TRY(open_gates_for_protection(m_, arbiter_));
   primary_.reset();
   auto p = replication::Primary::start(m_, *o, arbiter_);
   if (arbiter_) m_.hold_output(true);  // (the primary holds it too)

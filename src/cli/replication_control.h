@@ -49,6 +49,12 @@ class ReplicationControl {
   std::optional<replication::ReplicationStatus> took_over_;
 };
 
+// Before a new protection (replication or fault tolerance) under
+// `arbiter` (may be null): refused, naming why, unless the arbiter lets
+// this VM be protected; then releases what the gates hold and leaves them
+// open (the caller holds them again once the protection started).
+Status open_gates_for_protection(board::Machine& m, replication::Arbiter* arbiter);
+
 nlohmann::json to_json(const replication::ReplicationStatus& s);
 nlohmann::json to_json(const replication::ArbiterStatus& a);
 

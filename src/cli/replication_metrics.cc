@@ -97,6 +97,8 @@ void add_diff(std::vector<Metric>& m, const replication::DiffStats& d, const Lab
                       static_cast<double>(d.evicted), role));
 }
 
+}  // namespace
+
 void add_arbiter(StatusSection& out, const replication::ArbiterStatus& a, const Labels& role) {
   out.figures.emplace_back("arbiter", a.state + " (" + a.url + ", pair " + a.pair + ")");
   if (!a.holder.empty()) out.figures.emplace_back("pair holder", a.holder);
@@ -112,8 +114,6 @@ void add_arbiter(StatusSection& out, const replication::ArbiterStatus& a, const 
   out.metrics.push_back(counter("tandem_arbiter_failures_total", "Lease renewals that failed.",
                                 static_cast<double>(a.failures), role));
 }
-}  // namespace
-
 StatusSection replication_section(const replication::ReplicationStatus& s) {
   StatusSection out{"replication", {}, {}};
   const Labels role = {{"role", s.role}};

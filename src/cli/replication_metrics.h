@@ -10,5 +10,8 @@
 namespace tandem::cli {
 
 StatusSection replication_section(const replication::ReplicationStatus& s);
+// The arbiter's figures and tandem_arbiter_* metrics, labelled `role`.
+void add_arbiter(StatusSection& out, const replication::ArbiterStatus& a,
+                 const std::vector<std::pair<std::string, std::string>>& role);
 
 }  // namespace tandem::cli

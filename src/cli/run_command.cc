@@ -318,7 +318,11 @@ int run_command(int argc, char** argv, int first) {
     if (status_server) {
       publisher.emplace(*machine, *status_server);
       publish_status(*publisher, *machine, started, host.name, replication);
-      publisher->add([&ft] { return ft_section(ft.status()); });
+      publisher->add([&ft] {
+        ft::FtStatus s = ft.status();
+        s.arbiter.reset();  // the replication section has it
+        return ft_section(s);
+      });
     }
     if (!config->monitor.empty()) {
       if (!monitor) {

@@ -12,7 +12,9 @@
 #include "cli/status_server.h"
 #include "cli/monitor.h"
 #include "cli/monitor_spec.h"
+#include "cli/replication_control.h"
 #include "cli/run_command.h"
+#include "cli/standby_flags.h"
 #include "ft/lockstep_secondary.h"
 #include "net/backend_spec.h"
 
@@ -33,6 +35,10 @@ const char kUsage[] =
     "                          per NIC of the primary (default: the primary's);\n"
     "                          e.g. tap,ifname=NAME. Until then what it receives is\n"
     "                          dropped\n"
+    "  --drive-dir DIR         where the copies of the primary's writable drives\n"
+    "                          are kept (DIR/driveN.img); required when it has any.\n"
+    "                          The secondary's guest writes them; each resync makes\n"
+    "                          them the primary's again\n"
     "  --heartbeat MS          how often the secondary sends a heartbeat and the\n"
     "                          unit of its loss timeout (default 100)\n"
     "  --arbiter etcd=http://HOST:PORT[,name=NAME][,ttl=S]\n"
@@ -48,58 +54,12 @@ const char kUsage[] =
 }  // namespace
 
 int secondary_command(int argc, char** argv, int first) {
+  StandbyFlags flags;
+  if (auto exit = parse_standby_flags(argc, argv, first, "secondary", kUsage, flags)) return *exit;
   ft::SecondaryOptions o;
-  std::string monitor, status_at;
-  bool have_listen = false;
-  Args args(argc, argv, first);
-  while (!args.done()) {
-    std::string f = args.next_flag();
-    if (f == "--help" || f == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    auto v = args.value(f);
-    if (!v.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", v.error().message().c_str());
-      return 2;
-    }
-    Status st = Ok();
-    if (f == "--listen") {
-      auto hp = replication::parse_host_port(*v);
-      if (hp.ok()) o.listen = *hp, have_listen = true;
-      else st = hp.error().context("option --listen");
-    } else if (f == "--net") {
-      auto spec = net::parse_backend_spec(*v);
-      if (spec.ok()) o.nets.push_back(*v);
-      else st = spec.error().context("option --net");
-    } else if (f == "--heartbeat") {
-      char* end = nullptr;
-      unsigned long ms = std::strtoul(v->c_str(), &end, 10);
-      if (v->empty() || *end || ms < 10 || ms > 60000) st = Error("option --heartbeat: expected 10 to 60000 ms");
-      else o.heartbeat_ms = static_cast<unsigned>(ms);
-    } else if (f == "--arbiter") {
-      auto a = replication::parse_arbiter_spec(*v);
-      if (a.ok()) o.arbiter = *a;
-      else st = a.error().context("option --arbiter");
-    } else if (f == "--status") {
-      auto hp = replication::parse_host_port(*v);
-      if (hp.ok()) status_at = *v;
-      else st = hp.error().context("option --status");
-    } else if (f == "--monitor" || f == "--qmp") {
-      st = check_monitor_spec(*v);
-      monitor = *v;
-    } else {
-      st = Error("unknown option '" + f + "' for 'tandem secondary' (see 'tandem secondary --help')");
-    }
-    if (!st.ok()) {
-      std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
-      return 2;
-    }
-  }
-  if (!have_listen) {
-    std::fprintf(stderr, "tandem: secondary needs --listen HOST:PORT (see 'tandem secondary --help')\n");
-    return 2;
-  }
+  flags.fill(o);
+  const std::string& monitor = flags.monitor;
+  const std::string& status_at = flags.status_at;
   auto secondary = ft::LockstepSecondary::listen(o);
   if (!secondary.ok()) {
     std::fprintf(stderr, "tandem: %s\n", secondary.error().message().c_str());
@@ -124,6 +84,9 @@ int secondary_command(int argc, char** argv, int first) {
     return 1;
   }
   if (!*machine) return 0;
+  // Once live, the VM's output leaves only while the lease it took is valid.
+  std::optional<ReplicationControl> gates;
+  if ((*secondary)->arbiter()) gates.emplace(**machine, (*secondary)->arbiter());
   // Once live, the monitor's `ft` protects the VM with a new secondary.
   FtControl ft(**machine, (*secondary)->arbiter());
   ft.set_secondary(secondary->get());

@@ -33,24 +33,53 @@ Result<FramePayload> decode_frame(std::span<const uint8_t> payload, size_t nics)
   return f;
 }
 
-std::vector<uint8_t> encode_dirty(std::span<const uint32_t> pages) {
+std::vector<uint8_t> encode_dirty(std::span<const uint32_t> pages, std::span<const replication::DriveChunks> drives) {
   state::Encoder e;
   e.vec(pages);
+  e.u32(static_cast<uint32_t>(drives.size()));
+  for (const auto& d : drives) {
+    e.u32(d.drive);
+    e.vec(std::span<const uint64_t>(d.chunks));
+  }
   return e.take();
 }
 
-Result<std::vector<uint32_t>> decode_dirty(std::span<const uint8_t> payload, uint64_t page_count) {
+namespace {
+template <typename T>
+Status check_ascending_below(const std::vector<T>& v, uint64_t limit, const std::string& what,
+                             const std::string& where) {
+  for (size_t i = 0; i < v.size(); i++) {
+    if (v[i] >= limit)
+      return Error("dirty " + what + ": " + std::to_string(v[i]) + " is outside " + where + " (" +
+                   std::to_string(limit) + ")");
+    if (i && v[i] <= v[i - 1]) return Error("dirty " + what + ": the list is not ascending");
+  }
+  return Ok();
+}
+}  // namespace
+
+Result<DirtyPayload> decode_dirty(std::span<const uint8_t> payload, uint64_t page_count,
+                                  std::span<const uint64_t> drive_chunks) {
   state::Decoder d(payload);
   state::Decoder::Scope scope(d, "dirty pages");
-  std::vector<uint32_t> pages = d.vec<uint32_t>("pages");
-  TANDEM_TRY(d.finish());
-  for (size_t i = 0; i < pages.size(); i++) {
-    if (pages[i] >= page_count)
-      return Error("dirty pages: page " + std::to_string(pages[i]) + " is outside RAM (" + std::to_string(page_count) +
-                   " pages)");
-    if (i && pages[i] <= pages[i - 1]) return Error("dirty pages: the list is not ascending");
+  DirtyPayload out;
+  out.pages = d.vec<uint32_t>("pages");
+  const uint32_t drives = d.u32("drives");
+  for (uint32_t i = 0; i < drives && d.ok(); i++) {
+    replication::DriveChunks c;
+    c.drive = d.u32("drive");
+    c.chunks = d.vec<uint64_t>("chunks");
+    out.drives.push_back(std::move(c));
   }
-  return pages;
+  TANDEM_TRY(d.finish());
+  TANDEM_TRY(check_ascending_below(out.pages, page_count, "pages", "RAM"));
+  for (const auto& c : out.drives) {
+    if (c.drive >= drive_chunks.size() || drive_chunks[c.drive] == 0)
+      return Error("dirty chunks: drive " + std::to_string(c.drive) + " is not a writable drive of the VM");
+    TANDEM_TRY(check_ascending_below(c.chunks, drive_chunks[c.drive], "chunks",
+                                     "drive " + std::to_string(c.drive)));
+  }
+  return out;
 }
 
 // The NIC word's top bit marks a world mapping.

@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "ft/seq_map.h"
+#include "replication/drive_log.h"
 
 namespace tandem::ft {
 
@@ -25,10 +26,18 @@ std::vector<uint8_t> encode_frame(uint32_t nic, const uint8_t* frame, size_t len
 // `nics`: the VM's NIC count; a frame for another is refused.
 Result<FramePayload> decode_frame(std::span<const uint8_t> payload, size_t nics);
 
-// kFtDirty: the pages the secondary's guest wrote since it last synced,
-// ascending, each inside RAM.
-std::vector<uint8_t> encode_dirty(std::span<const uint32_t> pages);
-Result<std::vector<uint32_t>> decode_dirty(std::span<const uint8_t> payload, uint64_t page_count);
+// kFtDirty: the pages and the writable drives' chunks the secondary's
+// guest wrote since it last synced, ascending, each inside RAM or its drive.
+struct DirtyPayload {
+  std::vector<uint32_t> pages;
+  std::vector<replication::DriveChunks> drives;
+};
+std::vector<uint8_t> encode_dirty(std::span<const uint32_t> pages,
+                                  std::span<const replication::DriveChunks> drives = {});
+// `drive_chunks`: each drive's chunk count by index (0: read-only, which
+// nothing may name).
+Result<DirtyPayload> decode_dirty(std::span<const uint8_t> payload, uint64_t page_count,
+                                  std::span<const uint64_t> drive_chunks);
 
 // kFtMapping: a TCP connection's mapping (seq_map.h) on NIC `nic`:
 // between the two guests, or (`world`) between the primary's guest and

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+
+#include "replication/stats.h"
 
 namespace tandem::ft {
 
@@ -34,6 +37,7 @@ struct FtStatus {
   std::string first_divergence;   // the flow and what differed, last mismatch
   uint64_t bytes_sent = 0;        // to the peer
   double last_heartbeat_ms_ago = 0;
+  std::optional<replication::ArbiterStatus> arbiter;  // with --arbiter
 };
 
 }  // namespace tandem::ft

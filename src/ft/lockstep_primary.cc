@@ -91,6 +91,7 @@ Result<std::unique_ptr<LockstepPrimary>> LockstepPrimary::start(board::Machine& 
   auto primary = replication::Primary::start(m, ro, arbiter);
   if (!primary.ok()) return primary.error().context("fault tolerance");
   p->primary_ = std::move(primary).value();
+  p->drive_chunks_ = p->primary_->drive_chunk_counts();
   if (world && world->size() == m.nic_count()) p->world_ = std::move(*world);
   return p;
 }
@@ -146,7 +147,7 @@ Status LockstepPrimary::on_message(replication::Message&& msg) {
     std::lock_guard<std::mutex> lock(mu_);
     outputs_.push_back({msg.epoch, f->nic, std::move(f->frame)});
   } else if (msg.type == MsgType::kFtDirty) {
-    auto pages = decode_dirty(msg.payload, m_.ram().page_count());
+    auto pages = decode_dirty(msg.payload, m_.ram().page_count(), drive_chunks_);
     if (!pages.ok()) return pages.error().context("the secondary's dirty pages");
     std::lock_guard<std::mutex> lock(mu_);
     if (msg.epoch != resync_epoch_) return Error("dirty pages for resync " + std::to_string(msg.epoch) +
@@ -191,6 +192,9 @@ bool LockstepPrimary::on_input(size_t nic, const uint8_t* frame, size_t len) {
 bool LockstepPrimary::on_output(size_t nic, const uint8_t* frame, size_t len) {
   if (phase_ == Phase::kSyncing || phase_ == Phase::kUnprotected) {
     if (!world_[nic].size()) return true;
+    // Past the gates: without a valid lease it is dropped, as a full
+    // queue would drop it.
+    if (arbiter_ && !arbiter_->may_release()) return false;
     std::vector<uint8_t> copy(frame, frame + len);
     send_out(nic, copy);
     return false;
@@ -240,6 +244,16 @@ void LockstepPrimary::unprotect(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "tandem: fault tolerance: %s; the VM runs on unprotected\n", why.c_str());
 }
 
+// What the comparator does not see (console output, and frames while no
+// secondary runs) waits in the gates (ReplicationControl holds them under
+// an arbiter) and leaves at a tick that finds the lease valid. The epochs
+// cannot number these releases: they tag the mirrored input.
+void LockstepPrimary::gate_uncompared() {
+  if (!arbiter_ || !m_.held_output_bytes()) return;
+  if (arbiter_->fenced()) m_.discard_held_output();
+  else if (arbiter_->may_release()) m_.release_all_output();
+}
+
 void LockstepPrimary::start_resync(const char* cause, const std::string& detail) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -257,6 +271,7 @@ void LockstepPrimary::start_resync(const char* cause, const std::string& detail)
 
 void LockstepPrimary::tick() {
   if (!primary_) return;
+  gate_uncompared();
   primary_->tick();
   const auto now = Clock::now();
   if (primary_->peer_lost() || !primary_->active()) {
@@ -266,9 +281,6 @@ void LockstepPrimary::tick() {
     unprotect("secondary lost: " + primary_->status().reason);
     return;
   }
-  // Console output is not compared: with an arbiter its gate holds it
-  // only while the lease is not valid.
-  if (arbiter_ && arbiter_->may_release()) m_.release_output(m_.output_epoch());
   if (phase_ == Phase::kSyncing) {
     if (!primary_->synced()) return;
     phase_ = Phase::kComparing;
@@ -284,7 +296,7 @@ void LockstepPrimary::tick() {
     return;
   }
   std::deque<Output> outputs;
-  std::optional<std::vector<uint32_t>> dirty;
+  std::optional<DirtyPayload> dirty;
   {
     std::lock_guard<std::mutex> lock(mu_);
     outputs.swap(outputs_);
@@ -335,13 +347,13 @@ void LockstepPrimary::tick() {
       for (size_t nic = 0; nic < compare_.size(); nic++)
         for (auto& f : compare_[nic].resynced()) after_ack_[nic].push_back(std::move(f));
       const uint64_t sent_before = primary_->bytes_sent();
-      primary_->request_checkpoint(*dirty);
+      primary_->request_checkpoint(dirty->pages, dirty->drives);
       m_.resume();
       epoch_ = m_.output_epoch();
       phase_ = Phase::kAwaitingAck;
       std::lock_guard<std::mutex> lock(mu_);
       stats_.sync_epoch = epoch_;
-      stats_.last_resync_pages = dirty->size();
+      stats_.last_resync_pages = dirty->pages.size();
       stats_.last_resync_bytes = sent_before;  // made a difference at the ack
       return;
     }

@@ -24,6 +24,7 @@
 #include "board/machine.h"
 #include "ft/comparator.h"
 #include "ft/flow_maps.h"
+#include "ft/ft_protocol.h"
 #include "ft/ft_status.h"
 #include "replication/arbiter.h"
 #include "replication/primary.h"
@@ -71,6 +72,7 @@ class LockstepPrimary {
   void start_resync(const char* cause, const std::string& detail);
   void release(std::vector<std::vector<uint8_t>>& frames, size_t nic, bool matched);
   void unprotect(const std::string& why);
+  void gate_uncompared();
   void wake();
 
   board::Machine& m_;
@@ -101,7 +103,8 @@ class LockstepPrimary {
     std::vector<uint8_t> frame;
   };
   std::deque<Output> outputs_;
-  std::optional<std::vector<uint32_t>> dirty_;  // the secondary's, for resync_epoch_
+  std::optional<DirtyPayload> dirty_;  // the secondary's, for resync_epoch_
+  std::vector<uint64_t> drive_chunks_;  // by drive index; set before any message
   std::string failed_;
   FtStatus stats_;  // under mu_
 };

@@ -55,6 +55,7 @@ Result<std::unique_ptr<LockstepSecondary>> LockstepSecondary::listen(const Secon
   replication::BackupOptions bo;
   bo.listen = o.listen;
   bo.nets = o.nets;
+  bo.drive_dir = o.drive_dir;
   bo.heartbeat_ms = o.heartbeat_ms;
   bo.arbiter = o.arbiter;
   bo.lockstep = true;
@@ -110,15 +111,11 @@ Result<board::Machine*> LockstepSecondary::wait_for_machine() {
 
 Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const mem::GuestMemory& ram,
                                         const state::Snapshot& s) {
-  auto config = state::config_from_snapshot(s);
+  // Its drives are the Backup's copies: the guest writes them between
+  // resyncs, each resync's commit writes the primary's chunks (while the
+  // guest is stopped).
+  auto config = backup_->vm_config(s);
   if (!config.ok()) return config.error();
-  if (!options_.nets.empty()) {
-    if (options_.nets.size() != config->nets.size())
-      return Error("the secondary was given " + std::to_string(options_.nets.size()) + " --net options, the VM has " +
-                   std::to_string(config->nets.size()) + " NICs");
-    config->nets = options_.nets;
-  }
-  config->monitor.clear();
   auto m = board::Machine::create_empty(*config);
   if (!m.ok()) return m.error();
   mem::GuestMemory& own = (*m)->ram();
@@ -130,6 +127,10 @@ Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const m
   machine_ = std::move(m).value();
   board::Machine& vm = *machine_;
   log_ = vm.ram().open_dirty_log("fault tolerance");
+  uint32_t index = 0;
+  for (size_t slot = 0; slot < vm.virtio_count(); slot++)
+    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&vm.virtio_device(slot)))
+      if (uint32_t i = index++; !blk->read_only()) drive_logs_.push_back(std::make_unique<replication::DriveLog>(*blk, i));
   pair_.resize(vm.nic_count());
   world_.resize(vm.nic_count());
   entropy_ = std::make_unique<ReplayedEntropy>();
@@ -137,6 +138,9 @@ Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const m
   vm.set_input_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_input(nic, f, n); });
   vm.set_output_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_output(nic, f, n); });
   vm.set_console_input_tap([this](const uint8_t*, size_t) { return live_; });
+  // Its console output is the primary's twin: shown only once live (tick()
+  // discards it until then).
+  vm.hold_output(true);
   hook_ = vm.add_slice_hook([this] { tick(); });
   vm.add_io_source(wake_fd_, [this] {
     uint64_t v;
@@ -230,6 +234,9 @@ bool LockstepSecondary::on_input(size_t nic, const uint8_t* frame, size_t len) {
 bool LockstepSecondary::on_output(size_t nic, const uint8_t* frame, size_t len) {
   if (live_) {
     if (!live_maps_[nic].size()) return true;
+    // Past the gates: without a valid lease it is dropped, as a full
+    // queue would drop it.
+    if (arbiter() && !arbiter()->may_release()) return false;
     std::vector<uint8_t> copy(frame, frame + len);
     live_maps_[nic].outbound(copy.data(), copy.size());
     machine_->send_host_frame(nic, copy.data(), copy.size());
@@ -248,6 +255,7 @@ Status LockstepSecondary::apply(Commit& c) {
   // The secondary's network backends are its own, not the primary's.
   TANDEM_TRY(state::apply_machine(c.state, vm, {.backends = false}));
   (void)log_->end_epoch();  // the loaded pages are the primary's, not written here
+  for (auto& d : drive_logs_) (void)d->take();  // (the commit wrote the chunks past the guest)
   for (auto& map : pair_) map.clear();  // both guests' TCP state is the primary's now
   entropy_->clear();
   applied_ = c.epoch + 1;
@@ -257,6 +265,7 @@ Status LockstepSecondary::apply(Commit& c) {
 void LockstepSecondary::tick() {
   if (!machine_) return;
   board::Machine& vm = *machine_;
+  if (!live_ && vm.held_output_bytes()) vm.discard_held_output();
   std::deque<Commit> commits;
   std::optional<uint64_t> sync;
   bool ended;
@@ -289,7 +298,9 @@ void LockstepSecondary::tick() {
     vm.pause();
     stopped_ = true;
     std::vector<uint32_t> dirty = log_->end_epoch();
-    (void)backup_->send_to_primary(MsgType::kFtDirty, *sync, encode_dirty(dirty));
+    std::vector<replication::DriveChunks> chunks;
+    for (auto& d : drive_logs_) chunks.push_back({d->index(), d->take()});
+    (void)backup_->send_to_primary(MsgType::kFtDirty, *sync, encode_dirty(dirty, chunks));
     std::lock_guard<std::mutex> lock(mu_);
     stats_.state = "resyncing";
   }
@@ -338,9 +349,13 @@ void LockstepSecondary::go_live() {
   if (stopped_) vm.resume();  // no resync came: its own state stands
   stopped_ = false;
   entropy_->go_live();
+  drive_logs_.clear();  // its writes are its own from now on
   live_maps_ = world_;
   for (size_t i = 0; i < live_maps_.size(); i++) live_maps_[i].add(pair_[i]);
   vm.set_entropy_source(nullptr);
+  // With an arbiter, ReplicationControl releases output while the lease
+  // this side took is valid.
+  if (!arbiter()) vm.hold_output(false);
   for (size_t i = 0; i < vm.nic_count(); i++) {
     auto f = replication::rarp_announce(vm.nic_mac(i));
     vm.send_host_frame(i, f.data(), f.size());

@@ -27,6 +27,7 @@
 #include "ft/ft_status.h"
 #include "ft/flow_maps.h"
 #include "mem/dirty_log.h"
+#include "replication/drive_log.h"
 #include "replication/backup.h"
 
 namespace tandem::ft {
@@ -35,6 +36,8 @@ struct SecondaryOptions {
   replication::HostPort listen;
   // The VM's backends, used once it goes live; empty: the primary's.
   std::vector<std::string> nets;
+  // Where the copies of the primary's writable drives live (drive<N>.img).
+  std::string drive_dir;
   unsigned heartbeat_ms = 100;
   std::optional<replication::ArbiterOptions> arbiter;
 };
@@ -97,6 +100,7 @@ class LockstepSecondary {
   Thread serving_;
   std::unique_ptr<board::Machine> machine_;
   std::unique_ptr<mem::DirtyLog> log_;
+  std::vector<std::unique_ptr<replication::DriveLog>> drive_logs_;  // writable drives
   std::unique_ptr<ReplayedEntropy> entropy_;
   // Per NIC: the pair's mappings, the world's (from the primary), and
   // once live their sum, which rewrites its frames.

@@ -23,6 +23,16 @@ Result<std::unique_ptr<GuestMemory>> GuestMemory::create(uint64_t base, uint64_t
   return std::unique_ptr<GuestMemory>(new GuestMemory(base, size, static_cast<uint8_t*>(p)));
 }
 
+void GuestMemory::release_pages(std::span<const uint32_t> pages) {
+  for (size_t i = 0; i < pages.size();) {
+    size_t j = i + 1;  // one madvise per run of consecutive pages
+    while (j < pages.size() && pages[j] == pages[j - 1] + 1) j++;
+    (void)madvise(host_ + uint64_t{pages[i]} * kPageSize, (j - i) * kPageSize, MADV_DONTNEED);
+    for (size_t k = i; k < j; k++) populated_.clear(pages[k]);
+    i = j;
+  }
+}
+
 GuestMemory::GuestMemory(uint64_t base, uint64_t size, uint8_t* host)
     : base_(base),
       size_(size),

@@ -116,6 +116,10 @@ class GuestMemory {
   }
   // The populated pages, ascending.
   std::vector<uint32_t> populated_pages() const;
+  // Gives the host back the memory of `pages` (ascending, none dirty),
+  // which read zero and are not populated any more: a copy that was
+  // handed on (a quasi-lockstep secondary's Backup).
+  void release_pages(std::span<const uint32_t> pages);
 
   // --- working-set trace ---
   void start_trace();

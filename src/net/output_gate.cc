@@ -38,6 +38,12 @@ size_t OutputGate::release_through(uint64_t epoch) {
   return n;
 }
 
+size_t OutputGate::release_all() {
+  size_t n = 0;
+  for (; !held_.empty(); n++) deliver_front();
+  return n;
+}
+
 void OutputGate::discard_all() {
   held_.clear();
   held_bytes_ = 0;

@@ -40,6 +40,9 @@ class OutputGate {
 
   // Delivers the held frames of epochs <= epoch; returns how many.
   size_t release_through(uint64_t epoch);
+  // Delivers every held frame, whatever its epoch, and goes on holding:
+  // for output whose release no epoch numbers (fault tolerance's console).
+  size_t release_all();
 
   // Forgets everything held (failover: the epochs will never be acked).
   void discard_all();

@@ -482,8 +482,12 @@ Status Backup::on_end(const Message& m, const std::string& where) {
   staged_state_.reset();
   committed_epoch_ = m.epoch;
   if (options_.on_commit) {
-    if (first) options_.on_commit(m.epoch, ram_->populated_pages(), *ram_, *committed_);
-    else options_.on_commit(m.epoch, staged_pages_, *ram_, *committed_);
+    const std::vector<uint32_t> handed = first ? ram_->populated_pages() : staged_pages_;
+    options_.on_commit(m.epoch, handed, *ram_, *committed_);
+    // The secondary built its VM from the initial copy: keeping it would
+    // double the RAM its host spends on the guest. The pages resyncs bring
+    // stay, as the bases of the next resyncs' diffs.
+    if (options_.lockstep && first) ram_->release_pages(handed);
   }
   staged_pages_.clear();
   staged_data_.clear();
@@ -626,25 +630,31 @@ Status Backup::on_message(const Message& m) {
   }
 }
 
-Result<std::unique_ptr<board::Machine>> Backup::take_over(const std::string& why) {
-  const auto t0 = Clock::now();
-  log("primary lost (" + why + "); taking over from checkpoint " + std::to_string(committed_epoch_));
-  auto config = state::config_from_snapshot(*committed_);
-  if (!config.ok()) return config.error().context("takeover");
+Result<board::MachineConfig> Backup::vm_config(const state::Snapshot& s) const {
+  auto config = state::config_from_snapshot(s);
+  if (!config.ok()) return config.error();
   if (!options_.nets.empty()) {
     if (options_.nets.size() != config->nets.size())
-      return Error("takeover: the backup was given " + std::to_string(options_.nets.size()) +
-                   " --net options, the VM has " + std::to_string(config->nets.size()) + " NICs");
+      return Error("this host was given " + std::to_string(options_.nets.size()) + " --net options, the VM has " +
+                   std::to_string(config->nets.size()) + " NICs");
     config->nets = options_.nets;
   }
   config->monitor.clear();
   for (size_t i = 0; i < drives_.size() && i < config->drives.size(); i++) {
     if (drives_[i].fd < 0) continue;
     auto o = dev::VirtioBlk::parse_spec(config->drives[i]);
-    if (!o.ok()) return o.error().context("takeover: drive " + std::to_string(i));
+    if (!o.ok()) return o.error().context("drive " + std::to_string(i));
     o->path = drives_[i].path;
     config->drives[i] = dev::VirtioBlk::format_spec(*o);
   }
+  return config;
+}
+
+Result<std::unique_ptr<board::Machine>> Backup::take_over(const std::string& why) {
+  const auto t0 = Clock::now();
+  log("primary lost (" + why + "); taking over from checkpoint " + std::to_string(committed_epoch_));
+  auto config = vm_config(*committed_);
+  if (!config.ok()) return config.error().context("takeover");
   close_drives();
   auto m = board::Machine::create_empty(*config);
   if (!m.ok()) return m.error().context("takeover");

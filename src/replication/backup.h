@@ -84,6 +84,10 @@ class Backup {
   // run. Returns a null machine when the primary ended replication on
   // purpose (it powered off or stopped): nothing to take over.
   Result<std::unique_ptr<board::Machine>> serve();
+  // The configuration of a VM run from `s` on this host: this backup's
+  // --net backends and its drive copies in place of the primary's; no
+  // monitor.
+  Result<board::MachineConfig> vm_config(const state::Snapshot& s) const;
   // Any thread: serve() gives up its primary (if any) and returns a null
   // machine within a heartbeat.
   void request_stop() { stop_ = true; }

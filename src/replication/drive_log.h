@@ -14,6 +14,12 @@ namespace tandem::replication {
 
 inline constexpr uint64_t kChunkSize = 4096;
 
+// Chunks of drive `drive` (its index among the VM's drives), ascending.
+struct DriveChunks {
+  uint32_t drive = 0;
+  std::vector<uint64_t> chunks;
+};
+
 class DriveLog {
  public:
   // On the vCPU thread (the drive's hooks change there).

@@ -131,13 +131,7 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
   h.ram_base = m.ram().base();
   h.ram_size = m.ram().size();
   h.config = state::capture_machine(m).config;
-  if (o.lockstep) {
-    h.mode = Hello::Mode::kLockstep;
-    for (uint64_t bytes : h.drive_sizes)
-      if (bytes)
-        return Error("fault tolerance: the VM has a writable drive, whose writes a quasi-lockstep pair does not "
-                     "replicate yet; give the secondary the drives read-only (readonly=on) or use --replicate");
-  }
+  if (o.lockstep) h.mode = Hello::Mode::kLockstep;
   if (o.diff) {
     h.diff_after = o.diff_after;
     h.diff_words = o.diff_words;
@@ -362,16 +356,35 @@ void Primary::tick() {
   }
 }
 
-uint64_t Primary::request_checkpoint(const std::vector<uint32_t>& extra) {
+uint64_t Primary::request_checkpoint(const std::vector<uint32_t>& extra_pages,
+                                     const std::vector<DriveChunks>& extra_chunks) {
   std::vector<uint32_t> pages = log_->end_epoch();
-  if (!extra.empty()) {
+  if (!extra_pages.empty()) {
     std::vector<uint32_t> all;
-    std::set_union(pages.begin(), pages.end(), extra.begin(), extra.end(), std::back_inserter(all));
+    std::set_union(pages.begin(), pages.end(), extra_pages.begin(), extra_pages.end(), std::back_inserter(all));
     pages = std::move(all);
   }
+  // take_disks() merges pending chunks with the drives' own.
+  for (const DriveChunks& x : extra_chunks)
+    for (size_t i = 0; i < drives_.size(); i++) {
+      if (drives_[i]->index() != x.drive) continue;
+      std::vector<uint64_t> all;
+      std::set_union(pending_chunks_[i].begin(), pending_chunks_[i].end(), x.chunks.begin(), x.chunks.end(),
+                     std::back_inserter(all));
+      pending_chunks_[i] = std::move(all);
+    }
   const uint64_t epoch = epoch_number_;
   take_checkpoint(std::move(pages), Clock::now());
   return epoch;
+}
+
+std::vector<uint64_t> Primary::drive_chunk_counts() const {
+  std::vector<uint64_t> counts;
+  for (const auto& d : drives_) {
+    if (counts.size() <= d->index()) counts.resize(d->index() + 1, 0);
+    counts[d->index()] = d->chunk_count();
+  }
+  return counts;
 }
 
 bool Primary::peer_lost() const {

@@ -108,8 +108,12 @@ class Primary {
   // Checkpoint 0 was taken (the secondary starts from it).
   bool synced() const { return synced_; }
   // Lockstep, vCPU thread, after synced(): a checkpoint now of the pages
-  // written since the last one and `extra` (ascending); returns its epoch.
-  uint64_t request_checkpoint(const std::vector<uint32_t>& extra);
+  // and drive chunks written since the last one and `extra_pages`,
+  // `extra_chunks` (ascending; drives by index); returns its epoch.
+  uint64_t request_checkpoint(const std::vector<uint32_t>& extra_pages,
+                              const std::vector<DriveChunks>& extra_chunks = {});
+  // Each drive's chunk count by index (0 for a read-only one).
+  std::vector<uint64_t> drive_chunk_counts() const;
   // The newest checkpoint the peer acknowledged, if any.
   std::optional<uint64_t> acked() const {
     if (!any_acked_) return std::nullopt;

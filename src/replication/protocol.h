@@ -30,7 +30,7 @@ inline constexpr uint32_t kMagic = 0x4c505254;  // "TRPL" little-endian
 // 2: the hello names the arbiter's pair and standby token. 3: page diffs
 // (diffs and feedback messages, the hello's diff thresholds). 4: the
 // hello's mode, and quasi-lockstep fault tolerance's messages (src/ft/).
-inline constexpr uint16_t kProtocolVersion = 4;
+inline constexpr uint16_t kProtocolVersion = 5;
 inline constexpr size_t kHeaderSize = 32;
 // A pages message holds at most one block of this many pages; no payload
 // is larger than a raw block and its page list, or a state message.

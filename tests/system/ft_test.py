@@ -19,7 +19,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from system_test import SKIP, Failure, expect, free_port, guest_args, main  # noqa: E402
 from replication_test import Proc, wait_socket  # noqa: E402
-from replication_tap_test import CLIENT, Net  # noqa: E402
+from replication_tap_test import CLIENT, Net, monitor  # noqa: E402
+from arbiter_test import Etcd, answer, quiet_for  # noqa: E402
 
 
 def ft_status(tandem, sock):
@@ -32,7 +33,7 @@ class Pair:
     """A secondary and a primary protected by it, each with a monitor; the
     primary forwards host ports to the guest's 80 and 81."""
 
-    def __init__(self, tandem, tmp, ft_extra=""):
+    def __init__(self, tandem, tmp, ft_extra="", standby_extra=(), primary_extra=()):
         self.tandem = tandem
         self.port = free_port()
         self.http, self.raw = free_port(), free_port()
@@ -40,9 +41,10 @@ class Pair:
         self.ssock = os.path.join(tmp, "s.sock")
         net = f"user,hostfwd=tcp:127.0.0.1:{self.http}-:80,hostfwd=tcp:127.0.0.1:{self.raw}-:81"
         primary_args = [tandem] + guest_args(["--net", net, "--monitor", "unix:" + self.psock,
-                                              "--ft", f"peer=127.0.0.1:{self.port}{ft_extra}"])
+                                              "--ft", f"peer=127.0.0.1:{self.port}{ft_extra}"]
+                                             + list(primary_extra))
         self.secondary = Proc([tandem, "secondary", "--listen", f"127.0.0.1:{self.port}", "--net", "user",
-                               "--monitor", "unix:" + self.ssock])
+                               "--monitor", "unix:" + self.ssock] + list(standby_extra))
         self.primary = None
         try:
             self.secondary.wait_for("listening on", stream="err", timeout=30)
@@ -204,6 +206,58 @@ def test_ft_secondary_lost(tandem):
         pair.end()
 
 
+def test_ft_writable_drive(tandem):
+    """A writable drive: the secondary's guest writes its copy (in
+    --drive-dir) and each resync makes every chunk either side wrote the
+    primary's. Each guest writes its own clock to a block chosen by that
+    clock (so each side writes one the other does not): after resyncs the
+    two files are equal byte for byte. The primary killed, the secondary's
+    guest reads the primary's data."""
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-ft-drive-")
+    disk = os.path.join(tmp.name, "disk.img")
+    copies = os.path.join(tmp.name, "copies")
+    os.mkdir(copies)
+    with open(disk, "wb") as f:
+        f.truncate(4 << 20)
+    pair = Pair(tandem, tmp.name, ",period=300,heartbeat=50", ["--drive-dir", copies, "--heartbeat", "50"],
+                ["--drive", f"file={disk},format=raw"])
+    try:
+        pair.primary.type("n=$(grep -m1 'now at' /proc/timer_list | cut -d' ' -f3); "
+                          "echo \"clock $n\" | dd of=/dev/vda bs=4096 seek=$((8 + n % 64)) conv=notrunc,fsync 2>/dev/null; "
+                          "echo same-block | dd of=/dev/vda bs=4096 seek=2 conv=notrunc,fsync 2>/dev/null; "
+                          "echo wrote-$((6*7))")
+        pair.primary.wait_for("wrote-42", others=[pair.secondary])
+        copy = os.path.join(copies, "drive0.img")
+        deadline = time.time() + 60
+        differ = "not compared yet"
+        while True:
+            before = ft_status(tandem, pair.psock)["resyncs"].get("periodic", 0)
+            while ft_status(tandem, pair.psock)["resyncs"].get("periodic", 0) < before + 2:
+                expect(time.time() < deadline, f"after resyncs for 60 s, the drive copies differ in blocks {differ}",
+                       json.dumps(ft_status(tandem, pair.psock)))
+                for p in pair.procs():
+                    p.pump()
+                time.sleep(0.1)
+            with open(disk, "rb") as a, open(copy, "rb") as b:
+                primary, secondary = a.read(), b.read()
+            if primary == secondary:
+                break
+            differ = [i for i in range(1024) if primary[i * 4096:(i + 1) * 4096] != secondary[i * 4096:(i + 1) * 4096]]
+        clock = [primary[i * 4096:i * 4096 + 40].split(b"\n")[0] for i in range(8, 72) if primary[i * 4096] != 0]
+        expect(len(clock) == 1 and clock[0].startswith(b"clock "), f"the primary's clock block: {clock}")
+        expect(primary[2 * 4096:2 * 4096 + 10] == b"same-block", "block 2")
+        pair.primary.p.send_signal(signal.SIGKILL)
+        pair.secondary.wait_for("after the loss was seen", stream="err", timeout=30)
+        pair.secondary.type("dd if=/dev/vda bs=4096 skip=2 count=70 2>/dev/null | grep -a -e same-block -e clock; "
+                            "echo read-$((5*5))")
+        pair.secondary.wait_for("read-25", timeout=60)
+        out = pair.secondary.out
+        expect(b"same-block" in out and clock[0] in out, f"the secondary's guest read {out[-300:]!r}, "
+               f"not the primary's {clock[0]!r}")
+    finally:
+        pair.end()
+
+
 def test_ft_errors(tandem):
     """Wrong flags and wrong peers get clear errors and a non-zero exit."""
     def run(args, timeout=60):
@@ -234,21 +288,87 @@ def test_ft_errors(tandem):
 
 
 
-def monitor(sock, command, args=None):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(30)
-        s.connect(sock)
-        f = s.makefile("rwb")
-        f.readline()  # greeting
-        f.write(b'{"execute": "qmp_capabilities"}\n')
-        f.flush()
-        f.readline()
-        f.write(json.dumps({"execute": command, "arguments": args or {}}).encode() + b"\n")
-        f.flush()
-        while True:
-            reply = json.loads(f.readline())
-            if "return" in reply or "error" in reply:
-                return reply
+class ArbiterPair(Pair):
+    """A pair whose sides both hold the pair 'ft' in an etcd of the test's
+    own, with 50 ms heartbeats (a side is lost after 150 ms)."""
+
+    def __init__(self, tandem):
+        guest_args()  # skips (exits) without a guest, before any process starts
+        self.tmp = tempfile.TemporaryDirectory(prefix="tandem-ft-arbiter-")
+        self.etcd = Etcd()
+        arbiter = ["--arbiter", f"etcd={self.etcd.url},name=ft"]
+        try:
+            super().__init__(tandem, self.tmp.name, ",heartbeat=50", ["--heartbeat", "50"] + arbiter, arbiter)
+        except BaseException:
+            self.etcd.end()
+            raise
+
+    def owner(self):
+        return self.etcd.get("tandem/pair/ft/owner")
+
+    def end(self):
+        for p in self.procs():
+            p.p.send_signal(signal.SIGCONT)
+        super().end()
+        self.etcd.end()
+        self.tmp.cleanup()
+
+
+def test_ft_arbiter_primary_frozen(tandem):
+    """The primary stops (cut off from its secondary and from etcd) for
+    longer than its lease: the secondary takes the pair and goes live; the
+    primary, running again, finds the pair taken and never shows output
+    again. While the secondary is one, its console shows nothing."""
+    pair = ArbiterPair(tandem)
+    try:
+        answer(pair.primary, "before", 3, 3, others=[pair.secondary])
+        pair.secondary.pump()
+        expect(b"before-9" not in pair.secondary.out, "a secondary showed its console",
+               pair.secondary.out.decode(errors="replace"))
+        pair.primary.p.send_signal(signal.SIGSTOP)
+        pair.secondary.wait_for("after the loss was seen", stream="err", timeout=30)
+        err = pair.secondary.err.decode(errors="replace")
+        expect("the arbiter gave pair 'ft' to this backup" in err, "the secondary went live without the pair", err)
+        answer(pair.secondary, "live", 7, 7)
+        pair.primary.p.send_signal(signal.SIGCONT)
+        pair.primary.type("echo zombie-$((6*7))")
+        pair.primary.wait_for("was taken by", stream="err", timeout=30)
+        quiet_for(pair.primary, "zombie-42", 3, others=[pair.secondary])
+        s = ft_status(tandem, pair.ssock)
+        expect(s["state"] == "live", f"secondary: {s}")
+        owner = pair.owner()
+        expect(s["arbiter"]["state"] == "owner" and owner == s["arbiter"]["id"],
+               f"etcd's owner {owner!r} is not the secondary", json.dumps(s))
+        ps = ft_status(tandem, pair.psock)
+        expect(ps["arbiter"]["state"] == "fenced" and ps["state"] == "unprotected", f"primary: {ps}")
+        answer(pair.secondary, "still", 8, 8, others=[pair.primary])
+        quiet_for(pair.primary, "zombie-42", 0.5)
+    finally:
+        pair.end()
+
+
+def test_ft_arbiter_secondary_frozen(tandem):
+    """The secondary stops past the heartbeat timeout while the primary
+    still reaches etcd: the primary records in etcd that it runs on
+    unprotected and goes on showing output; the secondary, thawed, must
+    not go live."""
+    pair = ArbiterPair(tandem)
+    try:
+        answer(pair.primary, "before", 3, 3, others=[pair.secondary])
+        pair.secondary.p.send_signal(signal.SIGSTOP)
+        pair.primary.wait_for("runs on unprotected", stream="err", timeout=30)
+        answer(pair.primary, "unprotected", 4, 4)
+        time.sleep(1.5)  # longer than the lease: a stale secondary could try
+        pair.secondary.p.send_signal(signal.SIGCONT)
+        pair.secondary.wait_for("stops", stream="err", timeout=30)
+        expect(pair.secondary.p.wait(timeout=30) == 0, "the stale secondary's exit status")
+        expect(b"after the loss was seen" not in pair.secondary.err, "the secondary went live",
+               pair.secondary.err.decode())
+        expect(pair.secondary.out == b"", "the secondary showed output", pair.secondary.out.decode(errors="replace"))
+        answer(pair.primary, "still", 5, 5)
+        expect(ft_status(tandem, pair.psock)["state"] == "unprotected", "the primary's state")
+    finally:
+        pair.end()
 
 
 PRIMARY_KILLS = int(os.environ.get("TANDEM_FT_PRIMARY_KILLS", "10"))

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "mem/phys_bus.h"
@@ -28,6 +29,22 @@ std::unique_ptr<GuestMemory> make(uint64_t size = 16 * kPageSize) {
   auto m = GuestMemory::create(kBase, size);
   EXPECT_TRUE(m.ok());
   return std::move(m).value();
+}
+
+TEST(GuestMemory, ReleasedPagesReadZeroAndAreNotPopulated) {
+  auto m = make();
+  for (uint32_t p : {2u, 3u, 4u, 9u}) {
+    std::memset(m->page_host(p), 0xab, kPageSize);
+    m->mark_populated(p);
+  }
+  m->release_pages(std::vector<uint32_t>{2, 3, 9});
+  for (uint32_t p : {2u, 3u, 9u}) {
+    EXPECT_FALSE(m->is_populated(p)) << p;
+    for (size_t i = 0; i < kPageSize; i++) ASSERT_EQ(m->page_host(p)[i], 0) << "page " << p << " byte " << i;
+  }
+  EXPECT_TRUE(m->is_populated(4));
+  EXPECT_EQ(m->page_host(4)[kPageSize - 1], 0xab) << "a page next to a released run lost its bytes";
+  EXPECT_EQ(m->populated_pages(), std::vector<uint32_t>{4});
 }
 
 TEST(GuestMemory, RejectsBadSizes) {

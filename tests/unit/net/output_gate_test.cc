@@ -59,6 +59,21 @@ TEST(OutputGate, HoldsUntilItsEpochIsReleasedInOrder) {
   EXPECT_EQ(g.held_bytes(), 0u);
 }
 
+TEST(OutputGate, ReleaseAllKeepsTheEpochOpen) {
+  Recorder r;
+  OutputGate g(r.sink(), /*pass_through=*/false);
+  ASSERT_TRUE(hold(g, 3, "a").ok());
+  ASSERT_TRUE(hold(g, 3, "b").ok());
+  EXPECT_EQ(g.release_all(), 2u);
+  EXPECT_EQ(r.frames, (std::vector<std::string>{"a", "b"}));
+  // Unlike release_through(3), later output of epoch 3 is still held.
+  ASSERT_TRUE(hold(g, 3, "c").ok());
+  EXPECT_EQ(g.held_frames(), 1u);
+  EXPECT_FALSE(g.released_through().has_value());
+  EXPECT_EQ(g.release_all(), 1u);
+  EXPECT_EQ(r.frames.back(), "c");
+}
+
 TEST(OutputGate, RefusesFramesOfOlderOrReleasedEpochs) {
   Recorder r;
   OutputGate g(r.sink(), false);
