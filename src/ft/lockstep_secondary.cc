@@ -327,7 +327,7 @@ void LockstepSecondary::tick() {
     }
     stats_.entropy_underruns = entropy_->underruns;
   }
-  if (ended && !live_) {
+  if (ended && !live_ && !exiting_) {
     if (backup_->went_live()) {
       go_live();
     } else {
@@ -338,6 +338,7 @@ void LockstepSecondary::tick() {
         stats_.state = "stopped";
       }
       std::fprintf(stderr, "tandem: secondary: %s; the secondary's VM stops\n", why.c_str());
+      exiting_ = true;  // (ticks run until the loop sees the request)
       vm.request_exit(build_error_.empty() ? 0 : 1);
     }
   }

@@ -110,6 +110,7 @@ class LockstepSecondary {
   uint64_t applied_ = 0;  // the sync epoch the guest runs in
   bool stopped_ = false;  // paused for a resync
   bool live_ = false;
+  bool exiting_ = false;  // request_exit() made
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -39,7 +39,9 @@ class Etcd:
     """etcd on free loopback ports; end() kills it by pid and removes its
     directory. Timings that let it grant 1 s leases."""
 
-    def __init__(self):
+    def __init__(self, extra_hosts=()):
+        """`extra_hosts`: addresses (of this namespace) it also serves
+        clients on, at the same port."""
         exe = shutil.which("etcd")
         if not exe:
             print("skipped: etcd is not installed (apt-get install etcd-server)")
@@ -47,10 +49,12 @@ class Etcd:
         self.dir = tempfile.mkdtemp(prefix="tandem-etcd-")
         client, peer = free_port(), free_port()
         self.url = f"http://127.0.0.1:{client}"
+        self.port = client
+        listen = ",".join([self.url] + [f"http://{h}:{client}" for h in extra_hosts])
         p = f"http://127.0.0.1:{peer}"
         self.log = open(os.path.join(self.dir, "etcd.log"), "wb")
         self.p = subprocess.Popen([exe, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
-                                   "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                                   "--listen-client-urls", listen, "--advertise-client-urls", self.url,
                                    "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
                                    "--initial-cluster", "t=" + p, "--heartbeat-interval", "50",
                                    "--election-timeout", "500"], stdout=self.log, stderr=self.log)

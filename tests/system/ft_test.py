@@ -206,6 +206,118 @@ def test_ft_secondary_lost(tandem):
         pair.end()
 
 
+class CutNet:
+    """Two hosts as network namespaces, each joined to this one (where
+    etcd serves) by a veth pair, and to each other by a third: the pair's
+    link, which cut() takes down while both still reach etcd. Names and
+    subnets unique to this process; removed at the end, failed or not."""
+
+    def __init__(self):
+        pid = os.getpid()
+        tag = "%04x" % (pid & 0xffff)
+        self.ns = ["tfp" + tag, "tfs" + tag]
+
+        def subnet(i):  # a /30 of its own per link and process (pid < 65536)
+            return f"10.{200 + 4 * i + ((pid >> 6) & 3)}.{(pid >> 8) & 0xff}.{(pid & 0x3f) * 4}"
+        self.links = []  # (end in ns or None for here, name, address) pairs
+        for i, (a, b) in enumerate([(None, 0), (None, 1), (0, 1)]):
+            base = subnet(i).rsplit(".", 1)
+            addr = [f"{base[0]}.{int(base[1]) + 1}", f"{base[0]}.{int(base[1]) + 2}"]
+            self.links.append(((a, f"tf{i}a{tag}", addr[0]), (b, f"tf{i}b{tag}", addr[1])))
+        self.made = []
+
+    def etcd_host(self, side):
+        return self.links[side][0][2]
+
+    def pair_address(self):
+        return self.links[2][1][2]  # the secondary's end
+
+    def __enter__(self):
+        try:
+            for ns in self.ns:
+                subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+                self.made.append(ns)
+                self.exec_in(ns, "ip", "link", "set", "lo", "up")
+            for (a, an, aaddr), (b, bn, baddr) in self.links:
+                subprocess.run(["ip", "link", "add", an, "type", "veth", "peer", "name", bn], check=True,
+                               capture_output=True)
+                for ns, name, addr in ((a, an, aaddr), (b, bn, baddr)):
+                    if ns is not None:
+                        subprocess.run(["ip", "link", "set", name, "netns", self.ns[ns]], check=True, capture_output=True)
+                    cmd = ["ip", "netns", "exec", self.ns[ns]] if ns is not None else []
+                    subprocess.run(cmd + ["ip", "addr", "add", addr + "/30", "dev", name], check=True, capture_output=True)
+                    subprocess.run(cmd + ["ip", "link", "set", name, "up"], check=True, capture_output=True)
+                if a is None:
+                    self.made.append(an)  # deleting one end deletes both
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def exec_in(self, ns, *cmd):
+        subprocess.run(["ip", "netns", "exec", ns] + list(cmd), check=True, capture_output=True)
+
+    def run_in(self, side):
+        return ["ip", "netns", "exec", self.ns[side]]
+
+    def cut(self):
+        self.exec_in(self.ns[0], "ip", "link", "set", self.links[2][0][1], "down")
+
+    def __exit__(self, *exc):
+        for name in reversed(self.made):
+            if name in self.ns:
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            else:
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_ft_arbiter_cut_link(tandem):
+    """The link between the two hosts is cut while both still reach etcd:
+    the secondary must wait for the primary's lease and, once the primary
+    has recorded that it runs on unprotected, never go live; the primary
+    goes on showing output. Never do both release output."""
+    if os.geteuid() != 0:
+        print("skipped: needs root for network namespaces")
+        sys.exit(SKIP)
+    guest_args()  # skips without a guest
+    with CutNet() as net:
+        etcd = Etcd(extra_hosts=[net.etcd_host(0), net.etcd_host(1)])
+        tmp = tempfile.TemporaryDirectory(prefix="tandem-ft-cut-")
+        psock, ssock = os.path.join(tmp.name, "p.sock"), os.path.join(tmp.name, "s.sock")
+        port = free_port()
+        arbiter = [f"etcd=http://{net.etcd_host(side)}:{etcd.port},name=ft" for side in (0, 1)]
+        secondary = primary = None
+        try:
+            secondary = Proc(net.run_in(1) + [tandem, "secondary", "--listen", f"{net.pair_address()}:{port}",
+                                               "--heartbeat", "50", "--arbiter", arbiter[1], "--monitor", "unix:" + ssock])
+            secondary.wait_for("listening on", stream="err", timeout=30)
+            primary = Proc(net.run_in(0) + [tandem] + guest_args([
+                "--ft", f"peer={net.pair_address()}:{port},heartbeat=50", "--arbiter", arbiter[0],
+                "--monitor", "unix:" + psock]))
+            primary.wait_for("tandem-guest: ready", others=[secondary])
+            answer(primary, "before", 3, 3, others=[secondary])
+            expect(ft_status(tandem, psock)["state"] == "protected", "the pair is not protected")
+            net.cut()
+            primary.wait_for("runs on unprotected", stream="err", timeout=30, others=[secondary])
+            answer(primary, "cut", 4, 4, others=[secondary])
+            secondary.wait_for("stops", stream="err", timeout=30, others=[primary])
+            err = secondary.err.decode(errors="replace")
+            expect("after the loss was seen" not in err, "the secondary went live while the primary ran", err)
+            expect(secondary.out == b"", "the secondary showed output", secondary.out.decode(errors="replace"))
+            ps = ft_status(tandem, psock)
+            expect(ps["state"] == "unprotected" and ps["arbiter"]["state"] == "owner", f"primary: {ps}")
+            expect(etcd.get("tandem/pair/ft/owner") == ps["arbiter"]["id"], "etcd's owner is not the primary")
+            answer(primary, "still", 5, 5)
+            print("cut: the primary ran on unprotected; the secondary said:",
+                  [line for line in err.splitlines() if "secondary" in line or "arbiter" in line])
+        finally:
+            for p in (primary, secondary):
+                if p:
+                    p.end()
+            etcd.end()
+            tmp.cleanup()
+
+
 def test_ft_writable_drive(tandem):
     """A writable drive: the secondary's guest writes its copy (in
     --drive-dir) and each resync makes every chunk either side wrote the
