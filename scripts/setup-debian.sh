@@ -9,6 +9,7 @@ PACKAGES=(
   # tandem itself
   build-essential cmake pkg-config make
   libfdt-dev libslirp-dev libglib2.0-dev libzstd-dev liblz4-dev libxxhash-dev
+  libxbyak-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
   # fuzzing (tests/fuzz, bench/fuzz/run): clang and its libFuzzer runtime

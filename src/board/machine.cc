@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "board/elf_loader.h"
@@ -175,6 +176,12 @@ Status Machine::build(bool load) {
     clock_ = std::move(c);
   }
   hart_ = std::make_unique<cpu::Hart>(*bus_, *clock_, 0);
+  std::string engine = config_.engine;
+  if (const char* env = std::getenv("TANDEM_ENGINE"); engine.empty() && env) engine = env;
+  if (engine == "jit")
+    hart_->set_engine(cpu::Engine::kJit);
+  else if (!engine.empty() && engine != "interp")
+    return Error("CPU engine '" + engine + "' (--engine or TANDEM_ENGINE): expected interp or jit");
   TANDEM_TRY(attach_devices());
   if (!load) {
     hart_->reset(kRamBase);
@@ -553,8 +560,12 @@ Result<int> Machine::run() {
 
 void Machine::print_stats(double seconds) const {
   uint64_t n = hart_->instret();
-  std::fprintf(stderr, "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f}\n",
-               static_cast<unsigned long long>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0);
+  std::fprintf(stderr,
+               "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f, "
+               "\"blocks_decoded\": %llu, \"blocks_translated\": %llu}\n",
+               static_cast<unsigned long long>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0,
+               static_cast<unsigned long long>(hart_->blocks_decoded()),
+               static_cast<unsigned long long>(hart_->blocks_translated()));
 }
 
 }  // namespace tandem::board

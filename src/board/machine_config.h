@@ -23,6 +23,9 @@ struct MachineConfig {
   std::vector<std::string> nets;  // backend specs, e.g. "user,hostfwd=..."
   bool rng = true;
   bool icount = false;
+  // The CPU's execution engine: "interp" or "jit" (cpu::Engine); empty:
+  // the environment's TANDEM_ENGINE, else interp. Not part of a snapshot.
+  std::string engine;
   bool stats = false;
   std::string monitor;  // "unix:PATH" or empty
   std::string replicate;  // run --replicate's spec; not part of a snapshot

@@ -45,6 +45,8 @@ const char kRunUsage[] =
     "                          (write 127.0.0.1 to keep the port to this host)\n"
     "  --no-rng                no virtio-rng device\n"
     "  --icount                guest time from instructions executed (deterministic)\n"
+    "  --engine interp|jit     how the CPU runs: the interpreter (default), or with hot\n"
+    "                          blocks translated to x86-64 (default: $TANDEM_ENGINE)\n"
     "  --stats                 print instructions, seconds and MIPS to stderr at exit\n"
     "  --monitor unix:PATH[,server][,nowait]   QMP monitor socket (QEMU's server,\n"
     "                          nowait and wait=off are accepted; tandem never waits)\n"
@@ -197,6 +199,11 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
       c.rng = false;
     } else if (f == "--icount") {
       c.icount = true;
+    } else if (f == "--engine") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (*v != "interp" && *v != "jit") return Error("option --engine: '" + *v + "' is not interp or jit");
+      c.engine = *v;
     } else if (f == "--stats") {
       c.stats = true;
     } else {

@@ -125,6 +125,8 @@ Hart::Block* Hart::init_block(void* mem, uint64_t gpa, const Insn* insns, size_t
   b->log_epoch = 0;
   b->last_found = 0;
   b->pooled = pooled;
+  b->heat = 0;
+  b->jit = nullptr;
   b->insns = reinterpret_cast<Insn*>(reinterpret_cast<uint8_t*>(mem) + sizeof(Block));
   std::memcpy(static_cast<void*>(b->insns), insns, n * sizeof(Insn));
   return b;
@@ -312,6 +314,14 @@ StopReason Hart::run(uint64_t budget) {
     goto trap;                                                   \
   } while (0)
 
+  // Enters block b (bpc, i set): its translation if it has one.
+#define ENTER_BLOCK()                                            \
+  do {                                                           \
+    if (b->jit) goto run_jit;                                    \
+    if (__builtin_expect(jit_on_, 0)) goto warm_block;           \
+    goto* kLabels[static_cast<unsigned>(i->op)];                 \
+  } while (0)
+
   // Ends a block that jumps: when nothing needs attention and the target
   // block is in the jump cache, enter it directly. Each terminator has its
   // own copy of the final indirect jump, which predicts better than one
@@ -339,7 +349,7 @@ StopReason Hart::run(uint64_t budget) {
       i = b->insns;                                                                          \
       cur_block_ = b;                                                                        \
       cur_block_dead_ = false;                                                               \
-      goto* kLabels[static_cast<unsigned>(i->op)];                                           \
+      ENTER_BLOCK();                                                                         \
     }                                                                                        \
     ++sstc_countdown_; /* loop_top counts this block end */                                  \
     goto loop_top;                                                                           \
@@ -385,7 +395,21 @@ StopReason Hart::run(uint64_t budget) {
     i = b->insns;
     cur_block_ = b;
     cur_block_dead_ = false;
+    ENTER_BLOCK();
+
+  warm_block:
+    // Engine::kJit only: hot blocks are translated once, at this entry.
+    if (++b->heat == jit_threshold_ && jit_translate(b)) goto run_jit;
     goto* kLabels[static_cast<unsigned>(i->op)];
+  run_jit: {
+    // The translation runs the block's instructions; the bookkeeping of
+    // its end (instret_, the sstc tick, chaining) is the interpreter's own.
+    const uint64_t r = b->jit(this, bpc);
+    i = b->insns + (r >> 2);
+    if (__builtin_expect((r & 3) == kJitEnd, 1)) CHAIN();
+    if ((r & 3) == kJitTrap) goto trap;
+    goto smc_exit;
+  }
 
   op_ILLEGAL:
     ILLEGAL_INSN();
@@ -654,6 +678,7 @@ StopReason Hart::run(uint64_t budget) {
 #undef STORE
 #undef BRANCH
 #undef ILLEGAL_INSN
+#undef ENTER_BLOCK
 }
 
 }  // namespace tandem::cpu

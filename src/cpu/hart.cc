@@ -1,5 +1,6 @@
 // Hart construction, reset, traps, interrupts and state save/restore.
 #include "cpu/hart.h"
+#include "cpu/jit_code.h"
 
 #include <algorithm>
 #include <cstring>

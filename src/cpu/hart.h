@@ -24,6 +24,12 @@ namespace tandem::cpu {
 
 enum class StopReason { kBudget, kWfi, kStopRequested };
 
+// How a hart executes: the interpreter (the reference), or the
+// interpreter plus a translator of hot blocks to x86-64 (jit.cc).
+enum class Engine : uint8_t { kInterp, kJit };
+
+class JitCode;
+
 enum Priv : uint8_t { kPrivU = 0, kPrivS = 1, kPrivM = 3 };
 
 // Guest-visible state of the hart, nothing derived (no TLB, no decoded
@@ -109,8 +115,18 @@ class Hart : public IrqSink, public mem::MemoryListener {
   bool invalidate_code(uint64_t gpa, uint64_t len) override;
   void drop_code() override { drop_all_blocks(); }
 
+  // The translator (jit.cc) is used only where it can run: an x86-64
+  // host with its code memory mapped. Any thread while the hart is
+  // stopped.
+  void set_engine(Engine e);
+  Engine engine() const { return jit_on_ ? Engine::kJit : Engine::kInterp; }
+  // Entries of a block before it is translated (tests: 1 translates every
+  // block at its first entry).
+  void set_jit_threshold(uint32_t entries) { jit_threshold_ = std::max<uint32_t>(entries, 1); }
+
   // Statistics for tests and benchmarks.
   uint64_t blocks_decoded() const { return blocks_decoded_; }
+  uint64_t blocks_translated() const { return blocks_translated_; }
   uint64_t blocks_adopted() const { return blocks_adopted_; }
 
   // Decoding ahead (predecode.cc). A working-set restore warms the block
@@ -154,6 +170,18 @@ class Hart : public IrqSink, public mem::MemoryListener {
   static constexpr unsigned kJcSize = 1u << kJcBits;
   static constexpr unsigned kMaxBlockInsns = 64;
   static constexpr uint64_t kNoVpn = ~uint64_t{0};
+  // A translated block: runs the block from its first instruction at
+  // virtual pc `bpc` and returns a JitExit | index << 2 (jit.cc).
+  using JitFn = uint64_t (*)(Hart* h, uint64_t bpc);
+  enum JitExit : uint64_t {
+    kJitEnd = 0,   // pc_ set by the block's end; nothing retired yet
+    kJitTrap = 1,  // instruction `index` trapped (exc_cause_/exc_tval_)
+    kJitSmc = 2,   // instruction `index`, a store, invalidated the block
+  };
+  // Block entries before a block is translated: cold code (a boot, a
+  // restored guest's first request) stays interpreted.
+  static constexpr uint32_t kJitThreshold = 64;
+  uint32_t jit_threshold_ = kJitThreshold;
 
   // Host address = addend + virtual address, valid while vpn matches.
   struct TlbEntry {
@@ -168,6 +196,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
     uint32_t log_epoch;     // log_epoch_ when last put in the block log
     uint64_t last_found;    // instret_ when find_block() last returned it
     bool pooled;            // in an offered batch's pool, freed with it
+    uint32_t heat;          // entries counted towards jit_threshold_
+    JitFn jit;              // its translation, or null
     Insn* insns;            // right behind the header (init_block)
   };
   static size_t block_size(size_t insns) { return sizeof(Block) + insns * sizeof(Insn); }
@@ -194,6 +224,12 @@ class Hart : public IrqSink, public mem::MemoryListener {
   Block* decode_crossing(uint64_t pc);
   void drop_all_blocks();
   void free_dead_blocks();
+
+  // --- the translator (jit.cc) ---
+  bool jit_translate(Block* b);
+  void jit_forget_all();  // clears every Block::jit before the code memory is reused
+  static bool jit_load_slow(Hart* h, uint64_t va, uint64_t size, uint64_t* out);
+  static int jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v);
 
   // --- traps and interrupts (hart.cc) ---
   void take_trap(uint64_t cause, uint64_t tval, uint64_t epc);
@@ -392,6 +428,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   bool logging_ = false;
   uint32_t log_epoch_ = 0;
   std::vector<uint64_t> block_log_;
+  bool jit_on_ = false;
+  std::unique_ptr<JitCode> jit_code_;  // mapped at the first translation
+  uint64_t blocks_translated_ = 0;
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
   // hart: `bytes` holds each one's guest bytes as decoded, checked_bytes()

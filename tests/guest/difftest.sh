@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs a bare-metal guest program on tandem and on QEMU's virt board and
-# compares their console output byte for byte and their exit codes.
+# Runs a bare-metal guest program on tandem, once per CPU engine, and on
+# QEMU's virt board and compares their console output byte for byte and
+# their exit codes.
 #   difftest.sh TANDEM ELF
 # Exit: 0 same, 1 different, 77 QEMU not installed (CTest: skipped).
 # Environment: TANDEM_GUEST_TIMEOUT (seconds per run, default 10),
 #              TANDEM_GUEST_MEM (default 64M), QEMU (the QEMU binary),
 #              TANDEM_QEMU_CPU (QEMU -cpu, default rv64,h=false,pmu-num=29),
-#              TANDEM_GUEST_KEEP=DIR keeps both outputs there.
+#              TANDEM_GUEST_KEEP=DIR keeps the outputs there,
+#              TANDEM_ENGINES (tandem's --engine values, default "interp jit").
 set -uo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -43,14 +45,9 @@ trap 'rm -rf "$work"' EXIT
 timeout -k 2 "$timeout_s" "$qemu" -M virt -cpu "$qemu_cpu" -m "$mem" -bios none -kernel "$elf" \
   -display none -serial stdio -monitor none </dev/null >"$work/qemu.out" 2>"$work/qemu.err"
 qemu_rc=$?
-timeout -k 2 "$timeout_s" "$tandem" run -m "$mem" --bios none --kernel "$elf" \
-  </dev/null >"$work/tandem.out" 2>"$work/tandem.err"
-tandem_rc=$?
-
 if [[ -n ${TANDEM_GUEST_KEEP:-} ]]; then
   mkdir -p "$TANDEM_GUEST_KEEP"
   cp "$work/qemu.out" "$TANDEM_GUEST_KEEP/$name.qemu.out"
-  cp "$work/tandem.out" "$TANDEM_GUEST_KEEP/$name.tandem.out"
 fi
 
 describe() {  # exit code -> words
@@ -65,23 +62,34 @@ if [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
   echo "FAIL: QEMU itself timed out on $name: the test program is broken"
   status=1
 fi
-if ! cmp -s "$work/qemu.out" "$work/tandem.out"; then
-  echo "FAIL: console output differs (--- QEMU, +++ tandem):"
-  diff -u --label "qemu $name" --label "tandem $name" "$work/qemu.out" "$work/tandem.out" | head -n 400
-  status=1
-fi
-if [[ $qemu_rc -ne $tandem_rc ]]; then
-  echo "FAIL: exit code differs: QEMU $(describe $qemu_rc), tandem $(describe $tandem_rc)"
-  status=1
-fi
+for engine in ${TANDEM_ENGINES:-interp jit}; do
+  out=$work/tandem.$engine
+  timeout -k 2 "$timeout_s" "$tandem" run -m "$mem" --bios none --kernel "$elf" --engine "$engine" \
+    </dev/null >"$out.out" 2>"$out.err"
+  tandem_rc=$?
+  [[ -n ${TANDEM_GUEST_KEEP:-} ]] && cp "$out.out" "$TANDEM_GUEST_KEEP/$name.tandem.$engine.out"
+  failed=0
+  if ! cmp -s "$work/qemu.out" "$out.out"; then
+    echo "FAIL: console output differs (--- QEMU, +++ tandem --engine $engine):"
+    diff -u --label "qemu $name" --label "tandem $engine $name" "$work/qemu.out" "$out.out" | head -n 400
+    failed=1
+  fi
+  if [[ $qemu_rc -ne $tandem_rc ]]; then
+    echo "FAIL: exit code differs: QEMU $(describe $qemu_rc), tandem --engine $engine $(describe $tandem_rc)"
+    failed=1
+  fi
+  if [[ $failed -ne 0 && -s $out.err ]]; then
+    echo "--- tandem --engine $engine stderr (last lines):"
+    tail -n 20 "$out.err"
+  fi
+  ((failed)) && status=1
+done
 if [[ $status -ne 0 ]]; then
-  for who in qemu tandem; do
-    if [[ -s $work/$who.err ]]; then
-      echo "--- $who stderr (last lines):"
-      tail -n 20 "$work/$who.err"
-    fi
-  done
+  if [[ -s $work/qemu.err ]]; then
+    echo "--- qemu stderr (last lines):"
+    tail -n 20 "$work/qemu.err"
+  fi
   exit 1
 fi
-echo "PASS: $name: $(wc -l <"$work/qemu.out") lines identical, exit code $qemu_rc"
+echo "PASS: $name: $(wc -l <"$work/qemu.out") lines identical for engines ${TANDEM_ENGINES:-interp jit}, exit code $qemu_rc"
 exit 0

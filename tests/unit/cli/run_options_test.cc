@@ -26,6 +26,20 @@ TEST(RunOptions, ParsesBareMetal) {
   EXPECT_TRUE(c->icount);
 }
 
+TEST(RunOptions, Engine) {
+  auto c = parse({"--kernel", "k"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->engine, "") << "left to TANDEM_ENGINE, else interp";
+  for (const char* e : {"interp", "jit"}) {
+    c = parse({"--kernel", "k", "--engine", e});
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_EQ(c->engine, e);
+  }
+  c = parse({"--kernel", "k", "--engine", "tcg"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(), "option --engine: 'tcg' is not interp or jit");
+}
+
 TEST(RunOptions, EqualsFormAndDrives) {
   auto c = parse({"--memory=1G", "--kernel=Image", "--drive", "file=d.img,readonly=on",
                   "--net", "user,hostfwd=tcp:127.0.0.1:8080-:80"});

@@ -1,0 +1,460 @@
+// The translator: hot blocks to x86-64 with Xbyak (Engine::kJit). The
+// interpreter stays the reference: a translation runs exactly the
+// instructions of one block, with the interpreter's meaning for each, and
+// hands the block's end back to the run loop (exec.cc, run_jit), which
+// does the same bookkeeping as for an interpreted block (instret_, the
+// sstc tick, budget, stop and interrupt checks, chaining through the jump
+// cache). So a run's instruction counts, traps and timer interrupts do not
+// depend on the engine. A block with any instruction outside the subset
+// below (CSR, FP, AMO, system, Zb*) is never translated.
+//
+// Loads and stores look up the same TLBs inline as load<T>/store<T> do and
+// call the same slow paths on a miss (load_slow, store_slow_status), so
+// memory tracking and self-modifying code behave as interpreted.
+#include <sys/mman.h>
+
+#include <xbyak/xbyak.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "cpu/hart.h"
+#include "cpu/jit_code.h"
+
+namespace tandem::cpu {
+
+JitCode::JitCode() {
+  void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
+}
+
+JitCode::~JitCode() {
+  if (base_) munmap(base_, kSize);
+}
+
+namespace {
+
+bool translatable(Op op) {
+  switch (op) {
+    case Op::END: case Op::NOP: case Op::FENCE:
+    case Op::LUI: case Op::AUIPC: case Op::JAL: case Op::JALR:
+    case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU:
+    case Op::LB: case Op::LH: case Op::LW: case Op::LD: case Op::LBU: case Op::LHU: case Op::LWU:
+    case Op::SB: case Op::SH: case Op::SW: case Op::SD:
+    case Op::ADDI: case Op::SLTI: case Op::SLTIU: case Op::XORI: case Op::ORI: case Op::ANDI:
+    case Op::SLLI: case Op::SRLI: case Op::SRAI:
+    case Op::ADD: case Op::SUB: case Op::SLL: case Op::SLT: case Op::SLTU: case Op::XOR:
+    case Op::SRL: case Op::SRA: case Op::OR: case Op::AND:
+    case Op::ADDIW: case Op::SLLIW: case Op::SRLIW: case Op::SRAIW:
+    case Op::ADDW: case Op::SUBW: case Op::SLLW: case Op::SRLW: case Op::SRAW:
+    case Op::MUL: case Op::MULH: case Op::MULHSU: case Op::MULHU:
+    case Op::DIV: case Op::DIVU: case Op::REM: case Op::REMU:
+    case Op::MULW: case Op::DIVW: case Op::DIVUW: case Op::REMW: case Op::REMUW:
+      return true;
+    default:
+      return false;
+  }
+}
+
+unsigned access_size(Op op) {
+  switch (op) {
+    case Op::LB: case Op::LBU: case Op::SB: return 1;
+    case Op::LH: case Op::LHU: case Op::SH: return 2;
+    case Op::LW: case Op::LWU: case Op::SW: return 4;
+    default: return 8;
+  }
+}
+
+// Offsets of the hart's fields the generated code uses.
+struct Layout {
+  int x, pc, tlb_r, tlb_w;
+};
+
+using namespace Xbyak::util;
+
+// Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc;
+// rax, rcx, rdx, rsi, rdi, r8 scratch. [rsp] is a slot for a slow load's
+// value. Every immediate of a decoded instruction fits in 32 bits.
+class Emitter : public Xbyak::CodeGenerator {
+ public:
+  Emitter(void* at, size_t room, const Layout& l, bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*),
+          int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
+      : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {}
+
+  void block(const Insn* insns, size_t n) {
+    push(rbx);
+    push(rbp);
+    push(r12);
+    push(r13);
+    push(r14);
+    sub(rsp, 16);  // 5 pushes and 16 bytes keep calls 16-byte aligned
+    mov(rbx, rdi);
+    lea(rbp, ptr[rdi + l_.x]);
+    mov(r12, rsi);
+    for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
+    L(exit_);
+    add(rsp, 16);
+    pop(r14);
+    pop(r13);
+    pop(r12);
+    pop(rbp);
+    pop(rbx);
+    ret();
+    for (auto& s : slow_) s();
+  }
+
+ private:
+  Xbyak::Address X(unsigned r) { return qword[rbp + 8 * r]; }
+  Xbyak::Address X32(unsigned r) { return dword[rbp + 8 * r]; }
+  static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
+
+  void leave(uint64_t code) {
+    mov(eax, static_cast<uint32_t>(code));
+    jmp(exit_, T_NEAR);
+  }
+  // pc_ = the block's pc + offset (modulo 2^64), then the block ends.
+  void end_at(int64_t offset) {
+    lea(rax, ptr[r12 + imm32(offset)]);
+    mov(qword[rbx + l_.pc], rax);
+    leave(kExitEnd);
+  }
+  void set_rd_rax(const Insn& in) { mov(X(in.rd), rax); }
+  void set_rd_eax_sext(const Insn& in) {
+    movsxd(rax, eax);
+    mov(X(in.rd), rax);
+  }
+
+  void insn(const Insn& in, unsigned index) {
+    const int64_t here = in.off, next = in.off + in.len;
+    switch (in.op) {
+      case Op::END: end_at(here); return;
+      case Op::NOP: case Op::FENCE: return;
+      case Op::LUI: mov(X(in.rd), imm32(in.imm)); return;
+      case Op::AUIPC:
+        lea(rax, ptr[r12 + imm32(here + in.imm)]);
+        set_rd_rax(in);
+        return;
+      case Op::JAL:
+        lea(rax, ptr[r12 + imm32(next)]);
+        set_rd_rax(in);
+        end_at(here + in.imm);
+        return;
+      case Op::JALR:
+        mov(rax, X(in.rs1));  // before rd is written: rd may be rs1
+        add(rax, imm32(in.imm));
+        and_(rax, -2);
+        lea(rcx, ptr[r12 + imm32(next)]);
+        mov(X(in.rd), rcx);
+        mov(qword[rbx + l_.pc], rax);
+        leave(kExitEnd);
+        return;
+      case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
+        Xbyak::Label taken;
+        mov(rax, X(in.rs1));
+        cmp(rax, X(in.rs2));
+        switch (in.op) {
+          case Op::BEQ: je(taken, T_NEAR); break;
+          case Op::BNE: jne(taken, T_NEAR); break;
+          case Op::BLT: jl(taken, T_NEAR); break;
+          case Op::BGE: jge(taken, T_NEAR); break;
+          case Op::BLTU: jb(taken, T_NEAR); break;
+          default: jae(taken, T_NEAR); break;
+        }
+        end_at(next);
+        L(taken);
+        end_at(here + in.imm);
+        return;
+      }
+      case Op::LB: case Op::LH: case Op::LW: case Op::LD: case Op::LBU: case Op::LHU: case Op::LWU:
+        load(in, index);
+        return;
+      case Op::SB: case Op::SH: case Op::SW: case Op::SD:
+        store(in, index);
+        return;
+      default:
+        alu(in);
+        return;
+    }
+  }
+
+  // va = x[rs1] + imm into rsi; rcx = the TLB entry of `tlb` for it;
+  // jumps to `slow` unless the entry maps va's page and the access stays
+  // in it (load<T>/store<T>'s test), else rax = the host address.
+  void tlb_lookup(const Insn& in, int tlb, unsigned size, Xbyak::Label& slow) {
+    mov(rsi, X(in.rs1));
+    add(rsi, imm32(in.imm));
+    mov(rax, rsi);
+    shr(rax, 12);
+    mov(ecx, eax);
+    and_(ecx, 255);
+    shl(ecx, 4);
+    add(rcx, qword[rbx + tlb]);
+    cmp(qword[rcx], rax);
+    jne(slow, T_NEAR);
+    mov(eax, esi);
+    and_(eax, 0xfff);
+    cmp(eax, 0x1000 - size);
+    ja(slow, T_NEAR);
+    mov(rax, qword[rcx + 8]);
+    add(rax, rsi);
+  }
+
+  void load(const Insn& in, unsigned index) {
+    const unsigned size = access_size(in.op);
+    auto slow = std::make_shared<Xbyak::Label>();
+    auto read = std::make_shared<Xbyak::Label>();
+    tlb_lookup(in, l_.tlb_r, size, *slow);
+    L(*read);
+    switch (in.op) {  // rax: where the value is, in memory or the slot
+      case Op::LB: movsx(rax, byte[rax]); break;
+      case Op::LH: movsx(rax, word[rax]); break;
+      case Op::LW: movsxd(rax, dword[rax]); break;
+      case Op::LD: mov(rax, qword[rax]); break;
+      case Op::LBU: movzx(eax, byte[rax]); break;
+      case Op::LHU: movzx(eax, word[rax]); break;
+      default: mov(eax, dword[rax]); break;
+    }
+    set_rd_rax(in);
+    slow_.push_back([this, slow, read, size, index] {
+      // load_slow(h, va, size, &slot); the slot's low bytes are then read
+      // as the fast path reads memory: static_cast<T> then the extension.
+      L(*slow);
+      mov(rdi, rbx);
+      mov(edx, size);
+      mov(rcx, rsp);
+      mov(rax, reinterpret_cast<uintptr_t>(load_slow_));
+      call(rax);
+      test(al, al);
+      Xbyak::Label fault;
+      jz(fault, T_NEAR);
+      mov(rax, rsp);
+      jmp(*read, T_NEAR);
+      L(fault);
+      leave(kExitTrap | uint64_t{index} << 2);
+    });
+  }
+
+  void store(const Insn& in, unsigned index) {
+    const unsigned size = access_size(in.op);
+    auto slow = std::make_shared<Xbyak::Label>();
+    auto done = std::make_shared<Xbyak::Label>();
+    tlb_lookup(in, l_.tlb_w, size, *slow);
+    mov(rdx, X(in.rs2));
+    switch (size) {
+      case 1: mov(byte[rax], dl); break;
+      case 2: mov(word[rax], dx); break;
+      case 4: mov(dword[rax], edx); break;
+      default: mov(qword[rax], rdx); break;
+    }
+    L(*done);
+    const unsigned rs2 = in.rs2;
+    slow_.push_back([this, slow, done, size, index, rs2] {
+      // store_slow_status(h, va, size, static_cast<T>(x[rs2])).
+      L(*slow);
+      mov(rdi, rbx);
+      mov(edx, size);
+      switch (size) {
+        case 1: movzx(ecx, byte[rbp + 8 * rs2]); break;
+        case 2: movzx(ecx, word[rbp + 8 * rs2]); break;
+        case 4: mov(ecx, dword[rbp + 8 * rs2]); break;
+        default: mov(rcx, qword[rbp + 8 * rs2]); break;
+      }
+      mov(rax, reinterpret_cast<uintptr_t>(store_slow_));
+      call(rax);
+      test(eax, eax);
+      jz(*done, T_NEAR);
+      Xbyak::Label smc;
+      cmp(eax, 1);
+      jne(smc, T_NEAR);
+      leave(kExitTrap | uint64_t{index} << 2);
+      L(smc);
+      leave(kExitSmc | uint64_t{index} << 2);
+    });
+  }
+
+  void alu(const Insn& in) {
+    const int32_t imm = imm32(in.imm);
+    const uint8_t sh = static_cast<uint8_t>(in.imm & 63);
+    switch (in.op) {
+      case Op::ADDI: mov(rax, X(in.rs1)); add(rax, imm); break;
+      case Op::XORI: mov(rax, X(in.rs1)); xor_(rax, imm); break;
+      case Op::ORI: mov(rax, X(in.rs1)); or_(rax, imm); break;
+      case Op::ANDI: mov(rax, X(in.rs1)); and_(rax, imm); break;
+      case Op::SLLI: mov(rax, X(in.rs1)); shl(rax, sh); break;
+      case Op::SRLI: mov(rax, X(in.rs1)); shr(rax, sh); break;
+      case Op::SRAI: mov(rax, X(in.rs1)); sar(rax, sh); break;
+      case Op::SLTI: case Op::SLTIU:
+        mov(rcx, X(in.rs1));
+        xor_(eax, eax);
+        cmp(rcx, imm);  // the immediate sign-extended, as both compare it
+        if (in.op == Op::SLTI) setl(al); else setb(al);
+        break;
+      case Op::ADD: mov(rax, X(in.rs1)); add(rax, X(in.rs2)); break;
+      case Op::SUB: mov(rax, X(in.rs1)); sub(rax, X(in.rs2)); break;
+      case Op::XOR: mov(rax, X(in.rs1)); xor_(rax, X(in.rs2)); break;
+      case Op::OR: mov(rax, X(in.rs1)); or_(rax, X(in.rs2)); break;
+      case Op::AND: mov(rax, X(in.rs1)); and_(rax, X(in.rs2)); break;
+      case Op::SLL: case Op::SRL: case Op::SRA:  // x86 masks a 64-bit count to 6 bits, as RV64 does
+        mov(rcx, X(in.rs2));
+        mov(rax, X(in.rs1));
+        if (in.op == Op::SLL) shl(rax, cl); else if (in.op == Op::SRL) shr(rax, cl); else sar(rax, cl);
+        break;
+      case Op::SLT: case Op::SLTU:
+        mov(rcx, X(in.rs1));
+        xor_(eax, eax);
+        cmp(rcx, X(in.rs2));
+        if (in.op == Op::SLT) setl(al); else setb(al);
+        break;
+      case Op::MUL: mov(rax, X(in.rs1)); imul(rax, X(in.rs2)); break;
+      case Op::MULH: mov(rax, X(in.rs1)); imul(X(in.rs2)); mov(rax, rdx); break;
+      case Op::MULHU: mov(rax, X(in.rs1)); mul(X(in.rs2)); mov(rax, rdx); break;
+      case Op::MULHSU:
+        // signed x unsigned: the unsigned high half, less rs2 when rs1 < 0.
+        mov(rax, X(in.rs1));
+        mul(X(in.rs2));
+        mov(rcx, X(in.rs1));
+        sar(rcx, 63);
+        and_(rcx, X(in.rs2));
+        sub(rdx, rcx);
+        mov(rax, rdx);
+        break;
+      case Op::DIV: case Op::REM: case Op::DIVU: case Op::REMU: divide(in, false); break;
+      default: alu32(in); return;
+    }
+    set_rd_rax(in);
+  }
+
+  // Unprivileged spec 7.2: x/0 = all ones, x%0 = x; the signed overflow
+  // gives the dividend (and remainder 0). Never a host #DE. `word`: the
+  // W forms, on the low 32 bits (the caller sign-extends).
+  void divide(const Insn& in, bool word) {
+    const bool is_signed = in.op == Op::DIV || in.op == Op::REM || in.op == Op::DIVW || in.op == Op::REMW;
+    const bool is_rem = in.op == Op::REM || in.op == Op::REMU || in.op == Op::REMW || in.op == Op::REMUW;
+    const Xbyak::Reg a = word ? Xbyak::Reg(eax) : Xbyak::Reg(rax);
+    const Xbyak::Reg d = word ? Xbyak::Reg(ecx) : Xbyak::Reg(rcx);
+    const Xbyak::Reg r = word ? Xbyak::Reg(edx) : Xbyak::Reg(rdx);
+    Xbyak::Label zero, done;
+    mov(a, word ? X32(in.rs1) : X(in.rs1));
+    mov(d, word ? X32(in.rs2) : X(in.rs2));
+    test(d, d);
+    jz(zero, T_NEAR);
+    if (is_signed) {
+      Xbyak::Label normal;
+      cmp(d, -1);
+      jne(normal, T_NEAR);
+      if (word) {
+        cmp(eax, 0x80000000);
+      } else {
+        mov(rdx, INT64_MIN);
+        cmp(rax, rdx);
+      }
+      jne(normal, T_NEAR);
+      if (is_rem) xor_(eax, eax);  // the quotient is the dividend, already in a
+      jmp(done, T_NEAR);
+      L(normal);
+      word ? cdq() : cqo();
+      idiv(d);
+    } else {
+      xor_(edx, edx);
+      div(d);
+    }
+    if (is_rem) mov(a, r);
+    jmp(done, T_NEAR);
+    L(zero);
+    if (!is_rem) mov(rax, -1);  // the remainder is the dividend, already in a
+    L(done);
+  }
+
+  void alu32(const Insn& in) {
+    const int32_t imm = imm32(in.imm);
+    const uint8_t sh = static_cast<uint8_t>(in.imm & 31);
+    switch (in.op) {
+      case Op::ADDIW: mov(eax, X32(in.rs1)); add(eax, imm); break;
+      case Op::SLLIW: mov(eax, X32(in.rs1)); shl(eax, sh); break;
+      case Op::SRLIW: mov(eax, X32(in.rs1)); shr(eax, sh); break;
+      case Op::SRAIW: mov(eax, X32(in.rs1)); sar(eax, sh); break;
+      case Op::ADDW: mov(eax, X32(in.rs1)); add(eax, X32(in.rs2)); break;
+      case Op::SUBW: mov(eax, X32(in.rs1)); sub(eax, X32(in.rs2)); break;
+      case Op::SLLW: case Op::SRLW: case Op::SRAW:  // a 32-bit count is masked to 5 bits
+        mov(ecx, X32(in.rs2));
+        mov(eax, X32(in.rs1));
+        if (in.op == Op::SLLW) shl(eax, cl); else if (in.op == Op::SRLW) shr(eax, cl); else sar(eax, cl);
+        break;
+      case Op::MULW: mov(eax, X32(in.rs1)); imul(eax, X32(in.rs2)); break;
+      default: divide(in, true); break;
+    }
+    set_rd_eax_sext(in);
+  }
+
+ public:
+  // Hart::JitExit, which is private to the hart.
+  static constexpr uint64_t kExitEnd = 0, kExitTrap = 1, kExitSmc = 2;
+
+ private:
+  const Layout l_;
+  bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
+  int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
+  Xbyak::Label exit_;
+  std::vector<std::function<void()>> slow_;  // out-of-line paths, emitted after the block
+};
+
+}  // namespace
+
+void Hart::set_engine(Engine e) {
+#if defined(__x86_64__)
+  jit_on_ = e == Engine::kJit;
+#else
+  jit_on_ = false;
+  (void)e;
+#endif
+  if (!jit_on_) jit_forget_all();  // the interpreter alone from here on
+}
+
+bool Hart::jit_load_slow(Hart* h, uint64_t va, uint64_t size, uint64_t* out) {
+  return h->load_slow(va, static_cast<unsigned>(size), out);
+}
+
+int Hart::jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v) {
+  return h->store_slow_status(va, static_cast<unsigned>(size), v);
+}
+
+void Hart::jit_forget_all() {
+  for (BlockSlot& slot : table_)
+    if (slot.gpa != kNoVpn) slot.block->jit = nullptr;
+  for (Block* b : dead_) b->jit = nullptr;
+  if (jit_code_) jit_code_->clear();
+}
+
+// Called at a block entry, outside any translated code, so the code
+// memory may be emptied here.
+bool Hart::jit_translate(Block* b) {
+  static_assert(Emitter::kExitEnd == kJitEnd && Emitter::kExitTrap == kJitTrap &&
+                Emitter::kExitSmc == kJitSmc);
+  static_assert(sizeof(TlbEntry) == 16 && kTlbSize == 256, "tlb_lookup's index arithmetic");
+  for (uint32_t k = 0; k < b->count; ++k)
+    if (!translatable(b->insns[k].op)) return false;
+  if (!jit_code_) jit_code_ = std::make_unique<JitCode>();
+  if (!jit_code_->ok()) return false;
+  // The END marker too, when the last instruction does not end the block.
+  const size_t n = b->count > 0 && ends_block(b->insns[b->count - 1].op) ? b->count : b->count + 1;
+  auto field = [this](const void* p) {
+    return static_cast<int>(static_cast<const char*>(p) - reinterpret_cast<const char*>(this));
+  };
+  const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_)};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, &jit_load_slow, &jit_store_slow);
+      e.block(b->insns, n);
+      b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));
+      jit_code_->commit(e.getSize());
+      blocks_translated_++;
+      return true;
+    } catch (const Xbyak::Error&) {
+      jit_forget_all();  // full: start again from empty memory
+    }
+  }
+  return false;
+}
+
+}  // namespace tandem::cpu

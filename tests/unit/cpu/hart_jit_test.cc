@@ -1,0 +1,324 @@
+// The translator (Engine::kJit) against the interpreter, its reference:
+// random RV64IM loops with loads and stores (in RAM, across a page end,
+// to MMIO, faulting), self-modifying code (the next instruction, an
+// earlier block, another page) and trap handlers run on two harts with
+// the same budget slices; registers, pc, instret, memory and device
+// accesses must be equal after every slice.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "machine.h"
+
+namespace tandem::cpu::test {
+namespace {
+
+// Registers with a fixed role; the random instructions write none of them.
+constexpr unsigned kLink = 1, kCodeBase = 3, kMmio = 4, kData = 5, kCount = 6, kTrigger = 26, kUnmapped = 27,
+                   kFarSlot = 28, kPatch = 29, kTraps = 30, kScratch = 31;
+constexpr uint64_t kDataAddr = kRamBase + 0x20000;
+constexpr uint64_t kFarFunc = kRamBase + 0x3000;  // a function on a page of its own
+
+bool writable(unsigned r) {
+  return r != kLink && r != kCodeBase && r != kMmio && r != kData && r != kCount && r < kTrigger;
+}
+
+class Generator {
+ public:
+  explicit Generator(uint32_t seed) : rng_(seed) {}
+
+  // Returns the program; also fills `far` with the far function.
+  Asm program(Asm& far) {
+    Asm a(kRamBase);
+    for (unsigned r = 7; r < kTrigger; ++r) a.li(r, value());
+    a.li(kMmio, static_cast<int64_t>(kMmioBase + 0x800));  // offsets >= 0: refused by the device
+    a.li(kData, static_cast<int64_t>(kDataAddr));
+    a.li(kUnmapped, 0x1000);
+    a.li(kFarSlot, static_cast<int64_t>(kFarFunc));
+    a.li(kCount, 100 + pick(200));
+    a.bind("loop");
+    a.auipc(kCodeBase, 0);  // the loop's address, which SMC offsets are relative to
+    a.addi(10, 10, 1);      // a slot that case 21 patches
+    const uint64_t body = a.here() - 8;
+    // kTrigger: all ones every 32nd iteration, when the SMC cases store to
+    // code; else they store to the data page, so their blocks get hot.
+    a.andi(kTrigger, kCount, 31);
+    a.opi(3, kTrigger, kTrigger, 1);  // sltiu: 1 when zero
+    a.sub(kTrigger, 0, kTrigger);
+    const unsigned n = 8 + pick(48);
+    for (unsigned k = 0; k < n; ++k) one(a, body);
+    a.addi(kCount, kCount, -1);
+    a.bne(kCount, 0, "loop");
+    a.wfi();
+    a.finish();
+
+    // The far function: a slot the loop patches, then a return.
+    far.addi(10, 10, 1);
+    far.jalr(0, kLink, 1);  // bit 0 of the target is dropped
+    return a;
+  }
+
+ private:
+  uint32_t pick(uint32_t n) { return static_cast<uint32_t>(rng_() % n); }
+  unsigned rd() {
+    for (;;) {
+      unsigned r = pick(8) == 0 ? 0 : pick(32);
+      if (r == 0 || writable(r)) return r;
+    }
+  }
+  unsigned rs() { return pick(32); }
+  int64_t value() {
+    static const int64_t special[] = {0, 1, -1, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX, 0x80000000, 0xffffffff};
+    if (pick(3) == 0) return special[pick(sizeof special / sizeof special[0])];
+    return static_cast<int64_t>(rng_());
+  }
+  int32_t imm12() { return static_cast<int32_t>(pick(4096)) - 2048; }
+  // A harmless instruction for code patching: addi x10..x15, x10..x15, imm.
+  uint32_t patch_insn() { return enc::i(imm12(), 10 + pick(6), 0, 10 + pick(6), 0x13); }
+
+  void one(Asm& a, uint64_t body) {
+    switch (pick(24)) {
+      case 0: case 1: case 2: {  // R-type: RV64I and M, 64- and 32-bit
+        static const std::pair<uint32_t, unsigned> ops[] = {
+            {0, 0}, {0x20, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0x20, 5}, {0, 6}, {0, 7},
+            {1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}, {1, 6}, {1, 7}};
+        const auto& [f7, f3] = ops[pick(sizeof ops / sizeof ops[0])];
+        a.op(f7, f3, rd(), rs(), rs());
+        return;
+      }
+      case 3: case 4: {
+        static const std::pair<uint32_t, unsigned> ops[] = {
+            {0, 0}, {0x20, 0}, {0, 1}, {0, 5}, {0x20, 5}, {1, 0}, {1, 4}, {1, 5}, {1, 6}, {1, 7}};
+        const auto& [f7, f3] = ops[pick(sizeof ops / sizeof ops[0])];
+        a.op32(f7, f3, rd(), rs(), rs());
+        return;
+      }
+      case 5: case 6: case 7: {  // I-type
+        const unsigned f3 = pick(8);
+        if (f3 == 1) a.slli(rd(), rs(), pick(64));
+        else if (f3 == 5) pick(2) ? a.srli(rd(), rs(), pick(64)) : a.srai(rd(), rs(), pick(64));
+        else a.opi(f3, rd(), rs(), imm12());
+        return;
+      }
+      case 8: {
+        const unsigned f3 = pick(3) == 0 ? 0 : pick(2) ? 1 : 5;
+        const unsigned sh = pick(32) | (f3 == 5 && pick(2) ? 0x400 : 0);
+        a.w32(enc::i(f3 == 0 ? imm12() : static_cast<int32_t>(sh), rs(), f3, rd(), 0x1b));
+        return;
+      }
+      case 9: pick(2) ? a.lui(rd(), static_cast<uint32_t>(rng_())) : a.auipc(rd(), static_cast<uint32_t>(rng_())); return;
+      case 10: a.li(rd(), value()); return;
+      case 11: case 12: case 13:  // RAM, sometimes across the data page's start
+        a.load(pick(7), rd(), kData, pick(4) == 0 ? -static_cast<int32_t>(pick(8)) - 1 : imm12());
+        return;
+      case 14: case 15: case 16:
+        a.store(pick(4), rs(), kData, pick(4) == 0 ? -static_cast<int32_t>(pick(8)) - 1 : imm12());
+        return;
+      case 17:  // MMIO: a device load/store, or refused (access fault)
+        pick(2) ? a.load(pick(7), rd(), kMmio, imm12()) : a.store(pick(4), rs(), kMmio, imm12());
+        return;
+      case 18:  // nothing mapped there: access fault
+        pick(2) ? a.load(pick(7), rd(), kUnmapped, imm12()) : a.store(pick(4), rs(), kUnmapped, imm12());
+        return;
+      case 19: {  // a forward branch over 1-3 instructions: more blocks
+        const std::string l = "skip" + std::to_string(labels_++);
+        a.br(std::array<unsigned, 6>{0, 1, 4, 5, 6, 7}[pick(6)], rs(), rs(), l);
+        for (unsigned k = pick(3) + 1; k > 0; --k) a.opi(0, rd(), rs(), imm12());
+        a.bind(l);
+        return;
+      }
+      case 20: {  // SMC: patch the very next instruction (same block)
+        a.li(kPatch, static_cast<int32_t>(patch_insn()));
+        const uint64_t offset = a.here() + 5 * 4 - body;  // past smc_store's 5 instructions
+        if (offset >= 2048) return;  // out of an addi's reach
+        a.addi(kScratch, kCodeBase, static_cast<int32_t>(offset));
+        smc_store(a);
+        a.w32(patch_insn());
+        return;
+      }
+      case 21:  // SMC: patch the loop's slot (this block, or an earlier one)
+        a.li(kPatch, static_cast<int32_t>(patch_insn()));
+        a.addi(kScratch, kCodeBase, 4);
+        smc_store(a);
+        return;
+      case 22:  // SMC: call the far function, then patch its slot (another page)
+        a.jal(kLink, static_cast<int32_t>(kFarFunc - a.here()));
+        a.li(kPatch, static_cast<int32_t>(patch_insn()));
+        a.mv(kScratch, kFarSlot);
+        smc_store(a);
+        return;
+      default:
+        a.nop();
+        return;
+    }
+  }
+
+  // Stores kPatch at kScratch when kTrigger is set, else at kData.
+  static void smc_store(Asm& a) {
+    a.sub(kScratch, kScratch, kData);
+    a.op(0, 7, kScratch, kScratch, kTrigger);  // and
+    a.add(kScratch, kScratch, kData);
+    a.sw(kPatch, kScratch, 0);
+  }
+
+  std::mt19937_64 rng_;
+  unsigned labels_ = 0;
+};
+
+// M-mode handler: count the trap, skip the instruction, return.
+void install_skip_handler(Machine& m) {
+  Asm h(Machine::kHandler);
+  h.addi(kTraps, kTraps, 1);
+  h.csrr(kScratch, kCsrMepc);
+  h.addi(kScratch, kScratch, 4);
+  h.csrw(kCsrMepc, kScratch);
+  h.mret();
+  m.load(h);
+  EXPECT_TRUE(m.hart->write_csr(kCsrMtvec, Machine::kHandler));
+}
+
+void expect_same(Machine& interp, Machine& jit, const std::string& where) {
+  for (unsigned r = 0; r < 32; ++r) ASSERT_EQ(interp.x(r), jit.x(r)) << where << " x" << r;
+  ASSERT_EQ(interp.hart->pc(), jit.hart->pc()) << where;
+  ASSERT_EQ(interp.hart->instret(), jit.hart->instret()) << where;
+  // Code, handler, far function and data pages.
+  ASSERT_EQ(std::memcmp(interp.ram->host(), jit.ram->host(), 0x30000), 0) << where << ": memory differs";
+  ASSERT_EQ(interp.dev.log.size(), jit.dev.log.size()) << where << ": device accesses";
+  ASSERT_EQ(interp.csr(kCsrMcause), jit.csr(kCsrMcause)) << where;
+  ASSERT_EQ(interp.csr(kCsrMtval), jit.csr(kCsrMtval)) << where;
+}
+
+// Odd seeds translate every block at its first entry (so every store to
+// code runs translated), even seeds at the default threshold (translated
+// and interpreted blocks mixed, as in a guest).
+TEST(HartJit, RandomProgramsMatchTheInterpreter) {
+  uint64_t translated = 0, traps = 0;
+  for (uint32_t seed = 1; seed <= 400; ++seed) {
+    Machine interp, jit;
+    jit.hart->set_engine(Engine::kJit);
+    if (seed % 2) jit.hart->set_jit_threshold(1);
+    ASSERT_EQ(jit.hart->engine(), Engine::kJit);
+    Generator gen(seed);
+    Asm far(kFarFunc);
+    const Asm a = gen.program(far);
+    for (Machine* m : {&interp, &jit}) {
+      m->load(a);
+      m->load(far);
+      install_skip_handler(*m);
+    }
+    // Memory tracking must see the same pages: each slice is an epoch
+    // and a trace (both re-arm the TLBs).
+    auto log_i = interp.ram->open_dirty_log("test"), log_j = jit.ram->open_dirty_log("test");
+    interp.ram->start_trace();
+    jit.ram->start_trace();
+    std::mt19937 slices(seed);
+    const std::string name = "seed " + std::to_string(seed);
+    for (int k = 0; k < 400; ++k) {
+      const uint64_t budget = 1 + slices() % (k % 2 ? 5000 : 40);
+      const StopReason ri = interp.run(budget), rj = jit.run(budget);
+      ASSERT_EQ(ri, rj) << name << " slice " << k;
+      expect_same(interp, jit, name + " slice " + std::to_string(k));
+      if (HasFatalFailure()) return;
+      ASSERT_EQ(log_i->end_epoch(), log_j->end_epoch()) << name << " slice " << k << ": dirty pages";
+      ASSERT_EQ(interp.ram->stop_trace(), jit.ram->stop_trace()) << name << " slice " << k << ": accessed pages";
+      interp.ram->start_trace();
+      jit.ram->start_trace();
+      if (ri == StopReason::kWfi) break;
+    }
+    translated += jit.hart->blocks_translated();
+    traps += jit.x(kTraps);
+  }
+  // The comparison means something only if blocks ran translated and
+  // faults happened in them.
+  EXPECT_GT(translated, 300u);
+  EXPECT_GT(traps, 300u);
+}
+
+// Every M instruction on the edge cases (division by zero, the signed
+// overflow, 32-bit operands that are not sign-extended), translated at
+// the first entry, against the interpreter.
+TEST(HartJit, MultiplyDivideEdgeCases) {
+  const int64_t values[] = {0, 1, -1, 2, -2, 7, -7, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX,
+                            0x80000000, 0xffffffff, 0x123456789abcdef0};
+  for (int64_t va : values) {
+    for (int64_t vb : values) {
+      Machine interp, jit;
+      jit.hart->set_engine(Engine::kJit);
+      jit.hart->set_jit_threshold(1);
+      Asm a(kRamBase);
+      a.li(1, va);
+      a.li(2, vb);
+      unsigned rd = 3;
+      for (unsigned f3 = 0; f3 < 8; ++f3) a.op(1, f3, rd++, 1, 2);
+      for (unsigned f3 : {0u, 4u, 5u, 6u, 7u}) a.op32(1, f3, rd++, 1, 2);
+      a.jal(0, 4);  // ends the block: the next one (WFI) stays interpreted
+      a.wfi();
+      for (Machine* m : {&interp, &jit}) {
+        m->load(a);
+        ASSERT_EQ(m->run(), StopReason::kWfi);
+      }
+      ASSERT_EQ(jit.hart->blocks_translated(), 1u);
+      for (unsigned r = 3; r < rd; ++r)
+        ASSERT_EQ(interp.x(r), jit.x(r)) << "x" << r << " for " << va << ", " << vb;
+    }
+  }
+}
+
+// A hot loop is translated and gives the interpreter's results.
+TEST(HartJit, HotLoopIsTranslated) {
+  Machine interp, jit;
+  jit.hart->set_engine(Engine::kJit);
+  Asm a(kRamBase);
+  a.li(1, static_cast<int64_t>(kDataAddr));
+  a.li(2, 1000);
+  a.li(3, 0);
+  a.bind("loop");
+  a.add(3, 3, 2);
+  a.sd(3, 1, 0);
+  a.ld(4, 1, 0);
+  a.op(1, 4, 5, 4, 2);  // div
+  a.addi(2, 2, -1);
+  a.bne(2, 0, "loop");
+  a.wfi();
+  a.finish();
+  interp.load(a);
+  jit.load(a);
+  ASSERT_EQ(interp.run(), StopReason::kWfi);
+  ASSERT_EQ(jit.run(), StopReason::kWfi);
+  EXPECT_GE(jit.hart->blocks_translated(), 1u);
+  EXPECT_EQ(interp.hart->blocks_translated(), 0u);
+  expect_same(interp, jit, "end");
+  EXPECT_EQ(jit.x(3), 500500u);
+}
+
+// Back to the interpreter: translations are dropped and never run again.
+TEST(HartJit, EngineSwitchesBack) {
+  Machine m;
+  m.hart->set_engine(Engine::kJit);
+  Asm a(kRamBase);
+  a.li(2, 200);
+  a.bind("loop");
+  a.addi(2, 2, -1);
+  a.bne(2, 0, "loop");
+  a.li(2, 200);
+  a.bind("again");
+  a.addi(2, 2, -1);
+  a.bne(2, 0, "again");
+  a.wfi();
+  a.finish();
+  m.load(a);
+  ASSERT_EQ(m.run(100), StopReason::kBudget);  // still cold
+  EXPECT_EQ(m.hart->blocks_translated(), 0u);
+  ASSERT_EQ(m.run(200), StopReason::kBudget);
+  EXPECT_EQ(m.hart->blocks_translated(), 1u);
+  m.hart->set_engine(Engine::kInterp);
+  ASSERT_EQ(m.run(), StopReason::kWfi);
+  EXPECT_EQ(m.hart->blocks_translated(), 1u);
+  EXPECT_EQ(m.x(2), 0u);
+}
+
+}  // namespace
+}  // namespace tandem::cpu::test
