@@ -402,9 +402,12 @@ StopReason Hart::run(uint64_t budget) {
     if (++b->heat == jit_threshold_ && jit_translate(b)) goto run_jit;
     goto* kLabels[static_cast<unsigned>(i->op)];
   run_jit: {
-    // The translation runs the block's instructions; the bookkeeping of
-    // its end (instret_, the sstc tick, chaining) is the interpreter's own.
-    const uint64_t r = b->jit(this, bpc);
+    // The translation runs the block's instructions, and the translated
+    // blocks it chains to as CHAIN would; the bookkeeping of the last
+    // block's end is the interpreter's own.
+    const uint64_t r = b->jit(this, bpc, target);
+    b = cur_block_;
+    bpc = pc_;
     i = b->insns + (r >> 2);
     if (__builtin_expect((r & 3) == kJitEnd, 1)) CHAIN();
     if ((r & 3) == kJitTrap) goto trap;

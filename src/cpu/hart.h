@@ -171,12 +171,14 @@ class Hart : public IrqSink, public mem::MemoryListener {
   static constexpr unsigned kMaxBlockInsns = 64;
   static constexpr uint64_t kNoVpn = ~uint64_t{0};
   // A translated block: runs the block from its first instruction at
-  // virtual pc `bpc` and returns a JitExit | index << 2 (jit.cc).
-  using JitFn = uint64_t (*)(Hart* h, uint64_t bpc);
+  // virtual pc `bpc`, and the translated blocks it chains to while
+  // instret_ stays below `target`, and returns a JitExit | index << 2
+  // about cur_block_, the block it ended in (jit.cc).
+  using JitFn = uint64_t (*)(Hart* h, uint64_t bpc, uint64_t target);
   enum JitExit : uint64_t {
-    kJitEnd = 0,   // pc_ set by the block's end; nothing retired yet
-    kJitTrap = 1,  // instruction `index` trapped (exc_cause_/exc_tval_)
-    kJitSmc = 2,   // instruction `index`, a store, invalidated the block
+    kJitEnd = 0,   // pc_ set by the block's end; the block not yet retired
+    kJitTrap = 1,  // instruction `index` trapped (exc_cause_/exc_tval_); pc_ = the block's pc
+    kJitSmc = 2,   // instruction `index`, a store, invalidated the block; pc_ as for kJitTrap
   };
   // Block entries before a block is translated: cold code (a boot, a
   // restored guest's first request) stays interpreted.
@@ -431,6 +433,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   bool jit_on_ = false;
   std::unique_ptr<JitCode> jit_code_;  // mapped at the first translation
   uint64_t blocks_translated_ = 0;
+  size_t jit_body_offset_ = 0;  // where a translation's code starts after its prologue
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
   // hart: `bytes` holds each one's guest bytes as decoded, checked_bytes()

@@ -15,7 +15,9 @@
 
 #include <xbyak/xbyak.h>
 
+#include <cstddef>
 #include <functional>
+#include <type_traits>
 #include <memory>
 #include <vector>
 
@@ -69,12 +71,17 @@ unsigned access_size(Op op) {
 // Offsets of the hart's fields the generated code uses.
 struct Layout {
   int x, pc, tlb_r, tlb_w;
+  // What chaining reads and writes (exec.cc's CHAIN).
+  int instret, sstc_countdown, has_dead, stop, mip, mip_ext, sstc_stip, irq_mask, jc, tlb_x, cur_block,
+      cur_block_dead;
+  int block_host, block_jit;  // in a Block
+  unsigned jc_mask;
 };
 
 using namespace Xbyak::util;
 
-// Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc;
-// rax, rcx, rdx, rsi, rdi, r8 scratch. [rsp] is a slot for a slow load's
+// Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc,
+// r13 run()'s instruction target; rax, rcx, rdx, rsi, rdi, r8 scratch. [rsp] is a slot for a slow load's
 // value. Every immediate of a decoded instruction fits in 32 bits.
 class Emitter : public Xbyak::CodeGenerator {
  public:
@@ -82,7 +89,9 @@ class Emitter : public Xbyak::CodeGenerator {
           int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
       : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {}
 
-  void block(const Insn* insns, size_t n) {
+  // Translations share one frame layout, so a block may continue into
+  // another's code past its prologue (chain()).
+  void block(const Insn* insns, size_t n, uint32_t count) {
     push(rbx);
     push(rbp);
     push(r12);
@@ -92,6 +101,8 @@ class Emitter : public Xbyak::CodeGenerator {
     mov(rbx, rdi);
     lea(rbp, ptr[rdi + l_.x]);
     mov(r12, rsi);
+    mov(r13, rdx);
+    body_offset_ = getSize();
     for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
     L(exit_);
     add(rsp, 16);
@@ -101,8 +112,10 @@ class Emitter : public Xbyak::CodeGenerator {
     pop(rbp);
     pop(rbx);
     ret();
+    chain(count);
     for (auto& s : slow_) s();
   }
+  size_t body_offset() const { return body_offset_; }
 
  private:
   Xbyak::Address X(unsigned r) { return qword[rbp + 8 * r]; }
@@ -117,6 +130,65 @@ class Emitter : public Xbyak::CodeGenerator {
   void end_at(int64_t offset) {
     lea(rax, ptr[r12 + imm32(offset)]);
     mov(qword[rbx + l_.pc], rax);
+    jmp(chain_, T_NEAR);
+  }
+
+  // The block's end, pc_ and rax holding the next pc: exec.cc's CHAIN,
+  // when the next block has a translation: with nothing needing
+  // attention and the next block found by the jump cache and the fetch
+  // TLB, retire this block (instret_, the sstc tick) and jump into the
+  // next one's code. Otherwise return kJitEnd and let the run loop do the
+  // same checks again, retire the block and go on.
+  void chain(uint32_t count) {
+    Xbyak::Label end;
+    L(chain_);
+    mov(rcx, qword[rbx + l_.instret]);
+    add(rcx, count);
+    cmp(rcx, r13);
+    jae(end, T_NEAR);
+    mov(edx, dword[rbx + l_.sstc_countdown]);
+    sub(edx, 1);
+    jle(end, T_NEAR);
+    cmp(byte[rbx + l_.has_dead], 0);
+    jne(end, T_NEAR);
+    cmp(byte[rbx + l_.stop], 0);
+    jne(end, T_NEAR);
+    mov(rsi, qword[rbx + l_.mip]);
+    or_(rsi, qword[rbx + l_.mip_ext]);
+    or_(rsi, qword[rbx + l_.sstc_stip]);
+    test(qword[rbx + l_.irq_mask], rsi);
+    jnz(end, T_NEAR);
+    mov(rsi, rax);  // the jump-cache entry
+    shr(rsi, 1);
+    and_(esi, l_.jc_mask);
+    shl(esi, 4);
+    add(rsi, rbx);
+    cmp(qword[rsi + l_.jc], rax);
+    jne(end, T_NEAR);
+    mov(rsi, qword[rsi + l_.jc + 8]);  // its block
+    mov(rdi, rax);  // the fetch TLB entry
+    shr(rdi, 12);
+    mov(r8d, edi);
+    and_(r8d, 255);
+    shl(r8d, 4);
+    add(r8, qword[rbx + l_.tlb_x]);
+    cmp(qword[r8], rdi);
+    jne(end, T_NEAR);
+    mov(rdi, qword[r8 + 8]);
+    add(rdi, rax);
+    cmp(rdi, qword[rsi + l_.block_host]);
+    jne(end, T_NEAR);
+    mov(rdi, qword[rsi + l_.block_jit]);
+    test(rdi, rdi);
+    jz(end, T_NEAR);
+    mov(qword[rbx + l_.instret], rcx);
+    mov(dword[rbx + l_.sstc_countdown], edx);
+    mov(qword[rbx + l_.cur_block], rsi);
+    mov(byte[rbx + l_.cur_block_dead], 0);
+    mov(r12, rax);
+    add(rdi, static_cast<uint32_t>(body_offset_));
+    jmp(rdi);
+    L(end);
     leave(kExitEnd);
   }
   void set_rd_rax(const Insn& in) { mov(X(in.rd), rax); }
@@ -147,7 +219,7 @@ class Emitter : public Xbyak::CodeGenerator {
         lea(rcx, ptr[r12 + imm32(next)]);
         mov(X(in.rd), rcx);
         mov(qword[rbx + l_.pc], rax);
-        leave(kExitEnd);
+        jmp(chain_, T_NEAR);
         return;
       case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
         Xbyak::Label taken;
@@ -395,7 +467,8 @@ class Emitter : public Xbyak::CodeGenerator {
   const Layout l_;
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
-  Xbyak::Label exit_;
+  Xbyak::Label exit_, chain_;
+  size_t body_offset_ = 0;
   std::vector<std::function<void()>> slow_;  // out-of-line paths, emitted after the block
 };
 
@@ -441,11 +514,18 @@ bool Hart::jit_translate(Block* b) {
   auto field = [this](const void* p) {
     return static_cast<int>(static_cast<const char*>(p) - reinterpret_cast<const char*>(this));
   };
-  const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_)};
+  static_assert(sizeof(JcEntry) == 16 && std::is_standard_layout_v<Block>);
+  const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_), field(&instret_),
+                 field(&sstc_countdown_), field(&has_dead_), field(&stop_), field(&mip_), field(&mip_ext_),
+                 field(&sstc_stip_), field(&irq_mask_), field(&jc_), field(&tlb_x_), field(&cur_block_),
+                 field(&cur_block_dead_), static_cast<int>(offsetof(Block, host)),
+                 static_cast<int>(offsetof(Block, jit)), kJcSize - 1};
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, &jit_load_slow, &jit_store_slow);
-      e.block(b->insns, n);
+      e.block(b->insns, n, b->count);
+      if (jit_body_offset_ == 0) jit_body_offset_ = e.body_offset();
+      if (e.body_offset() != jit_body_offset_) return false;  // chaining assumes one prologue
       b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));
       jit_code_->commit(e.getSize());
       blocks_translated_++;

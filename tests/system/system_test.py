@@ -293,6 +293,24 @@ def test_icount_deterministic(tandem):
                        "first run", "second run")
 
 
+def test_icount_engines_identical(tandem):
+    """The translator keeps instruction counting exact: the same --icount
+    boot and commands print the same and retire the same instructions
+    on both engines, and the jit run did translate blocks."""
+    cmds = ["i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo loop=$i",
+            "gzip -c /bin/busybox | md5sum", "cat /proc/interrupts | head -3", "date"]
+    runs = {e: run_script(tandem, cmds, extra=["--icount", "--stats", "--engine", e]) for e in ("interp", "jit")}
+    for e, (code, out, err) in runs.items():
+        expect(code == 0, f"--engine {e}: exit status {code}: {err}", out)
+        expect("loop=3000" in out, f"--engine {e}: the loop did not finish", out)
+    expect_same_output(runs["interp"][1], runs["jit"][1], "the engines printed different console output",
+                       "--engine interp", "--engine jit")
+    n = {e: instructions_run(err.encode()) for e, (_, _, err) in runs.items()}
+    expect(n["interp"] == n["jit"], f"instructions retired: interp {n['interp']}, jit {n['jit']}")
+    stats = json.loads(re.search(r"tandem-stats: (\{.*\})", runs["jit"][2]).group(1))
+    expect(stats["blocks_translated"] > 1000, f"--engine jit translated only {stats['blocks_translated']} blocks")
+
+
 def test_errors(tandem):
     d = guest_dir()
     tmp = tempfile.TemporaryDirectory()
