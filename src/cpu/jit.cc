@@ -12,14 +12,16 @@
 // call the same slow paths on a miss (load_slow, store_slow_status), so
 // memory tracking and self-modifying code behave as interpreted.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <xbyak/xbyak.h>
 
 #include <cstddef>
-#include <functional>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <string>
 #include <type_traits>
-#include <memory>
-#include <vector>
 
 #include "cpu/hart.h"
 #include "cpu/jit_code.h"
@@ -29,10 +31,13 @@ namespace tandem::cpu {
 JitCode::JitCode() {
   void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
+  if (std::getenv("TANDEM_PERF_MAP"))  // perf's convention for JIT code: /tmp/perf-PID.map
+    perf_map_ = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a");
 }
 
 JitCode::~JitCode() {
   if (base_) munmap(base_, kSize);
+  if (perf_map_) std::fclose(perf_map_);
 }
 
 namespace {
@@ -81,8 +86,12 @@ struct Layout {
 using namespace Xbyak::util;
 
 // Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc,
-// r13 run()'s instruction target; rax, rcx, rdx, rsi, rdi, r8 scratch. [rsp] is a slot for a slow load's
-// value. Every immediate of a decoded instruction fits in 32 bits.
+// r13 run()'s instruction target, r14 instret_ and r15d sstc_countdown_
+// (kept in registers while translations chain; in memory again at every
+// exit and before every call); rax, rcx, rdx, rsi, rdi, r8 scratch.
+// [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
+// path ran in the current block. Every immediate of a decoded instruction
+// fits in 32 bits.
 class Emitter : public Xbyak::CodeGenerator {
  public:
   Emitter(void* at, size_t room, const Layout& l, bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*),
@@ -90,107 +99,195 @@ class Emitter : public Xbyak::CodeGenerator {
       : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {}
 
   // Translations share one frame layout, so a block may continue into
-  // another's code past its prologue (chain()).
-  void block(const Insn* insns, size_t n, uint32_t count) {
+  // another's code past its prologue (chain()). `host`, `page_offset`:
+  // where the block's first instruction is.
+  void block(const Insn* insns, size_t n, uint32_t count, const uint8_t* host, unsigned page_offset) {
+    count_ = count;
+    host_ = host;
+    page_offset_ = page_offset;
+    for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op);
     push(rbx);
     push(rbp);
     push(r12);
     push(r13);
     push(r14);
-    sub(rsp, 16);  // 5 pushes and 16 bytes keep calls 16-byte aligned
+    push(r15);
+    sub(rsp, 24);  // 6 pushes and 24 bytes keep calls 16-byte aligned
     mov(rbx, rdi);
     lea(rbp, ptr[rdi + l_.x]);
     mov(r12, rsi);
     mov(r13, rdx);
+    mov(r14, qword[rbx + l_.instret]);
+    mov(r15d, dword[rbx + l_.sstc_countdown]);
     body_offset_ = getSize();
+    L(body_);
+    if (has_memory_) mov(byte[rsp + 8], 0);
     for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
     L(exit_);
-    add(rsp, 16);
+    sync_counters();
+    add(rsp, 24);
+    pop(r15);
     pop(r14);
     pop(r13);
     pop(r12);
     pop(rbp);
     pop(rbx);
     ret();
-    chain(count);
-    for (auto& s : slow_) s();
+    chain_offset_ = getSize();
+    chain_shared();
+    slow_offset_ = getSize();
+    for (SlowPath& sp : slow_) slow_path(sp);
   }
   size_t body_offset() const { return body_offset_; }
+  size_t chain_offset() const { return chain_offset_; }
+  size_t slow_offset() const { return slow_offset_; }
 
  private:
+  // A load's or store's out-of-line path: `slow` is jumped to on a TLB
+  // miss, `back` is where it resumes.
+  struct SlowPath {
+    bool store;
+    unsigned index, size, rs2;
+    Xbyak::Label slow, back;
+  };
+
+  static bool access(Op op) {
+    switch (op) {
+      case Op::LB: case Op::LH: case Op::LW: case Op::LD: case Op::LBU: case Op::LHU: case Op::LWU:
+      case Op::SB: case Op::SH: case Op::SW: case Op::SD:
+        return true;
+      default:
+        return false;
+    }
+  }
   Xbyak::Address X(unsigned r) { return qword[rbp + 8 * r]; }
   Xbyak::Address X32(unsigned r) { return dword[rbp + 8 * r]; }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
+  void sync_counters() {
+    mov(qword[rbx + l_.instret], r14);
+    mov(dword[rbx + l_.sstc_countdown], r15d);
+  }
   void leave(uint64_t code) {
     mov(eax, static_cast<uint32_t>(code));
     jmp(exit_, T_NEAR);
   }
   // pc_ = the block's pc + offset (modulo 2^64), then the block ends.
+  // Each static exit has its own copy of the chaining code, whose final
+  // indirect jump then always goes to the same place and predicts well (a
+  // shared one cost a misprediction at most data-dependent branches). A
+  // target in the block's own page whose fetch TLB entry no call can have
+  // changed since the block was entered (no slow path ran) has the host
+  // address the block's own entry check gave plus the offset, so its
+  // chaining skips the TLB lookup.
   void end_at(int64_t offset) {
     lea(rax, ptr[r12 + imm32(offset)]);
     mov(qword[rbx + l_.pc], rax);
-    jmp(chain_, T_NEAR);
+    if (offset == 0) self_loop();
+    if (page_offset_ + offset < 0 || page_offset_ + offset >= 0x1000) {
+      fetch_host();
+    } else {
+      if (has_memory_) {
+        cmp(byte[rsp + 8], 0);
+        jne(chain_, T_NEAR);
+      }
+      mov(rdi, reinterpret_cast<uintptr_t>(host_ + offset));
+    }
+    chain_tail();
   }
 
-  // The block's end, pc_ and rax holding the next pc: exec.cc's CHAIN,
-  // when the next block has a translation: with nothing needing
-  // attention and the next block found by the jump cache and the fetch
-  // TLB, retire this block (instret_, the sstc tick) and jump into the
-  // next one's code. Otherwise return kJitEnd and let the run loop do the
-  // same checks again, retire the block and go on.
-  void chain(uint32_t count) {
-    Xbyak::Label end;
-    L(chain_);
-    mov(rcx, qword[rbx + l_.instret]);
-    add(rcx, count);
+  // A block jumping to its own start: the jump-cache entry, fetch TLB
+  // entry and block its entry was checked with change only in calls, so
+  // when no slow path ran CHAIN's other conditions are all there is to
+  // check before running the block again. Falls through otherwise.
+  void self_loop() {
+    Xbyak::Label no;
+    if (has_memory_) {
+      cmp(byte[rsp + 8], 0);
+      jne(no, T_NEAR);
+    }
+    end_checks();
+    mov(r14, rcx);
+    sub(r15d, 1);
+    mov(byte[rbx + l_.cur_block_dead], 0);
+    jmp(body_, T_NEAR);
+    L(no);
+  }
+
+  // CHAIN's conditions besides finding the next block: the budget (rcx =
+  // instret_ with this block retired), the sstc tick, dead blocks to
+  // free, a stop request, a pending interrupt; any of them ends the block.
+  void end_checks() {
+    lea(rcx, ptr[r14 + count_]);
     cmp(rcx, r13);
-    jae(end, T_NEAR);
-    mov(edx, dword[rbx + l_.sstc_countdown]);
-    sub(edx, 1);
-    jle(end, T_NEAR);
+    jae(end_, T_NEAR);
+    cmp(r15d, 1);
+    jle(end_, T_NEAR);
     cmp(byte[rbx + l_.has_dead], 0);
-    jne(end, T_NEAR);
+    jne(end_, T_NEAR);
     cmp(byte[rbx + l_.stop], 0);
-    jne(end, T_NEAR);
+    jne(end_, T_NEAR);
     mov(rsi, qword[rbx + l_.mip]);
     or_(rsi, qword[rbx + l_.mip_ext]);
     or_(rsi, qword[rbx + l_.sstc_stip]);
     test(qword[rbx + l_.irq_mask], rsi);
-    jnz(end, T_NEAR);
-    mov(rsi, rax);  // the jump-cache entry
-    shr(rsi, 1);
-    and_(esi, l_.jc_mask);
-    shl(esi, 4);
-    add(rsi, rbx);
-    cmp(qword[rsi + l_.jc], rax);
-    jne(end, T_NEAR);
-    mov(rsi, qword[rsi + l_.jc + 8]);  // its block
-    mov(rdi, rax);  // the fetch TLB entry
+    jnz(end_, T_NEAR);
+  }
+
+  // rdi = the host address of pc (rax) by the fetch TLB, or the block
+  // ends (CHAIN's t_ test).
+  void fetch_host() {
+    mov(rdi, rax);
     shr(rdi, 12);
     mov(r8d, edi);
     and_(r8d, 255);
     shl(r8d, 4);
     add(r8, qword[rbx + l_.tlb_x]);
     cmp(qword[r8], rdi);
-    jne(end, T_NEAR);
+    jne(end_, T_NEAR);
     mov(rdi, qword[r8 + 8]);
     add(rdi, rax);
+  }
+
+  // The block's end, pc_ and rax holding the next pc, rdi its host
+  // address: exec.cc's CHAIN, when the next block has a translation:
+  // with nothing needing attention and the next block found by the jump
+  // cache, retire this block (instret_, the sstc tick) and jump into the
+  // next one's code. Otherwise return kJitEnd and let the run loop do the
+  // same checks again, retire the block and go on.
+  void chain_tail() {
+    end_checks();
+    mov(rsi, rax);  // the jump-cache entry
+    shr(rsi, 1);
+    and_(esi, l_.jc_mask);
+    shl(esi, 4);
+    add(rsi, rbx);
+    cmp(qword[rsi + l_.jc], rax);
+    jne(end_, T_NEAR);
+    mov(rsi, qword[rsi + l_.jc + 8]);  // its block
     cmp(rdi, qword[rsi + l_.block_host]);
-    jne(end, T_NEAR);
+    jne(end_, T_NEAR);
     mov(rdi, qword[rsi + l_.block_jit]);
     test(rdi, rdi);
-    jz(end, T_NEAR);
-    mov(qword[rbx + l_.instret], rcx);
-    mov(dword[rbx + l_.sstc_countdown], edx);
+    jz(end_, T_NEAR);
+    mov(r14, rcx);
+    sub(r15d, 1);
     mov(qword[rbx + l_.cur_block], rsi);
     mov(byte[rbx + l_.cur_block_dead], 0);
     mov(r12, rax);
     add(rdi, static_cast<uint32_t>(body_offset_));
     jmp(rdi);
-    L(end);
+  }
+
+  // Shared by JALR and by same-page exits after a slow path ran.
+  void chain_shared() {
+    L(chain_);
+    fetch_host();
+    chain_tail();
+    L(end_);
     leave(kExitEnd);
   }
+
   void set_rd_rax(const Insn& in) { mov(X(in.rd), rax); }
   void set_rd_eax_sext(const Insn& in) {
     movsxd(rax, eax);
@@ -274,10 +371,9 @@ class Emitter : public Xbyak::CodeGenerator {
 
   void load(const Insn& in, unsigned index) {
     const unsigned size = access_size(in.op);
-    auto slow = std::make_shared<Xbyak::Label>();
-    auto read = std::make_shared<Xbyak::Label>();
-    tlb_lookup(in, l_.tlb_r, size, *slow);
-    L(*read);
+    SlowPath& sp = slow_.emplace_back(SlowPath{false, index, size, 0, {}, {}});
+    tlb_lookup(in, l_.tlb_r, size, sp.slow);
+    L(sp.back);
     switch (in.op) {  // rax: where the value is, in memory or the slot
       case Op::LB: movsx(rax, byte[rax]); break;
       case Op::LH: movsx(rax, word[rax]); break;
@@ -288,30 +384,12 @@ class Emitter : public Xbyak::CodeGenerator {
       default: mov(eax, dword[rax]); break;
     }
     set_rd_rax(in);
-    slow_.push_back([this, slow, read, size, index] {
-      // load_slow(h, va, size, &slot); the slot's low bytes are then read
-      // as the fast path reads memory: static_cast<T> then the extension.
-      L(*slow);
-      mov(rdi, rbx);
-      mov(edx, size);
-      mov(rcx, rsp);
-      mov(rax, reinterpret_cast<uintptr_t>(load_slow_));
-      call(rax);
-      test(al, al);
-      Xbyak::Label fault;
-      jz(fault, T_NEAR);
-      mov(rax, rsp);
-      jmp(*read, T_NEAR);
-      L(fault);
-      leave(kExitTrap | uint64_t{index} << 2);
-    });
   }
 
   void store(const Insn& in, unsigned index) {
     const unsigned size = access_size(in.op);
-    auto slow = std::make_shared<Xbyak::Label>();
-    auto done = std::make_shared<Xbyak::Label>();
-    tlb_lookup(in, l_.tlb_w, size, *slow);
+    SlowPath& sp = slow_.emplace_back(SlowPath{true, index, size, in.rs2, {}, {}});
+    tlb_lookup(in, l_.tlb_w, size, sp.slow);
     mov(rdx, X(in.rs2));
     switch (size) {
       case 1: mov(byte[rax], dl); break;
@@ -319,30 +397,48 @@ class Emitter : public Xbyak::CodeGenerator {
       case 4: mov(dword[rax], edx); break;
       default: mov(qword[rax], rdx); break;
     }
-    L(*done);
-    const unsigned rs2 = in.rs2;
-    slow_.push_back([this, slow, done, size, index, rs2] {
-      // store_slow_status(h, va, size, static_cast<T>(x[rs2])).
-      L(*slow);
-      mov(rdi, rbx);
-      mov(edx, size);
-      switch (size) {
-        case 1: movzx(ecx, byte[rbp + 8 * rs2]); break;
-        case 2: movzx(ecx, word[rbp + 8 * rs2]); break;
-        case 4: mov(ecx, dword[rbp + 8 * rs2]); break;
-        default: mov(rcx, qword[rbp + 8 * rs2]); break;
+    L(sp.back);
+  }
+
+  // load_slow(h, va, size, &slot), whose slot's low bytes are then read as
+  // the fast path reads memory (static_cast<T> then the extension); or
+  // store_slow_status(h, va, size, static_cast<T>(x[rs2])). The callee
+  // may read instret_ (a device's clock under --icount).
+  void slow_path(SlowPath& sp) {
+    L(sp.slow);
+    sync_counters();
+    mov(byte[rsp + 8], 1);  // the TLBs may change from here on
+    mov(rdi, rbx);
+    mov(edx, sp.size);
+    if (sp.store) {
+      switch (sp.size) {
+        case 1: movzx(ecx, byte[rbp + 8 * sp.rs2]); break;
+        case 2: movzx(ecx, word[rbp + 8 * sp.rs2]); break;
+        case 4: mov(ecx, dword[rbp + 8 * sp.rs2]); break;
+        default: mov(rcx, qword[rbp + 8 * sp.rs2]); break;
       }
       mov(rax, reinterpret_cast<uintptr_t>(store_slow_));
       call(rax);
       test(eax, eax);
-      jz(*done, T_NEAR);
+      jz(sp.back, T_NEAR);
       Xbyak::Label smc;
       cmp(eax, 1);
       jne(smc, T_NEAR);
-      leave(kExitTrap | uint64_t{index} << 2);
+      leave(kExitTrap | uint64_t{sp.index} << 2);
       L(smc);
-      leave(kExitSmc | uint64_t{index} << 2);
-    });
+      leave(kExitSmc | uint64_t{sp.index} << 2);
+      return;
+    }
+    mov(rcx, rsp);
+    mov(rax, reinterpret_cast<uintptr_t>(load_slow_));
+    call(rax);
+    test(al, al);
+    Xbyak::Label fault;
+    jz(fault, T_NEAR);
+    mov(rax, rsp);
+    jmp(sp.back, T_NEAR);
+    L(fault);
+    leave(kExitTrap | uint64_t{sp.index} << 2);
   }
 
   void alu(const Insn& in) {
@@ -467,9 +563,13 @@ class Emitter : public Xbyak::CodeGenerator {
   const Layout l_;
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
-  Xbyak::Label exit_, chain_;
-  size_t body_offset_ = 0;
-  std::vector<std::function<void()>> slow_;  // out-of-line paths, emitted after the block
+  Xbyak::Label body_, exit_, chain_, end_;
+  uint32_t count_ = 0;  // the block's instructions
+  size_t body_offset_ = 0, chain_offset_ = 0, slow_offset_ = 0;
+  const uint8_t* host_ = nullptr;
+  unsigned page_offset_ = 0;
+  bool has_memory_ = false;  // the block has loads or stores, so maybe slow paths
+  std::deque<SlowPath> slow_;  // out-of-line paths, emitted after the block (stable addresses: labels)
 };
 
 }  // namespace
@@ -523,12 +623,20 @@ bool Hart::jit_translate(Block* b) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, &jit_load_slow, &jit_store_slow);
-      e.block(b->insns, n, b->count);
+      e.block(b->insns, n, b->count, b->host, static_cast<unsigned>(b->gpa & 0xfff));
       if (jit_body_offset_ == 0) jit_body_offset_ = e.body_offset();
       if (e.body_offset() != jit_body_offset_) return false;  // chaining assumes one prologue
       b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));
       jit_code_->commit(e.getSize());
       blocks_translated_++;
+      if (FILE* map = jit_code_->perf_map()) {
+        const auto at = reinterpret_cast<uintptr_t>(e.getCode());
+        std::fprintf(map, "%zx %zx jit_%llx\n%zx %zx jit_%llx_chain\n%zx %zx jit_%llx_slow\n", at,
+                     e.chain_offset(), static_cast<unsigned long long>(b->gpa), at + e.chain_offset(),
+                     e.slow_offset() - e.chain_offset(), static_cast<unsigned long long>(b->gpa),
+                     at + e.slow_offset(), e.getSize() - e.slow_offset(), static_cast<unsigned long long>(b->gpa));
+        std::fflush(map);
+      }
       return true;
     } catch (const Xbyak::Error&) {
       jit_forget_all();  // full: start again from empty memory

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 
 namespace tandem::cpu {
 
@@ -23,10 +24,14 @@ class JitCode {
   size_t free_bytes() const { return kSize - used_; }
   void commit(size_t bytes) { used_ += bytes; }
   void clear() { used_ = 0; }
+  // With TANDEM_PERF_MAP set: /tmp/perf-PID.map, where each translation
+  // is named for perf report (jit_GPA, jit_GPA_chain, jit_GPA_slow).
+  FILE* perf_map() const { return perf_map_; }
 
  private:
   uint8_t* base_ = nullptr;
   size_t used_ = 0;
+  FILE* perf_map_ = nullptr;
 };
 
 }  // namespace tandem::cpu

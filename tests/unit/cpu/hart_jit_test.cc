@@ -267,6 +267,47 @@ TEST(HartJit, MultiplyDivideEdgeCases) {
   }
 }
 
+// Sstc's stimecmp is compared with the clock every 256 block ends, so the
+// instruction a timer interrupt lands on depends on counting block ends
+// exactly; a translated self-loop counts them without the run loop.
+TEST(HartJit, TimerInterruptLandsOnTheSameInstruction) {
+  Machine interp, jit;
+  jit.hart->set_engine(Engine::kJit);
+  jit.hart->set_jit_threshold(1);
+  Asm a(kRamBase);
+  a.li(5, INT64_MIN);  // menvcfg.STCE
+  a.csrw(kCsrMenvcfg, 5);
+  a.li(5, 1000);  // at instruction 1000
+  a.csrw(kCsrStimecmp, 5);
+  a.li(5, 1 << 5);  // mie.STIE
+  a.csrw(kCsrMie, 5);
+  a.li(5, 1 << 3);  // mstatus.MIE
+  a.csrs(kCsrMstatus, 5);
+  a.li(5, 0);
+  a.bind("loop");
+  a.addi(5, 5, 1);
+  a.jal(0, "loop");
+  a.finish();
+  for (Machine* m : {&interp, &jit}) {
+    m->load(a);
+    Asm h(Machine::kHandler);
+    h.csrr(28, kCsrMepc);
+    h.csrr(29, kCsrMinstret);
+    h.csrr(30, kCsrMcause);
+    h.li(5, -1);  // no timer any more: WFI waits
+    h.csrw(kCsrStimecmp, 5);
+    h.wfi();
+    m->load(h);
+    ASSERT_TRUE(m->hart->write_csr(kCsrMtvec, Machine::kHandler));
+    m->clock.instret_of = m->hart.get();  // time advances with instructions
+    ASSERT_EQ(m->run(), StopReason::kWfi);
+  }
+  EXPECT_GE(jit.hart->blocks_translated(), 1u);
+  EXPECT_EQ(jit.x(30), kInterruptBit | 5) << "a supervisor timer interrupt";
+  expect_same(interp, jit, "after the interrupt");
+  EXPECT_GT(jit.x(29), 1000u) << "the interrupt came when stimecmp's time had come";
+}
+
 // A hot loop is translated and gives the interpreter's results.
 TEST(HartJit, HotLoopIsTranslated) {
   Machine interp, jit;

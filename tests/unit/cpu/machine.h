@@ -22,7 +22,8 @@ inline constexpr uint64_t kMmioSize = 0x1000;
 
 struct FakeClock : Clock {
   uint64_t t = 0;
-  uint64_t now() const override { return t; }
+  const Hart* instret_of = nullptr;  // when set, time is that hart's instret (as --icount does)
+  uint64_t now() const override { return instret_of ? instret_of->instret() : t; }
 };
 
 // Records every access; loads return `value`; accesses at offsets >= 0x800
