@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <vector>
 #include <string>
 #include <type_traits>
 
@@ -88,7 +89,8 @@ using namespace Xbyak::util;
 // Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc,
 // r13 run()'s instruction target, r14 instret_ and r15d sstc_countdown_
 // (kept in registers while translations chain; in memory again at every
-// exit and before every call); rax, rcx, rdx, rsi, rdi, r8 scratch.
+// exit and before every call), r9-r11 cached guest registers
+// (choose_cached); rax, rcx, rdx, rsi, rdi, r8 scratch.
 // [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
 // path ran in the current block. Every immediate of a decoded instruction
 // fits in 32 bits.
@@ -96,7 +98,12 @@ class Emitter : public Xbyak::CodeGenerator {
  public:
   Emitter(void* at, size_t room, const Layout& l, bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*),
           int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
-      : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {}
+      : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {
+    for (unsigned r = 0; r <= kSinkReg; ++r) {
+      mem64_.push_back(qword[rbp + 8 * r]);
+      mem32_.push_back(dword[rbp + 8 * r]);
+    }
+  }
 
   // Translations share one frame layout, so a block may continue into
   // another's code past its prologue (chain()). `host`, `page_offset`:
@@ -106,6 +113,7 @@ class Emitter : public Xbyak::CodeGenerator {
     host_ = host;
     page_offset_ = page_offset;
     for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op);
+    choose_cached(insns, n);
     push(rbx);
     push(rbp);
     push(r12);
@@ -121,6 +129,8 @@ class Emitter : public Xbyak::CodeGenerator {
     mov(r15d, dword[rbx + l_.sstc_countdown]);
     body_offset_ = getSize();
     L(body_);
+    load_cached();
+    L(loop_);
     if (has_memory_) mov(byte[rsp + 8], 0);
     for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
     L(exit_);
@@ -160,8 +170,44 @@ class Emitter : public Xbyak::CodeGenerator {
         return false;
     }
   }
-  Xbyak::Address X(unsigned r) { return qword[rbp + 8 * r]; }
-  Xbyak::Address X32(unsigned r) { return dword[rbp + 8 * r]; }
+  // Guest register r as an operand: its host register when the block
+  // caches it, else its place in x_.
+  const Xbyak::Operand& X(unsigned r) const {
+    return cache_[r] >= 0 ? static_cast<const Xbyak::Operand&>(kCache64[cache_[r]]) : mem64_[r];
+  }
+  const Xbyak::Operand& X32(unsigned r) const {
+    return cache_[r] >= 0 ? static_cast<const Xbyak::Operand&>(kCache32[cache_[r]]) : mem32_[r];
+  }
+
+  // Up to kCached of the guest registers the block uses most (at least
+  // twice) live in r9-r11 as well as in x_: loaded at the block's start,
+  // written through to x_ (so x_ is always current: exits and calls need
+  // no write-back), loaded again after each call (which clobbers them).
+  // A loop back to the block's start keeps them.
+  void choose_cached(const Insn* insns, size_t n) {
+    unsigned uses[kSinkReg + 1] = {};
+    for (size_t k = 0; k < n; ++k) {
+      uses[insns[k].rd]++;
+      uses[insns[k].rs1]++;
+      uses[insns[k].rs2]++;
+    }
+    uses[0] = uses[kSinkReg] = 0;  // x0 reads 0 from x_; the sink is never read
+    for (unsigned c = 0; c < kCached; ++c) {
+      unsigned best = 0;
+      for (unsigned r = 1; r < kSinkReg; ++r)
+        if (uses[r] > uses[best] && cache_[r] < 0) best = r;
+      if (uses[best] < 2) break;
+      cache_[best] = static_cast<int>(c);
+      cached_.push_back(best);
+    }
+  }
+  void load_cached() {
+    for (unsigned r : cached_) mov(kCache64[cache_[r]], mem64_[r]);
+  }
+  void set_rd(const Insn& in, const Xbyak::Reg64& v) {
+    mov(mem64_[in.rd], v);
+    if (cache_[in.rd] >= 0) mov(kCache64[cache_[in.rd]], v);
+  }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
   void sync_counters() {
@@ -210,7 +256,7 @@ class Emitter : public Xbyak::CodeGenerator {
     mov(r14, rcx);
     sub(r15d, 1);
     mov(byte[rbx + l_.cur_block_dead], 0);
-    jmp(body_, T_NEAR);
+    jmp(loop_, T_NEAR);
     L(no);
   }
 
@@ -288,10 +334,10 @@ class Emitter : public Xbyak::CodeGenerator {
     leave(kExitEnd);
   }
 
-  void set_rd_rax(const Insn& in) { mov(X(in.rd), rax); }
+  void set_rd_rax(const Insn& in) { set_rd(in, rax); }
   void set_rd_eax_sext(const Insn& in) {
     movsxd(rax, eax);
-    mov(X(in.rd), rax);
+    set_rd(in, rax);
   }
 
   void insn(const Insn& in, unsigned index) {
@@ -299,7 +345,10 @@ class Emitter : public Xbyak::CodeGenerator {
     switch (in.op) {
       case Op::END: end_at(here); return;
       case Op::NOP: case Op::FENCE: return;
-      case Op::LUI: mov(X(in.rd), imm32(in.imm)); return;
+      case Op::LUI:
+        mov(rax, imm32(in.imm));
+        set_rd_rax(in);
+        return;
       case Op::AUIPC:
         lea(rax, ptr[r12 + imm32(here + in.imm)]);
         set_rd_rax(in);
@@ -314,7 +363,7 @@ class Emitter : public Xbyak::CodeGenerator {
         add(rax, imm32(in.imm));
         and_(rax, -2);
         lea(rcx, ptr[r12 + imm32(next)]);
-        mov(X(in.rd), rcx);
+        set_rd(in, rcx);
         mov(qword[rbx + l_.pc], rax);
         jmp(chain_, T_NEAR);
         return;
@@ -419,6 +468,7 @@ class Emitter : public Xbyak::CodeGenerator {
       }
       mov(rax, reinterpret_cast<uintptr_t>(store_slow_));
       call(rax);
+      load_cached();
       test(eax, eax);
       jz(sp.back, T_NEAR);
       Xbyak::Label smc;
@@ -432,6 +482,7 @@ class Emitter : public Xbyak::CodeGenerator {
     mov(rcx, rsp);
     mov(rax, reinterpret_cast<uintptr_t>(load_slow_));
     call(rax);
+    load_cached();
     test(al, al);
     Xbyak::Label fault;
     jz(fault, T_NEAR);
@@ -563,7 +614,14 @@ class Emitter : public Xbyak::CodeGenerator {
   const Layout l_;
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
-  Xbyak::Label body_, exit_, chain_, end_;
+  Xbyak::Label body_, loop_, exit_, chain_, end_;
+  static constexpr unsigned kCached = 3;
+  static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11};
+  static inline const Xbyak::Reg32 kCache32[kCached] = {Xbyak::util::r9d, Xbyak::util::r10d, Xbyak::util::r11d};
+  int cache_[kSinkReg + 1] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                              -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+  std::vector<unsigned> cached_;
+  std::vector<Xbyak::Address> mem64_, mem32_;
   uint32_t count_ = 0;  // the block's instructions
   size_t body_offset_ = 0, chain_offset_ = 0, slow_offset_ = 0;
   const uint8_t* host_ = nullptr;
