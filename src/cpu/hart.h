@@ -123,10 +123,14 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // Entries of a block before it is translated (tests: 1 translates every
   // block at its first entry).
   void set_jit_threshold(uint32_t entries) { jit_threshold_ = std::max<uint32_t>(entries, 1); }
+  // The size of the translations' memory (default JitCode::kSize; tests:
+  // a small one, emptied again and again).
+  void set_jit_code_size(size_t bytes);
 
   // Statistics for tests and benchmarks.
   uint64_t blocks_decoded() const { return blocks_decoded_; }
   uint64_t blocks_translated() const { return blocks_translated_; }
+  uint64_t jit_code_flushes() const { return jit_code_flushes_; }  // code memory emptied when full
   uint64_t blocks_adopted() const { return blocks_adopted_; }
 
   // Decoding ahead (predecode.cc). A working-set restore warms the block
@@ -433,6 +437,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   bool jit_on_ = false;
   std::unique_ptr<JitCode> jit_code_;  // mapped at the first translation
   uint64_t blocks_translated_ = 0;
+  uint64_t jit_code_flushes_ = 0;
   size_t jit_body_offset_ = 0;  // where a translation's code starts after its prologue
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the

@@ -29,15 +29,15 @@
 
 namespace tandem::cpu {
 
-JitCode::JitCode() {
-  void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+JitCode::JitCode(size_t size) : size_(size) {
+  void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
   if (std::getenv("TANDEM_PERF_MAP"))  // perf's convention for JIT code: /tmp/perf-PID.map
     perf_map_ = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a");
 }
 
 JitCode::~JitCode() {
-  if (base_) munmap(base_, kSize);
+  if (base_) munmap(base_, size_);
   if (perf_map_) std::fclose(perf_map_);
 }
 
@@ -650,6 +650,11 @@ int Hart::jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v) {
   return h->store_slow_status(va, static_cast<unsigned>(size), v);
 }
 
+void Hart::set_jit_code_size(size_t bytes) {
+  jit_forget_all();
+  jit_code_ = std::make_unique<JitCode>(bytes);
+}
+
 void Hart::jit_forget_all() {
   for (BlockSlot& slot : table_)
     if (slot.gpa != kNoVpn) slot.block->jit = nullptr;
@@ -698,6 +703,7 @@ bool Hart::jit_translate(Block* b) {
       return true;
     } catch (const Xbyak::Error&) {
       jit_forget_all();  // full: start again from empty memory
+      jit_code_flushes_++;
     }
   }
   return false;

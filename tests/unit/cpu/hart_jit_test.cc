@@ -193,13 +193,15 @@ void expect_same(Machine& interp, Machine& jit, const std::string& where) {
 
 // Odd seeds translate every block at its first entry (so every store to
 // code runs translated), even seeds at the default threshold (translated
-// and interpreted blocks mixed, as in a guest).
+// and interpreted blocks mixed, as in a guest); every fourth seed with
+// 8 KiB of code memory, which fills and is emptied again and again.
 TEST(HartJit, RandomProgramsMatchTheInterpreter) {
-  uint64_t translated = 0, traps = 0;
+  uint64_t translated = 0, traps = 0, flushes = 0;
   for (uint32_t seed = 1; seed <= 400; ++seed) {
     Machine interp, jit;
     jit.hart->set_engine(Engine::kJit);
     if (seed % 2) jit.hart->set_jit_threshold(1);
+    if (seed % 4 == 1) jit.hart->set_jit_code_size(8192);  // emptied when full, many times a run
     ASSERT_EQ(jit.hart->engine(), Engine::kJit);
     Generator gen(seed);
     Asm far(kFarFunc);
@@ -229,12 +231,14 @@ TEST(HartJit, RandomProgramsMatchTheInterpreter) {
       if (ri == StopReason::kWfi) break;
     }
     translated += jit.hart->blocks_translated();
+    flushes += jit.hart->jit_code_flushes();
     traps += jit.x(kTraps);
   }
   // The comparison means something only if blocks ran translated and
   // faults happened in them.
   EXPECT_GT(translated, 300u);
   EXPECT_GT(traps, 300u);
+  EXPECT_GT(flushes, 100u);
 }
 
 // Every M instruction on the edge cases (division by zero, the signed
