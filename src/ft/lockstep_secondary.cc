@@ -5,9 +5,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
 
 #include "board/entropy.h"
 #include "ft/ft_protocol.h"
+#include "net/tcp_header.h"
 #include "state/machine_snapshot.h"
 
 namespace tandem::ft {
@@ -223,7 +226,10 @@ Status LockstepSecondary::on_message(replication::Message&& m) {
 }
 
 bool LockstepSecondary::on_input(size_t nic, const uint8_t* frame, size_t len) {
-  if (!live_) return false;  // a secondary's guest hears only what the primary's does
+  if (!live_) {
+    unmirrored_.push(Clock::now(), nic, frame, len);  // a secondary's guest hears only what the primary's does
+    return false;
+  }
   if (!live_maps_[nic].size()) return true;
   std::vector<uint8_t> copy(frame, frame + len);
   live_maps_[nic].inbound(copy.data(), copy.size());
@@ -234,19 +240,53 @@ bool LockstepSecondary::on_input(size_t nic, const uint8_t* frame, size_t len) {
 bool LockstepSecondary::on_output(size_t nic, const uint8_t* frame, size_t len) {
   if (live_) {
     if (!live_maps_[nic].size()) return true;
-    // Past the gates: without a valid lease it is dropped, as a full
-    // queue would drop it.
-    if (arbiter() && !arbiter()->may_release()) return false;
     std::vector<uint8_t> copy(frame, frame + len);
-    live_maps_[nic].outbound(copy.data(), copy.size());
-    machine_->send_host_frame(nic, copy.data(), copy.size());
+    send_live(nic, copy);
     return false;
   }
   // Not to the world: to the primary, to be compared. A frame that cannot
   // go is output the primary will miss; its timeout then resyncs.
+  unreleased_.push(Clock::now(), nic, frame, len);
   (void)backup_->send_to_primary(MsgType::kFtOutput, applied_,
                                  encode_frame(static_cast<uint32_t>(nic), frame, len));
   return false;
+}
+
+// Past the gates (a live secondary's own frames, rewritten into the
+// world's TCP numbers): without a valid lease dropped, as a full queue
+// would drop it.
+void LockstepSecondary::send_live(size_t nic, std::vector<uint8_t>& frame) {
+  if (arbiter() && !arbiter()->may_release()) return;
+  live_maps_[nic].outbound(frame.data(), frame.size());
+  machine_->send_host_frame(nic, frame.data(), frame.size());
+}
+
+// A client's segment sent to the primary's host just before it died is
+// lost (a bridge forwards to the port it learned the guest on until the
+// announcement). The guest's last pure ACK of a connection, sent twice
+// more, makes three duplicates: the client's fast retransmit (RFC 5681
+// 3.2) sends it again now instead of after its timeout. `sent`: frames
+// send_live() sent (rewritten), oldest first.
+size_t LockstepSecondary::repeat_last_acks(const std::vector<RecentFrames::Frame>& sent) {
+  std::map<std::string, const RecentFrames::Frame*> last;  // per connection (addresses and ports)
+  for (const RecentFrames::Frame& f : sent) {
+    net::TcpLocation at;
+    if (f.nic >= machine_->nic_count() || !net::find_tcp(f.bytes.data(), f.bytes.size(), &at)) continue;
+    const uint8_t* ip = f.bytes.data() + net::kEthHeader;
+    std::string key(reinterpret_cast<const char*>(at.ipv6 ? ip + 8 : ip + 12), at.ipv6 ? 32 : 8);
+    key.append(reinterpret_cast<const char*>(f.bytes.data() + at.tcp), 4);
+    last[key] = &f;
+  }
+  size_t n = 0;
+  for (const auto& [key, f] : last) {
+    net::TcpLocation at;
+    (void)net::find_tcp(f->bytes.data(), f->bytes.size(), &at);
+    const uint8_t flags = f->bytes[at.tcp + 13];
+    if (at.payload_len != 0 || flags != net::kTcpAck) continue;
+    if (arbiter() && !arbiter()->may_release()) break;
+    for (int i = 0; i < 2; i++, n++) machine_->send_host_frame(f->nic, f->bytes.data(), f->bytes.size());
+  }
+  return n;
 }
 
 Status LockstepSecondary::apply(Commit& c) {
@@ -354,6 +394,28 @@ void LockstepSecondary::go_live() {
   live_maps_ = world_;
   for (size_t i = 0; i < live_maps_.size(); i++) live_maps_[i].add(pair_[i]);
   vm.set_entropy_source(nullptr);
+  // Around the primary's last message, what this host's backends got may
+  // never have been mirrored (the primary mirrors a frame when its guest
+  // takes it, at a slice end), and what this guest sent may never have
+  // left (the primary held its twin until both matched): the guest gets
+  // the one and the world the other now, rather than the clients and the
+  // guest retransmitting (their timers are 200 ms and more). Some are
+  // duplicates, which TCP drops and which a network may deliver anyway.
+  const auto since = backup_->last_heard() - 3 * std::chrono::milliseconds(options_.heartbeat_ms);
+  size_t replayed = 0, resent = 0;
+  for (RecentFrames::Frame& f : unmirrored_.take_since(since)) {
+    if (f.nic >= vm.nic_count()) continue;
+    if (live_maps_[f.nic].size()) live_maps_[f.nic].inbound(f.bytes.data(), f.bytes.size());
+    vm.inject_frame(f.nic, f.bytes.data(), f.bytes.size());
+    replayed++;
+  }
+  std::vector<RecentFrames::Frame> out = unreleased_.take_since(since);
+  for (RecentFrames::Frame& f : out) {
+    if (f.nic >= vm.nic_count()) continue;
+    send_live(f.nic, f.bytes);
+    resent++;
+  }
+  resent += repeat_last_acks(out);
   // With an arbiter, ReplicationControl releases output while the lease
   // this side took is valid.
   if (!arbiter()) vm.hold_output(false);
@@ -363,8 +425,12 @@ void LockstepSecondary::go_live() {
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.state = "live";
-  std::fprintf(stderr, "tandem: secondary: primary lost (%s); live %.1f ms after the loss was seen\n",
-               stats_.reason.c_str(), ms_since(lost_at_));
+  stats_.replayed_frames = replayed;
+  stats_.resent_frames = resent;
+  std::fprintf(stderr,
+               "tandem: secondary: primary lost (%s); live %.1f ms after the loss was seen (around its last "
+               "message: %zu frames received given to the guest, %zu the guest sent to the world)\n",
+               stats_.reason.c_str(), ms_since(lost_at_), replayed, resent);
 }
 
 std::vector<FlowMaps> LockstepSecondary::hand_over() {

@@ -26,6 +26,7 @@
 #include "board/machine.h"
 #include "ft/ft_status.h"
 #include "ft/flow_maps.h"
+#include "ft/recent_frames.h"
 #include "mem/dirty_log.h"
 #include "replication/drive_log.h"
 #include "replication/backup.h"
@@ -111,6 +112,11 @@ class LockstepSecondary {
   bool stopped_ = false;  // paused for a resync
   bool live_ = false;
   bool exiting_ = false;  // request_exit() made
+  // While secondary: what its backends delivered (dropped) and what its
+  // guest sent (to the primary only), for a failover (go_live()).
+  RecentFrames unmirrored_, unreleased_;
+  void send_live(size_t nic, std::vector<uint8_t>& frame);
+  size_t repeat_last_acks(const std::vector<RecentFrames::Frame>& sent);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -95,6 +95,11 @@ class Backup {
   // arbiter, if any, gave it the pair); the reason.
   bool went_live() const { return went_live_; }
   std::string lost_reason() const;
+  // Any thread: when the last message from the primary arrived.
+  std::chrono::steady_clock::time_point last_heard() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_heard_;
+  }
   // Lockstep, any thread: a message to the primary being served; fails
   // when there is none or the connection broke.
   Status send_to_primary(MsgType type, uint64_t epoch, std::span<const uint8_t> payload = {});
