@@ -65,7 +65,6 @@ json to_json(const ft::FtStatus& s) {
           {"input_frames", s.input_frames},
           {"entropy_bytes", s.entropy_bytes},
           {"entropy_underruns", s.entropy_underruns},
-          {"replayed_frames", s.replayed_frames},
           {"resent_frames", s.resent_frames},
           {"last_resync_bytes", s.last_resync_bytes},
           {"last_resync_pages", s.last_resync_pages},

@@ -30,7 +30,6 @@ struct FtStatus {
   uint64_t input_frames = 0;     // mirrored to (received by) the secondary
   uint64_t entropy_bytes = 0;
   uint64_t entropy_underruns = 0;
-  uint64_t replayed_frames = 0;    // secondary: its backends' frames given to its guest at failover
   uint64_t resent_frames = 0;      // secondary: its guest's frames sent to the world at failover  // secondary: bytes its guest asked for before the primary's came
   uint64_t last_resync_bytes = 0;  // pages and state sent by the last resync
   uint64_t last_resync_pages = 0;

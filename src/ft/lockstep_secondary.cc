@@ -226,10 +226,7 @@ Status LockstepSecondary::on_message(replication::Message&& m) {
 }
 
 bool LockstepSecondary::on_input(size_t nic, const uint8_t* frame, size_t len) {
-  if (!live_) {
-    unmirrored_.push(Clock::now(), nic, frame, len);  // a secondary's guest hears only what the primary's does
-    return false;
-  }
+  if (!live_) return false;  // a secondary's guest hears only what the primary's does
   if (!live_maps_[nic].size()) return true;
   std::vector<uint8_t> copy(frame, frame + len);
   live_maps_[nic].inbound(copy.data(), copy.size());
@@ -394,21 +391,12 @@ void LockstepSecondary::go_live() {
   live_maps_ = world_;
   for (size_t i = 0; i < live_maps_.size(); i++) live_maps_[i].add(pair_[i]);
   vm.set_entropy_source(nullptr);
-  // Around the primary's last message, what this host's backends got may
-  // never have been mirrored (the primary mirrors a frame when its guest
-  // takes it, at a slice end), and what this guest sent may never have
-  // left (the primary held its twin until both matched): the guest gets
-  // the one and the world the other now, rather than the clients and the
-  // guest retransmitting (their timers are 200 ms and more). Some are
-  // duplicates, which TCP drops and which a network may deliver anyway.
+  // Around the primary's last message, what this guest sent may never
+  // have left (the primary held its twin until both matched): the world
+  // gets it now rather than after the guest's retransmission timer (200
+  // ms and more). Duplicates among it are TCP's to drop.
   const auto since = backup_->last_heard() - 3 * std::chrono::milliseconds(options_.heartbeat_ms);
-  size_t replayed = 0, resent = 0;
-  for (RecentFrames::Frame& f : unmirrored_.take_since(since)) {
-    if (f.nic >= vm.nic_count()) continue;
-    if (live_maps_[f.nic].size()) live_maps_[f.nic].inbound(f.bytes.data(), f.bytes.size());
-    vm.inject_frame(f.nic, f.bytes.data(), f.bytes.size());
-    replayed++;
-  }
+  size_t resent = 0;
   std::vector<RecentFrames::Frame> out = unreleased_.take_since(since);
   for (RecentFrames::Frame& f : out) {
     if (f.nic >= vm.nic_count()) continue;
@@ -425,12 +413,11 @@ void LockstepSecondary::go_live() {
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.state = "live";
-  stats_.replayed_frames = replayed;
   stats_.resent_frames = resent;
   std::fprintf(stderr,
-               "tandem: secondary: primary lost (%s); live %.1f ms after the loss was seen (around its last "
-               "message: %zu frames received given to the guest, %zu the guest sent to the world)\n",
-               stats_.reason.c_str(), ms_since(lost_at_), replayed, resent);
+               "tandem: secondary: primary lost (%s); live %.1f ms after the loss was seen (%zu frames its guest "
+               "sent around the primary's last message sent again)\n",
+               stats_.reason.c_str(), ms_since(lost_at_), resent);
 }
 
 std::vector<FlowMaps> LockstepSecondary::hand_over() {

@@ -112,9 +112,9 @@ class LockstepSecondary {
   bool stopped_ = false;  // paused for a resync
   bool live_ = false;
   bool exiting_ = false;  // request_exit() made
-  // While secondary: what its backends delivered (dropped) and what its
-  // guest sent (to the primary only), for a failover (go_live()).
-  RecentFrames unmirrored_, unreleased_;
+  // While secondary: what its guest sent (to the primary only), for a
+  // failover (go_live()).
+  RecentFrames unreleased_;
   void send_live(size_t nic, std::vector<uint8_t>& frame);
   size_t repeat_last_acks(const std::vector<RecentFrames::Frame>& sent);
 

@@ -1,7 +1,6 @@
-// The frames of the last second (at most 4 MiB) a secondary did not let
-// through: what its backends delivered and what its guest sent (to the
-// primary only). At a failover, those from around the primary's last
-// message may never have reached the primary's guest or the world.
+// The frames of the last second (at most 4 MiB) a secondary's guest sent
+// (to the primary only): at a failover, those from around the primary's
+// last message may never have reached the world.
 #pragma once
 
 #include <chrono>
