@@ -130,10 +130,7 @@ Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const m
   machine_ = std::move(m).value();
   board::Machine& vm = *machine_;
   log_ = vm.ram().open_dirty_log("fault tolerance");
-  uint32_t index = 0;
-  for (size_t slot = 0; slot < vm.virtio_count(); slot++)
-    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&vm.virtio_device(slot)))
-      if (uint32_t i = index++; !blk->read_only()) drive_logs_.push_back(std::make_unique<replication::DriveLog>(*blk, i));
+  drive_logs_ = replication::log_writable_drives(vm);
   pair_.resize(vm.nic_count());
   world_.resize(vm.nic_count());
   entropy_ = std::make_unique<ReplayedEntropy>();
@@ -265,19 +262,20 @@ void LockstepSecondary::send_live(size_t nic, std::vector<uint8_t>& frame) {
 // 3.2) sends it again now instead of after its timeout. `sent`: frames
 // send_live() sent (rewritten), oldest first.
 size_t LockstepSecondary::repeat_last_acks(const std::vector<RecentFrames::Frame>& sent) {
-  std::map<std::string, const RecentFrames::Frame*> last;  // per connection (addresses and ports)
+  // Per connection (addresses and ports): its last frame and where its
+  // TCP header is.
+  std::map<std::string, std::pair<const RecentFrames::Frame*, net::TcpLocation>> last;
   for (const RecentFrames::Frame& f : sent) {
     net::TcpLocation at;
     if (f.nic >= machine_->nic_count() || !net::find_tcp(f.bytes.data(), f.bytes.size(), &at)) continue;
     const uint8_t* ip = f.bytes.data() + net::kEthHeader;
     std::string key(reinterpret_cast<const char*>(at.ipv6 ? ip + 8 : ip + 12), at.ipv6 ? 32 : 8);
     key.append(reinterpret_cast<const char*>(f.bytes.data() + at.tcp), 4);
-    last[key] = &f;
+    last[key] = {&f, at};
   }
   size_t n = 0;
-  for (const auto& [key, f] : last) {
-    net::TcpLocation at;
-    (void)net::find_tcp(f->bytes.data(), f->bytes.size(), &at);
+  for (const auto& [key, entry] : last) {
+    const auto& [f, at] = entry;
     const uint8_t flags = f->bytes[at.tcp + 13];
     if (at.payload_len != 0 || flags != net::kTcpAck) continue;
     if (arbiter() && !arbiter()->may_release()) break;

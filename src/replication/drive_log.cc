@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "board/machine.h"
 #include "dev/block_backend.h"
 
 namespace tandem::replication {
@@ -63,6 +64,15 @@ std::vector<uint64_t> DriveLog::data_chunks() const {
     for (uint64_t c = 0; c < chunk_count(); c++) out.push_back(c);
   }
   return out;
+}
+
+std::vector<std::unique_ptr<DriveLog>> log_writable_drives(board::Machine& m) {
+  std::vector<std::unique_ptr<DriveLog>> logs;
+  uint32_t index = 0;
+  for (size_t slot = 0; slot < m.virtio_count(); slot++)
+    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot)))
+      if (uint32_t i = index++; !blk->read_only()) logs.push_back(std::make_unique<DriveLog>(*blk, i));
+  return logs;
 }
 
 }  // namespace tandem::replication

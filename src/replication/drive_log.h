@@ -4,11 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/result.h"
 #include "dev/virtio_blk.h"
 #include "mem/page_bitmap.h"
+
+namespace tandem::board {
+class Machine;
+}
 
 namespace tandem::replication {
 
@@ -48,5 +53,10 @@ class DriveLog {
   int hook_;
   mem::PageBitmap dirty_;
 };
+
+// A log of each writable drive of `m`, indexed as the VM's drives are
+// (read-only ones count but get none); on the vCPU thread, or before the
+// VM runs.
+std::vector<std::unique_ptr<DriveLog>> log_writable_drives(board::Machine& m);
 
 }  // namespace tandem::replication

@@ -173,10 +173,7 @@ Primary::Primary(board::Machine& m, const ReplicateOptions& o, std::unique_ptr<C
   // From here every write goes to checkpoint 0 or a later one.
   log_ = m_.ram().open_dirty_log("replication");
   std::vector<uint32_t> initial = m_.ram().populated_pages();
-  uint32_t index = 0;
-  for (size_t slot = 0; slot < m_.virtio_count(); slot++)
-    if (auto* blk = dynamic_cast<dev::VirtioBlk*>(&m_.virtio_device(slot)))
-      if (uint32_t i = index++; !blk->read_only()) drives_.push_back(std::make_unique<DriveLog>(*blk, i));
+  drives_ = log_writable_drives(m_);
   pending_chunks_.resize(drives_.size());
   if (options_.diff) diff_ = std::make_unique<DiffSender>(m_.ram().page_count(), uint64_t{options_.diff_mib} << 20);
   if (options_.history)
