@@ -116,6 +116,7 @@ class Load:
         self.lat, self.acked, self.errors = [], [0] * clients, []
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True) for i in range(clients)]
+        self.connected = [threading.Event() for _ in range(clients)]
 
     def client(self, i):
         c, n = None, 0
@@ -123,6 +124,8 @@ class Load:
             try:
                 if c is None:
                     c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    c.connect()
+                    self.connected[i].set()
                 n += 1
                 for method in ("PUT", "GET"):
                     t0 = time.monotonic()
@@ -145,8 +148,11 @@ class Load:
                 time.sleep(0.05)
 
     def run(self, seconds):
-        for t in self.threads:
+        # One connect at a time: slirp's host forward listens with a
+        # backlog of 1 and resets connections that arrive together.
+        for t, connected in zip(self.threads, self.connected):
             t.start()
+            connected.wait(2)
         time.sleep(1)  # warm-up, not measured
         with self.lock:
             self.lat.clear()

@@ -23,7 +23,22 @@ std::vector<Comparator::Frame> in_order(std::vector<std::pair<uint64_t, Comparat
   return out;
 }
 
+// A held frame as the status names it: "a 120-byte segment (FIN)".
+std::string describe_held(const Comparator::Frame& frame, const TcpConnection::Mark* m) {
+  std::string s = "a " + group_digits(frame.size()) + "-byte " + (m ? "segment" : "frame");
+  if (!m) return s;
+  std::string flags;
+  for (auto [on, name] : {std::pair{m->syn, "SYN"}, {m->fin, "FIN"}, {m->rst, "RST"}})
+    if (on) flags += flags.empty() ? name : std::string(" ") + name;
+  if (m->len == 0 && flags.empty()) flags = "ACK only";
+  return flags.empty() ? s : s + " (" + flags + ")";
+}
+
 }  // namespace
+
+std::string Comparator::describe_held(const Flow& f, const Held& h) {
+  return ft::describe_held(h.frame, f.tcp ? &h.mark : nullptr);
+}
 
 Comparator::Flow& Comparator::flow(const FlowKey& key) {
   auto [it, inserted] = flows_.try_emplace(key);
@@ -184,24 +199,40 @@ bool Comparator::to_secondary(uint8_t* frame, size_t len) {
   return changed;
 }
 
-std::chrono::nanoseconds Comparator::oldest_unmatched(TimePoint now) const {
+std::chrono::nanoseconds Comparator::oldest_unmatched(TimePoint now, std::string* what) const {
   std::optional<TimePoint> oldest;
+  const Flow* flow = nullptr;
+  const Held* held = nullptr;
   for (const auto& [key, f] : flows_) {
     for (const Held& h : f.held) {
       if (held_matched(f, h)) continue;
-      if (!oldest || h.at < *oldest) oldest = h.at;
+      if (!oldest || h.at < *oldest) {
+        oldest = h.at;
+        flow = &f;
+        held = &h;
+      }
       break;
     }
   }
+  if (what && flow) *what = describe(flow->key) + ": " + describe_held(*flow, *held) + " unmatched";
   if (!oldest || now < *oldest) return std::chrono::nanoseconds(0);
   return now - *oldest;
 }
 
 std::vector<Comparator::Frame> Comparator::resynced() {
   std::vector<std::pair<uint64_t, Frame>> out;
-  for (auto& [key, f] : flows_)
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    Flow& f = it->second;
     for (Held& h : f.held) out.emplace_back(h.order, std::move(h.frame));
-  flows_.clear();
+    if (!f.tcp || !f.tcp->resynced()) {
+      it = flows_.erase(it);
+      continue;
+    }
+    f.held.clear();
+    f.diverged = false;
+    f.mapping_sent = true;  // offsets are 0 from now on
+    ++it;
+  }
   touched_.clear();
   map_.clear();
   updates_.clear();

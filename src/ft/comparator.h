@@ -61,12 +61,15 @@ class Comparator {
   // The first mismatch since construction or the last resynced().
   const std::optional<Divergence>& divergence() const { return divergence_; }
   // Age of the oldest held primary frame not yet matched; 0 if none.
-  std::chrono::nanoseconds oldest_unmatched(TimePoint now) const;
+  // `what`, if given, gets that frame's flow and kind (for the status).
+  std::chrono::nanoseconds oldest_unmatched(TimePoint now, std::string* what = nullptr) const;
 
   // A resync completed (both guests now hold the primary's state): returns
   // every primary frame still held, in the order produced, and forgets
-  // everything else: flows, the secondary's leftovers, the offsets (all
-  // 0 now: the secondary's SeqMap must be cleared too), the divergence.
+  // the secondary's leftovers, the offsets (all 0 now: the secondary's
+  // SeqMap must be cleared too) and the divergence. A TCP connection the
+  // primary sent on is kept, with what it sent counted as sent by both
+  // (TcpConnection::resynced()); other flows are forgotten.
   std::vector<Frame> resynced();
 
   // An input frame (world -> guests), in place, before it is mirrored to
@@ -102,6 +105,7 @@ class Comparator {
   };
 
   Flow& flow(const FlowKey& key);
+  static std::string describe_held(const Flow& f, const Held& h);
   bool held_matched(const Flow& f, const Held& h) const;
   void match_datagrams(Flow& f);
   void after_tcp(Flow& f);

@@ -35,7 +35,7 @@ struct FtStatus {
   uint64_t last_resync_pages = 0;
   double last_resync_ms = 0;      // from the stop to the secondary's ack
   double last_resync_ago_s = -1;  // -1: none yet
-  std::string first_divergence;   // the flow and what differed, last mismatch
+  std::string first_divergence;   // the flow and what differed (or stayed unmatched), last resync for either
   uint64_t bytes_sent = 0;        // to the peer
   double last_heartbeat_ms_ago = 0;
   std::optional<replication::ArbiterStatus> arbiter;  // with --arbiter

@@ -329,10 +329,14 @@ void LockstepPrimary::tick() {
   }
   switch (phase_) {
     case Phase::kComparing: {
+      // Output the primary made while the secondary was still loading the
+      // last resync could not be matched before: its age counts from the ack.
+      const auto bound = std::chrono::milliseconds(options_.unmatched_ms);
       for (size_t nic = 0; nic < compare_.size(); nic++) {
         if (const auto& d = compare_[nic].divergence()) return start_resync("mismatch", d->description);
-        if (compare_[nic].oldest_unmatched(now) > std::chrono::milliseconds(options_.unmatched_ms))
-          return start_resync("timeout", "");
+        std::string what;
+        if (now - last_sync_ > bound && compare_[nic].oldest_unmatched(now, &what) > bound)
+          return start_resync("timeout", what);
       }
       if (now - last_sync_ > std::chrono::milliseconds(options_.period_ms)) start_resync("periodic", "");
       return;

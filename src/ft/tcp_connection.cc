@@ -166,6 +166,19 @@ void TcpConnection::apply(Side& side, Side& other, const TcpSegment& s, uint32_t
   }
 }
 
+bool TcpConnection::resynced() {
+  if (!p_.seen) return false;
+  p_.buf.clear();
+  s_ = p_;
+  verified_ = p_.end;
+  mapped_ = true;
+  seq_off_ = ts_off_ = 0;
+  waiting_.clear();
+  waiting_bytes_ = 0;
+  mismatch_.reset();
+  return true;
+}
+
 void TcpConnection::compare() {
   if (mismatch_ || !mapped_) return;
   size_t n = std::min(p_.buf.size(), s_.buf.size());

@@ -42,6 +42,10 @@ class ByteQueue {
   const uint8_t* data() const { return bytes_.data() + head_; }
   size_t size() const { return bytes_.size() - head_; }
   void append(const uint8_t* p, size_t n) { bytes_.insert(bytes_.end(), p, p + n); }
+  void clear() {
+    bytes_.clear();
+    head_ = 0;
+  }
   void consume(size_t n) {
     head_ += n;
     if (head_ == bytes_.size()) {
@@ -78,6 +82,11 @@ class TcpConnection {
   void inbound(const TcpSegment& s);
 
   bool matched(const Mark& m) const;
+  // A resync completed: both guests now hold the primary's state, so what
+  // the primary sent before it both have sent, in the primary's numbers.
+  // Either side may retransmit some of it afterwards; that is not new
+  // output. Whether the primary sent anything (false: start afresh).
+  bool resynced();
   const std::optional<Mismatch>& mismatch() const { return mismatch_; }
   // Offsets, once both sides' first segments were seen.
   bool mapped() const { return mapped_; }

@@ -373,7 +373,7 @@ TEST(Comparator, ResyncedReleasesAllHeldAndStartsAfresh) {
   ASSERT_TRUE(c.divergence());
   EXPECT_EQ(c.resynced(), held);
   EXPECT_FALSE(c.divergence());
-  EXPECT_EQ(c.flows(), 0u);
+  EXPECT_EQ(c.flows(), 1u);  // the connection, not the datagrams
   EXPECT_EQ(c.seq_map().size(), 0u);
   ComparatorStats st = c.stats();
   EXPECT_EQ(st.held_frames, 0u);
@@ -389,6 +389,65 @@ TEST(Comparator, ResyncedReleasesAllHeldAndStartsAfresh) {
   EXPECT_FALSE(c.divergence());
 }
 
+// The guests' retransmission timers run on their own hosts' time: after a
+// resync one may resend what was sent before it while the other goes on.
+TEST(Comparator, RetransmissionOfWhatWasSentBeforeAResyncIsNotADivergence) {
+  Comparator c;
+  Conn k;
+  open(c, k);
+  primary(c, k.p(1, "request one "));  // 12 bytes, the secondary's differ
+  secondary(c, k.s(1, "request 1   "));
+  ASSERT_TRUE(c.divergence());
+  (void)c.resynced();
+  Conn same = k;
+  same.s_isn = k.p_isn;
+  // The primary resends the answer the resync released; the secondary
+  // does not, and sends the next one.
+  Frame again = k.p(1, "request one ");
+  Frame next = k.p(13, "two");
+  primary(c, again);
+  primary(c, next);
+  secondary(c, same.s(13, "two"));
+  EXPECT_EQ(c.take_releasable(), (std::vector<Frame>{again, next}));
+  // Now the secondary resends, and the primary goes on.
+  secondary(c, same.s(1, "request one two"));
+  Frame third = k.p(16, "three");
+  primary(c, third);
+  secondary(c, same.s(16, "three"));
+  EXPECT_EQ(c.take_releasable(), std::vector<Frame>{third});
+  EXPECT_FALSE(c.divergence());
+}
+
+TEST(Comparator, NewDataPastTheResyncPointStillHasToMatch) {
+  Comparator c;
+  Conn k;
+  open(c, k);
+  primary(c, k.p(1, "abc"));
+  secondary(c, k.s(1, "abc"));
+  (void)c.take_releasable();
+  (void)c.resynced();
+  Conn same = k;
+  same.s_isn = k.p_isn;
+  primary(c, k.p(4, "def"));
+  secondary(c, same.s(7, "ghi"));  // skipped "def": not a retransmission
+  ASSERT_TRUE(c.divergence());
+  EXPECT_EQ(c.divergence()->kind, DivergenceKind::sequence);
+}
+
+TEST(Comparator, AFinSentBeforeAResyncMayBeResentByOneSide) {
+  Comparator c;
+  Conn k;
+  open(c, k);
+  primary(c, k.p(1, "bye", kAck | kFin));
+  secondary(c, k.s(1, "bye", kAck | kFin));
+  ASSERT_EQ(c.take_releasable().size(), 1u);
+  (void)c.resynced();
+  Frame fin_again = k.p(1, "bye", kAck | kFin);
+  primary(c, fin_again);
+  EXPECT_EQ(c.take_releasable(), std::vector<Frame>{fin_again});
+  EXPECT_FALSE(c.divergence());
+}
+
 TEST(Comparator, OldestUnmatchedIsTheAgeOfTheFirstHeldFrameNotMatched) {
   Comparator c;
   EXPECT_EQ(c.oldest_unmatched(t0), milliseconds(0));
@@ -397,6 +456,21 @@ TEST(Comparator, OldestUnmatchedIsTheAgeOfTheFirstHeldFrameNotMatched) {
   EXPECT_EQ(c.oldest_unmatched(t0 + milliseconds(30)), milliseconds(30));
   secondary(c, udp_out(1, 2, "a"));
   EXPECT_EQ(c.oldest_unmatched(t0 + milliseconds(30)), milliseconds(25));
+  std::string what;
+  (void)c.oldest_unmatched(t0 + milliseconds(30), &what);
+  EXPECT_NE(what.find("udp"), std::string::npos) << what;
+  EXPECT_NE(what.find("-byte frame unmatched"), std::string::npos) << what;
+}
+
+TEST(Comparator, OldestUnmatchedNamesTheSegment) {
+  Comparator c;
+  Conn k;
+  open(c, k);
+  primary(c, k.p(1, "", kAck | kFin), t0);
+  std::string what;
+  EXPECT_EQ(c.oldest_unmatched(t0 + milliseconds(1), &what), milliseconds(1));
+  EXPECT_EQ(what, std::string(kFlow) + ": a " + std::to_string(k.p(1, "", kAck | kFin).size()) +
+                      "-byte segment (FIN) unmatched");
 }
 
 }  // namespace
