@@ -88,14 +88,14 @@ int main(int argc, char** argv) {
   std::vector<double> load_code, by_page, load_plain, flush_all;
   for (int r = 0; r < runs; r++) {
     if (!state::load_pages_live(m, code_pages, code.data()).ok()) return 1;
-    m.hart().set_pc(kBase);
-    m.hart().run(2 * uint64_t{pages});
-    const uint64_t decoded = m.hart().blocks_decoded();
+    m.hart(0).set_pc(kBase);
+    m.hart(0).run(2 * uint64_t{pages});
+    const uint64_t decoded = m.hart(0).blocks_decoded();
     auto t = std::chrono::steady_clock::now();
     if (!state::load_pages_live(m, code_pages, code.data()).ok()) return 1;
     load_code.push_back(micros_since(t));
-    m.hart().set_pc(kBase);
-    m.hart().run(2 * uint64_t{pages});
+    m.hart(0).set_pc(kBase);
+    m.hart(0).run(2 * uint64_t{pages});
     t = std::chrono::steady_clock::now();
     for (size_t at = 0; at < pages; at += mem::GuestMemory::kDropCodePages) {
       const size_t n = std::min<size_t>(mem::GuestMemory::kDropCodePages, pages - at);
@@ -106,16 +106,16 @@ int main(int argc, char** argv) {
     if (!state::load_pages_live(m, plain_pages, code.data()).ok()) return 1;
     load_plain.push_back(micros_since(t));
     // Decode them all again, then drop them at once.
-    m.hart().set_pc(kBase);
-    m.hart().run(2 * uint64_t{pages});
-    if (m.hart().blocks_decoded() - decoded < pages) {
+    m.hart(0).set_pc(kBase);
+    m.hart(0).run(2 * uint64_t{pages});
+    if (m.hart(0).blocks_decoded() - decoded < pages) {
       std::fprintf(stderr, "bench_live_load: the hart decoded %llu blocks, not one per page\n",
-                   static_cast<unsigned long long>(m.hart().blocks_decoded() - decoded));
+                   static_cast<unsigned long long>(m.hart(0).blocks_decoded() - decoded));
       return 1;
     }
-    const cpu::HartState h = m.hart().save();
+    const cpu::HartState h = m.hart(0).save();
     t = std::chrono::steady_clock::now();
-    if (!m.hart().restore(h).ok()) return 1;
+    if (!m.hart(0).restore(h).ok()) return 1;
     flush_all.push_back(micros_since(t));
   }
   std::printf(

@@ -3,6 +3,7 @@
 #include <libfdt.h>
 
 #include <cstdio>
+#include <string>
 
 #include "base/clock.h"
 #include "board/memory_map.h"
@@ -12,10 +13,11 @@ namespace tandem::board {
 namespace {
 
 // Phandles are ours to choose; fixed numbers keep the blob reproducible.
-constexpr uint32_t kPhandleCpuIntc = 1;
-constexpr uint32_t kPhandlePlic = 2;
-constexpr uint32_t kPhandleTest = 3;
-constexpr uint32_t kPhandleCpu0 = 4;
+constexpr uint32_t kPhandlePlic = 1;
+constexpr uint32_t kPhandleTest = 2;
+// Hart i's cpu node and its interrupt controller.
+constexpr uint32_t cpu_phandle(unsigned i) { return 3 + 2 * i; }
+constexpr uint32_t intc_phandle(unsigned i) { return 4 + 2 * i; }
 
 // RISC-V interrupt numbers in mip (privileged spec 3.1.9).
 constexpr uint32_t kIrqMSoft = 3, kIrqMTimer = 7, kIrqSExt = 9, kIrqMExt = 11;
@@ -36,6 +38,16 @@ class Writer {
   void prop_cells(const char* name, std::initializer_list<uint32_t> cells) {
     std::vector<fdt32_t> be;
     for (uint32_t c : cells) be.push_back(cpu_to_fdt32(c));
+    check(fdt_property(fdt(), name, be.data(), static_cast<int>(be.size() * sizeof(fdt32_t))));
+  }
+  // interrupts-extended naming two of every hart's interrupts (CLINT, PLIC).
+  void per_hart_irqs(const char* name, unsigned harts, uint32_t first, uint32_t second) {
+    std::vector<fdt32_t> be;
+    for (unsigned i = 0; i < harts; i++)
+      for (uint32_t irq : {first, second}) {
+        be.push_back(cpu_to_fdt32(intc_phandle(i)));
+        be.push_back(cpu_to_fdt32(irq));
+      }
     check(fdt_property(fdt(), name, be.data(), static_cast<int>(be.size() * sizeof(fdt32_t))));
   }
   // A string list ("a\0b\0").
@@ -94,26 +106,31 @@ Result<std::vector<uint8_t>> build_fdt(const FdtConfig& c) {
   w.prop_u32("#address-cells", 1);
   w.prop_u32("#size-cells", 0);
   w.prop_u32("timebase-frequency", static_cast<uint32_t>(kTimebaseHz));
-  w.begin("cpu@0");
-  w.prop_u32("phandle", kPhandleCpu0);
-  w.prop_str("device_type", "cpu");
-  w.prop_cells("reg", {0});
-  w.prop_str("status", "okay");
-  w.prop_str("compatible", "riscv");
-  w.prop_str("riscv,isa", c.isa);
-  w.prop_str("mmu-type", c.mmu_type);
-  w.begin("interrupt-controller");
-  w.prop_u32("#interrupt-cells", 1);
-  w.prop_empty("interrupt-controller");
-  w.prop_str("compatible", "riscv,cpu-intc");
-  w.prop_u32("phandle", kPhandleCpuIntc);
-  w.end();
-  w.end();
+  // Laid out as QEMU 7.2's virt board does it (-smp N).
+  for (unsigned i = 0; i < c.harts; i++) {
+    w.begin(node("cpu", i));
+    w.prop_u32("phandle", cpu_phandle(i));
+    w.prop_str("device_type", "cpu");
+    w.prop_cells("reg", {i});
+    w.prop_str("status", "okay");
+    w.prop_str("compatible", "riscv");
+    w.prop_str("riscv,isa", c.isa);
+    w.prop_str("mmu-type", c.mmu_type);
+    w.begin("interrupt-controller");
+    w.prop_u32("#interrupt-cells", 1);
+    w.prop_empty("interrupt-controller");
+    w.prop_str("compatible", "riscv,cpu-intc");
+    w.prop_u32("phandle", intc_phandle(i));
+    w.end();
+    w.end();
+  }
   w.begin("cpu-map");
   w.begin("cluster0");
-  w.begin("core0");
-  w.prop_u32("cpu", kPhandleCpu0);
-  w.end();
+  for (unsigned i = 0; i < c.harts; i++) {
+    w.begin("core" + std::to_string(i));
+    w.prop_u32("cpu", cpu_phandle(i));
+    w.end();
+  }
   w.end();
   w.end();
   w.end();  // cpus
@@ -125,7 +142,7 @@ Result<std::vector<uint8_t>> build_fdt(const FdtConfig& c) {
   w.prop_empty("ranges");
 
   w.begin(node("clint", kClintBase));
-  w.prop_cells("interrupts-extended", {kPhandleCpuIntc, kIrqMSoft, kPhandleCpuIntc, kIrqMTimer});
+  w.per_hart_irqs("interrupts-extended", c.harts, kIrqMSoft, kIrqMTimer);
   w.reg(kClintBase, kClintSize);
   w.prop_strs("compatible", {"sifive,clint0", "riscv,clint0"});
   w.end();
@@ -134,8 +151,8 @@ Result<std::vector<uint8_t>> build_fdt(const FdtConfig& c) {
   w.prop_u32("phandle", kPhandlePlic);
   w.prop_u32("riscv,ndev", kPlicSources - 1);
   w.reg(kPlicBase, kPlicSize);
-  // Context 0 is the hart's M mode, context 1 its S mode.
-  w.prop_cells("interrupts-extended", {kPhandleCpuIntc, kIrqMExt, kPhandleCpuIntc, kIrqSExt});
+  // Context 2i is hart i's M mode, context 2i + 1 its S mode.
+  w.per_hart_irqs("interrupts-extended", c.harts, kIrqMExt, kIrqSExt);
   w.prop_empty("interrupt-controller");
   w.prop_strs("compatible", {"sifive,plic-1.0.0", "riscv,plic0"});
   w.prop_u32("#address-cells", 0);

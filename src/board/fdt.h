@@ -15,6 +15,7 @@ struct FdtConfig {
   uint64_t ram_size = 0;
   std::string isa = "rv64imafdc";  // riscv,isa
   std::string mmu_type = "riscv,sv48";
+  unsigned harts = 1;  // cpus/cpu@0 .. cpu@(harts - 1)
   std::string bootargs;
   uint64_t initrd_start = 0, initrd_end = 0;  // both 0: no initrd
   // Virtio transports in use: slot i is at kVirtioBase + i * kVirtioStride.

@@ -20,7 +20,8 @@ namespace {
 
 // Instructions per run-loop slice: between slices the CLINT is updated and
 // host input is polled. ~0.3 ms at 200 MIPS keeps timer and console latency
-// low while the poll() costs nothing measurable.
+// low while the poll() costs nothing measurable. With N harts a slice is a
+// round in which each hart runs a quantum of kSliceInstructions / N.
 constexpr uint64_t kSliceInstructions = 1 << 16;
 // Frames from a network backend held for a guest that posts no receive
 // buffers: like a NIC ring, the oldest go first beyond this.
@@ -69,9 +70,19 @@ Result<std::unique_ptr<Machine>> Machine::create_empty(const MachineConfig& conf
 void Machine::set_clock_ticks(uint64_t ticks) {
   if (host_clock_) host_clock_->set(ticks);
   if (icount_clock_) {
-    uint64_t from_instret = hart_->instret() / InstructionClock::kInstructionsPerTick;
+    uint64_t from_instret = instret() / InstructionClock::kInstructionsPerTick;
     icount_clock_->set_skipped(ticks > from_instret ? ticks - from_instret : 0);
   }
+}
+
+uint64_t Machine::instret() const {
+  uint64_t n = 0;
+  for (const auto& h : harts_) n += h->instret();
+  return n;
+}
+
+void Machine::stop_harts() {
+  for (auto& h : harts_) h->request_stop();
 }
 
 uint64_t Machine::entropy_state() const {
@@ -87,7 +98,7 @@ void Machine::pause() {
   if (paused_) return;
   paused_ = true;
   if (host_clock_) host_clock_->pause();
-  if (!icount_clock_) hart_->request_stop();
+  if (!icount_clock_) stop_harts();
 }
 
 void Machine::resume() {
@@ -99,14 +110,14 @@ void Machine::resume() {
 void Machine::request_exit(int status) {
   exit_code_ = status;
   finished_ = true;
-  hart_->request_stop();
+  stop_harts();
 }
 
 void Machine::request_reset() {
   reset_requested_ = true;
   exit_code_ = 0;
   finished_ = true;
-  hart_->request_stop();
+  stop_harts();
 }
 
 int Machine::add_slice_hook(std::function<void()> hook) {
@@ -166,8 +177,13 @@ Status Machine::build(bool load) {
   ram_ = std::move(ram).value();
   bus_ = std::make_unique<mem::PhysBus>(*ram_);
 
+  if (config_.harts < 1 || config_.harts > kMaxHarts)
+    return Error("-smp " + std::to_string(config_.harts) + ": the board has 1 to " + std::to_string(kMaxHarts) +
+                 " harts");
   if (config_.icount) {
-    auto c = std::make_unique<InstructionClock>([this] { return hart_ ? hart_->instret() : 0; });
+    // Guest time follows the instructions of all harts together: a pure
+    // function of the run, as the round-robin order is fixed.
+    auto c = std::make_unique<InstructionClock>([this] { return instret(); });
     icount_clock_ = c.get();
     clock_ = std::move(c);
   } else {
@@ -175,29 +191,41 @@ Status Machine::build(bool load) {
     host_clock_ = c.get();
     clock_ = std::move(c);
   }
-  hart_ = std::make_unique<cpu::Hart>(*bus_, *clock_, 0);
   // The interpreter stays the default until a failover under the
   // translator is understood (docs/performance.md, "The translator").
   std::string engine = config_.engine;
   if (const char* env = std::getenv("TANDEM_ENGINE"); engine.empty() && env && *env) engine = env;
-  if (engine == "jit")
-    hart_->set_engine(cpu::Engine::kJit);
-  else if (!engine.empty() && engine != "interp")
+  if (!engine.empty() && engine != "interp" && engine != "jit")
     return Error("CPU engine '" + engine + "' (--engine or TANDEM_ENGINE): expected interp or jit");
+  for (unsigned i = 0; i < config_.harts; i++) {
+    harts_.push_back(std::make_unique<cpu::Hart>(*bus_, *clock_, i));
+    if (engine == "jit") harts_.back()->set_engine(cpu::Engine::kJit);
+  }
+  for (auto& h : harts_) {
+    std::vector<cpu::Hart*> peers;
+    for (auto& p : harts_)
+      if (p != h) peers.push_back(p.get());
+    h->set_peers(std::move(peers));
+  }
   TANDEM_TRY(attach_devices());
   if (!load) {
-    hart_->reset(kRamBase);
+    for (auto& h : harts_) h->reset(kRamBase);
     return Ok();
   }
   return load_images();
 }
 
 Status Machine::attach_devices() {
-  clint_ = std::make_unique<dev::Clint>(*clock_, 1);
-  clint_->connect(0, IrqLine(hart_.get(), kMipMsip), IrqLine(hart_.get(), kMipMtip));
-  plic_ = std::make_unique<dev::Plic>(1);
-  plic_->connect(0, IrqLine(hart_.get(), kMipMeip));
-  plic_->connect(1, IrqLine(hart_.get(), kMipSeip));
+  const auto n = static_cast<unsigned>(harts_.size());
+  clint_ = std::make_unique<dev::Clint>(*clock_, n);
+  plic_ = std::make_unique<dev::Plic>(n);
+  for (unsigned i = 0; i < n; i++) {
+    cpu::Hart* h = harts_[i].get();
+    clint_->connect(i, IrqLine(h, kMipMsip), IrqLine(h, kMipMtip));
+    // As on QEMU's virt board: context 2i is hart i's M mode, 2i+1 its S mode.
+    plic_->connect(2 * i, IrqLine(h, kMipMeip));
+    plic_->connect(2 * i + 1, IrqLine(h, kMipSeip));
+  }
   console_sink_.console = &console_;
   console_sink_.epoch = &output_epoch_;
   console_sink_.held = &output_in_epoch_;
@@ -207,7 +235,7 @@ Status Machine::attach_devices() {
     finished_ = true;
     exit_code_ = e.action == dev::TestFinisher::Action::kFail ? static_cast<int>(e.code) : 0;
     reset_requested_ = e.action == dev::TestFinisher::Action::kReset;
-    hart_->request_stop();
+    stop_harts();
   });
   std::function<uint64_t()> rtc_time = wall_clock_ns;
   if (config_.icount) rtc_time = [this] { return kIcountEpochNs + clock_->now() * 100; };
@@ -299,8 +327,9 @@ Status Machine::restore_nic(size_t i, const net::NicState& state, bool backend) 
 }
 
 std::vector<Machine::Component> Machine::components() {
-  std::vector<Component> out = {{0, hart_.get()},  {0, plic_.get()},     {0, clint_.get()},
-                                {0, uart_.get()},  {0, rtc_.get()},      {0, finisher_.get()}};
+  std::vector<Component> out;
+  for (size_t i = 0; i < harts_.size(); i++) out.push_back({static_cast<uint32_t>(i), harts_[i].get()});
+  out.insert(out.end(), {{0, plic_.get()}, {0, clint_.get()}, {0, uart_.get()}, {0, rtc_.get()}, {0, finisher_.get()}});
   for (size_t slot = 0; slot < virtio_devices_.size(); slot++) {
     const auto n = static_cast<uint32_t>(slot);
     dev::VirtioDevice* d = virtio_devices_[slot].get();
@@ -343,6 +372,7 @@ Status Machine::load_images() {
   fdt.ram_base = kRamBase;
   fdt.ram_size = config_.ram_size;
   fdt.bootargs = config_.append;
+  fdt.harts = static_cast<unsigned>(harts_.size());
   for (unsigned i = 0; i < virtio_devices_.size(); i++) fdt.virtio_slots.push_back(i);
   uint64_t entry;
 
@@ -391,9 +421,13 @@ Status Machine::load_images() {
     return Error("the device tree does not fit above the initrd; use a larger -m");
   TANDEM_TRY(ram_->write(fdt_addr, blob->data(), blob->size()));
 
-  hart_->reset(entry);
-  hart_->set_reg(10, 0);         // a0: hart id
-  hart_->set_reg(11, fdt_addr);  // a1: device tree
+  // Every hart starts at the entry, as on QEMU: the firmware picks the
+  // boot hart and parks the others until the kernel starts them (SBI HSM).
+  for (size_t i = 0; i < harts_.size(); i++) {
+    harts_[i]->reset(entry);
+    harts_[i]->set_reg(10, i);         // a0: hart id
+    harts_[i]->set_reg(11, fdt_addr);  // a1: device tree
+  }
   return Ok();
 }
 
@@ -461,7 +495,18 @@ bool Machine::serve_deferred_io() {
 }
 
 uint64_t Machine::next_deadline() const {
-  return std::min(clint_->next_deadline(), hart_->stimecmp_deadline());
+  uint64_t t = clint_->next_deadline();
+  for (const auto& h : harts_) t = std::min(t, h->stimecmp_deadline());
+  return t;
+}
+
+bool Machine::any_hart_should_wake() const {
+  return std::any_of(harts_.begin(), harts_.end(), [](const auto& h) { return h->wfi_should_wake(); });
+}
+
+void Machine::wake_harts() {
+  for (size_t i = 0; i < harts_.size(); i++)
+    if (harts_[i]->wfi_should_wake()) waiting_ &= ~(uint32_t{1} << i);
 }
 
 bool Machine::has_input_sources() const {
@@ -469,13 +514,14 @@ bool Machine::has_input_sources() const {
          std::any_of(io_sources_.begin(), io_sources_.end(), [](const IoSource& s) { return s.can_wake_guest; });
 }
 
-// The hart is in WFI with nothing pending: wait for a timer or host input.
+// Every hart is in WFI with nothing pending: wait for a timer or host input.
 void Machine::idle() {
   console_.flush();
   in_idle_ = true;
   run_slice_hooks();  // before any sleep: a hook may act on the guest's waiting
   int hopeless = 0;
-  while (waiting_ && !finished_ && !paused_ && !hart_->wfi_should_wake() && !console_.quit_requested()) {
+  while (waiting_for_interrupt() && !finished_ && !paused_ && !any_hart_should_wake() &&
+         !console_.quit_requested()) {
     if (serve_deferred_io()) {
       // Device work left from a spent budget: no sleeping (or skipping
       // time) until it is done; its interrupt may end the WFI.
@@ -498,10 +544,10 @@ void Machine::idle() {
         hopeless = 0;
       } else if (no_timer || ++hopeless >= 2) {
         std::fprintf(stderr,
-                     "tandem: the guest waits for an interrupt (WFI at pc 0x%llx) that nothing can raise: no "
-                     "timer is armed or its interrupt is masked, and there is no input (--icount, "
+                     "tandem: the guest waits for an interrupt (WFI at pc 0x%llx of hart 0) that nothing can "
+                     "raise: no timer is armed or its interrupt is masked, and there is no input (--icount, "
                      "no console input, network or monitor); stopping\n",
-                     static_cast<unsigned long long>(hart_->pc()));
+                     static_cast<unsigned long long>(harts_[0]->pc()));
         request_exit(1);
         break;
       }
@@ -533,25 +579,21 @@ Result<int> Machine::run() {
       run_slice_hooks();
       continue;
     }
-    if (waiting_) {
+    if (waiting_for_interrupt()) {
       idle();
-      if (!paused_) waiting_ = false;  // paused in the wait: wait again after
+      if (!paused_) wake_harts();  // paused in the wait: wait again after
       continue;
     }
     // Before the slice, not after it: a snapshot taken by a slice hook
     // then holds the deferred work, and a restored VM resumes it before
     // its first slice, as the uninterrupted one does.
     serve_deferred_io();
-    // Slices end at multiples of kSliceInstructions of instret, so where
-    // timers and input are looked at depends only on the instruction
-    // count: a restored VM slices exactly like the uninterrupted one.
-    cpu::StopReason why = hart_->run(kSliceInstructions - hart_->instret() % kSliceInstructions);
+    run_round();
     clint_->update();
     rtc_->update();
     poll_io(0);
     feed_console();
     console_.flush();
-    waiting_ = why == cpu::StopReason::kWfi;
     run_slice_hooks();
   }
   console_.flush();
@@ -560,14 +602,37 @@ Result<int> Machine::run() {
   return exit_code_.load();
 }
 
+// Quanta end at multiples of the quantum of each hart's instret, so where
+// harts switch and where timers and input are looked at depends only on
+// the instruction counts: a restored VM runs exactly like the uninterrupted
+// one. A hart in WFI sits out until an interrupt would wake it (raised by a
+// device, a timer, or an IPI from a hart earlier in this round).
+void Machine::run_round() {
+  const size_t n = harts_.size();
+  const uint64_t quantum = kSliceInstructions / n;
+  for (size_t i = 0; i < n && !finished_ && !paused_; i++) {
+    cpu::Hart& h = *harts_[i];
+    const uint32_t bit = uint32_t{1} << i;
+    if (waiting_ & bit) {
+      if (!h.wfi_should_wake()) continue;
+      waiting_ &= ~bit;
+    }
+    if (h.run(quantum - h.instret() % quantum) == cpu::StopReason::kWfi) waiting_ |= bit;
+    if (n > 1) h.drop_reservation();
+  }
+}
+
 void Machine::print_stats(double seconds) const {
-  uint64_t n = hart_->instret();
+  uint64_t n = instret(), decoded = 0, translated = 0;
+  for (const auto& h : harts_) {
+    decoded += h->blocks_decoded();
+    translated += h->blocks_translated();
+  }
   std::fprintf(stderr,
                "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f, "
                "\"blocks_decoded\": %llu, \"blocks_translated\": %llu}\n",
                static_cast<unsigned long long>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0,
-               static_cast<unsigned long long>(hart_->blocks_decoded()),
-               static_cast<unsigned long long>(hart_->blocks_translated()));
+               static_cast<unsigned long long>(decoded), static_cast<unsigned long long>(translated));
 }
 
 }  // namespace tandem::board

@@ -1,6 +1,7 @@
-// A whole virtual machine on the virt board: RAM, one hart, the devices of
-// memory_map.h, host backends, and the run loop that drives them on the
-// vCPU thread (docs/architecture.md, "Threads").
+// A whole virtual machine on the virt board: RAM, 1 to kMaxHarts harts, the
+// devices of memory_map.h, host backends, and the run loop that drives them
+// on the vCPU thread, the harts taking turns (docs/architecture.md,
+// "Threads" and "SMP").
 #pragma once
 
 #include <atomic>
@@ -46,7 +47,12 @@ class Machine {
   // quits; returns the process exit status.
   Result<int> run();
 
-  cpu::Hart& hart() { return *hart_; }
+  // Hart i (its mhartid), 0 <= i < hart_count().
+  cpu::Hart& hart(size_t i) { return *harts_[i]; }
+  const cpu::Hart& hart(size_t i) const { return *harts_[i]; }
+  size_t hart_count() const { return harts_.size(); }
+  // Instructions retired by all harts together.
+  uint64_t instret() const;
   mem::GuestMemory& ram() { return *ram_; }
   const MachineConfig& config() const { return config_; }
   dev::Clint& clint() { return *clint_; }
@@ -79,14 +85,14 @@ class Machine {
     uint32_t instance;  // hart id, virtio slot or NIC index; 0 for the others
     ComponentRef ref;
   };
-  // In the order a restore applies them: the hart (guest time derives from
-  // its instret), the PLIC (devices re-raising their lines then land in a
+  // In the order a restore applies them: the harts by id (guest time
+  // derives from their instret), the PLIC (devices re-raising their lines then land in a
   // restored PLIC), CLINT, UART, RTC, finisher, each virtio slot's device
   // then its transport, the NICs. state/components.h serializes them.
   std::vector<Component> components();
 
   // Guest time in clock ticks, and setting it (restore). Under --icount
-  // only the idle-skip part is settable; instret comes with the hart.
+  // only the idle-skip part is settable; instret comes with the harts.
   uint64_t clock_ticks() const { return clock_->now(); }
   // The deterministic entropy stream's position (--icount only; else 0).
   uint64_t entropy_state() const;
@@ -142,18 +148,22 @@ class Machine {
   // Whether the guest produced output (held) since the last
   // set_output_epoch(): an epoch worth ending early.
   bool output_in_epoch() const { return output_in_epoch_; }
-  // The hart waits for an interrupt (WFI): slice hooks run once as it
-  // starts to, and then between polls, seeing true.
+  // Every hart waits for an interrupt (WFI): slice hooks run once as the
+  // machine starts to idle, and then between polls, seeing true.
   bool idle_now() const { return in_idle_; }
-  // The hart stopped at a WFI and has not woken yet (idle_now(), or slice
-  // hooks run just before it idles). A state captured then is restored
-  // with set_waiting_for_interrupt(): run() waits for the interrupt
-  // before the first instruction, as the captured VM would have (the hart
-  // stands past its WFI, and would otherwise go on at once).
-  bool waiting_for_interrupt() const { return waiting_; }
+  // Every hart stopped at a WFI and none has woken yet (idle_now(), or
+  // slice hooks run just before the machine idles). A state captured then
+  // is restored with set_waiting_for_interrupt(): run() waits for the
+  // interrupt before the first instruction, as the captured VM would have
+  // (a hart stands past its WFI, and would otherwise go on at once).
+  bool waiting_for_interrupt() const { return waiting_ == all_harts(); }
   // Also from a slice hook while idle: false ends the wait (a live
-  // restore of a state captured while running).
-  void set_waiting_for_interrupt(bool waiting = true) { waiting_ = waiting; }
+  // restore of a state captured while running). For every hart.
+  void set_waiting_for_interrupt(bool waiting = true) { waiting_ = waiting ? all_harts() : 0; }
+  // The same per hart: bit i set while hart i stands past a WFI it has not
+  // woken from (it sits out its turns). What a snapshot records.
+  uint32_t harts_waiting() const { return waiting_; }
+  void set_harts_waiting(uint32_t mask) { waiting_ = mask & all_harts(); }
   // Failover: held output of epochs that were never acknowledged.
   void discard_held_output();
   size_t held_output_bytes() const;
@@ -198,6 +208,14 @@ class Machine {
   // deferred (dev::VirtioMmio::new_slice()); whether any was deferred.
   bool serve_deferred_io();
   void idle();
+  // Each hart that does not wait runs to the end of its quantum, in hart
+  // order (docs/architecture.md, "SMP").
+  void run_round();
+  uint32_t all_harts() const { return (uint32_t{1} << harts_.size()) - 1; }
+  bool any_hart_should_wake() const;
+  // Clears the waiting bit of every hart an interrupt wakes.
+  void wake_harts();
+  void stop_harts();  // request_stop() on each
   uint64_t next_deadline() const;
   // Under --icount, whether anything but a timer could end a WFI: console
   // input, a network backend, another input source (the monitor).
@@ -245,7 +263,7 @@ class Machine {
   std::unique_ptr<Clock> clock_;
   HostClock* host_clock_ = nullptr;       // one of these two is clock_
   InstructionClock* icount_clock_ = nullptr;
-  std::unique_ptr<cpu::Hart> hart_;
+  std::vector<std::unique_ptr<cpu::Hart>> harts_;
 
   HostConsole console_;
   ConsoleSink console_sink_;
@@ -270,7 +288,7 @@ class Machine {
   uint64_t output_epoch_ = 0;
   bool output_in_epoch_ = false;
   bool in_idle_ = false;
-  bool waiting_ = false;
+  uint32_t waiting_ = 0;  // harts_waiting()
   void run_slice_hooks();
   std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
   int next_hook_id_ = 0;

@@ -23,6 +23,9 @@ struct MachineConfig {
   std::vector<std::string> nets;  // backend specs, e.g. "user,hostfwd=..."
   bool rng = true;
   bool icount = false;
+  // Harts (-smp N), run in turn on the vCPU thread (docs/architecture.md,
+  // "SMP"); a snapshot records one state per hart.
+  unsigned harts = 1;
   // The CPU's execution engine: "interp" or "jit" (cpu::Engine); empty:
   // the environment's TANDEM_ENGINE, else interp. Not part of a snapshot.
   std::string engine;
@@ -36,6 +39,9 @@ struct MachineConfig {
 // Debian's opensbi package installs the generic platform firmware here.
 inline constexpr const char* kDefaultBios =
     "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
+
+// -smp's limit: the guest kernel's CONFIG_NR_CPUS (guest/kernel.config).
+inline constexpr unsigned kMaxHarts = 8;
 
 // "64M", "1G", "268435456", "512K": bytes, or an error naming the text.
 Result<uint64_t> parse_size(const std::string& text);

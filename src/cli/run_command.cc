@@ -1,5 +1,6 @@
 #include "cli/run_command.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -27,6 +28,7 @@ namespace tandem::cli {
 const char kRunUsage[] =
     "usage: tandem run [options]\n"
     "  -m SIZE                 guest RAM (default 256M; K, M, G suffixes)\n"
+    "  -smp N, --smp N         harts (1 to 8, default 1), run in turn on one host thread\n"
     "  --bios FILE|none        firmware (default: Debian's OpenSBI fw_jump.bin);\n"
     "                          none starts --kernel (an ELF) in M-mode\n"
     "  --kernel FILE           kernel Image or ELF (default: the built-in guest)\n"
@@ -103,7 +105,7 @@ void set_drive_snapshot(board::MachineConfig& c, bool on) {
 namespace {
 // QEMU's own spellings of the options tandem shares with it.
 std::string long_form(const std::string& f) {
-  for (const char* q : {"-nographic", "-serial", "-qmp", "-name", "-pidfile", "-daemonize"})
+  for (const char* q : {"-nographic", "-serial", "-qmp", "-name", "-pidfile", "-daemonize", "-smp"})
     if (f == q) return "-" + f;
   return f;
 }
@@ -139,6 +141,15 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
         if (!c.monitor.empty()) return Error("option " + f + ": one monitor only (--monitor and --qmp are one)");
         c.monitor = *v;
       }
+    } else if (f == "--smp") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      unsigned n = 0;
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || end != v->data() + v->size() || n < 1 || n > board::kMaxHarts)
+        return Error("option -smp: expected a number of harts from 1 to " + std::to_string(board::kMaxHarts) +
+                     ", not '" + *v + "'");
+      c.harts = n;
     } else if (f == "--name") {
       auto v = need();
       if (!v.ok()) return v.error();

@@ -61,7 +61,7 @@ StatusSection vm_section(board::Machine& m, std::chrono::steady_clock::time_poin
                          const std::string& name) {
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string state = m.paused() ? "paused" : "running";
-  const double instructions = static_cast<double>(m.hart().instret());
+  const double instructions = static_cast<double>(m.instret());
   StatusSection s{"vm", {}, {}};
   if (!name.empty()) s.figures.emplace_back("name", name);
   s.figures.emplace_back("state", state);

@@ -20,7 +20,14 @@ void Hart::register_block(Block* b) {
   table_insert(b->gpa, b);
   // The halfwords are marked before the block can run, so a store
   // through a code write entry sees them at once.
-  CodePage& cp = code_pages_.try_emplace(b->gpa & ~uint64_t{0xfff}).first->second;
+  const auto [it, fresh] = code_pages_.try_emplace(b->gpa & ~uint64_t{0xfff});
+  // The peers' stores to the page must reach GuestMemory from now on
+  // (set_peers); b->host is set before a block is registered.
+  if (fresh && !peers_.empty()) {
+    const uint8_t* host_page = b->host - (b->gpa & 0xfff);
+    for (Hart* p : peers_) p->drop_store_entries_for(host_page);
+  }
+  CodePage& cp = it->second;
   cp.blocks.push_back(b);
   mark_halfwords(cp.halfwords, b->gpa & 0xfff, b->bytes);
 }

@@ -224,7 +224,12 @@ bool Hart::exec_csr(const Insn& in) {
   in_insn_ = true;
   bool ok = csr_allowed(csr, write) && csr_read(csr, &old);
   if (ok && write) {
-    const uint64_t nv = is_rw ? src : (f3 & 3) == 2 ? (old | src) : (old & ~src);
+    // Privileged spec 3.1.9: a read-modify-write of mip sees only the
+    // software-writable SEIP bit, not the PLIC's level a read ORs in;
+    // else OpenSBI's `csrs mip, SSIP` (an IPI) latched a pending external
+    // interrupt for good, and the hart took it again and again.
+    const uint64_t base = csr == kMip ? mip_ : old;
+    const uint64_t nv = is_rw ? src : (f3 & 3) == 2 ? (base | src) : (base & ~src);
     ok = csr_write(csr, nv);
   }
   in_insn_ = false;

@@ -120,6 +120,14 @@ void Hart::drop_write_entries_for(std::vector<const uint8_t*>& host_pages) {
         e.vpn = kNoVpn;
 }
 
+void Hart::drop_store_entries_for(const uint8_t* host_page) {
+  drop_write_entries_for(host_page);
+  for (auto& set : tlb_code_w_)
+    for (auto& e : set)
+      if (e.vpn != kNoVpn && reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12)) == host_page)
+        e.vpn = kNoVpn;
+}
+
 // A CodePage is going away: no entry may keep pointing into it.
 void Hart::drop_code_write_entries(const uint64_t* halfwords) {
   for (auto& set : tlb_code_w_)

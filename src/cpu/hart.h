@@ -95,6 +95,21 @@ class Hart : public IrqSink, public mem::MemoryListener {
   StopReason run(uint64_t budget);
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
 
+  // --- SMP (docs/architecture.md, "SMP") ---
+  // The machine's other harts, which share its memory. Code one hart
+  // decoded must see the others' stores: a hart that starts holding code
+  // in a page drops the peers' store shortcuts (write TLB entries) to it,
+  // and no hart installs one to a page where a peer holds code, so such
+  // stores take the slow path, where GuestMemory::prepare_write has every
+  // hart drop the blocks they overlap. vCPU thread, with no hart running.
+  void set_peers(std::vector<Hart*> peers) { peers_ = std::move(peers); }
+  // Whether the hart holds decoded blocks from the page at `page_gpa`.
+  bool holds_code(uint64_t page_gpa) const { return code_pages_.count(page_gpa) != 0; }
+  // The hart is switched out for another: its LR reservation is lost, as
+  // the others may store to the reserved address before it runs again
+  // (unprivileged spec 8.2 lets an SC fail for any reason).
+  void drop_reservation() { res_valid_ = false; }
+
   void set_irq(unsigned line, bool level) override;
   bool wfi_should_wake() const;
   uint64_t stimecmp_deadline() const;
@@ -279,6 +294,12 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void drop_write_entries_for(const uint8_t* host_page);
   void drop_write_entries_for(std::vector<const uint8_t*>& host_pages);  // sorts them
   void drop_code_write_entries(const uint64_t* halfwords);
+  // Plain and code write entries whose host page is `host_page` (a peer
+  // started holding code there).
+  void drop_store_entries_for(const uint8_t* host_page);
+  bool peer_holds_code(uint64_t page_gpa) const {
+    return std::any_of(peers_.begin(), peers_.end(), [page_gpa](const Hart* p) { return p->holds_code(page_gpa); });
+  }
   void install_write_entry(uint64_t va, uint64_t gpa, uint8_t* host);
 
   template <typename T>
@@ -427,6 +448,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // By gpa page. Node-based: a CodePage does not move while it exists,
   // so code TLB entries may point into it.
   std::unordered_map<uint64_t, CodePage> code_pages_;
+  std::vector<Hart*> peers_;  // set_peers()
   std::vector<Block*> dead_;
   void* crossing_ = nullptr;  // the one uncached page-crossing instruction (a Block)
   uint64_t blocks_decoded_ = 0;

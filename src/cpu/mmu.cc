@@ -187,10 +187,12 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
 // After prepare_write on gpa's page: a plain write entry for a page
 // without code, a code write entry for a page with our blocks, none for a
 // page marked as code that we hold no blocks of (the mark is cleared by the
-// next write, GuestMemory::prepare_write).
+// next write, GuestMemory::prepare_write) and none for a page where a peer
+// holds code (set_peers: only the slow path checks their blocks).
 void Hart::install_write_entry(uint64_t va, uint64_t gpa, uint8_t* host) {
   const uintptr_t addend = reinterpret_cast<uintptr_t>(host) - va;
   const unsigned idx = (va >> 12) & (kTlbSize - 1);
+  if (!peers_.empty() && peer_holds_code(gpa & ~uint64_t{0xfff})) return;
   if (auto it = code_pages_.find(gpa & ~uint64_t{0xfff}); it != code_pages_.end()) {
     tlb_cw_[idx] = {va >> 12, addend, it->second.halfwords};
   } else if (!ram_.has_code(ram_.page_of(gpa))) {

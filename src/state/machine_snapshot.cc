@@ -29,7 +29,8 @@ constexpr const char* kRng = "rng";
 constexpr const char* kIcount = "icount";
 constexpr const char* kClockTicks = "clock_ticks";
 constexpr const char* kEntropyState = "entropy_state";
-// "1" when captured while the hart waited in WFI (absent otherwise).
+// The harts that stood past a WFI they had not woken from, bit i for hart
+// i, in decimal ("1": hart 0, as written before SMP); absent when none.
 constexpr const char* kWaitingForInterrupt = "waiting_for_interrupt";
 
 Result<uint64_t> number(const Snapshot& s, const char* key) {
@@ -106,7 +107,7 @@ Snapshot capture_machine(board::Machine& m) {
   s.config.emplace_back(kIcount, c.icount ? "1" : "0");
   s.config.emplace_back(kClockTicks, std::to_string(m.clock_ticks()));
   if (c.icount) s.config.emplace_back(kEntropyState, std::to_string(m.entropy_state()));
-  if (m.waiting_for_interrupt()) s.config.emplace_back(kWaitingForInterrupt, "1");
+  if (m.harts_waiting()) s.config.emplace_back(kWaitingForInterrupt, std::to_string(m.harts_waiting()));
 
   for (const auto& c : components_of(m)) c->save(s);
   if (m.ram().tracing() || !m.ram().active_pages().empty()) s.active_pages = m.ram().active_pages();
@@ -116,7 +117,9 @@ Snapshot capture_machine(board::Machine& m) {
 void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active,
                      const std::vector<uint64_t>& recent) {
   s.active_pages = std::move(active);
-  s.code_blocks = m.hart().take_block_log();
+  // The code hints come from hart 0 alone (SMP phase 1): a hint, the
+  // other harts decode what they run on demand.
+  s.code_blocks = m.hart(0).take_block_log();
   s.code_traced = static_cast<uint32_t>(s.code_blocks.size());
   // No search for duplicates here, in the pause: `recent` was taken
   // without the blocks logged by then, so only those logged since can
@@ -130,6 +133,10 @@ Result<board::MachineConfig> config_from_snapshot(const Snapshot& s, const std::
   auto ram = number(s, kRamSize);
   if (!ram.ok()) return ram.error();
   c.ram_size = *ram;
+  if (s.harts.size() > board::kMaxHarts)
+    return Error("the snapshot has " + std::to_string(s.harts.size()) + " harts; a machine has 1 to " +
+                 std::to_string(board::kMaxHarts));
+  if (!s.harts.empty()) c.harts = static_cast<unsigned>(s.harts.size());
   for (const auto& [k, v] : s.config) {
     if (k == kBios) c.bios = v;
     else if (k == kKernel) c.kernel = v;
@@ -202,6 +209,9 @@ Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std:
 Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& options) {
   // Everything is checked before anything changes: the machine may be
   // running, and a refused state must leave it as it was.
+  if (s.harts.size() != m.hart_count())
+    return Error("the snapshot has " + std::to_string(s.harts.size()) + " harts but the machine has " +
+                 std::to_string(m.hart_count()) + " (-smp " + std::to_string(s.harts.size()) + " to restore it)");
   std::vector<std::unique_ptr<Component>> components = components_of(m);
   std::set<std::pair<SectionKind, uint32_t>> machine_has;
   for (const auto& c : components) machine_has.insert({c->kind(), c->instance()});
@@ -220,6 +230,12 @@ Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& o
   Result<uint64_t> entropy = uint64_t{0};
   if (s.config_value(kEntropyState)) entropy = number(s, kEntropyState);
   if (!entropy.ok()) return entropy.error();
+  Result<uint64_t> waiting = uint64_t{0};
+  if (s.config_value(kWaitingForInterrupt)) waiting = number(s, kWaitingForInterrupt);
+  if (!waiting.ok()) return waiting.error();
+  if (*waiting >> m.hart_count())
+    return Error("snapshot config '" + std::string(kWaitingForInterrupt) + "' names a hart beyond the " +
+                 std::to_string(m.hart_count()) + " it has");
 
   auto apply = [&](Component& c) -> Status {
     if (Status st = c.apply(s, options); !st.ok()) return st.error().context(c.name());
@@ -232,8 +248,7 @@ Status apply_machine(const Snapshot& s, board::Machine& m, const ApplyOptions& o
     if (c->before_clock()) TANDEM_TRY(apply(*c));
   m.set_clock_ticks(*ticks);
   if (s.config_value(kEntropyState)) m.set_entropy_state(*entropy);
-  const std::string* w = s.config_value(kWaitingForInterrupt);
-  m.set_waiting_for_interrupt(w && *w == "1");
+  m.set_harts_waiting(static_cast<uint32_t>(*waiting));
   for (const auto& c : components)
     if (!c->before_clock()) TANDEM_TRY(apply(*c));
   return Ok();

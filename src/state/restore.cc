@@ -203,7 +203,7 @@ void Restore::stream() {
   const std::vector<uint64_t>& code = reader_->snapshot().code_blocks;
   std::vector<uint64_t> batch;
   auto offer = [&] {
-    blocks_offered_ += machine_->hart().offer_blocks(batch);
+    blocks_offered_ += machine_->hart(0).offer_blocks(batch);
     batch.clear();
   };
   // At normal priority, only what would otherwise cost the guest most:
@@ -305,7 +305,7 @@ Status Restore::start() {
   if (helper_.joinable()) {
     load_head();
     while (head_busy_.load() > 0 || !table_made_.load(std::memory_order_acquire)) sched_yield();
-    machine_->hart().use_block_table(std::move(block_table_));
+    machine_->hart(0).use_block_table(std::move(block_table_));
     std::lock_guard<std::mutex> lock(mu_);
     if (head_error_) return *head_error_;  // the guest has not run: nothing to stop
   }
@@ -322,7 +322,7 @@ Status Restore::start() {
 // records the same in any mode. The window is checked between slices.
 void Restore::start_recording() {
   machine_->ram().start_trace();
-  machine_->hart().start_block_log();
+  machine_->hart(0).start_block_log();
   record_t0_ = std::chrono::steady_clock::now();
   record_state_ = kRecording;
   record_hook_ = machine_->add_slice_hook([this] {
@@ -334,7 +334,7 @@ void Restore::end_recording() {
   if (record_state_ != kRecording) return;
   RecordedWorkingSet ws;
   ws.pages = machine_->ram().stop_trace();
-  ws.code = machine_->hart().take_block_log();
+  ws.code = machine_->hart(0).take_block_log();
   recorded_pages_ = ws.pages.size();
   recorded_code_ = ws.code.size();
   const double window = ms_since(record_t0_);

@@ -75,7 +75,7 @@ std::unique_ptr<board::Machine> machine(const fs::path& tmp) {
     fprintf(stderr, "machine: %s\n", m.error().message().c_str());
     exit(1);
   }
-  (*m)->hart().run(10000);
+  (*m)->hart(0).run(10000);
   // A few pages of varied contents, so that blocks hold data.
   for (uint64_t p = 0; p < 8; p++) {
     std::vector<uint8_t> page(4096, static_cast<uint8_t>(p * 37));

@@ -57,6 +57,43 @@ TEST(Fdt, DescribesTheBoardAndOnlyAttachedVirtio) {
   EXPECT_EQ(fdt_node_offset_by_phandle(fdt, fdt32_to_cpu(*parent)), plic);
 }
 
+// -smp 3, laid out as QEMU's virt board: a cpu node and interrupt
+// controller per hart, the CLINT's MSIP/MTIP and the PLIC's MEIP/SEIP
+// (contexts 2i, 2i + 1) of every hart in hart order, a cpu-map core each.
+TEST(Fdt, OneCpuNodePerHart) {
+  FdtConfig c;
+  c.ram_base = kRamBase;
+  c.ram_size = 64ull << 20;
+  c.harts = 3;
+  auto blob = build_fdt(c);
+  ASSERT_TRUE(blob.ok()) << blob.error().message();
+  const void* fdt = blob->data();
+  int len = 0;
+  auto intc_of = [&](unsigned hart) {
+    const std::string cpu = "/cpus/cpu@" + std::to_string(hart);
+    auto* reg = static_cast<const fdt32_t*>(fdt_getprop(fdt, fdt_path_offset(fdt, cpu.c_str()), "reg", &len));
+    EXPECT_TRUE(reg && fdt32_to_cpu(*reg) == hart) << cpu;
+    return fdt_get_phandle(fdt, fdt_path_offset(fdt, (cpu + "/interrupt-controller").c_str()));
+  };
+  EXPECT_LT(fdt_path_offset(fdt, "/cpus/cpu@3"), 0);
+  for (const auto& [node, irqs] : {std::pair<const char*, std::pair<uint32_t, uint32_t>>{"/soc/clint@2000000", {3, 7}},
+                                   {"/soc/plic@c000000", {11, 9}}}) {
+    auto* cells = static_cast<const fdt32_t*>(
+        fdt_getprop(fdt, fdt_path_offset(fdt, node), "interrupts-extended", &len));
+    ASSERT_EQ(len, 3 * 4 * 4) << node;
+    for (unsigned h = 0; h < 3; h++) {
+      EXPECT_EQ(fdt32_to_cpu(cells[4 * h]), intc_of(h)) << node << " hart " << h;
+      EXPECT_EQ(fdt32_to_cpu(cells[4 * h + 1]), irqs.first) << node;
+      EXPECT_EQ(fdt32_to_cpu(cells[4 * h + 2]), intc_of(h)) << node;
+      EXPECT_EQ(fdt32_to_cpu(cells[4 * h + 3]), irqs.second) << node;
+    }
+  }
+  auto* core2 = static_cast<const fdt32_t*>(
+      fdt_getprop(fdt, fdt_path_offset(fdt, "/cpus/cpu-map/cluster0/core2"), "cpu", &len));
+  ASSERT_NE(core2, nullptr);
+  EXPECT_EQ(fdt_node_offset_by_phandle(fdt, fdt32_to_cpu(*core2)), fdt_path_offset(fdt, "/cpus/cpu@2"));
+}
+
 TEST(Fdt, NoInitrdNoInitrdProperties) {
   FdtConfig c;
   c.ram_base = kRamBase;

@@ -29,7 +29,7 @@ struct Pair {
     auto m = board::Machine::create(config());
     EXPECT_TRUE(m.ok()) << m.error().message();
     source = std::move(m).value();
-    source->hart().run(200'000);
+    source->hart(0).run(200'000);
     BackupOptions o;
     o.listen = {"127.0.0.1", 0};
     o.quiet = true;
@@ -109,17 +109,17 @@ TEST(Backup, TruncatedCheckpointLeavesTheLastCommitToTakeOverFrom) {
   ASSERT_EQ(ack.type, MsgType::kAck);
   EXPECT_EQ(ack.epoch, 0u);
   const std::vector<uint8_t> committed_memory = memory_of(*p.source);
-  const uint64_t committed_pc = p.source->hart().pc();
+  const uint64_t committed_pc = p.source->hart(0).pc();
 
   // Checkpoint 1 of a machine that ran on, cut off after its begin: the
   // primary died with the checkpoint staged but not ended.
-  p.source->hart().run(200'000);
+  p.source->hart(0).run(200'000);
   ASSERT_TRUE(c->send(MsgType::kBegin, 1).ok());
   c.reset();
 
   auto m = p.taken_over();
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->hart().pc(), committed_pc);
+  EXPECT_EQ(m->hart(0).pc(), committed_pc);
   EXPECT_TRUE(memory_of(*m) == committed_memory) << "the VM taken over is not checkpoint 0";
   EXPECT_EQ(p.backup->status().state, "took-over");
 }
@@ -132,7 +132,7 @@ TEST(Backup, DamagedAndOutOfOrderStreamsAreRefusedAndTheCommitKept) {
   ASSERT_EQ(p.expect_reply(*c).type, MsgType::kAck);
   const std::vector<uint8_t> committed_memory = memory_of(*p.source);
 
-  p.source->hart().run(200'000);
+  p.source->hart(0).run(200'000);
   p.checkpoint(*c, 1, /*damage_pages=*/true);
   Message refused = p.expect_reply(*c);
   ASSERT_EQ(refused.type, MsgType::kError);

@@ -32,7 +32,7 @@ struct Protected {
     auto made = board::Machine::create(config());
     EXPECT_TRUE(made.ok()) << made.error().message();
     m = std::move(made).value();
-    m->hart().run(100'000);
+    m->hart(0).run(100'000);
     BackupOptions bo;
     bo.listen = {"127.0.0.1", 0};
     bo.quiet = true;
@@ -94,7 +94,7 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
   board::Machine& m = *r.m;
   Primary& p = *r.primary;
   auto step = [&] {
-    m.hart().run(20'000);
+    m.hart(0).run(20'000);
     p.tick();
     std::this_thread::sleep_for(std::chrono::microseconds(300));
   };
@@ -103,7 +103,7 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
   wait_committed(2);
 
   const std::string path = temp_path(GetParam() == SaveKind::kSuspend ? "beside-suspend.snap" : "beside-save.snap");
-  const cpu::HartState at_request = m.hart().save();
+  const cpu::HartState at_request = m.hart(0).save();
   const std::vector<uint8_t> memory_at_request = memory_of(m);
   auto save = GetParam() == SaveKind::kSuspend ? state::LiveSave::start_suspend(m, path)
                                                : state::LiveSave::start_snapshot(m, path);
@@ -119,13 +119,13 @@ TEST_P(ReplicationBesideSaves, TheSaveRestoresAndTheBackupMissesNoPage) {
   }
   ASSERT_TRUE((*save)->result().ok()) << (*save)->result().error().message();
   // A snapshot is the request's instant; a suspend is where it stopped.
-  const cpu::HartState want_hart = GetParam() == SaveKind::kSnapshot ? at_request : m.hart().save();
+  const cpu::HartState want_hart = GetParam() == SaveKind::kSnapshot ? at_request : m.hart(0).save();
   const std::vector<uint8_t> want_memory = GetParam() == SaveKind::kSnapshot ? memory_at_request : memory_of(m);
 
   auto restored = state::Restore::open(path, state::RestoreMode::kEager, nullptr);
   ASSERT_TRUE(restored.ok()) << restored.error().message();
   ASSERT_TRUE((*restored)->start().ok());
-  EXPECT_EQ((*restored)->machine().hart().save(), want_hart);
+  EXPECT_EQ((*restored)->machine().hart(0).save(), want_hart);
   EXPECT_TRUE(memory_of((*restored)->machine()) == want_memory) << "the save's file is not its instant";
 
   // Replication went on beside the save and goes on after it.
@@ -165,7 +165,7 @@ TEST_P(ReplicationHistory, TheBackupEndsEqualWithDeferredCopies) {
     const uint64_t again = round + 1000;
     for (uint64_t k = 0; k < 64; k += 2)
       ASSERT_TRUE(m.ram().write(region + (round * 64 + k) * mem::kPageSize + 8, &again, 8).ok());
-    m.hart().run(10'000);
+    m.hart(0).run(10'000);
   }
   r.expect_backup_equal();
   const ReplicationStatus st = p.status();
@@ -186,7 +186,7 @@ TEST_P(ReplicationDiffs, TheBackupEndsEqual) {
   Primary& p = *r.primary;
   r.wait_committed(1);
   for (int i = 0; i < 300; i++) {
-    m.hart().run(20'000);
+    m.hart(0).run(20'000);
     p.tick();
     std::this_thread::sleep_for(std::chrono::microseconds(300));
   }

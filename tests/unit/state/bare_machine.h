@@ -96,13 +96,13 @@ inline std::vector<uint8_t> memory_of(board::Machine& m) {
 // A hart that stops retiring (a trap loop on memory restored wrong) fails
 // the test instead of hanging it.
 inline void run_to(board::Machine& m, uint64_t instret) {
-  for (int stalled = 0; m.hart().instret() < instret;) {
-    uint64_t before = m.hart().instret();
-    m.hart().run(instret - before);
-    stalled = m.hart().instret() == before ? stalled + 1 : 0;
+  for (int stalled = 0; m.hart(0).instret() < instret;) {
+    uint64_t before = m.hart(0).instret();
+    m.hart(0).run(instret - before);
+    stalled = m.hart(0).instret() == before ? stalled + 1 : 0;
     ASSERT_LT(stalled, 1000) << "the hart stopped retiring instructions at " << before;
   }
-  ASSERT_EQ(m.hart().instret(), instret);
+  ASSERT_EQ(m.hart(0).instret(), instret);
 }
 
 inline std::vector<uint8_t> read_file(const std::string& path) {
@@ -130,8 +130,8 @@ inline std::vector<uint8_t> damage_block(const std::string& path, uint32_t block
 // and saves it to `path` with that working set.
 inline Snapshot save_traced(board::Machine& m, uint64_t instructions, const std::string& path) {
   m.ram().start_trace();
-  m.hart().start_block_log();
-  m.hart().run(instructions);
+  m.hart(0).start_block_log();
+  m.hart(0).run(instructions);
   Snapshot snap = capture_machine(m);
   set_working_set(snap, m, m.ram().stop_trace());
   auto written = write_snapshot(path, snap, m.ram());

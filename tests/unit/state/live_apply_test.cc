@@ -34,12 +34,12 @@ std::vector<uint32_t> all_pages(board::Machine& m) {
 
 // The hart stops at a block's end: runs of the same state stop alike.
 void run_to(board::Machine& m, uint64_t instret) {
-  while (m.hart().instret() < instret) m.hart().run(instret - m.hart().instret());
+  while (m.hart(0).instret() < instret) m.hart(0).run(instret - m.hart(0).instret());
 }
 
 uint64_t mip_of(board::Machine& m) {
   uint64_t v = 0;
-  EXPECT_TRUE(m.hart().read_csr(0x344, &v));  // the scribbler runs in M
+  EXPECT_TRUE(m.hart(0).read_csr(0x344, &v));  // the scribbler runs in M
   return v;
 }
 
@@ -83,7 +83,7 @@ board::MachineConfig rng_config() {
 // registers of each device are written, lines are raised, a virtio
 // buffer is used, and the hart is left waiting in WFI.
 void change_everything(board::Machine& m) {
-  run_to(m, m.hart().instret() + 300'000);
+  run_to(m, m.hart(0).instret() + 300'000);
   store(m.plic(), dev::kPlicPriorityBase + 4 * board::kUartIrq, 5);
   store(m.plic(), dev::kPlicEnableBase, 0xffe);
   store(m.plic(), dev::kPlicContextBase + dev::kPlicThreshold, 3);
@@ -213,9 +213,9 @@ TEST(LiveApply, LoadedPagesDropDecodedCodeAndStayOutOfDirtyLogs) {
   std::memcpy(page.data(), a.bytes().data(), a.bytes().size());
   const uint32_t code_page[] = {0};
   ASSERT_TRUE(load_pages_live(m, code_page, page.data()).ok());
-  m.hart().set_pc(testing::kBase);
+  m.hart(0).set_pc(testing::kBase);
   run_to(m, 200'000);
-  EXPECT_EQ(m.hart().reg(9), 77u) << "a block decoded from the old contents ran";
+  EXPECT_EQ(m.hart(0).reg(9), 77u) << "a block decoded from the old contents ran";
 
   std::vector<uint32_t> dirty = log->end_epoch();
   EXPECT_TRUE(std::find(dirty.begin(), dirty.end(), 0u) == dirty.end()) << "the loaded page is in a dirty log";
@@ -323,7 +323,7 @@ RunResult run_machine(const board::MachineConfig& c, const std::string& out_path
   std::unique_ptr<mem::DirtyLog> log;
   m.add_slice_hook([&] {
     call++;
-    if (m.hart().instret() >= stop_at) m.request_exit(0);
+    if (m.hart(0).instret() >= stop_at) m.request_exit(0);
     if (save_at && !saved_yet && save_at(m, call)) {
       saved_yet = true;
       r.saved = capture_machine(m);
@@ -349,7 +349,7 @@ RunResult run_machine(const board::MachineConfig& c, const std::string& out_path
     auto code = m.run();
     r.exit_code = code.ok() ? *code : -1;
   }
-  r.instret = m.hart().instret();
+  r.instret = m.hart(0).instret();
   r.output = read_text(out_path);
   r.memory = memory_of(m);
   return r;
@@ -415,7 +415,7 @@ TEST(LiveApply, ASecondaryResyncedInWfiGoesOnAsThePrimary) {
   c.ram_size = 64ull << 20;
   std::string dir = testing::temp_path("");
   Moment running_late = [](board::Machine& m, int) {
-    return !m.waiting_for_interrupt() && m.hart().instret() > 2 * 65536;
+    return !m.waiting_for_interrupt() && m.hart(0).instret() > 2 * 65536;
   };
   RunResult primary = run_machine(c, dir + "primary.out", UINT64_MAX, running_late);
   ASSERT_FALSE(primary.saved.harts.empty()) << "the primary never ran past 2 slices";

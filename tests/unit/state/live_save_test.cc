@@ -61,7 +61,7 @@ void save(board::Machine& m, const std::string& path, SavePath how) {
   }
   auto s = how == SavePath::kSuspend ? LiveSave::start_suspend(m, path) : LiveSave::start_snapshot(m, path);
   ASSERT_TRUE(s.ok()) << s.error().message();
-  while (!(*s)->tick()) m.hart().run(20'000);
+  while (!(*s)->tick()) m.hart(0).run(20'000);
   ASSERT_TRUE((*s)->result().ok()) << (*s)->result().error().message();
 }
 
@@ -72,9 +72,9 @@ TEST_P(ResaveLazy, PagesNotYetLoadedAreSavedWithTheirContents) {
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
   fill_untouched(m);
-  m.hart().run(200'000);
+  m.hart(0).run(200'000);
   Snapshot snap = capture_machine(m);
-  const uint64_t start = m.hart().instret();
+  const uint64_t start = m.hart(0).instret();
   std::string first = temp_path(std::string("resave-a-") + save_path_name(GetParam()) + ".snap");
   WriteOptions small_blocks;  // so that the untouched pages have blocks of their own
   small_blocks.pages_per_block = 16;
@@ -83,7 +83,7 @@ TEST_P(ResaveLazy, PagesNotYetLoadedAreSavedWithTheirContents) {
   ASSERT_TRUE(lazy.ok()) << lazy.error().message();
   board::Machine& r1 = (*lazy)->machine();
   ASSERT_TRUE((*lazy)->start().ok());
-  r1.hart().run(100'000);
+  r1.hart(0).run(100'000);
   const uint64_t last_untouched = kUntouched + (kUntouchedPages - 1) * mem::kPageSize;
   ASSERT_TRUE(r1.ram().is_absent(r1.ram().page_of(last_untouched)))
       << "the test needs pages the lazy restore has not loaded when it saves";
@@ -95,12 +95,12 @@ TEST_P(ResaveLazy, PagesNotYetLoadedAreSavedWithTheirContents) {
   board::Machine& r2 = (*again)->machine();
   ASSERT_TRUE((*again)->start().ok());
   // A suspend runs the guest until its rounds converge: compare from there.
-  const uint64_t end = std::max(r2.hart().instret(), start + 100'000) + 300'000;
+  const uint64_t end = std::max(r2.hart(0).instret(), start + 100'000) + 300'000;
   run_to(m, end);
-  const cpu::HartState want_hart = m.hart().save();
+  const cpu::HartState want_hart = m.hart(0).save();
   const std::vector<uint8_t> want_mem = memory_of(m);
   run_to(r2, end);
-  EXPECT_EQ(r2.hart().save(), want_hart);
+  EXPECT_EQ(r2.hart(0).save(), want_hart);
   const std::vector<uint8_t> got = memory_of(r2);
   EXPECT_EQ(std::memcmp(got.data() + (kUntouched - kBase), want_mem.data() + (kUntouched - kBase),
                         kUntouchedPages * mem::kPageSize),
@@ -166,7 +166,7 @@ TEST_P(SavesPopulated, PagesWrittenOnlyByLoaderDmaOrRestoreAreSaved) {
   board::Machine* m = &booted;
   std::string first = temp_path("populated-a-" + name + ".snap");
   if (c.source != Source::kBooted) {
-    booted.hart().run(50'000);
+    booted.hart(0).run(50'000);
     ASSERT_TRUE(write_snapshot(first, capture_machine(booted), booted.ram()).ok());
     auto r = Restore::open(first, c.source == Source::kEager ? RestoreMode::kEager : RestoreMode::kLazy,
                            nullptr);
@@ -181,7 +181,7 @@ TEST_P(SavesPopulated, PagesWrittenOnlyByLoaderDmaOrRestoreAreSaved) {
                                        : LiveSave::start_snapshot(*m, second);
   ASSERT_TRUE(s.ok()) << s.error().message();
   dma_fill(*m, kDmaDuring, 3);
-  while (!(*s)->tick()) m->hart().run(20'000);
+  while (!(*s)->tick()) m->hart(0).run(20'000);
   ASSERT_TRUE((*s)->result().ok()) << (*s)->result().error().message();
 
   auto back = Restore::open(second, RestoreMode::kEager, nullptr);
@@ -195,8 +195,8 @@ TEST_P(SavesPopulated, PagesWrittenOnlyByLoaderDmaOrRestoreAreSaved) {
   dma_fill(ref, kDmaOld, 1);
   dma_fill(ref, kDmaRecent, 2);
   if (c.how == SavePath::kSuspend) dma_fill(ref, kDmaDuring, 3);
-  run_to(ref, got.hart().instret());
-  EXPECT_EQ(got.hart().save(), ref.hart().save());
+  run_to(ref, got.hart(0).instret());
+  EXPECT_EQ(got.hart(0).save(), ref.hart(0).save());
   const std::vector<uint8_t> want = memory_of(ref), have = memory_of(got);
   for (uint64_t gpa : {kBase, kDmaOld, kDmaRecent, kDmaDuring}) {
     size_t at = gpa - kBase;
@@ -224,7 +224,7 @@ TEST(LiveSaveOrder, SnapshotWritesCodePagesFirst) {
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
   fill_untouched(m);
-  m.hart().run(200'000);
+  m.hart(0).run(200'000);
   const uint32_t far_code = static_cast<uint32_t>(m.ram().page_of(kUntouched)) + 10;
   m.ram().mark_code(far_code);
   ASSERT_TRUE(m.ram().has_code(m.ram().page_of(kBase))) << "the scribbler's own code";

@@ -37,23 +37,23 @@ TEST_P(RestoreModes, RestoredMachineComputesWhatTheOriginalDoes) {
   auto made = board::Machine::create(config());
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
-  m.hart().run(200'000);
+  m.hart(0).run(200'000);
   std::string path = temp_path(std::string(restore_mode_name(GetParam())) + ".snap");
   Snapshot snap = save_traced(m, 50'000, path);
   ASSERT_FALSE(snap.active_pages.empty());
   ASSERT_FALSE(snap.code_blocks.empty());
 
-  m.hart().run(300'000);
-  const cpu::HartState want_hart = m.hart().save();
+  m.hart(0).run(300'000);
+  const cpu::HartState want_hart = m.hart(0).save();
   const std::vector<uint8_t> want_mem = memory_of(m);
 
   auto r = Restore::open(path, GetParam(), nullptr);
   ASSERT_TRUE(r.ok()) << r.error().message();
   board::Machine& restored = (*r)->machine();
-  EXPECT_EQ(restored.hart().instret(), snap.harts[0].instret);
+  EXPECT_EQ(restored.hart(0).instret(), snap.harts[0].instret);
   ASSERT_TRUE((*r)->start().ok());
-  restored.hart().run(300'000);
-  EXPECT_EQ(restored.hart().save(), want_hart);
+  restored.hart(0).run(300'000);
+  EXPECT_EQ(restored.hart(0).save(), want_hart);
   EXPECT_EQ(memory_of(restored), want_mem) << "memory differs after " << restore_mode_name(GetParam());
 
   RestoreReport rep = (*r)->report();
@@ -91,8 +91,8 @@ TEST(RestoreModes, WorkingSetStreamsActivePagesFirst) {
   EXPECT_EQ(memory_of((*r)->machine()), memory_of(m));
   // Every block the hart ran while traced was decoded ahead for it.
   EXPECT_EQ(rep.blocks_offered, snap.code_blocks.size());
-  (*r)->machine().hart().run(200'000);
-  EXPECT_GT((*r)->machine().hart().blocks_adopted(), 0u);
+  (*r)->machine().hart(0).run(200'000);
+  EXPECT_GT((*r)->machine().hart(0).blocks_adopted(), 0u);
   ::unlink(path.c_str());
 }
 
@@ -119,13 +119,13 @@ TEST(RestoreModes, WorkingSetRefusesADamagedHeadBlock) {
 
   auto r = Restore::open(path, RestoreMode::kWorkingSet, nullptr);
   ASSERT_TRUE(r.ok()) << r.error().message();  // memory is checked as it loads
-  const uint64_t instret = (*r)->machine().hart().instret();
+  const uint64_t instret = (*r)->machine().hart(0).instret();
   Status started = (*r)->start();
   ASSERT_FALSE(started.ok()) << "a damaged head block was not noticed";
   EXPECT_NE(started.error().message().find("memory block " + std::to_string(block) + ": checksum mismatch"),
             std::string::npos)
       << started.error().message();
-  EXPECT_EQ((*r)->machine().hart().instret(), instret);
+  EXPECT_EQ((*r)->machine().hart(0).instret(), instret);
   ::unlink(path.c_str());
 }
 
@@ -152,13 +152,70 @@ TEST(MachineSnapshot, ApplyRefusesAnotherMachineShape) {
   snap.harts.push_back(snap.harts[0]);
   auto st = apply_machine(snap, **made);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message().find("section 'hart1' but the machine has no such component"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("the snapshot has 2 harts but the machine has 1"), std::string::npos)
+      << st.error().message();
   Snapshot no_clock = capture_machine(**made);
   for (auto& [k, v] : no_clock.config)
     if (k == "clock_ticks") v = "soon";
   auto st2 = apply_machine(no_clock, **made);
   ASSERT_FALSE(st2.ok());
   EXPECT_NE(st2.error().message().find("clock_ticks"), std::string::npos);
+}
+
+// -smp 2: both harts' states, and which of them wait in WFI, survive a
+// save and a restore; the restored machine then computes what the
+// original does when its harts take the same turns.
+TEST(MachineSnapshot, TwoHartsRoundTrip) {
+  board::MachineConfig c = config();
+  c.harts = 2;
+  auto made = board::Machine::create(c);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  board::Machine& m = **made;
+  ASSERT_EQ(m.hart_count(), 2u);
+  EXPECT_EQ(m.hart(1).reg(10), 1u) << "a0 is the hart id at entry";
+  m.hart(0).run(100'000);
+  m.hart(1).run(50'000);
+  m.set_harts_waiting(2);
+  const std::string path = temp_path("two_harts.snap");
+  Snapshot snap = capture_machine(m);
+  ASSERT_EQ(snap.harts.size(), 2u);
+  auto written = write_snapshot(path, snap, m.ram());
+  ASSERT_TRUE(written.ok()) << written.error().message();
+  auto turns = [](board::Machine& x) {
+    for (int k = 0; k < 3; k++) {
+      x.hart(0).run(30'000);
+      x.hart(0).drop_reservation();
+      x.hart(1).run(20'000);
+      x.hart(1).drop_reservation();
+    }
+  };
+  turns(m);
+  const cpu::HartState want0 = m.hart(0).save(), want1 = m.hart(1).save();
+  const std::vector<uint8_t> want_mem = memory_of(m);
+
+  auto r = Restore::open(path, RestoreMode::kEager, nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  board::Machine& restored = (*r)->machine();
+  ASSERT_EQ(restored.hart_count(), 2u);
+  EXPECT_EQ(restored.harts_waiting(), 2u);
+  ASSERT_TRUE((*r)->start().ok());
+  turns(restored);
+  EXPECT_EQ(restored.hart(0).save(), want0);
+  EXPECT_EQ(restored.hart(1).save(), want1);
+  EXPECT_EQ(memory_of(restored), want_mem);
+
+  // Into a machine of another size: refused, naming both counts.
+  auto one = board::Machine::create(config());
+  ASSERT_TRUE(one.ok());
+  auto st = apply_machine(snap, **one);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("the snapshot has 2 harts but the machine has 1"), std::string::npos)
+      << st.error().message();
+  Snapshot one_snap = capture_machine(**one);
+  auto st2 = apply_machine(one_snap, m);
+  ASSERT_FALSE(st2.ok());
+  EXPECT_NE(st2.error().message().find("the snapshot has 1 harts but the machine has 2"), std::string::npos)
+      << st2.error().message();
 }
 
 }  // namespace

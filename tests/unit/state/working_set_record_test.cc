@@ -38,7 +38,7 @@ TEST(WorkingSetRecord, RestoreRecordsWhatTheGuestTouchesFirstAndPutsItFirstInThe
   auto made = board::Machine::create(config());
   ASSERT_TRUE(made.ok()) << made.error().message();
   board::Machine& m = **made;
-  m.hart().run(200'000);
+  m.hart(0).run(200'000);
   const std::string path = temp_path("record.snap");
   const Snapshot saved = save_traced(m, 50'000, path);
   const std::vector<uint8_t> saved_memory = memory_of(m);
@@ -53,10 +53,10 @@ TEST(WorkingSetRecord, RestoreRecordsWhatTheGuestTouchesFirstAndPutsItFirstInThe
     board::Machine& g = (*r)->machine();
     ASSERT_TRUE((*r)->start().ok());
     g.ram().start_trace();
-    g.hart().start_block_log();
-    g.hart().run(kRecorded);
+    g.hart(0).start_block_log();
+    g.hart(0).run(kRecorded);
     want_pages = g.ram().stop_trace();
-    want_code = g.hart().take_block_log();
+    want_code = g.hart(0).take_block_log();
   }
   ASSERT_FALSE(want_pages.empty());
   ASSERT_FALSE(want_code.empty());
@@ -66,7 +66,7 @@ TEST(WorkingSetRecord, RestoreRecordsWhatTheGuestTouchesFirstAndPutsItFirstInThe
     ASSERT_TRUE(r.ok()) << r.error().message();
     (*r)->record_working_set(600'000);  // ended below, not by the clock
     ASSERT_TRUE((*r)->start().ok());
-    (*r)->machine().hart().run(kRecorded);
+    (*r)->machine().hart(0).run(kRecorded);
     EXPECT_EQ((*r)->report().record_status, "recording");
     Status done = (*r)->finish_recording();
     ASSERT_TRUE(done.ok()) << done.error().message();
