@@ -1,6 +1,5 @@
 #include "ft/lockstep_primary.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -102,11 +101,8 @@ LockstepPrimary::LockstepPrimary(board::Machine& m, const FtOptions& o, replicat
   stats_.role = "primary";
   stats_.state = "syncing";
   stats_.peer = o.peer.text();
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  m_.add_io_source(wake_fd_, [this] {
-    uint64_t v;
-    while (::read(wake_fd_, &v, sizeof v) > 0) {
-    }
+  m_.add_io_source(wake_.fd(), [this] {
+    wake_.drain();
     tick();
   });
   hook_ = m_.add_slice_hook([this] { tick(); });
@@ -131,13 +127,7 @@ LockstepPrimary::~LockstepPrimary() {
   m_.set_output_tap({});
   m_.set_console_input_tap({});
   m_.remove_slice_hook(hook_);
-  m_.remove_io_source(wake_fd_);
-  ::close(wake_fd_);
-}
-
-void LockstepPrimary::wake() {
-  uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
+  m_.remove_io_source(wake_.fd());
 }
 
 Status LockstepPrimary::on_message(replication::Message&& msg) {
@@ -156,7 +146,7 @@ Status LockstepPrimary::on_message(replication::Message&& msg) {
   } else {
     return Error(std::string("unexpected ") + replication::msg_name(msg.type) + " message from the secondary");
   }
-  wake();
+  wake_.signal();
   return Ok();
 }
 

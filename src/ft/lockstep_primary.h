@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/wakeup.h"
 #include "base/result.h"
 #include "board/machine.h"
 #include "ft/comparator.h"
@@ -73,7 +74,6 @@ class LockstepPrimary {
   void release(std::vector<std::vector<uint8_t>>& frames, size_t nic, bool matched);
   void unprotect(const std::string& why);
   void gate_uncompared();
-  void wake();
 
   board::Machine& m_;
   FtOptions options_;
@@ -81,7 +81,7 @@ class LockstepPrimary {
   std::unique_ptr<replication::Primary> primary_;
   std::unique_ptr<MirroredEntropy> entropy_;
   int hook_ = -1;
-  int wake_fd_ = -1;
+  Wakeup wake_;  // the vCPU thread: messages or the end arrived
   std::vector<Comparator> compare_;  // per NIC
   std::vector<FlowMaps> world_;      // per NIC
   // Frames to the world and from it through world_.

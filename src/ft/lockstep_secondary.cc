@@ -1,6 +1,5 @@
 #include "ft/lockstep_secondary.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -70,7 +69,6 @@ Result<std::unique_ptr<LockstepSecondary>> LockstepSecondary::listen(const Secon
   s->backup_ = std::move(b).value();
   s->stats_.role = "secondary";
   s->stats_.state = "standby";
-  s->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   s->serving_ = Thread([self] {
     auto r = self->backup_->serve();
     std::lock_guard<std::mutex> lock(self->mu_);
@@ -79,8 +77,7 @@ Result<std::unique_ptr<LockstepSecondary>> LockstepSecondary::listen(const Secon
     if (!r.ok()) self->build_error_ = r.error().message();
     self->stats_.reason = self->backup_->lost_reason();
     self->cv_.notify_all();
-    uint64_t one = 1;
-    (void)!::write(self->wake_fd_, &one, sizeof one);
+    self->wake_.signal();
   });
   return s;
 }
@@ -90,19 +87,13 @@ LockstepSecondary::~LockstepSecondary() {
   serving_.join();
   if (machine_) {
     machine_->remove_slice_hook(hook_);
-    machine_->remove_io_source(wake_fd_);
+    machine_->remove_io_source(wake_.fd());
     machine_->set_entropy_source(nullptr);
   }
   log_.reset();
-  ::close(wake_fd_);
 }
 
 void LockstepSecondary::request_stop() { backup_->request_stop(); }
-
-void LockstepSecondary::wake() {
-  uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
-}
 
 Result<board::Machine*> LockstepSecondary::wait_for_machine() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -142,10 +133,8 @@ Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const m
   // discards it until then).
   vm.hold_output(true);
   hook_ = vm.add_slice_hook([this] { tick(); });
-  vm.add_io_source(wake_fd_, [this] {
-    uint64_t v;
-    while (::read(wake_fd_, &v, sizeof v) > 0) {
-    }
+  vm.add_io_source(wake_.fd(), [this] {
+    wake_.drain();
     tick();
   });
   return Ok();
@@ -175,7 +164,7 @@ void LockstepSecondary::on_commit(uint64_t epoch, std::span<const uint32_t> page
     std::lock_guard<std::mutex> lock(mu_);
     commits_.push_back(std::move(c));
   }
-  wake();
+  wake_.signal();
 }
 
 Status LockstepSecondary::on_message(replication::Message&& m) {
@@ -210,7 +199,7 @@ Status LockstepSecondary::on_message(replication::Message&& m) {
     case MsgType::kFtSync: {
       std::lock_guard<std::mutex> lock(mu_);
       sync_request_ = m.epoch;
-      wake();
+      wake_.signal();
       return Ok();
     }
     default:
@@ -218,7 +207,7 @@ Status LockstepSecondary::on_message(replication::Message&& m) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   items_.push_back(std::move(item));
-  wake();
+  wake_.signal();
   return Ok();
 }
 

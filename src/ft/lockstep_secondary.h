@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/wakeup.h"
 #include "base/result.h"
 #include "base/thread.h"
 #include "board/machine.h"
@@ -94,7 +95,6 @@ class LockstepSecondary {
   void go_live();
   bool on_input(size_t nic, const uint8_t* frame, size_t len);
   bool on_output(size_t nic, const uint8_t* frame, size_t len);
-  void wake();
 
   SecondaryOptions options_;
   std::unique_ptr<replication::Backup> backup_;
@@ -106,7 +106,7 @@ class LockstepSecondary {
   // Per NIC: the pair's mappings, the world's (from the primary), and
   // once live their sum, which rewrites its frames.
   std::vector<FlowMaps> pair_, world_, live_maps_;
-  int wake_fd_ = -1;
+  Wakeup wake_;  // the vCPU thread: messages or the end arrived
   int hook_ = -1;
   uint64_t applied_ = 0;  // the sync epoch the guest runs in
   bool stopped_ = false;  // paused for a resync

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -101,8 +102,50 @@ Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> p
   return Ok();
 }
 
+// Appends what the socket has, up to kReadChunk bytes, to the buffer;
+// recv()'s result, errno intact.
+ssize_t Connection::recv_chunk(int flags) {
+  if (rhead_ == rbuf_.size()) {
+    rbuf_.clear();
+    rhead_ = 0;
+  } else if (rhead_ >= kReadChunk) {
+    rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(rhead_));
+    rhead_ = 0;
+  }
+  const size_t have = rbuf_.size();
+  rbuf_.resize(have + kReadChunk);
+  ssize_t got = ::recv(fd_, rbuf_.data() + have, kReadChunk, flags);
+  const int err = errno;
+  rbuf_.resize(have + static_cast<size_t>(std::max<ssize_t>(got, 0)));
+  errno = err;
+  return got;
+}
+
+// Reads at least one more byte into the buffer, waiting up to
+// kMessageTimeoutMs. Most messages are small and come in bursts: one
+// recv() takes several, where reading each header and payload by itself
+// cost up to six system calls a message.
+Status Connection::read_some(const char* what) {
+  for (;;) {
+    ssize_t got = recv_chunk(MSG_DONTWAIT);
+    if (got > 0) return Ok();
+    if (got == 0) return Error(std::string("stream cut short in a ") + what + " (connection closed)");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return sys_error(std::string("receive ") + what);
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, kMessageTimeoutMs);
+    if (r < 0 && errno != EINTR) return sys_error(std::string("receive ") + what);
+    if (r == 0) return Error(std::string("stream cut short in a ") + what + " (nothing for 5 s)");
+  }
+}
+
 Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
-  while (n > 0) {
+  const size_t buffered = std::min(n, rbuf_.size() - rhead_);
+  std::memcpy(dst, rbuf_.data() + rhead_, buffered);
+  rhead_ += buffered;
+  dst += buffered;
+  n -= buffered;
+  while (n > 0) {  // large payloads (checkpoints): straight into place
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, kMessageTimeoutMs);
     if (r < 0 && errno == EINTR) continue;
@@ -118,30 +161,37 @@ Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
 }
 
 Result<std::optional<Message>> Connection::receive(int timeout_ms) {
-  pollfd p{fd_, POLLIN, 0};
-  int r;
-  do r = ::poll(&p, 1, timeout_ms);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return sys_error("poll the replication connection");
-  if (r == 0) return std::optional<Message>();
+  if (shut_) return Error("connection closed");  // not what is still buffered
+  if (rhead_ == rbuf_.size()) {
+    pollfd p{fd_, POLLIN, 0};
+    int r;
+    do r = ::poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return sys_error("poll the replication connection");
+    if (r == 0) return std::optional<Message>();
+    ssize_t got;
+    do got = recv_chunk(0);
+    while (got < 0 && errno == EINTR);
+    // A peer killed with our data unread resets instead of closing: the
+    // same loss of the peer, so the same words for it.
+    if (got == 0 || (got < 0 && errno == ECONNRESET))
+      return Error(got == 0 ? "connection closed" : "connection closed (reset by the peer)");
+    if (got < 0) return sys_error("receive");
+  }
+  while (rbuf_.size() - rhead_ < kHeaderSize) TANDEM_TRY(read_some("message header"));
   std::array<uint8_t, kHeaderSize> header;
-  ssize_t got;
-  do got = ::recv(fd_, header.data(), 1, 0);
-  while (got < 0 && errno == EINTR);
-  // A peer killed with our data unread resets instead of closing: the
-  // same loss of the peer, so the same words for it.
-  if (got == 0 || (got < 0 && errno == ECONNRESET))
-    return Error(got == 0 ? "connection closed" : "connection closed (reset by the peer)");
-  if (got < 0) return sys_error("receive");
-  TANDEM_TRY(read_exact(header.data() + 1, kHeaderSize - 1, "message header"));
+  std::memcpy(header.data(), rbuf_.data() + rhead_, kHeaderSize);
+  rhead_ += kHeaderSize;
   peer_version_ = header_version(header);
   auto len = check_header(header);
   if (!len.ok()) {
     damaged_ = true;
     return len.error();
   }
+  const char* what = msg_name(static_cast<MsgType>(header[6]));
+  while (*len <= kReadChunk && rbuf_.size() - rhead_ < *len) TANDEM_TRY(read_some(what));
   std::vector<uint8_t> payload(*len);
-  TANDEM_TRY(read_exact(payload.data(), payload.size(), msg_name(static_cast<MsgType>(header[6]))));
+  TANDEM_TRY(read_exact(payload.data(), payload.size(), what));
   auto m = finish_message(header, std::move(payload));
   if (!m.ok()) {
     damaged_ = true;
@@ -150,7 +200,10 @@ Result<std::optional<Message>> Connection::receive(int timeout_ms) {
   return std::optional<Message>(std::move(m).value());
 }
 
-void Connection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+void Connection::shutdown() {
+  shut_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+}
 
 Result<std::unique_ptr<Listener>> Listener::listen(const HostPort& at) {
   auto addr = resolve(at);

@@ -2,12 +2,15 @@
 // messages in, whole messages out, sends from several threads serialized.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "replication/protocol.h"
@@ -53,11 +56,17 @@ class Connection {
   uint16_t peer_version() const { return peer_version_; }
 
  private:
+  static constexpr size_t kReadChunk = 64 * 1024;
+  ssize_t recv_chunk(int flags);
+  Status read_some(const char* what);
   Status read_exact(uint8_t* dst, size_t n, const char* what);
   int fd_;
+  std::vector<uint8_t> rbuf_;  // received, not yet taken from rhead_ on
+  size_t rhead_ = 0;
   std::mutex send_mu_;
   std::atomic<uint64_t> bytes_sent_{0};
   bool damaged_ = false;
+  std::atomic<bool> shut_{false};
   uint16_t peer_version_ = kProtocolVersion;
 };
 
