@@ -148,7 +148,7 @@ def run_qemu(cfg, tmp):
     vm, _ = start_qemu(cfg, tmp, "qemu", port)
     try:
         wait_http(port, vm)
-        return measure(port, cfg.clients, cfg.seconds)[0]
+        return measure(port, cfg.clients, cfg.seconds, procs={"vm": vm.p.pid})[0]
     finally:
         vm.end()
 
@@ -158,7 +158,8 @@ def run_colo(cfg, tmp):
     primary, secondary, pq, _ = start_pair(cfg, tmp, "colo", port, free_port())
     try:
         wait_http_pair(port, primary, pq)
-        res, _, healthy = measure(port, cfg.clients, cfg.seconds, lambda: primary_healthy(pq))
+        res, _, healthy = measure(port, cfg.clients, cfg.seconds, lambda: primary_healthy(pq),
+                                  procs={"primary": primary.p.pid, "secondary": secondary.p.pid})
         if not healthy:
             raise RuntimeError(BROKEN)
         return res

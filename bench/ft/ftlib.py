@@ -4,6 +4,7 @@ the same protocol), HTTP probes and the kvhttpd load."""
 
 import http.client
 import json
+import os
 import re
 import socket
 import subprocess
@@ -147,7 +148,7 @@ class Load:
                 c = None
                 time.sleep(0.05)
 
-    def run(self, seconds):
+    def run(self, seconds, procs=None):
         # One connect at a time: slirp's host forward listens with a
         # backlog of 1 and resets connections that arrive together.
         for t, connected in zip(self.threads, self.connected):
@@ -156,10 +157,13 @@ class Load:
         time.sleep(1)  # warm-up, not measured
         with self.lock:
             self.lat.clear()
+        procs = procs or {}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
         t0 = time.monotonic()
         time.sleep(seconds)
         with self.lock:
             lat, dt = sorted(self.lat), time.monotonic() - t0
+        self.cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
         return lat, dt
 
     def end(self):
@@ -168,21 +172,33 @@ class Load:
             t.join(timeout=15)
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(v, p):
     return round(v[min(len(v) - 1, int(p / 100 * len(v)))] * 1000, 3) if v else None
 
 
-def measure(port, clients, seconds, at_end=lambda: None):
+def measure(port, clients, seconds, at_end=lambda: None, procs=None):
     """Load from clients keep-alive clients for seconds; at_end() runs as the
-    measured interval ends, before the clients stop. Returns (figures,
-    interval s, at_end's value)."""
+    measured interval ends, before the clients stop. procs ({name: pid}):
+    the VM processes whose CPU time per request is reported (on a host
+    whose cores the VMs fill, throughput follows from it). Returns
+    (figures, interval s, at_end's value)."""
     load = Load(port, clients)
-    lat, dt = load.run(seconds)
+    lat, dt = load.run(seconds, procs)
     end = at_end()
     load.end()
-    return ({"requests_per_s": round(len(lat) / dt, 1), "latency_p50_ms": pct(lat, 50),
-             "latency_p99_ms": pct(lat, 99), "errors": len(load.errors), "error_samples": load.errors[:5]},
-            dt, end)
+    res = {"requests_per_s": round(len(lat) / dt, 1), "latency_p50_ms": pct(lat, 50),
+           "latency_p99_ms": pct(lat, 99), "errors": len(load.errors), "error_samples": load.errors[:5]}
+    if procs and lat:
+        res["cpu_us_per_request"] = {name: round(c * 1e6 / len(lat)) for name, c in load.cpu.items()}
+        res["cpu_cores"] = {name: round(c / dt, 2) for name, c in load.cpu.items()}
+    return res, dt, end
 
 
 def wait_correct_answer(port, want, t0, peer):
