@@ -89,13 +89,28 @@ void TcpConnection::first_segment(Side& side, const TcpSegment& s) {
   side.has_ts = s.has_ts;
   side.tsval = s.tsval;
   side.end = s.seq + syn_len(s);
+  side.first_flags = s.flags;
+  side.first_len = s.len;
 }
+
+namespace {
+std::string segment_words(uint8_t flags, size_t len) {
+  std::string f;
+  for (auto [bit, name] : {std::pair{net::kTcpSyn, "SYN"}, {net::kTcpAck, "ACK"}, {net::kTcpFin, "FIN"},
+                           {net::kTcpRst, "RST"}})
+    if (flags & bit) f += f.empty() ? name : std::string("|") + name;
+  return (f.empty() ? std::string("no flags") : f) + ", " + std::to_string(len) + " bytes";
+}
+}  // namespace
 
 void TcpConnection::learn_mapping() {
   mapped_ = true;
   if (p_.syn != s_.syn) {
+    const Side& other = p_.syn ? s_ : p_;
     fail(DivergenceKind::flags, std::string("SYN from the ") + (p_.syn ? "primary" : "secondary") +
-                                    " only");
+                                    " only (the " + (p_.syn ? "secondary" : "primary") +
+                                    "'s first segment here: " + segment_words(other.first_flags, other.first_len) +
+                                    ")");
     return;
   }
   if (p_.syn) {

@@ -106,6 +106,8 @@ class TcpConnection {
     uint32_t end = 0;      // next new byte's position (primary space)
     uint32_t fin_pos = 0;  // where its FIN sits (primary space)
     uint32_t max_ack = 0;
+    uint8_t first_flags = 0;  // of the first segment seen (for the divergence's words)
+    size_t first_len = 0;
     ByteQueue buf;  // [verified_, end): bytes not yet compared
   };
   struct Waiting {

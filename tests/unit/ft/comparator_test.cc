@@ -244,7 +244,8 @@ TEST(Comparator, SynOnOneSideOnlyIsAFlagsDivergence) {
   primary(c, k.p_synack());
   secondary(c, k.s(1, "x"));
   ASSERT_TRUE(c.divergence());
-  EXPECT_EQ(c.divergence()->description, std::string(kFlow) + ": SYN from the primary only");
+  EXPECT_EQ(c.divergence()->description,
+            std::string(kFlow) + ": SYN from the primary only (the secondary's first segment here: ACK, 1 bytes)");
 }
 
 TEST(Comparator, ResetsMatchByMeaning) {
