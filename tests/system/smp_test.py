@@ -78,24 +78,29 @@ def test_smp_errors(tandem):
 
 def test_smp_icount_deterministic(tandem):
     """Two --icount runs on 2 harts print the same and retire the same
-    number of instructions (the round-robin order is fixed)."""
+    number of instructions (the round-robin order is fixed), and so does a
+    third with the translator (each hart translates its own blocks)."""
     smp_guest()
     cmd = STRESS + "; cat /proc/uptime; head -c 8 /dev/hwrng | od -An -tx1"
-    runs = [subprocess.run([tandem] + run_cmd_args(cmd, ["-smp", "2", "--icount", "--stats"]), capture_output=True,
-                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT) for _ in range(2)]
-    for r in runs:
+    engines = ["interp", "interp", "jit"]
+    runs = [subprocess.run([tandem] + run_cmd_args(cmd, ["-smp", "2", "--icount", "--stats", "--engine", e]),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT) for e in engines]
+    for e, r in zip(engines, runs):
         out = r.stdout.decode(errors="replace")
-        expect(r.returncode == 0, f"exit {r.returncode}: {r.stderr.decode()}", out)
-        stress_line(out, 2, "--icount -smp 2")
-    expect_same_output(runs[0].stdout, runs[1].stdout, "two --icount -smp 2 runs printed different output",
-                       "first run", "second run")
+        expect(r.returncode == 0, f"--engine {e}: exit {r.returncode}: {r.stderr.decode()}", out)
+        stress_line(out, 2, f"--icount -smp 2 --engine {e}")
     n = [instructions_run(r.stderr) for r in runs]
-    expect(n[0] == n[1], f"two --icount -smp 2 runs retired {n[0]} and {n[1]} instructions")
+    for k in (1, 2):
+        expect_same_output(runs[0].stdout, runs[k].stdout, "two --icount -smp 2 runs printed different output",
+                           f"run 1 ({engines[0]})", f"run {k + 1} ({engines[k]})")
+        expect(n[0] == n[k], f"--icount -smp 2 runs retired {n[0]} ({engines[0]}) and {n[k]} ({engines[k]}) "
+                             "instructions")
 
 
 def test_smp_snapshot_roundtrip(tandem):
-    """A 2-hart --icount run suspended mid-stress and restored prints what
-    the uninterrupted run prints and ends after as many instructions."""
+    """A 2-hart --icount run suspended mid-stress and restored in each mode
+    prints what the uninterrupted run prints and ends after as many
+    instructions."""
     smp_guest()
     cmd = STRESS + "; i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo line $i $(cat /proc/uptime); done"
     extra = ["-smp", "2", "--icount"]
@@ -106,24 +111,26 @@ def test_smp_snapshot_roundtrip(tandem):
     ref_out = ref.stdout.decode(errors="replace")
     expect(ref.returncode == 0 and "line 60" in ref_out, f"reference run failed: {ref.stderr.decode()}", ref_out)
     with tempfile.TemporaryDirectory() as tmp:
-        # A run faster than the reference may end before the instant: try
-        # earlier instants then.
-        for k, fraction in enumerate((0.6, 0.4, 0.2)):
-            sock, snap = os.path.join(tmp, f"m{k}.sock"), os.path.join(tmp, f"s{k}.snap")
-            p = subprocess.Popen([tandem] + run_cmd_args(cmd, extra + ["--monitor", f"unix:{sock}"]),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-            wait_for_socket(sock, p)
-            time.sleep(duration * fraction)
-            if p.poll() is not None:
-                continue
-            _, joined = suspend_then_restore(tandem, p, sock, snap, "working-set", ref=ref)
-            expect_same_output(ref_out, joined, f"suspend at {fraction} of the run then restore changed the output",
-                               got_name="suspended+restored")
-            info = subprocess.run([tandem, "snapshot", "info", "--json", snap], capture_output=True)
-            expect(info.returncode == 0 and json.loads(info.stdout)["machine"]["harts"] == 2,
-                   f"snapshot info does not show 2 harts: {info.stdout.decode()} {info.stderr.decode()}")
-            return
-    raise Failure("every run ended before its suspend instant: nothing was tested")
+        for mode, fraction in (("working-set", 0.6), ("lazy", 0.4), ("eager", 0.25)):
+            # A run faster than the reference may end before the instant:
+            # try earlier instants then.
+            for k in range(3):
+                sock, snap = os.path.join(tmp, f"{mode}{k}.sock"), os.path.join(tmp, f"{mode}{k}.snap")
+                p = subprocess.Popen([tandem] + run_cmd_args(cmd, extra + ["--monitor", f"unix:{sock}"]),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                wait_for_socket(sock, p)
+                time.sleep(duration * fraction / (k + 1))
+                if p.poll() is not None:
+                    continue
+                _, joined = suspend_then_restore(tandem, p, sock, snap, mode, ref=ref)
+                expect_same_output(ref_out, joined, f"suspend at {fraction / (k + 1):.2f} of the run then {mode} "
+                                   "restore changed the output", got_name=f"suspended+restored ({mode})")
+                info = subprocess.run([tandem, "snapshot", "info", "--json", snap], capture_output=True)
+                expect(info.returncode == 0 and json.loads(info.stdout)["machine"]["harts"] == 2,
+                       f"snapshot info does not show 2 harts: {info.stdout.decode()} {info.stderr.decode()}")
+                break
+            else:
+                raise Failure(f"{mode}: every run ended before its suspend instant: nothing was tested")
 
 
 if __name__ == "__main__":

@@ -35,10 +35,13 @@ def guest_dir():
 
 
 def guest_args(extra=()):
+    """`tandem run` arguments for the default guest; $TANDEM_TEST_SMP=N
+    gives it N harts (CTest runs some tests again so, as *_smp2)."""
     d = guest_dir()
+    smp = os.environ.get("TANDEM_TEST_SMP", "")
     return ["run", "-m", "256M", "--kernel", os.path.join(d, "Image"),
             "--initrd", os.path.join(d, "initramfs.cpio.gz"),
-            "--append", "console=ttyS0"] + list(extra)
+            "--append", "console=ttyS0"] + (["-smp", smp] if smp else []) + list(extra)
 
 
 def run_script(tandem, commands, extra=(), timeout=BOOT_TIMEOUT):
