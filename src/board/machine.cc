@@ -81,6 +81,31 @@ uint64_t Machine::instret() const {
   return n;
 }
 
+void Machine::start_block_logs() {
+  for (auto& h : harts_) h->start_block_log();
+}
+
+std::vector<uint64_t> Machine::block_logs() const {
+  std::vector<uint64_t> out;
+  for (const auto& h : harts_) out.insert(out.end(), h->block_log().begin(), h->block_log().end());
+  return out;
+}
+
+std::vector<uint64_t> Machine::take_block_logs() {
+  std::vector<uint64_t> out = harts_[0]->take_block_log();
+  for (size_t i = 1; i < harts_.size(); i++) {
+    std::vector<uint64_t> more = harts_[i]->take_block_log();
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+uint64_t Machine::blocks_adopted() const {
+  uint64_t n = 0;
+  for (const auto& h : harts_) n += h->blocks_adopted();
+  return n;
+}
+
 void Machine::stop_harts() {
   for (auto& h : harts_) h->request_stop();
 }

@@ -53,6 +53,14 @@ class Machine {
   size_t hart_count() const { return harts_.size(); }
   // Instructions retired by all harts together.
   uint64_t instret() const;
+  // Every hart's block log (cpu::Hart, "decoding ahead"): the code hints of
+  // a working set. Taken as hart 0's log followed by each next hart's (a
+  // block two harts ran is listed twice: a hint taken twice costs little).
+  void start_block_logs();
+  std::vector<uint64_t> block_logs() const;
+  std::vector<uint64_t> take_block_logs();
+  // Blocks the harts took from those decoded ahead for them, summed.
+  uint64_t blocks_adopted() const;
   mem::GuestMemory& ram() { return *ram_; }
   const MachineConfig& config() const { return config_; }
   dev::Clint& clint() { return *clint_; }

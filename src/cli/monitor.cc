@@ -314,7 +314,7 @@ json Monitor::restore_json() const {
           {"pages_on_demand", r.pages_on_demand},
           {"pages_streamed", r.pages_streamed},
           {"blocks_offered", r.blocks_offered},
-          {"blocks_adopted", m_->hart(0).blocks_adopted()},
+          {"blocks_adopted", m_->blocks_adopted()},
           {"record", {{"status", r.record_status},
                       {"pages", r.recorded_pages},
                       {"code_blocks", r.recorded_code_blocks},

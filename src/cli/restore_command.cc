@@ -164,7 +164,7 @@ int restore_command(int argc, char** argv, int first) {
                  static_cast<unsigned long long>(rep.pages_on_demand),
                  static_cast<unsigned long long>(rep.pages_streamed),
                  static_cast<unsigned long long>(rep.blocks_offered),
-                 static_cast<unsigned long long>(m.hart(0).blocks_adopted()), rep.record_status.c_str(),
+                 static_cast<unsigned long long>(m.blocks_adopted()), rep.record_status.c_str(),
                  static_cast<unsigned long long>(rep.recorded_pages),
                  static_cast<unsigned long long>(rep.recorded_code_blocks));
   }

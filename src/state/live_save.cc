@@ -24,7 +24,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_suspend(board::Machine& m, con
   if (!writer.ok()) return writer.error();
   std::unique_ptr<LiveSave> s(new LiveSave(m, std::move(writer).value()));
   m.ram().start_trace();
-  m.hart(0).start_block_log();
+  m.start_block_logs();
   s->dirty_log_ = m.ram().open_dirty_log("suspend");  // a write from here: another round
   // A page never populated is zero: leaving it out of the file is saving
   // it, and reading it would only cost a host page fault. If the guest
@@ -53,7 +53,7 @@ Result<std::unique_ptr<LiveSave>> LiveSave::start_snapshot(board::Machine& m, co
                                         [self](size_t page) { self->on_protected_write(page); });
   s->cow_hook_->protect_all();
   m.ram().start_trace();
-  m.hart(0).start_block_log();
+  m.start_block_logs();
   s->cow_pause_ms_ = ms_since(stop);
   s->start_copy_out();
   return s;
@@ -195,7 +195,7 @@ void LiveSave::start_round(std::vector<uint32_t> pages) {
 void LiveSave::fail(const Error& e) {
   // The traces end with the save, whatever became of it.
   m_.ram().stop_trace();
-  m_.hart(0).take_block_log();
+  m_.take_block_logs();
   dirty_log_.reset();
   finished_ = true;
   failed_ = true;
@@ -239,7 +239,8 @@ bool LiveSave::tick() {
     // before the suspend), most recent first, taken now rather than in
     // the pause: the stop adds only what the log gained since.
     recent_code_ = m_.hart(0).recent_blocks(kRecentCode);
-    const std::vector<uint64_t>* code_lists[] = {&m_.hart(0).block_log(), &recent_code_};
+    const std::vector<uint64_t> logged = m_.block_logs();
+    const std::vector<uint64_t>* code_lists[] = {&logged, &recent_code_};
     for (const std::vector<uint64_t>* code : code_lists)
       for (uint64_t gpa : *code)
         if (m_.ram().contains(gpa)) add(static_cast<uint32_t>(m_.ram().page_of(gpa)));

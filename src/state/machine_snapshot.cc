@@ -117,9 +117,7 @@ Snapshot capture_machine(board::Machine& m) {
 void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active,
                      const std::vector<uint64_t>& recent) {
   s.active_pages = std::move(active);
-  // The code hints come from hart 0 alone (SMP phase 1): a hint, the
-  // other harts decode what they run on demand.
-  s.code_blocks = m.hart(0).take_block_log();
+  s.code_blocks = m.take_block_logs();
   s.code_traced = static_cast<uint32_t>(s.code_blocks.size());
   // No search for duplicates here, in the pause: `recent` was taken
   // without the blocks logged by then, so only those logged since can

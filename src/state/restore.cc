@@ -203,7 +203,8 @@ void Restore::stream() {
   const std::vector<uint64_t>& code = reader_->snapshot().code_blocks;
   std::vector<uint64_t> batch;
   auto offer = [&] {
-    blocks_offered_ += machine_->hart(0).offer_blocks(batch);
+    // Every hart decodes its own copy (each keeps its own blocks).
+    for (size_t h = 0; h < machine_->hart_count(); h++) blocks_offered_ += machine_->hart(h).offer_blocks(batch);
     batch.clear();
   };
   // At normal priority, only what would otherwise cost the guest most:
@@ -322,7 +323,7 @@ Status Restore::start() {
 // records the same in any mode. The window is checked between slices.
 void Restore::start_recording() {
   machine_->ram().start_trace();
-  machine_->hart(0).start_block_log();
+  machine_->start_block_logs();
   record_t0_ = std::chrono::steady_clock::now();
   record_state_ = kRecording;
   record_hook_ = machine_->add_slice_hook([this] {
@@ -334,7 +335,7 @@ void Restore::end_recording() {
   if (record_state_ != kRecording) return;
   RecordedWorkingSet ws;
   ws.pages = machine_->ram().stop_trace();
-  ws.code = machine_->hart(0).take_block_log();
+  ws.code = machine_->take_block_logs();
   recorded_pages_ = ws.pages.size();
   recorded_code_ = ws.code.size();
   const double window = ms_since(record_t0_);

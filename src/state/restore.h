@@ -71,7 +71,7 @@ struct RestoreReport {
   uint64_t pages_prefetched = 0;    // loaded before the guest started
   uint64_t pages_on_demand = 0;     // loaded because the guest touched them
   uint64_t pages_streamed = 0;      // loaded by the background thread
-  uint64_t blocks_offered = 0;      // decoded ahead for the hart (working-set)
+  uint64_t blocks_offered = 0;      // decoded ahead for the harts, summed (working-set)
   uint64_t pages_not_loaded = 0;    // stored pages still absent
   // --record-working-set: "off", "recording", "writing", "written" or
   // "failed" (record_error says why); what was recorded.
