@@ -40,6 +40,24 @@ TEST(RunOptions, Engine) {
   EXPECT_EQ(c.error().message(), "option --engine: 'tcg' is not interp or jit");
 }
 
+TEST(RunOptions, Smp) {
+  auto c = parse({"--kernel", "k"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->harts, 1u);
+  c = parse({"--kernel", "k", "-smp", "4"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->harts, 4u);
+  c = parse({"--kernel", "k", "--smp=8"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->harts, 8u);
+  for (const char* bad : {"0", "9", "2x", "", "-1"}) {
+    c = parse({"--kernel", "k", "-smp", bad});
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.error().message(),
+              std::string("option -smp: expected a number of harts from 1 to 8, not '") + bad + "'");
+  }
+}
+
 TEST(RunOptions, EqualsFormAndDrives) {
   auto c = parse({"--memory=1G", "--kernel=Image", "--drive", "file=d.img,readonly=on",
                   "--net", "user,hostfwd=tcp:127.0.0.1:8080-:80"});
