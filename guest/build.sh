@@ -230,11 +230,15 @@ need_cmd gzip gzip
 ROOT_FILES=$WORK/rootfs
 mkdir -p "$ROOT_FILES"
 
+# A source may add flags of its own with a line "// guest-cflags: FLAGS"
+# (smpstress.c: freestanding, without libc).
 compile_workloads() {
-  local src name
+  local src name extra
   for src in "$GUEST_DIR"/src/*.c; do
     name=$(basename "$src" .c)
-    riscv64-linux-gnu-gcc -std=gnu11 -O2 -static -s -Wall -Wextra -Werror \
+    extra=$(sed -n 's|^// guest-cflags: ||p' "$src")
+    # shellcheck disable=SC2086 # the flags are words
+    riscv64-linux-gnu-gcc -std=gnu11 -O2 -static -s -Wall -Wextra -Werror $extra \
       -ffile-prefix-map="$GUEST_DIR"=guest -o "$ROOT_FILES/$name" "$src" || return 1
   done
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """System tests of SMP guests (-smp N, issue 17): the default guest boots
 on 2 and 4 harts, sees them all, and runs smpstress (guest/src/smpstress.c:
-threads hammering shared counters with AMOs, LR/SC loops and a spinlock,
+threads (clone(CLONE_VM) children) hammering shared counters with AMOs, LR/SC loops and a spinlock,
 and passing messages with fences) with exact totals, as it does on QEMU
 with the same -smp; two --icount runs on 2 harts are identical; a 2-hart
 run suspended and restored ends exactly like the uninterrupted one.
