@@ -648,16 +648,28 @@ void Machine::run_round() {
 }
 
 void Machine::print_stats(double seconds) const {
-  uint64_t n = instret(), decoded = 0, translated = 0;
+  uint64_t n = instret(), decoded = 0, translated = 0, code_bytes = 0, flushes = 0, entries = 0, traps = 0,
+           smc = 0, jc_misses = 0;
   for (const auto& h : harts_) {
     decoded += h->blocks_decoded();
     translated += h->blocks_translated();
+    code_bytes += h->jit_code_bytes();
+    flushes += h->jit_code_flushes();
+    entries += h->jit_entries();
+    traps += h->jit_exits_trap();
+    smc += h->jit_exits_smc();
+    jc_misses += h->jump_cache_misses();
   }
+  using ull = unsigned long long;
   std::fprintf(stderr,
                "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f, "
-               "\"blocks_decoded\": %llu, \"blocks_translated\": %llu}\n",
-               static_cast<unsigned long long>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0,
-               static_cast<unsigned long long>(decoded), static_cast<unsigned long long>(translated));
+               "\"blocks_decoded\": %llu, \"blocks_translated\": %llu, \"jit_code_bytes\": %llu, "
+               "\"jit_code_flushes\": %llu, \"jit_entries\": %llu, \"jit_exits_trap\": %llu, "
+               "\"jit_exits_smc\": %llu, \"jump_cache_misses\": %llu}\n",
+               static_cast<ull>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0, static_cast<ull>(decoded),
+               static_cast<ull>(translated), static_cast<ull>(code_bytes), static_cast<ull>(flushes),
+               static_cast<ull>(entries), static_cast<ull>(traps), static_cast<ull>(smc),
+               static_cast<ull>(jc_misses));
 }
 
 }  // namespace tandem::board

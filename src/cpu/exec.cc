@@ -381,6 +381,7 @@ StopReason Hart::run(uint64_t budget) {
                                j.block->host == reinterpret_cast<const uint8_t*>(t.addend + pc), 1)) {
         b = j.block;
       } else {
+        jump_cache_misses_++;
         b = find_block(pc);
         if (!b) {
           // Fetch fault, trap taken. Nothing retired: charge the budget
@@ -406,11 +407,16 @@ StopReason Hart::run(uint64_t budget) {
     // blocks it chains to as CHAIN would; the bookkeeping of the last
     // block's end is the interpreter's own.
     const uint64_t r = b->jit(this, bpc, target);
+    jit_entries_++;
     b = cur_block_;
     bpc = pc_;
     i = b->insns + (r >> 2);
     if (__builtin_expect((r & 3) == kJitEnd, 1)) CHAIN();
-    if ((r & 3) == kJitTrap) goto trap;
+    if ((r & 3) == kJitTrap) {
+      jit_exits_trap_++;
+      goto trap;
+    }
+    jit_exits_smc_++;
     goto smc_exit;
   }
 

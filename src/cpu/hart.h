@@ -146,6 +146,17 @@ class Hart : public IrqSink, public mem::MemoryListener {
   uint64_t blocks_decoded() const { return blocks_decoded_; }
   uint64_t blocks_translated() const { return blocks_translated_; }
   uint64_t jit_code_flushes() const { return jit_code_flushes_; }  // code memory emptied when full
+  // Bytes of translated code in the code memory now (issue 16: a
+  // kernel-heavy guest's translations average some 900 bytes a block).
+  size_t jit_code_bytes() const;
+  // Translations entered from the run loop (each chain of translated
+  // blocks begins with one), and how many of those chains ended in a
+  // trap or a store to code rather than at a block end.
+  uint64_t jit_entries() const { return jit_entries_; }
+  uint64_t jit_exits_trap() const { return jit_exits_trap_; }
+  uint64_t jit_exits_smc() const { return jit_exits_smc_; }
+  // Run-loop block look-ups the jump cache did not answer (find_block).
+  uint64_t jump_cache_misses() const { return jump_cache_misses_; }
   uint64_t blocks_adopted() const { return blocks_adopted_; }
 
   // Decoding ahead (predecode.cc). A working-set restore warms the block
@@ -460,6 +471,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::unique_ptr<JitCode> jit_code_;  // mapped at the first translation
   uint64_t blocks_translated_ = 0;
   uint64_t jit_code_flushes_ = 0;
+  uint64_t jit_entries_ = 0, jit_exits_trap_ = 0, jit_exits_smc_ = 0, jump_cache_misses_ = 0;
   size_t jit_body_offset_ = 0;  // where a translation's code starts after its prologue
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the

@@ -650,6 +650,8 @@ int Hart::jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v) {
   return h->store_slow_status(va, static_cast<unsigned>(size), v);
 }
 
+size_t Hart::jit_code_bytes() const { return jit_code_ ? jit_code_->used() : 0; }
+
 void Hart::set_jit_code_size(size_t bytes) {
   jit_forget_all();
   jit_code_ = std::make_unique<JitCode>(bytes);

@@ -24,6 +24,7 @@ class JitCode {
   size_t free_bytes() const { return size_ - used_; }
   void commit(size_t bytes) { used_ += bytes; }
   void clear() { used_ = 0; }
+  size_t used() const { return used_; }
   // With TANDEM_PERF_MAP set: /tmp/perf-PID.map, where each translation
   // is named for perf report (jit_GPA, jit_GPA_chain, jit_GPA_slow).
   FILE* perf_map() const { return perf_map_; }

@@ -365,5 +365,40 @@ TEST(HartJit, EngineSwitchesBack) {
   EXPECT_EQ(m.x(2), 0u);
 }
 
+// The translator's statistics (--stats, issue 16): entries from the run
+// loop, the chains that ended in a trap, the code memory used, and the
+// run loop's jump-cache misses, which the interpreter counts too.
+TEST(HartJit, StatisticsCountEntriesTrapsAndCode) {
+  Machine interp, jit;
+  jit.hart->set_engine(Engine::kJit);
+  jit.hart->set_jit_threshold(1);
+  Asm a(kRamBase);
+  a.li(5, 0);
+  a.li(6, 10);
+  a.li(7, 0x1000);  // below RAM: loads fault
+  a.bind("loop");
+  a.addi(5, 5, 1);
+  a.blt(5, 6, "loop");
+  a.ld(8, 7, 0);  // a block of its own, translated, ends in a trap
+  a.jal(0, 4);    // which ends before the WFI, never translated
+  a.wfi();
+  a.finish();
+  for (Machine* m : {&interp, &jit}) {
+    m->install_m_handler();
+    m->load(a);
+    ASSERT_EQ(m->run(), StopReason::kWfi);
+    EXPECT_EQ(m->x(5), 10u);
+    EXPECT_EQ(m->x(28), kLoadAccessFault);
+    EXPECT_GE(m->hart->jump_cache_misses(), 1u);
+    EXPECT_EQ(m->hart->jit_exits_smc(), 0u);
+  }
+  EXPECT_EQ(interp.hart->jit_entries(), 0u);
+  EXPECT_EQ(interp.hart->jit_exits_trap(), 0u);
+  EXPECT_EQ(interp.hart->jit_code_bytes(), 0u);
+  EXPECT_GE(jit.hart->jit_entries(), 1u);
+  EXPECT_EQ(jit.hart->jit_exits_trap(), 1u);
+  EXPECT_GT(jit.hart->jit_code_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace tandem::cpu::test
