@@ -9,8 +9,9 @@
 namespace tandem::cpu {
 
 namespace {
-constexpr uint64_t kMipSsip = 1 << 1, kMipMsip = 1 << 3, kMipStip = 1 << 5, kMipMtip = 1 << 7,
-                   kMipSeip = 1 << 9, kMipMeip = 1 << 11;
+// The mip bits software may set (the M-mode ones and the external
+// level come from the CLINT and the PLIC).
+constexpr uint64_t kMipSsip = 1 << 1, kMipStip = 1 << 5, kMipSeip = 1 << 9;
 }  // namespace
 
 Hart::Hart(mem::PhysBus& bus, const Clock& clock, uint64_t hartid)
