@@ -141,7 +141,7 @@ Status Connection::read_some(const char* what) {
 
 Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
   const size_t buffered = std::min(n, rbuf_.size() - rhead_);
-  std::memcpy(dst, rbuf_.data() + rhead_, buffered);
+  if (buffered) std::memcpy(dst, rbuf_.data() + rhead_, buffered);  // dst is null for an empty payload
   rhead_ += buffered;
   dst += buffered;
   n -= buffered;
