@@ -282,6 +282,7 @@ Status LockstepSecondary::apply(Commit& c) {
   for (auto& d : drive_logs_) (void)d->take();  // (the commit wrote the chunks past the guest)
   for (auto& map : pair_) map.clear();  // both guests' TCP state is the primary's now
   entropy_->clear();
+  unreleased_.clear();  // sent from the replaced state: the primary's output stands
   applied_ = c.epoch + 1;
   return Ok();
 }

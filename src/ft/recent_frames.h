@@ -28,6 +28,12 @@ class RecentFrames {
       frames_.pop_front();
     }
   }
+  // A resync replaced the guest's state: what it sent before came from a
+  // state that may have diverged, and must never reach the world.
+  void clear() {
+    frames_.clear();
+    bytes_ = 0;
+  }
   // Those that came after `since`, oldest first; empties the list.
   std::vector<Frame> take_since(Clock::time_point since) {
     std::vector<Frame> out;
