@@ -169,6 +169,7 @@ def test_replication_tap_failover(tandem):
             procs.append(primary)
             primary.wait_for("tandem-guest: ready", others=[backup])
             primary.type("kvhttpd -p 80 &")
+            primary.wait_for("kvhttpd: listening", others=[backup])  # before the client's first connect
             wait_protected(psock, [primary, backup])
             stop = os.path.join(tmp.name, "stop")
             client = subprocess.Popen(["ip", "netns", "exec", net.ns, sys.executable, "-u", "-c", CLIENT,
