@@ -23,21 +23,18 @@ std::vector<Comparator::Frame> in_order(std::vector<std::pair<uint64_t, Comparat
   return out;
 }
 
-// A held frame as the status names it: "a 120-byte segment (FIN)".
-std::string describe_held(const Comparator::Frame& frame, const TcpConnection::Mark* m) {
-  std::string s = "a " + group_digits(frame.size()) + "-byte " + (m ? "segment" : "frame");
-  if (!m) return s;
-  std::string flags;
-  for (auto [on, name] : {std::pair{m->syn, "SYN"}, {m->fin, "FIN"}, {m->rst, "RST"}})
-    if (on) flags += flags.empty() ? name : std::string(" ") + name;
-  if (m->len == 0 && flags.empty()) flags = "ACK only";
-  return flags.empty() ? s : s + " (" + flags + ")";
-}
-
 }  // namespace
 
+// A held frame as the status names it: "a 120-byte segment (FIN)".
 std::string Comparator::describe_held(const Flow& f, const Held& h) {
-  return ft::describe_held(h.frame, f.tcp ? &h.mark : nullptr);
+  std::string s = "a " + group_digits(h.frame.size()) + "-byte " + (f.tcp ? "segment" : "frame");
+  if (!f.tcp) return s;
+  const TcpConnection::Mark& m = h.mark;
+  std::string flags;
+  for (auto [on, name] : {std::pair{m.syn, "SYN"}, {m.fin, "FIN"}, {m.rst, "RST"}})
+    if (on) flags += flags.empty() ? name : std::string(" ") + name;
+  if (m.len == 0 && flags.empty()) flags = "ACK only";
+  return flags.empty() ? s : s + " (" + flags + ")";
 }
 
 Comparator::Flow& Comparator::flow(const FlowKey& key) {
