@@ -3,8 +3,10 @@
 on 2 and 4 harts, sees them all, and runs smpstress (guest/src/smpstress.c:
 threads (clone(CLONE_VM) children) hammering shared counters with AMOs, LR/SC loops and a spinlock,
 and passing messages with fences) with exact totals, as it does on QEMU
-with the same -smp; two --icount runs on 2 harts are identical; a 2-hart
-run suspended and restored ends exactly like the uninterrupted one.
+with the same -smp; `smpstress --compute` (CPU-bound threads on private
+data, bench/smp's throughput workload) ends with the same checksum on 2
+threads, on 1 and on QEMU; two --icount runs on 2 harts are identical; a
+2-hart run suspended and restored ends exactly like the uninterrupted one.
 
 Usage: smp_test.py TANDEM TEST_NAME. Needs $TANDEM_GUEST_DIR with an SMP
 kernel and smpstress (guest/build.sh); skips (77) without it. The QEMU
@@ -37,6 +39,32 @@ def smp_guest():
     return d
 
 
+# Two threads on the two harts, then one: every thread's rounds are the
+# same, so all must end with one checksum.
+COMPUTE = "smpstress --compute 1500 --threads 2; smpstress --compute 1500 --threads 1"
+
+
+def compute_guest():
+    """Skips unless the guest's smpstress has --compute."""
+    d = smp_guest()
+    r = subprocess.run(["sh", "-c", f"zcat {d}/initramfs.cpio.gz | grep -c -a 'smpstress: compute start'"],
+                       capture_output=True)
+    if r.stdout.strip() in (b"", b"0"):
+        print(f"skipped: the guest in {d} predates smpstress --compute; rebuild it with guest/build.sh")
+        sys.exit(SKIP)
+    return d
+
+
+def compute_checksum(out, who):
+    """The one checksum both compute lines print."""
+    got = re.findall(r"^smpstress: compute threads=(\d) iters=1500 checksum=([0-9a-f]{16}) guest_ms=\d+ ok\r?$",
+                     out, re.M)
+    expect([t for t, _ in got] == ["2", "1"], f"{who}: not two good 'smpstress: compute' lines (2 threads, 1)", out)
+    expect(got[0][1] == got[1][1], f"{who}: 2 threads ended with checksum {got[0][1]}, 1 thread with {got[1][1]}",
+           out)
+    return got[0][1]
+
+
 def stress_line(out, harts, who):
     m = re.search(r"^smpstress: [^\r\n]*", out, re.M)
     expect(m and m.group(0).endswith(" ok"), f"{who}: smpstress did not report ok", out)
@@ -66,6 +94,31 @@ def test_smp_boot(tandem):
         expect(q.returncode == 0, f"QEMU -smp {harts}: exit {q.returncode}", qout)
         expect(stress_line(qout, harts, f"QEMU -smp {harts}") == ours,
                f"-smp {harts}: tandem printed '{ours}', QEMU '{stress_line(qout, harts, 'QEMU')}'")
+
+
+def test_smp_compute(tandem):
+    """smpstress --compute on -smp 2, both engines: each thread's checksum
+    is exact (the threads agree, with a lone thread and with QEMU)."""
+    d = compute_guest()
+    sums = {}
+    for e in ("interp", "jit"):
+        r = subprocess.run([tandem] + run_cmd_args(COMPUTE, ["-smp", "2", "--engine", e]), capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        out = r.stdout.decode(errors="replace")
+        expect(r.returncode == 0, f"--engine {e}: exit {r.returncode}: {r.stderr.decode()}", out)
+        sums[f"tandem --engine {e}"] = compute_checksum(out, f"tandem --engine {e}")
+    qemu = shutil.which("qemu-system-riscv64")
+    if qemu:
+        q = subprocess.run([qemu, "-M", "virt", "-smp", "2", "-m", "256M", "-nographic", "-bios", "default",
+                            "-kernel", os.path.join(d, "Image"), "-initrd", os.path.join(d, "initramfs.cpio.gz"),
+                            "-append", f'console=ttyS0 tandem_run="{COMPUTE}"'],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        qout = q.stdout.decode(errors="replace")
+        expect(q.returncode == 0, f"QEMU -smp 2: exit {q.returncode}", qout)
+        sums["QEMU"] = compute_checksum(qout, "QEMU")
+    else:
+        print("qemu-system-riscv64 is not installed: no reference run")
+    expect(len(set(sums.values())) == 1, f"smpstress --compute 1500 checksums differ: {sums}")
 
 
 def test_smp_errors(tandem):
