@@ -54,8 +54,8 @@ def missing():
 
 def qemu_args(cfg, tmp, tag, netdev):
     """One QEMU of the default guest; its console goes to the log, QMP to tag.qmp."""
-    return [QEMU, "-M", "virt", "-m", "256M", "-nographic", "-monitor", "none", "-bios", FW,
-            "-kernel", cfg.kernel, "-initrd", cfg.initrd, "-append", append(cfg.memtouch),
+    return [QEMU, "-M", "virt", "-m", "256M", "-smp", str(cfg.smp), "-nographic", "-monitor", "none", "-bios", FW,
+            "-kernel", cfg.kernel, "-initrd", cfg.initrd, "-append", append(cfg.memtouch, cfg.kvhttpd_threads),
             "-qmp", f"unix:{os.path.join(tmp, tag + '.qmp')},server=on,wait=off",
             "-netdev", f"user,id=hn0,{netdev}", "-device", f"virtio-net-device,netdev=hn0,mac={MAC}"]
 

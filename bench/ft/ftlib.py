@@ -13,8 +13,8 @@ import threading
 import time
 
 
-def append(memtouch_rate):
-    run = "kvhttpd -p 80"
+def append(memtouch_rate, kvhttpd_threads=1):
+    run = "kvhttpd -p 80" + (f" -t {kvhttpd_threads}" if kvhttpd_threads > 1 else "")
     if memtouch_rate:  # beside the server, dirtying memory the protection must carry
         run = f"memtouch --mb 32 --rate {memtouch_rate} --seconds 0 & " + run
     return f'console=ttyS0 tandem_run="{run}"'

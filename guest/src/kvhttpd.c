@@ -2,7 +2,7 @@
 // replication and fault-tolerance tests a service whose answers depend on
 // state the guest holds in memory (RFC 9110/9112 subset).
 //
-//   kvhttpd [-p PORT]            (default port 80)
+//   kvhttpd [-p PORT] [-t THREADS]   (default port 80, 1 thread)
 //
 //   GET    /         200 "tandem guest ok\n"
 //   GET    /stats    200 "requests=N connections=N keys=N bytes=N\n"
@@ -12,17 +12,25 @@
 //   HEAD   as GET without the body
 //
 // Keep-alive (HTTP/1.1 default, "Connection: close" honoured), pipelined
-// requests, "Expect: 100-continue". One thread, one poll() loop.
+// requests, "Expect: 100-continue". Each thread runs one poll() loop over
+// connections of its own; thread 0 also accepts, keeping a new connection
+// or handing it (through a pipe) to the thread that has the fewest, so an
+// SMP guest serves on every CPU. A connection stays with one thread for
+// its life; the table and the counters are shared, under one lock.
+// guest-cflags: -pthread
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +40,8 @@
 #include <unistd.h>
 
 enum {
-  kMaxConns = 256,
+  kMaxConns = 256,                 // per thread
+  kMaxThreads = 64,
   kMaxHeader = 16 * 1024,          // request line + headers
   kMaxBody = 16 * 1024 * 1024,     // largest value
   kMaxKey = 1024,
@@ -49,6 +58,9 @@ struct kv_entry {
   size_t value_len;
 };
 
+// g_lock guards the table and the four counters: a thread holds it while
+// it serves one request (serve_locked) or counts a connection.
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kv_entry *g_buckets[kBuckets];
 static uint64_t g_keys, g_value_bytes, g_requests, g_connections;
 
@@ -114,8 +126,21 @@ struct conn {
   int sent_continue;      // "100 Continue" sent for the pending request
 };
 
-static struct conn g_conns[kMaxConns];
-static size_t g_nconns;
+// One per thread. fds[0] is where its new connections come from: the
+// listening socket for thread 0, its handoff pipe for the others.
+struct worker {
+  struct conn conns[kMaxConns];
+  size_t nconns;
+  // Connections thread 0 gave it that it has not closed yet (those still
+  // in the pipe too): what thread 0 balances on. Only thread 0 adds.
+  atomic_size_t load;
+  int handoff[2];  // pipe of accepted fds (int), thread 0 -> this thread
+  struct pollfd fds[kMaxConns + 1];
+};
+
+static struct worker *g_workers;
+static size_t g_nworkers;
+static int g_listen_fd;
 
 static int buf_reserve(struct buffer *b, size_t extra) {
   if (b->len + extra <= b->cap) return 0;
@@ -228,6 +253,68 @@ static int value_has_token(const char *v, size_t len, const char *token) {
   return 0;
 }
 
+// Answers one parsed request; the caller holds g_lock.
+static void serve_locked(struct conn *c, const char *method, char *target, const char *body, uint64_t body_len,
+                         int keep_alive, int http10) {
+  g_requests++;
+  int head_only = strcmp(method, "HEAD") == 0;
+  int is_get = head_only || strcmp(method, "GET") == 0;
+  char *path = target;
+  char *query = strchr(path, '?');
+  if (query) *query = '\0';
+
+  if (strcmp(path, "/") == 0) {
+    if (!is_get) {
+      respond_text(c, 405, "GET only\n", 0, keep_alive, http10);
+      return;
+    }
+    respond_text(c, 200, "tandem guest ok\n", head_only, keep_alive, http10);
+  } else if (strcmp(path, "/stats") == 0) {
+    if (!is_get) {
+      respond_text(c, 405, "GET only\n", 0, keep_alive, http10);
+      return;
+    }
+    char text[160];
+    snprintf(text, sizeof text, "requests=%" PRIu64 " connections=%" PRIu64 " keys=%" PRIu64 " bytes=%" PRIu64 "\n",
+             g_requests, g_connections, g_keys, g_value_bytes);
+    respond_text(c, 200, text, head_only, keep_alive, http10);
+  } else if (strncmp(path, "/kv/", 4) == 0 && path[4] != '\0') {
+    const char *key = path + 4;
+    size_t key_len = strlen(key);
+    if (is_get) {
+      struct kv_entry *e = *kv_find(key, key_len);
+      if (e) {
+        respond(c, 200, e->value, e->value_len, head_only, keep_alive, http10);
+      } else {
+        respond_text(c, 404, "not found\n", head_only, keep_alive, http10);
+      }
+    } else if (strcmp(method, "PUT") == 0) {
+      char *value = malloc(body_len ? body_len : 1);
+      if (!value) {
+        respond_text(c, 500, "out of memory\n", 0, 0, http10);
+        return;
+      }
+      memcpy(value, body, body_len);
+      if (kv_put(key, key_len, value, body_len) != 0) {
+        free(value);
+        respond_text(c, 500, "out of memory\n", 0, 0, http10);
+        return;
+      }
+      respond(c, 204, NULL, 0, 0, keep_alive, http10);
+    } else if (strcmp(method, "DELETE") == 0) {
+      if (kv_delete(key, key_len) == 0) {
+        respond(c, 204, NULL, 0, 0, keep_alive, http10);
+      } else {
+        respond_text(c, 404, "not found\n", 0, keep_alive, http10);
+      }
+    } else {
+      respond_text(c, 405, "GET, HEAD, PUT or DELETE\n", 0, keep_alive, http10);
+    }
+  } else {
+    respond_text(c, 404, "not found\n", head_only, keep_alive, http10);
+  }
+}
+
 // Handles at most one complete request from c->in. Returns 1 if one was
 // handled, 0 if more input is needed, -1 if the connection must close now.
 static int handle_one(struct conn *c) {
@@ -323,63 +410,19 @@ static int handle_one(struct conn *c) {
   c->sent_continue = 0;
   const char *body = start + hdr_len;
   c->in.off += hdr_len + body_len;
-  g_requests++;
-
-  int head_only = strcmp(method, "HEAD") == 0;
-  int is_get = head_only || strcmp(method, "GET") == 0;
-  char *path = target;
-  char *query = strchr(path, '?');
-  if (query) *query = '\0';
-
-  if (strcmp(path, "/") == 0) {
-    if (!is_get) return respond_text(c, 405, "GET only\n", 0, keep_alive, http10), 1;
-    respond_text(c, 200, "tandem guest ok\n", head_only, keep_alive, http10);
-  } else if (strcmp(path, "/stats") == 0) {
-    if (!is_get) return respond_text(c, 405, "GET only\n", 0, keep_alive, http10), 1;
-    char text[160];
-    snprintf(text, sizeof text, "requests=%" PRIu64 " connections=%" PRIu64 " keys=%" PRIu64 " bytes=%" PRIu64 "\n",
-             g_requests, g_connections, g_keys, g_value_bytes);
-    respond_text(c, 200, text, head_only, keep_alive, http10);
-  } else if (strncmp(path, "/kv/", 4) == 0 && path[4] != '\0') {
-    const char *key = path + 4;
-    size_t key_len = strlen(key);
-    if (is_get) {
-      struct kv_entry *e = *kv_find(key, key_len);
-      if (e) {
-        respond(c, 200, e->value, e->value_len, head_only, keep_alive, http10);
-      } else {
-        respond_text(c, 404, "not found\n", head_only, keep_alive, http10);
-      }
-    } else if (strcmp(method, "PUT") == 0) {
-      char *value = malloc(body_len ? body_len : 1);
-      if (!value) return respond_text(c, 500, "out of memory\n", 0, 0, http10), 1;
-      memcpy(value, body, body_len);
-      if (kv_put(key, key_len, value, body_len) != 0) {
-        free(value);
-        return respond_text(c, 500, "out of memory\n", 0, 0, http10), 1;
-      }
-      respond(c, 204, NULL, 0, 0, keep_alive, http10);
-    } else if (strcmp(method, "DELETE") == 0) {
-      if (kv_delete(key, key_len) == 0) {
-        respond(c, 204, NULL, 0, 0, keep_alive, http10);
-      } else {
-        respond_text(c, 404, "not found\n", 0, keep_alive, http10);
-      }
-    } else {
-      respond_text(c, 405, "GET, HEAD, PUT or DELETE\n", 0, keep_alive, http10);
-    }
-  } else {
-    respond_text(c, 404, "not found\n", head_only, keep_alive, http10);
-  }
+  pthread_mutex_lock(&g_lock);
+  serve_locked(c, method, target, body, body_len, keep_alive, http10);
+  pthread_mutex_unlock(&g_lock);
   return 1;
 }
 
-static void conn_close(size_t i) {
-  struct conn *c = &g_conns[i];
+static void conn_close(struct worker *w, size_t i) {
+  struct conn *c = &w->conns[i];
   close(c->fd);
   free(c->in.data);
   free(c->out.data);
-  g_conns[i] = g_conns[--g_nconns];
+  w->conns[i] = w->conns[--w->nconns];
+  atomic_fetch_sub(&w->load, 1);
 }
 
 // Sends what it can. Returns -1 on a dead connection.
@@ -419,9 +462,24 @@ static int conn_read(struct conn *c) {
   return 0;
 }
 
-static void accept_all(int listen_fd) {
-  while (g_nconns < kMaxConns) {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+// The thread with the fewest connections (the lowest index among equals),
+// or NULL when every one is full.
+static struct worker *least_loaded(void) {
+  struct worker *best = NULL;
+  size_t best_load = kMaxConns;
+  for (size_t i = 0; i < g_nworkers; i++) {
+    size_t load = atomic_load(&g_workers[i].load);
+    if (load < best_load) best = &g_workers[i], best_load = load;
+  }
+  return best;
+}
+
+// Thread 0: accepts what is pending and gives each connection to the
+// least loaded thread, itself included.
+static void accept_all(struct worker *self) {
+  struct worker *to;
+  while ((to = least_loaded()) != NULL) {
+    int fd = accept4(g_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
         perror("kvhttpd: accept");
@@ -429,25 +487,106 @@ static void accept_all(int listen_fd) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    g_conns[g_nconns++] = (struct conn){.fd = fd};
+    pthread_mutex_lock(&g_lock);
     g_connections++;
+    pthread_mutex_unlock(&g_lock);
+    atomic_fetch_add(&to->load, 1);
+    if (to == self) {
+      self->conns[self->nconns++] = (struct conn){.fd = fd};
+    } else if (write(to->handoff[1], &fd, sizeof fd) != (ssize_t)sizeof fd) {
+      // Cannot happen while load <= kMaxConns keeps the pipe far from full.
+      perror("kvhttpd: handoff");
+      close(fd);
+      atomic_fetch_sub(&to->load, 1);
+    }
   }
 }
 
+// Threads 1..N-1: takes the connections thread 0 handed over. They fit:
+// load, which counts them, stays at most kMaxConns.
+static void adopt_all(struct worker *w) {
+  int fd;
+  ssize_t n;
+  // Writes of one int to a pipe are atomic, so reads come in whole ints.
+  while ((n = read(w->handoff[0], &fd, sizeof fd)) == (ssize_t)sizeof fd) {
+    w->conns[w->nconns++] = (struct conn){.fd = fd};
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) perror("kvhttpd: handoff");
+}
+
+static void *serve_forever(void *arg) {
+  struct worker *w = arg;
+  int acceptor = w == &g_workers[0];
+  for (;;) {
+    size_t n = 0;
+    int timeout = -1;
+    if (acceptor) {
+      // Stop accepting while every thread is full; the kernel's backlog
+      // holds newcomers. Another thread's close does not wake this one,
+      // so look again every 100 ms.
+      int room = least_loaded() != NULL;
+      if (!room && g_nworkers > 1) timeout = 100;
+      w->fds[n++] = (struct pollfd){.fd = room ? g_listen_fd : -1, .events = POLLIN};
+    } else {
+      w->fds[n++] = (struct pollfd){.fd = w->handoff[0], .events = POLLIN};
+    }
+    for (size_t i = 0; i < w->nconns; i++) {
+      // Backpressure: read a connection only when its replies are sent.
+      short ev = w->conns[i].out.len > w->conns[i].out.off ? POLLOUT : POLLIN;
+      w->fds[n++] = (struct pollfd){.fd = w->conns[i].fd, .events = ev};
+    }
+    if (poll(w->fds, n, timeout) < 0) {
+      if (errno == EINTR) continue;
+      perror("kvhttpd: poll");
+      exit(1);
+    }
+    // Walk backwards: conn_close moves the last connection into the hole.
+    size_t count = w->nconns;
+    for (size_t k = count; k-- > 0;) {
+      struct conn *c = &w->conns[k];
+      short re = w->fds[k + 1].revents;
+      if (re == 0) continue;
+      int dead = 0;
+      if (re & (POLLIN | POLLHUP | POLLERR)) dead = conn_read(c) != 0;
+      if (!dead) dead = conn_flush(c) != 0;
+      if (!dead && c->close_after_write && c->out.len == 0) dead = 1;
+      if (dead) conn_close(w, k);
+    }
+    if (w->fds[0].revents & POLLIN) {
+      if (acceptor) {
+        accept_all(w);
+      } else {
+        adopt_all(w);
+      }
+    }
+  }
+}
+
+static int parse_int(const char *text, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  int port = 80;
+  long port = 80, threads = 1;
   int opt;
-  while ((opt = getopt(argc, argv, "p:h")) != -1) {
+  while ((opt = getopt(argc, argv, "p:t:h")) != -1) {
     if (opt == 'p') {
-      char *end;
-      long p = strtol(optarg, &end, 10);
-      if (*end != '\0' || p < 1 || p > 65535) {
+      if (parse_int(optarg, 1, 65535, &port) != 0) {
         fprintf(stderr, "kvhttpd: bad port '%s'\n", optarg);
         return 2;
       }
-      port = (int)p;
+    } else if (opt == 't') {
+      if (parse_int(optarg, 1, kMaxThreads, &threads) != 0) {
+        fprintf(stderr, "kvhttpd: bad thread count '%s' (1 to %d)\n", optarg, kMaxThreads);
+        return 2;
+      }
     } else {
-      fprintf(opt == 'h' ? stdout : stderr, "usage: kvhttpd [-p PORT]\n");
+      fprintf(opt == 'h' ? stdout : stderr, "usage: kvhttpd [-p PORT] [-t THREADS]\n");
       return opt == 'h' ? 0 : 2;
     }
   }
@@ -463,39 +602,33 @@ int main(int argc, char **argv) {
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_ANY)};
   if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 128) != 0) {
-    fprintf(stderr, "kvhttpd: port %d: %s\n", port, strerror(errno));
+    fprintf(stderr, "kvhttpd: port %ld: %s\n", port, strerror(errno));
     return 1;
   }
-  printf("kvhttpd: listening on port %d\n", port);
-  fflush(stdout);
-
-  static struct pollfd fds[kMaxConns + 1];
-  for (;;) {
-    size_t n = 0;
-    // Stop accepting while full; the kernel's backlog holds newcomers.
-    fds[n++] = (struct pollfd){.fd = g_nconns < kMaxConns ? lfd : -1, .events = POLLIN};
-    for (size_t i = 0; i < g_nconns; i++) {
-      // Backpressure: read a connection only when its replies are sent.
-      short ev = g_conns[i].out.len > g_conns[i].out.off ? POLLOUT : POLLIN;
-      fds[n++] = (struct pollfd){.fd = g_conns[i].fd, .events = ev};
-    }
-    if (poll(fds, n, -1) < 0) {
-      if (errno == EINTR) continue;
-      perror("kvhttpd: poll");
+  g_listen_fd = lfd;
+  g_nworkers = (size_t)threads;
+  g_workers = calloc(g_nworkers, sizeof *g_workers);
+  if (!g_workers) {
+    perror("kvhttpd: workers");
+    return 1;
+  }
+  for (size_t i = 1; i < g_nworkers; i++) {
+    pthread_t thread;
+    int err;
+    if (pipe2(g_workers[i].handoff, O_NONBLOCK | O_CLOEXEC) != 0) {
+      perror("kvhttpd: pipe");
       return 1;
     }
-    // Walk backwards: conn_close moves the last connection into the hole.
-    size_t count = g_nconns;
-    for (size_t k = count; k-- > 0;) {
-      struct conn *c = &g_conns[k];
-      short re = fds[k + 1].revents;
-      if (re == 0) continue;
-      int dead = 0;
-      if (re & (POLLIN | POLLHUP | POLLERR)) dead = conn_read(c) != 0;
-      if (!dead) dead = conn_flush(c) != 0;
-      if (!dead && c->close_after_write && c->out.len == 0) dead = 1;
-      if (dead) conn_close(k);
+    if ((err = pthread_create(&thread, NULL, serve_forever, &g_workers[i])) != 0) {
+      fprintf(stderr, "kvhttpd: thread %zu: %s\n", i, strerror(err));
+      return 1;
     }
-    if (fds[0].revents & POLLIN) accept_all(lfd);
   }
+  if (threads == 1) {
+    printf("kvhttpd: listening on port %ld\n", port);
+  } else {
+    printf("kvhttpd: listening on port %ld, %ld threads\n", port, threads);
+  }
+  fflush(stdout);
+  serve_forever(&g_workers[0]);
 }

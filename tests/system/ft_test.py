@@ -13,8 +13,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.client import HTTPConnection, HTTPException
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from system_test import SKIP, Failure, expect, free_port, guest_args, main  # noqa: E402
@@ -31,9 +33,10 @@ def ft_status(tandem, sock):
 
 class Pair:
     """A secondary and a primary protected by it, each with a monitor; the
-    primary forwards host ports to the guest's 80 and 81."""
+    primary forwards host ports to the guest's 80 and 81 (the secondary
+    whatever secondary_net says)."""
 
-    def __init__(self, tandem, tmp, ft_extra="", standby_extra=(), primary_extra=()):
+    def __init__(self, tandem, tmp, ft_extra="", standby_extra=(), primary_extra=(), secondary_net="user"):
         self.tandem = tandem
         self.port = free_port()
         self.http, self.raw = free_port(), free_port()
@@ -43,7 +46,7 @@ class Pair:
         primary_args = [tandem] + guest_args(["--net", net, "--monitor", "unix:" + self.psock,
                                               "--ft", f"peer=127.0.0.1:{self.port}{ft_extra}"]
                                              + list(primary_extra))
-        self.secondary = Proc([tandem, "secondary", "--listen", f"127.0.0.1:{self.port}", "--net", "user",
+        self.secondary = Proc([tandem, "secondary", "--listen", f"127.0.0.1:{self.port}", "--net", secondary_net,
                                "--monitor", "unix:" + self.ssock] + list(standby_extra))
         self.primary = None
         try:
@@ -136,6 +139,96 @@ def test_ft_matching_outputs(tandem):
         expect(b"went live" not in pair.secondary.err and b"live " not in pair.secondary.err,
                "the secondary went live after a clean end", pair.secondary.err.decode(errors="replace"))
     finally:
+        pair.end()
+
+
+class KvClient(threading.Thread):
+    """PUT /kv/tI n, then GET /kv/tI must answer n, for n = 1, 2, ...; a
+    new connection every 10 rounds (kvhttpd's thread 0 hands each to a
+    thread). Errors once `stop` is set are the kill's, not the server's."""
+
+    def __init__(self, port, i, stop):
+        super().__init__(daemon=True)
+        self.port, self.key, self.stop = port, f"t{i}", stop
+        self.sent = self.acked = 0
+        self.errors = []
+
+    def run(self):
+        c = None
+        try:
+            while not self.stop.is_set():
+                if self.sent % 10 == 0:
+                    if c:
+                        c.close()
+                    c = HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.sent += 1
+                c.request("PUT", f"/kv/{self.key}", body=str(self.sent).encode())
+                r = c.getresponse()
+                r.read()
+                if r.status != 204:
+                    self.errors.append(f"PUT {self.key} {self.sent}: {r.status}")
+                    return
+                c.request("GET", f"/kv/{self.key}")
+                r = c.getresponse()
+                got = r.read()
+                if (r.status, got) != (200, str(self.sent).encode()):
+                    self.errors.append(f"GET {self.key} after PUT {self.sent}: {r.status} {got[:40]!r}")
+                    return
+                self.acked = self.sent
+        except (OSError, HTTPException) as e:
+            if not self.stop.is_set():
+                self.errors.append(f"{self.key}: {type(e).__name__} {e} after {self.acked} rounds")
+        finally:
+            if c:
+                c.close()
+
+
+def test_ft_kvhttpd_threads_failover(tandem):
+    """kvhttpd with a thread per hart (-t N on $TANDEM_TEST_SMP=N harts;
+    CTest runs it as _smp2) serves 4 concurrent clients through the pair,
+    every answer right; the primary is SIGKILLed under that load, and the
+    secondary, live on its own forwarded port, holds every value a client
+    saw acknowledged. Resyncs are printed, not asserted: on 2 harts the
+    guests' thread interleavings differ, so their number follows timing."""
+    harts = int(os.environ.get("TANDEM_TEST_SMP") or 1)
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-ft-")
+    sport = free_port()
+    # unmatched=2000: as in ft_matching_outputs, a lagging secondary is slow, not different.
+    pair = Pair(tandem, tmp.name, ",unmatched=2000", secondary_net=f"user,hostfwd=tcp:127.0.0.1:{sport}-:80")
+    stop = threading.Event()
+    clients = []
+    try:
+        pair.primary.type(f"kvhttpd -p 80 -t {harts} &")
+        pair.primary.wait_for("kvhttpd: listening", others=[pair.secondary])
+        expect(wait_http(pair) == (200, b"tandem guest ok\n"), "GET / through the pair")
+        clients = [KvClient(pair.http, i, stop) for i in range(4)]
+        for c in clients:
+            c.start()
+        deadline = time.time() + 60
+        while min(c.acked for c in clients) < 30 and not any(c.errors for c in clients):
+            expect(time.time() < deadline, f"acknowledged rounds after 60 s: {[c.acked for c in clients]}")
+            for p in pair.procs():
+                p.pump()
+            time.sleep(0.05)
+        before = ft_status(tandem, pair.psock)
+        stop.set()
+        pair.primary.p.send_signal(signal.SIGKILL)
+        for c in clients:
+            c.join(timeout=60)
+        errors = [e for c in clients for e in c.errors]
+        expect(not errors, "wrong or failed answers before the kill:\n" + "\n".join(errors))
+        pair.secondary.wait_for("after the loss was seen", stream="err", timeout=30)
+        for c in clients:
+            st, got = http(sport, "GET", f"/kv/{c.key}")
+            expect(st == 200 and c.acked <= int(got) <= c.sent,
+                   f"the secondary has {c.key}={got!r}; acknowledged {c.acked}, last sent {c.sent}")
+        st, _ = http(sport, "PUT", "/kv/after", body=b"live")
+        expect(st == 204 and http(sport, "GET", "/kv/after") == (200, b"live"), "PUT and GET on the live secondary")
+        print(f"{harts} harts, kvhttpd -t {harts}: rounds acknowledged {[c.acked for c in clients]}; "
+              f"resyncs before the kill {json.dumps(before['resyncs'])}, state {before['state']}, "
+              f"first divergence {before.get('first_divergence')!r}")
+    finally:
+        stop.set()
         pair.end()
 
 
