@@ -21,7 +21,8 @@ namespace {
 // Instructions per run-loop slice: between slices the CLINT is updated and
 // host input is polled. ~0.3 ms at 200 MIPS keeps timer and console latency
 // low while the poll() costs nothing measurable. With N harts a slice is a
-// round in which each hart runs a quantum of kSliceInstructions / N.
+// round: taking turns, each hart runs a quantum of kSliceInstructions / N;
+// on threads of their own, each runs a whole slice.
 constexpr uint64_t kSliceInstructions = 1 << 16;
 // Frames from a network backend held for a guest that posts no receive
 // buffers: like a NIC ring, the oldest go first beyond this.
@@ -231,6 +232,16 @@ Status Machine::build(bool load) {
     for (auto& p : harts_)
       if (p != h) peers.push_back(p.get());
     h->set_peers(std::move(peers));
+  }
+  if (harts_.size() > 1 && config_.hart_threads && !config_.icount) {
+    smp_sync_ = std::make_unique<cpu::SmpSync>();
+    std::vector<cpu::Hart*> all;
+    for (auto& h : harts_) {
+      all.push_back(h.get());
+      h->set_smp_sync(smp_sync_.get());
+    }
+    smp_sync_->set_harts(std::move(all));
+    ram_->set_code_write_exclusive(smp_sync_.get());
   }
   TANDEM_TRY(attach_devices());
   if (!load) {
@@ -596,6 +607,11 @@ void Machine::idle() {
 
 Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
+  if (smp_sync_) {
+    std::vector<cpu::Hart*> all;
+    for (auto& h : harts_) all.push_back(h.get());
+    hart_threads_ = std::make_unique<HartThreads>(std::move(all));
+  }
   auto start = std::chrono::steady_clock::now();
   while (!finished_ && !console_.quit_requested()) {
     if (paused_) {
@@ -622,6 +638,7 @@ Result<int> Machine::run() {
     run_slice_hooks();
   }
   console_.flush();
+  hart_threads_.reset();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (config_.stats) print_stats(seconds);
   return exit_code_.load();
@@ -633,18 +650,41 @@ Result<int> Machine::run() {
 // one. A hart in WFI sits out until an interrupt would wake it (raised by a
 // device, a timer, or an IPI from a hart earlier in this round).
 void Machine::run_round() {
+  if (hart_threads_) return run_round_threaded();
   const size_t n = harts_.size();
   const uint64_t quantum = kSliceInstructions / n;
-  for (size_t i = 0; i < n && !finished_ && !paused_; i++) {
+  for (size_t i = 0; i < n; i++) {
+    if (!hart_runs(i)) continue;
     cpu::Hart& h = *harts_[i];
-    const uint32_t bit = uint32_t{1} << i;
-    if (waiting_ & bit) {
-      if (!h.wfi_should_wake()) continue;
-      waiting_ &= ~bit;
-    }
-    if (h.run(quantum - h.instret() % quantum) == cpu::StopReason::kWfi) waiting_ |= bit;
+    if (h.run(quantum - h.instret() % quantum) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
     if (n > 1) h.drop_reservation();
   }
+}
+
+bool Machine::hart_runs(size_t i) {
+  if (finished_ || paused_) return false;
+  const uint32_t bit = uint32_t{1} << i;
+  if (waiting_ & bit) {
+    if (!harts_[i]->wfi_should_wake()) return false;
+    waiting_ &= ~bit;
+  }
+  return true;
+}
+
+// Every hart runs a whole slice at the same time as the others; a hart
+// waking from WFI by an IPI sent this round runs in the next one.
+void Machine::run_round_threaded() {
+  const size_t n = harts_.size();
+  auto budget = [](const cpu::Hart& h) { return kSliceInstructions - h.instret() % kSliceInstructions; };
+  uint32_t started = 0;
+  for (size_t i = 1; i < n; i++)
+    if (hart_runs(i)) {
+      hart_threads_->start(i, budget(*harts_[i]));
+      started |= uint32_t{1} << i;
+    }
+  if (hart_runs(0) && harts_[0]->run(budget(*harts_[0])) == cpu::StopReason::kWfi) waiting_ |= 1;
+  for (size_t i = 1; i < n; i++)
+    if ((started >> i) & 1 && hart_threads_->wait(i) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
 }
 
 void Machine::print_stats(double seconds) const {
@@ -665,11 +705,11 @@ void Machine::print_stats(double seconds) const {
                "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f, "
                "\"blocks_decoded\": %llu, \"blocks_translated\": %llu, \"jit_code_bytes\": %llu, "
                "\"jit_code_flushes\": %llu, \"jit_entries\": %llu, \"jit_exits_trap\": %llu, "
-               "\"jit_exits_smc\": %llu, \"jump_cache_misses\": %llu}\n",
+               "\"jit_exits_smc\": %llu, \"jump_cache_misses\": %llu, \"exclusive_sections\": %llu}\n",
                static_cast<ull>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0, static_cast<ull>(decoded),
                static_cast<ull>(translated), static_cast<ull>(code_bytes), static_cast<ull>(flushes),
                static_cast<ull>(entries), static_cast<ull>(traps), static_cast<ull>(smc),
-               static_cast<ull>(jc_misses));
+               static_cast<ull>(jc_misses), static_cast<ull>(smp_sync_ ? smp_sync_->exclusive_count() : 0));
 }
 
 }  // namespace tandem::board

@@ -1,7 +1,8 @@
 // A whole virtual machine on the virt board: RAM, 1 to kMaxHarts harts, the
 // devices of memory_map.h, host backends, and the run loop that drives them
-// on the vCPU thread, the harts taking turns (docs/architecture.md,
-// "Threads" and "SMP").
+// on the vCPU thread, with a host thread for each further hart, or under
+// --icount the harts taking turns on it (docs/architecture.md, "Threads"
+// and "SMP").
 #pragma once
 
 #include <atomic>
@@ -16,8 +17,10 @@
 #include "base/result.h"
 #include "board/clocks.h"
 #include "board/console.h"
+#include "board/hart_threads.h"
 #include "board/machine_config.h"
 #include "cpu/hart.h"
+#include "cpu/smp_sync.h"
 #include "dev/clint.h"
 #include "dev/goldfish_rtc.h"
 #include "dev/plic.h"
@@ -217,8 +220,11 @@ class Machine {
   bool serve_deferred_io();
   void idle();
   // Each hart that does not wait runs to the end of its quantum, in hart
-  // order (docs/architecture.md, "SMP").
+  // order, or all at once on their threads (docs/architecture.md, "SMP").
   void run_round();
+  void run_round_threaded();
+  // Whether hart i runs this round (it may wake from a WFI).
+  bool hart_runs(size_t i);
   uint32_t all_harts() const { return (uint32_t{1} << harts_.size()) - 1; }
   bool any_hart_should_wake() const;
   // Clears the waiting bit of every hart an interrupt wakes.
@@ -272,6 +278,10 @@ class Machine {
   HostClock* host_clock_ = nullptr;       // one of these two is clock_
   InstructionClock* icount_clock_ = nullptr;
   std::vector<std::unique_ptr<cpu::Hart>> harts_;
+  // With 2 or more harts and no --icount: what their threads share, and
+  // the threads (made when run() starts, gone when it returns).
+  std::unique_ptr<cpu::SmpSync> smp_sync_;
+  std::unique_ptr<HartThreads> hart_threads_;
 
   HostConsole console_;
   ConsoleSink console_sink_;

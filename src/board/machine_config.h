@@ -23,9 +23,12 @@ struct MachineConfig {
   std::vector<std::string> nets;  // backend specs, e.g. "user,hostfwd=..."
   bool rng = true;
   bool icount = false;
-  // Harts (-smp N), run in turn on the vCPU thread (docs/architecture.md,
-  // "SMP"); a snapshot records one state per hart.
+  // Harts (-smp N), a snapshot records one state per hart. Each runs on a
+  // host thread of its own unless `hart_threads` is off (-accel
+  // tcg,thread=single) or under --icount: then they take turns on the vCPU
+  // thread (docs/architecture.md, "SMP"). Not part of a snapshot.
   unsigned harts = 1;
+  bool hart_threads = true;
   // The CPU's execution engine: "interp" or "jit" (cpu::Engine); empty:
   // the environment's TANDEM_ENGINE, else interp. Not part of a snapshot.
   std::string engine;

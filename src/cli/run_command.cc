@@ -28,7 +28,10 @@ namespace tandem::cli {
 const char kRunUsage[] =
     "usage: tandem run [options]\n"
     "  -m SIZE                 guest RAM (default 256M; K, M, G suffixes)\n"
-    "  -smp N, --smp N         harts (1 to 8, default 1), run in turn on one host thread\n"
+    "  -smp N, --smp N         harts (1 to 8, default 1), each on a host thread of its own\n"
+    "                          (under --icount they take turns on one thread)\n"
+    "  -accel tcg,thread=single|multi   single: the harts take turns on one host thread\n"
+    "                          (QEMU's spelling; multi, a thread per hart, is the default)\n"
     "  --bios FILE|none        firmware (default: Debian's OpenSBI fw_jump.bin);\n"
     "                          none starts --kernel (an ELF) in M-mode\n"
     "  --kernel FILE           kernel Image or ELF (default: the built-in guest)\n"
@@ -106,7 +109,7 @@ void set_drive_snapshot(board::MachineConfig& c, bool on) {
 namespace {
 // QEMU's own spellings of the options tandem shares with it.
 std::string long_form(const std::string& f) {
-  for (const char* q : {"-nographic", "-serial", "-qmp", "-name", "-pidfile", "-daemonize", "-smp"})
+  for (const char* q : {"-nographic", "-serial", "-qmp", "-name", "-pidfile", "-daemonize", "-smp", "-accel"})
     if (f == q) return "-" + f;
   return f;
 }
@@ -151,6 +154,16 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
         return Error("option -smp: expected a number of harts from 1 to " + std::to_string(board::kMaxHarts) +
                      ", not '" + *v + "'");
       c.harts = n;
+    } else if (f == "--accel") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      if (*v == "tcg" || *v == "tcg,thread=multi") {
+        c.hart_threads = true;
+      } else if (*v == "tcg,thread=single") {
+        c.hart_threads = false;
+      } else {
+        return Error("option -accel: expected tcg, tcg,thread=multi or tcg,thread=single, not '" + *v + "'");
+      }
     } else if (f == "--name") {
       auto v = need();
       if (!v.ok()) return v.error();

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "cpu/hart.h"
+#include "cpu/smp_sync.h"
 
 namespace tandem::cpu {
 
@@ -18,18 +19,40 @@ void Hart::mark_halfwords(uint64_t* halfwords, uint64_t offset, uint64_t len) {
 
 void Hart::register_block(Block* b) {
   table_insert(b->gpa, b);
+  const uint64_t page_gpa = b->gpa & ~uint64_t{0xfff};
+  auto it = code_pages_.find(page_gpa);
+  if (it == code_pages_.end()) {
+    claim_code_pages({&page_gpa, 1});
+    it = code_pages_.find(page_gpa);
+  }
   // The halfwords are marked before the block can run, so a store
   // through a code write entry sees them at once.
-  const auto [it, fresh] = code_pages_.try_emplace(b->gpa & ~uint64_t{0xfff});
-  // The peers' stores to the page must reach GuestMemory from now on
-  // (set_peers); b->host is set before a block is registered.
-  if (fresh && !peers_.empty()) {
-    const uint8_t* host_page = b->host - (b->gpa & 0xfff);
-    for (Hart* p : peers_) p->drop_store_entries_for(host_page);
-  }
   CodePage& cp = it->second;
   cp.blocks.push_back(b);
   mark_halfwords(cp.halfwords, b->gpa & 0xfff, b->bytes);
+}
+
+// The peers' stores to the pages must reach GuestMemory from now on
+// (set_peers), and ours through code write entries. With harts on threads
+// the peers stand between blocks meanwhile, so none of their stores is
+// half done, and the bytes read after this are the ones later writes are
+// checked against.
+void Hart::claim_code_pages(std::span<const uint64_t> page_gpas) {
+  if (sync_) sync_->begin();
+  std::vector<const uint8_t*> fresh, marked;
+  for (uint64_t page_gpa : page_gpas) {
+    if (!code_pages_.try_emplace(page_gpa).second) continue;
+    const size_t page = ram_.page_of(page_gpa);
+    fresh.push_back(ram_.page_host(page));
+    if (ram_.mark_code(page)) marked.push_back(ram_.page_host(page));
+  }
+  drop_write_entries_for(marked);
+  if (!fresh.empty())
+    for (Hart* p : peers_) {
+      std::vector<const uint8_t*> pages = fresh;
+      p->drop_store_entries_for(pages);
+    }
+  if (sync_) sync_->end();
 }
 
 // GuestMemory calls this before the write lands, for every write to a page
@@ -38,6 +61,10 @@ void Hart::register_block(Block* b) {
 bool Hart::invalidate_code(uint64_t gpa, uint64_t len) {
   auto it = code_pages_.find(gpa & ~uint64_t{0xfff});
   if (it == code_pages_.end()) return false;
+  if (it->second.blocks.empty()) {  // claimed, but no block was registered
+    code_pages_.erase(it);
+    return false;
+  }
   if (overlaps_code(it->second.halfwords, gpa & 0xfff, len)) unregister_blocks(gpa, len);
   return code_pages_.count(gpa & ~uint64_t{0xfff}) != 0;
 }
@@ -65,7 +92,7 @@ void Hart::unregister_blocks(uint64_t gpa, uint64_t len) {
     dead_.push_back(b);
     return true;
   });
-  if (dead_.size() >= kDeadBatch) has_dead_ = true;
+  if (dead_.size() >= kDeadBatch) attention_.fetch_or(kAttnDead, std::memory_order_relaxed);
   if (cp.blocks.empty()) {
     drop_code_write_entries(cp.halfwords);
     code_pages_.erase(it);

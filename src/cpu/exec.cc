@@ -9,6 +9,7 @@
 
 #include "base/bytes.h"
 #include "cpu/hart.h"
+#include "cpu/smp_sync.h"
 
 namespace tandem::cpu {
 
@@ -57,11 +58,12 @@ Hart::Block* Hart::find_block(uint64_t pc) {
 }
 
 Hart::Block* Hart::decode_block(uint64_t gpa, const uint8_t* host) {
-  const size_t page = ram_.page_of(gpa);
-  // Decoded code must see every later write: drop our plain store
-  // shortcuts to the page (guest_memory.h, the "code" bit); stores then go
-  // through code write entries, which check the decoded halfwords.
-  if (ram_.mark_code(page)) drop_write_entries_for(ram_.page_host(page));
+  // Decoded code must see every later write: the page is claimed before
+  // its bytes are read (code_pages.cc); our stores then go through code
+  // write entries, which check the decoded halfwords, and the peers'
+  // through the slow path.
+  if (const uint64_t page_gpa = gpa & ~uint64_t{0xfff}; !code_pages_.count(page_gpa))
+    claim_code_pages({&page_gpa, 1});
   Insn insns[kMaxBlockInsns + 1];
   uint32_t count, bytes;
   const size_t n = decode_insns(gpa, host, insns, &count, &bytes);
@@ -172,7 +174,7 @@ void Hart::drop_all_blocks() {
     slot = {kNoVpn, nullptr};
   }
   table_used_ = 0;
-  has_dead_ = !dead_.empty();
+  if (!dead_.empty()) attention_.fetch_or(kAttnDead, std::memory_order_relaxed);
   code_pages_.clear();
   for (auto& set : tlb_code_w_)  // they point into the CodePages
     for (auto& e : set) e.vpn = kNoVpn;
@@ -259,7 +261,7 @@ void Hart::free_dead_blocks() {
     }
   for (Block* b : dead_) free_block(b);
   dead_.clear();
-  has_dead_ = false;
+  attention_.fetch_and(static_cast<uint8_t>(~kAttnDead), std::memory_order_relaxed);
 }
 
 // --- the run loop ---
@@ -272,6 +274,17 @@ StopReason Hart::run(uint64_t budget) {
   };
   static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<size_t>(Op::kCount));
 
+  // With harts on threads: executing from here to every return
+  // (cpu/smp_sync.h), and between blocks only where it pauses.
+  struct Executing {
+    SmpSync* sync;
+    explicit Executing(SmpSync* s) : sync(s) {
+      if (sync) sync->exec_start();
+    }
+    ~Executing() {
+      if (sync) sync->exec_end();
+    }
+  } executing(sync_);
   uint64_t target = instret_ + budget < instret_ ? UINT64_MAX : instret_ + budget;
   uint64_t* const x = x_;
   update_sstc();
@@ -337,7 +350,8 @@ StopReason Hart::run(uint64_t budget) {
     const uint64_t npc_ = pc_;                                                               \
     const JcEntry& j_ = jc_[(npc_ >> 1) & (kJcSize - 1)];                                    \
     const TlbEntry& t_ = tlb_x_[(npc_ >> 12) & (kTlbSize - 1)];                              \
-    if (__builtin_expect(instret_ < target && sstc_countdown_ > 0 && !has_dead_ &&           \
+    if (__builtin_expect(instret_ < target && sstc_countdown_ > 0 &&                         \
+                             !attention_.load(std::memory_order_relaxed) &&                 \
                              !stop_.load(std::memory_order_relaxed) &&                      \
                              ((mip_ | mip_ext_.load(std::memory_order_relaxed) | sstc_stip_) & \
                               irq_mask_) == 0 &&                                             \
@@ -360,7 +374,7 @@ StopReason Hart::run(uint64_t budget) {
   const Insn* i = nullptr;
   for (;;) {
   loop_top:
-    if (__builtin_expect(has_dead_, 0)) free_dead_blocks();
+    if (__builtin_expect(attention_.load(std::memory_order_relaxed) != 0, 0)) attend();
     if (__builtin_expect(stop_.load(std::memory_order_relaxed), 0)) {
       stop_.store(false, std::memory_order_relaxed);
       return StopReason::kStopRequested;

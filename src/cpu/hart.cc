@@ -1,6 +1,7 @@
 // Hart construction, reset, traps, interrupts and state save/restore.
 #include "cpu/hart.h"
 #include "cpu/jit_code.h"
+#include "cpu/smp_sync.h"
 
 #include <algorithm>
 #include <cstring>
@@ -121,12 +122,40 @@ void Hart::drop_write_entries_for(std::vector<const uint8_t*>& host_pages) {
         e.vpn = kNoVpn;
 }
 
-void Hart::drop_store_entries_for(const uint8_t* host_page) {
-  drop_write_entries_for(host_page);
+void Hart::drop_store_entries_for(std::vector<const uint8_t*>& host_pages) {
+  drop_write_entries_for(host_pages);  // sorts them
   for (auto& set : tlb_code_w_)
     for (auto& e : set)
-      if (e.vpn != kNoVpn && reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12)) == host_page)
+      if (e.vpn != kNoVpn && std::binary_search(host_pages.begin(), host_pages.end(),
+                                                reinterpret_cast<const uint8_t*>(e.addend + (e.vpn << 12))))
         e.vpn = kNoVpn;
+}
+
+bool Hart::bus_load(uint64_t gpa, unsigned size, uint64_t* out) {
+  if (!sync_) return bus_.load(gpa, size, out);
+  // Not executing while it waits for the lock: a hart holding it may
+  // begin an exclusive section (DMA to a page holding code).
+  sync_->exec_end();
+  std::lock_guard<std::mutex> lock(sync_->io_mutex());
+  sync_->exec_start();
+  return bus_.load(gpa, size, out);
+}
+
+bool Hart::bus_store(uint64_t gpa, unsigned size, uint64_t v) {
+  if (!sync_) return bus_.store(gpa, size, v);
+  sync_->exec_end();
+  std::lock_guard<std::mutex> lock(sync_->io_mutex());
+  sync_->exec_start();
+  return bus_.store(gpa, size, v);
+}
+
+void Hart::attend() {
+  if (attention_.load(std::memory_order_relaxed) & kAttnPause) {
+    attention_.fetch_and(static_cast<uint8_t>(~kAttnPause), std::memory_order_relaxed);
+    if (sync_) sync_->pause_point();
+  }
+  // After the pause: the exclusive section may have dropped blocks.
+  if (attention_.load(std::memory_order_relaxed) & kAttnDead) free_dead_blocks();
 }
 
 // A CodePage is going away: no entry may keep pointing into it.

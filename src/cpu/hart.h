@@ -29,6 +29,7 @@ enum class StopReason { kBudget, kWfi, kStopRequested };
 enum class Engine : uint8_t { kInterp, kJit };
 
 class JitCode;
+class SmpSync;
 
 enum Priv : uint8_t { kPrivU = 0, kPrivS = 1, kPrivM = 3 };
 
@@ -66,12 +67,14 @@ enum Cause : uint64_t {
 };
 inline constexpr uint64_t kInterruptBit = uint64_t{1} << 63;
 
-// Threads: everything runs on the vCPU thread except set_irq() and
-// request_stop(), which any thread may call. MemoryListener callbacks come
-// from GuestMemory on the vCPU thread (CPU stores, device DMA during MMIO,
-// re-arming while the hart is stopped); invalidate_code() may arrive while
-// a block it drops executes, so dropped blocks are freed only between
-// blocks.
+// Threads: everything runs on the hart's thread (the vCPU thread, or with
+// an SmpSync one thread per hart) except set_irq(), request_stop() and
+// request_pause(), which any thread may call. MemoryListener callbacks
+// come from GuestMemory on the hart's thread (CPU stores, device DMA
+// during MMIO, re-arming while the hart is stopped) or, with an SmpSync,
+// from another hart's thread within an exclusive section;
+// invalidate_code() may arrive while a block it drops executes, so dropped
+// blocks are freed only between blocks.
 class Hart : public IrqSink, public mem::MemoryListener {
  public:
   Hart(mem::PhysBus& bus, const Clock& clock, uint64_t hartid);
@@ -94,6 +97,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
 
   StopReason run(uint64_t budget);
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  // Waits at the next block boundary until an exclusive section ends
+  // (cpu/smp_sync.h); a hart not running now pauses needlessly once.
+  void request_pause() { attention_.fetch_or(kAttnPause, std::memory_order_relaxed); }
 
   // --- SMP (docs/architecture.md, "SMP") ---
   // The machine's other harts, which share its memory. Code one hart
@@ -103,6 +109,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // stores take the slow path, where GuestMemory::prepare_write has every
   // hart drop the blocks they overlap. vCPU thread, with no hart running.
   void set_peers(std::vector<Hart*> peers) { peers_ = std::move(peers); }
+  // Harts on host threads of their own share `sync` (null: one thread
+  // runs every hart). Before the first run().
+  void set_smp_sync(SmpSync* sync) { sync_ = sync; }
   // Whether the hart holds decoded blocks from the page at `page_gpa`.
   bool holds_code(uint64_t page_gpa) const { return code_pages_.count(page_gpa) != 0; }
   // The hart is switched out for another: its LR reservation is lost, as
@@ -251,6 +260,12 @@ class Hart : public IrqSink, public mem::MemoryListener {
                            uint32_t bytes, bool pooled);
   static void free_block(Block* b);
   void register_block(Block* b);                        // code_pages.cc
+  // Makes the hart hold code in these pages (gpa of each page), before it
+  // reads their bytes to decode: marks them as code and drops every store
+  // shortcut to them, its own and its peers', in one exclusive section.
+  void claim_code_pages(std::span<const uint64_t> page_gpas);  // code_pages.cc
+  // What request_pause() and dropped blocks ask of the run loop.
+  void attend();
   void unregister_blocks(uint64_t gpa, uint64_t len);  // code_pages.cc
   void adopt_offered();
   Block* decode_crossing(uint64_t pc);
@@ -305,9 +320,16 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void drop_write_entries_for(const uint8_t* host_page);
   void drop_write_entries_for(std::vector<const uint8_t*>& host_pages);  // sorts them
   void drop_code_write_entries(const uint64_t* halfwords);
-  // Plain and code write entries whose host page is `host_page` (a peer
-  // started holding code there).
-  void drop_store_entries_for(const uint8_t* host_page);
+  // Plain and code write entries whose host page is one of `host_pages`
+  // (a peer started holding code there).
+  void drop_store_entries_for(std::vector<const uint8_t*>& host_pages);  // sorts them
+  // Device access (MMIO), under the I/O lock when harts have threads.
+  bool bus_load(uint64_t gpa, unsigned size, uint64_t* out);
+  bool bus_store(uint64_t gpa, unsigned size, uint64_t v);
+  // Around a RAM write that may land in a page holding decoded code: with
+  // harts on threads, the invalidation and the write happen in one
+  // exclusive section (mem/guest_memory.h, set_code_write_exclusive).
+  class CodeWriteScope;
   bool peer_holds_code(uint64_t page_gpa) const {
     return std::any_of(peers_.begin(), peers_.end(), [page_gpa](const Hart* p) { return p->holds_code(page_gpa); });
   }
@@ -376,6 +398,8 @@ class Hart : public IrqSink, public mem::MemoryListener {
 
   // --- instruction groups out of the fast path ---
   bool exec_amo(const Insn& in);         // LR, SC, AMO*
+  template <typename F>
+  bool amo_ram(uint64_t gpa, unsigned size, F f, bool* written);
   bool exec_csr(const Insn& in);
   bool exec_fp(const Insn& in);          // fp.cc
   bool fp_rm(unsigned rm_field, unsigned* rm);
@@ -406,6 +430,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
   uint64_t mip_ = 0;        // software-writable bits
   std::atomic<uint64_t> mip_ext_{0};  // MSIP, MTIP, MEIP, SEIP from devices
   std::atomic<bool> stop_{false};
+  // Non-zero when the run loop must look between blocks (the translator
+  // tests the byte too): dead blocks to free, or a pause request.
+  static constexpr uint8_t kAttnDead = 1, kAttnPause = 2;
+  std::atomic<uint8_t> attention_{0};
   unsigned priv_ = kPrivM;
   uint64_t f_[32];
   uint64_t mstatus_ = 0;
@@ -433,7 +461,6 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // entry holds one 4 KiB piece of a superpage).
   uint64_t super_lo_ = UINT64_MAX, super_hi_ = 0;
   int sstc_countdown_ = 0;  // blocks until stimecmp is compared with the clock again
-  bool has_dead_ = false;   // dead_ is to be freed at the next block end
   static constexpr size_t kDeadBatch = 256;  // dropped blocks freed together
 
   // Derived caches.
@@ -460,6 +487,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // so code TLB entries may point into it.
   std::unordered_map<uint64_t, CodePage> code_pages_;
   std::vector<Hart*> peers_;  // set_peers()
+  SmpSync* sync_ = nullptr;   // set_smp_sync()
   std::vector<Block*> dead_;
   void* crossing_ = nullptr;  // the one uncached page-crossing instruction (a Block)
   uint64_t blocks_decoded_ = 0;

@@ -78,7 +78,7 @@ unsigned access_size(Op op) {
 struct Layout {
   int x, pc, tlb_r, tlb_w;
   // What chaining reads and writes (exec.cc's CHAIN).
-  int instret, sstc_countdown, has_dead, stop, mip, mip_ext, sstc_stip, irq_mask, jc, tlb_x, cur_block,
+  int instret, sstc_countdown, attention, stop, mip, mip_ext, sstc_stip, irq_mask, jc, tlb_x, cur_block,
       cur_block_dead;
   int block_host, block_jit;  // in a Block
   unsigned jc_mask;
@@ -261,15 +261,16 @@ class Emitter : public Xbyak::CodeGenerator {
   }
 
   // CHAIN's conditions besides finding the next block: the budget (rcx =
-  // instret_ with this block retired), the sstc tick, dead blocks to
-  // free, a stop request, a pending interrupt; any of them ends the block.
+  // instret_ with this block retired), the sstc tick, attention (dead
+  // blocks to free, a pause), a stop request, a pending interrupt; any of
+  // them ends the block.
   void end_checks() {
     lea(rcx, ptr[r14 + count_]);
     cmp(rcx, r13);
     jae(end_, T_NEAR);
     cmp(r15d, 1);
     jle(end_, T_NEAR);
-    cmp(byte[rbx + l_.has_dead], 0);
+    cmp(byte[rbx + l_.attention], 0);
     jne(end_, T_NEAR);
     cmp(byte[rbx + l_.stop], 0);
     jne(end_, T_NEAR);
@@ -681,7 +682,7 @@ bool Hart::jit_translate(Block* b) {
   };
   static_assert(sizeof(JcEntry) == 16 && std::is_standard_layout_v<Block>);
   const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_), field(&instret_),
-                 field(&sstc_countdown_), field(&has_dead_), field(&stop_), field(&mip_), field(&mip_ext_),
+                 field(&sstc_countdown_), field(&attention_), field(&stop_), field(&mip_), field(&mip_ext_),
                  field(&sstc_stip_), field(&irq_mask_), field(&jc_), field(&tlb_x_), field(&cur_block_),
                  field(&cur_block_dead_), static_cast<int>(offsetof(Block, host)),
                  static_cast<int>(offsetof(Block, jit)), kJcSize - 1};

@@ -3,9 +3,11 @@
 // loads and stores (MMIO, misaligned across pages) and the A extension.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "base/bytes.h"
 #include "cpu/hart.h"
+#include "cpu/smp_sync.h"
 
 namespace tandem::cpu {
 
@@ -19,6 +21,29 @@ uint64_t access_fault_cause(int acc) {
   return acc == 0 ? kInsnAccessFault : acc == 1 ? kLoadAccessFault : kStoreAccessFault;
 }
 }  // namespace
+
+class Hart::CodeWriteScope {
+ public:
+  // `gpa2`: the second page of a write crossing pages, else gpa again.
+  CodeWriteScope(const Hart& h, uint64_t gpa, uint64_t gpa2)
+      : sync_(h.sync_ && (code_bit(h, gpa) || code_bit(h, gpa2)) ? h.sync_ : nullptr) {
+    if (sync_) sync_->begin();
+  }
+  ~CodeWriteScope() {
+    if (sync_) sync_->end();
+  }
+  CodeWriteScope(const CodeWriteScope&) = delete;
+  CodeWriteScope& operator=(const CodeWriteScope&) = delete;
+
+ private:
+  // A page can become code only in an exclusive section, which cannot
+  // begin while this hart executes, so the bit read here holds until the
+  // write has landed.
+  static bool code_bit(const Hart& h, uint64_t gpa) {
+    return h.ram_.contains(gpa) && h.ram_.has_code(h.ram_.page_of(gpa));
+  }
+  SmpSync* sync_;
+};
 
 bool Hart::translate(uint64_t va, Access acc, uint64_t* gpa) {
   unsigned ep = priv_;
@@ -70,10 +95,15 @@ restart:
     // changed PTE restarts the walk).
     const uint64_t want = kPteA | (acc == Access::kStore ? kPteD : 0);
     if ((pte & want) != want) {
-      auto* p = reinterpret_cast<uint64_t*>(ram_.prepare_write(pte_addr, 8));
-      uint64_t expected = pte;
-      if (!__atomic_compare_exchange_n(p, &expected, pte | want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-        goto restart;
+      bool changed;
+      {
+        CodeWriteScope scope(*this, pte_addr, pte_addr);
+        auto* p = reinterpret_cast<uint64_t*>(ram_.prepare_write(pte_addr, 8));
+        uint64_t expected = pte;
+        changed = !__atomic_compare_exchange_n(p, &expected, pte | want, false, __ATOMIC_SEQ_CST,
+                                               __ATOMIC_SEQ_CST);
+      }
+      if (changed) goto restart;
     }
     const uint64_t off_mask = (uint64_t{1} << (12 + 9 * lvl)) - 1;
     if (lvl > 0) {
@@ -92,15 +122,16 @@ bool Hart::phys_load(uint64_t gpa, unsigned size, uint64_t* out) {
     *out = load_sized(ram_.prepare_read(gpa), size);
     return true;
   }
-  return bus_.load(gpa, size, out);
+  return bus_load(gpa, size, out);
 }
 
 bool Hart::phys_store(uint64_t gpa, unsigned size, uint64_t v) {
   if (ram_.contains(gpa, size)) {
+    CodeWriteScope scope(*this, gpa, gpa);
     store_sized(ram_.prepare_write(gpa, size), size, v);
     return true;
   }
-  return bus_.store(gpa, size, v);
+  return bus_store(gpa, size, v);
 }
 
 bool Hart::load_slow(uint64_t va, unsigned size, uint64_t* out) {
@@ -133,7 +164,7 @@ bool Hart::load_slow(uint64_t va, unsigned size, uint64_t* out) {
     *out = load_sized(h, size);
     return true;
   }
-  if (!bus_.load(gpa, size, out)) {  // MMIO is never cached in the TLB
+  if (!bus_load(gpa, size, out)) {  // MMIO is never cached in the TLB
     fault(kLoadAccessFault, va);
     return false;
   }
@@ -161,6 +192,7 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
     }
     uint8_t bytes[8];
     store_le<uint64_t>(bytes, v);
+    CodeWriteScope scope(*this, gpa, gpa2);
     uint8_t* h1 = ram_.prepare_write(gpa, n1);
     uint8_t* h2 = ram_.prepare_write(gpa2, size - n1);
     std::memcpy(h1, bytes, n1);
@@ -172,12 +204,16 @@ bool Hart::store_slow(uint64_t va, unsigned size, uint64_t v) {
     // prepare_write dirties the page, runs the copy-on-write hook, loads an
     // absent page and invalidates the decoded code the store overlaps;
     // only then may the TLB hold a store pointer (mem/guest_memory.h).
-    uint8_t* h = ram_.prepare_write(gpa, size);
-    store_sized(h, size, v);
+    uint8_t* h;
+    {
+      CodeWriteScope scope(*this, gpa, gpa);
+      h = ram_.prepare_write(gpa, size);
+      store_sized(h, size, v);
+    }
     install_write_entry(va, gpa, h);
     return true;
   }
-  if (!bus_.store(gpa, size, v)) {
+  if (!bus_store(gpa, size, v)) {
     fault(kStoreAccessFault, va);
     return false;
   }
@@ -245,7 +281,8 @@ bool Hart::exec_amo(const Insn& in) {
   }
   if (in.op == Op::SC) {
     // Like QEMU: the SC succeeds when the reservation is for this address
-    // and memory still holds the value LR read.
+    // and memory still holds the value LR read, compared and replaced in
+    // one host compare-and-swap (harts on other threads store meanwhile).
     if (!res_valid_ || res_addr_ != va) {
       res_valid_ = false;
       x_[in.rd] = 1;
@@ -253,46 +290,89 @@ bool Hart::exec_amo(const Insn& in) {
     }
     res_valid_ = false;
     if (!translate(va, Access::kStore, &gpa)) return false;
-    uint64_t cur;
-    if (!phys_load(gpa, size, &cur)) {
-      fault(kStoreAccessFault, va);
-      return false;
+    const uint64_t expect = res_value_, v = x_[in.rs2];
+    bool ok;
+    if (!amo_ram(gpa, size, [&](uint64_t cur, uint64_t* next) {
+          *next = v;
+          return sx(cur) == expect;
+        }, &ok)) {
+      uint64_t cur;  // MMIO: under the I/O lock, as any device access
+      if (!phys_load(gpa, size, &cur)) {
+        fault(kStoreAccessFault, va);
+        return false;
+      }
+      ok = sx(cur) == expect;
+      if (ok && !phys_store(gpa, size, v)) {
+        fault(kStoreAccessFault, va);
+        return false;
+      }
     }
-    if (sx(cur) != res_value_) {
-      x_[in.rd] = 1;
-      return true;
-    }
-    if (!phys_store(gpa, size, x_[in.rs2])) {
-      fault(kStoreAccessFault, va);
-      return false;
-    }
-    x_[in.rd] = 0;
+    x_[in.rd] = ok ? 0 : 1;
     return true;
   }
   if (!translate(va, Access::kStore, &gpa)) return false;
-  uint64_t old;
-  if (!phys_load(gpa, size, &old)) {
-    fault(kStoreAccessFault, va);
-    return false;
+  const uint64_t b = sx(x_[in.rs2]);
+  auto op = [&](uint64_t old) {
+    const uint64_t a = sx(old);
+    switch (in.rs3) {
+      case 0x01: return b;                                                                  // swap
+      case 0x00: return a + b;                                                              // add
+      case 0x04: return a ^ b;                                                              // xor
+      case 0x0c: return a & b;                                                              // and
+      case 0x08: return a | b;                                                              // or
+      case 0x10: return static_cast<int64_t>(a) < static_cast<int64_t>(b) ? a : b;          // min
+      case 0x14: return static_cast<int64_t>(a) > static_cast<int64_t>(b) ? a : b;          // max
+      case 0x18: return (size == 4 ? (a & 0xffffffff) < (b & 0xffffffff) : a < b) ? a : b;  // minu
+      default: return (size == 4 ? (a & 0xffffffff) > (b & 0xffffffff) : a > b) ? a : b;    // maxu
+    }
+  };
+  uint64_t old = 0;
+  bool unused;
+  if (!amo_ram(gpa, size, [&](uint64_t cur, uint64_t* next) {
+        old = cur;
+        *next = op(cur);
+        return true;
+      }, &unused)) {
+    if (!phys_load(gpa, size, &old)) {
+      fault(kStoreAccessFault, va);
+      return false;
+    }
+    if (!phys_store(gpa, size, op(old))) {
+      fault(kStoreAccessFault, va);
+      return false;
+    }
   }
-  const uint64_t a = sx(old), b = sx(x_[in.rs2]);
-  uint64_t r;
-  switch (in.rs3) {
-    case 0x01: r = b; break;                                                    // swap
-    case 0x00: r = a + b; break;                                                // add
-    case 0x04: r = a ^ b; break;                                                // xor
-    case 0x0c: r = a & b; break;                                                // and
-    case 0x08: r = a | b; break;                                                // or
-    case 0x10: r = static_cast<int64_t>(a) < static_cast<int64_t>(b) ? a : b; break;  // min
-    case 0x14: r = static_cast<int64_t>(a) > static_cast<int64_t>(b) ? a : b; break;  // max
-    case 0x18: r = (size == 4 ? (a & 0xffffffff) < (b & 0xffffffff) : a < b) ? a : b; break;  // minu
-    default: r = (size == 4 ? (a & 0xffffffff) > (b & 0xffffffff) : a > b) ? a : b; break;    // maxu
-  }
-  if (!phys_store(gpa, size, r)) {
-    fault(kStoreAccessFault, va);
-    return false;
-  }
-  x_[in.rd] = a;
+  x_[in.rd] = sx(old);
+  return true;
+}
+
+// A read-modify-write of aligned RAM as one host compare-and-swap loop:
+// `f(current, &next)` says whether to write `next`; *written tells whether
+// it did. False when gpa is not RAM (the caller goes through the bus).
+template <typename F>
+bool Hart::amo_ram(uint64_t gpa, unsigned size, F f, bool* written) {
+  if (!ram_.contains(gpa, size)) return false;
+  CodeWriteScope scope(*this, gpa, gpa);
+  uint8_t* h = ram_.prepare_write(gpa, size);
+  auto loop = [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    T cur = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    for (;;) {
+      uint64_t next;
+      if (!f(cur, &next)) {
+        *written = false;
+        return;
+      }
+      if (__atomic_compare_exchange_n(p, &cur, static_cast<T>(next), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        *written = true;
+        return;
+      }
+    }
+  };
+  if (size == 4)
+    loop(reinterpret_cast<uint32_t*>(h));
+  else
+    loop(reinterpret_cast<uint64_t*>(h));
   return true;
 }
 

@@ -6,9 +6,9 @@
 //
 // The offering thread reads guest memory that the hart may be writing, so
 // it decodes from a private copy and hands the copy over with the block.
-// adopt_offered() runs on the vCPU thread: it marks the page as code first
-// (from then on every write to it is checked against the page's decoded
-// bytes), then compares the copy with memory; a block whose bytes changed
+// adopt_offered() runs on the hart's thread: it claims the pages first
+// (claim_code_pages: from then on every write to them is checked against
+// the decoded bytes), then compares the copy with memory; a block whose bytes changed
 // is dropped and will be decoded afresh when the guest gets there.
 #include <algorithm>
 #include <cstring>
@@ -110,9 +110,19 @@ void Hart::adopt_offered() {
   size_t incoming = 0;
   for (const OfferBatch& q : batches) incoming += q.blocks.size();
   table_reserve(table_used_ + incoming);
-  // Pages that become code here lose their write TLB entries in one pass
-  // at the end (no guest store runs before that).
-  std::vector<const uint8_t*> new_code;
+  // The pages that become code are claimed together, before their bytes
+  // are compared (one exclusive section when harts have threads).
+  std::vector<uint64_t> claim;
+  for (const OfferBatch& q : batches)
+    for (const Block* b : q.blocks) {
+      const uint64_t page_gpa = b->gpa & ~uint64_t{0xfff};
+      if (!code_pages_.count(page_gpa) && !ram_.is_absent(ram_.page_of(b->gpa)) &&
+          (claim.empty() || claim.back() != page_gpa))
+        claim.push_back(page_gpa);
+    }
+  std::sort(claim.begin(), claim.end());
+  claim.erase(std::unique(claim.begin(), claim.end()), claim.end());
+  claim_code_pages(claim);
   for (OfferBatch& q : batches) {
     const uint8_t* expect = q.bytes.data();
     for (Block* b : q.blocks) {
@@ -120,8 +130,8 @@ void Hart::adopt_offered() {
       const size_t n = checked_bytes(b->gpa, b->bytes);
       const uint8_t* copy = expect;
       expect += n;
-      if (table_find(b->gpa) || ram_.is_absent(page)) continue;  // stays in the pool, unused
-      if (ram_.mark_code(page)) new_code.push_back(ram_.page_host(page));
+      if (table_find(b->gpa) || ram_.is_absent(page) || !code_pages_.count(b->gpa & ~uint64_t{0xfff}))
+        continue;  // stays in the pool, unused
       const uint8_t* host = ram_.page_host(page) + (b->gpa & 0xfff);
       if (std::memcmp(host, copy, n) != 0) continue;  // written since it was copied
       b->host = host;
@@ -130,7 +140,6 @@ void Hart::adopt_offered() {
     }
     pools_.push_back(std::move(q.pool));
   }
-  drop_write_entries_for(new_code);
 }
 
 }  // namespace tandem::cpu

@@ -143,7 +143,10 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
   auto* in = static_cast<const uint8_t*>(src);
   while (len > 0) {
     size_t chunk = std::min<uint64_t>(len, kPageSize - (gpa & (kPageSize - 1)));
+    ExclusiveSection* ex = code_write_exclusive_ && code_.test(page_of(gpa)) ? code_write_exclusive_ : nullptr;
+    if (ex) ex->begin();
     std::memcpy(prepare_write(gpa, chunk), in, chunk);
+    if (ex) ex->end();
     gpa += chunk;
     in += chunk;
     len -= chunk;
@@ -152,6 +155,9 @@ Status GuestMemory::write(uint64_t gpa, const void* src, size_t len) {
 }
 
 void GuestMemory::run_write_hooks(size_t page) {
+  // A second hart writing the page waits here until the first one's hooks
+  // copied it, and then finds nothing left to do.
+  std::lock_guard<std::mutex> lock(hooks_mu_);
   for (WriteHook* h : hooks_)
     if (h->pages_.test(page)) {
       h->fn_(page);

@@ -57,6 +57,15 @@ class MemoryListener {
   virtual void drop_code() = 0;
 };
 
+// Harts on host threads of their own (cpu::SmpSync): while begun, no hart
+// executes, so their decoded code may be changed from this thread.
+class ExclusiveSection {
+ public:
+  virtual ~ExclusiveSection() = default;
+  virtual void begin() = 0;
+  virtual void end() = 0;
+};
+
 class GuestMemory {
  public:
   static Result<std::unique_ptr<GuestMemory>> create(uint64_t base, uint64_t size);
@@ -85,6 +94,12 @@ class GuestMemory {
   // Device (DMA) access, tracked exactly like the CPU's.
   Status read(uint64_t gpa, void* dst, size_t len);
   Status write(uint64_t gpa, const void* src, size_t len);
+  // With harts on threads of their own: a write to a page holding decoded
+  // code invalidates it and lands within one exclusive section, so no
+  // hart decodes the old bytes again in between (the CPU's own stores do
+  // the same, cpu/mmu.cc). Null (the default): one thread runs the harts.
+  void set_code_write_exclusive(ExclusiveSection* s) { code_write_exclusive_ = s; }
+  ExclusiveSection* code_write_exclusive() const { return code_write_exclusive_; }
 
   // --- dirty tracking and modification history ---
   // A client's own dirty log (mem/dirty_log.h), empty at first: it gets
@@ -221,7 +236,9 @@ class GuestMemory {
 
   std::mutex logs_mu_;  // the open logs, and each harvest as a whole
   std::vector<DirtyLog*> logs_;
-  std::vector<WriteHook*> hooks_;  // changed and walked on the vCPU thread
+  std::vector<WriteHook*> hooks_;  // changed on the vCPU thread
+  std::mutex hooks_mu_;  // harts on several threads run hooks one at a time
+  ExclusiveSection* code_write_exclusive_ = nullptr;
   std::function<void(size_t)> loader_;
   std::vector<MemoryListener*> listeners_;
 };
