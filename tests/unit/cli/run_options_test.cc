@@ -58,6 +58,23 @@ TEST(RunOptions, Smp) {
   }
 }
 
+// QEMU's -accel spelling picks the harts' threads: one each by default.
+TEST(RunOptions, AccelThreads) {
+  auto c = parse({"--kernel", "k", "-smp", "2"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->hart_threads);
+  c = parse({"--kernel", "k", "-accel", "tcg,thread=single"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_FALSE(c->hart_threads);
+  c = parse({"--kernel", "k", "--accel", "tcg,thread=multi"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_TRUE(c->hart_threads);
+  c = parse({"--kernel", "k", "-accel", "kvm"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(),
+            "option -accel: expected tcg, tcg,thread=multi or tcg,thread=single, not 'kvm'");
+}
+
 TEST(RunOptions, EqualsFormAndDrives) {
   auto c = parse({"--memory=1G", "--kernel=Image", "--drive", "file=d.img,readonly=on",
                   "--net", "user,hostfwd=tcp:127.0.0.1:8080-:80"});
