@@ -16,7 +16,7 @@ HartThreads::HartThreads(std::vector<cpu::Hart*> harts) {
     auto w = std::make_unique<Worker>();
     w->hart = harts[i];
     Worker* raw = w.get();
-    w->thread = Thread([raw] { body(*raw); });
+    w->thread = Thread([this, raw] { body(*raw); });
     workers_.push_back(std::move(w));
   }
 }
@@ -33,26 +33,54 @@ void HartThreads::body(Worker& w) {
   for (;;) {
     await_change(w.state, kIdle);
     if (w.state.load(std::memory_order_acquire) == kQuit) return;
-    w.reason = w.hart->run(w.budget);
+    take_turn(w);
     w.state.store(kDone, std::memory_order_release);
     w.state.notify_one();
+    bump();
     await_change(w.state, kDone);
     if (w.state.load(std::memory_order_acquire) == kQuit) return;
   }
 }
 
-void HartThreads::start(size_t i, uint64_t budget) {
+void HartThreads::take_turn(Worker& w) {
+  if (w.waiting) {
+    for (;;) {
+      const uint32_t seen = events_.load(std::memory_order_seq_cst);
+      if (round_over_.load(std::memory_order_seq_cst)) {
+        w.turn = {false, cpu::StopReason::kWfi};
+        return;
+      }
+      if (w.hart->wfi_should_wake()) break;
+      events_.wait(seen, std::memory_order_seq_cst);
+    }
+  }
+  w.turn = {true, w.hart->run(w.budget)};
+}
+
+void HartThreads::bump() {
+  events_.fetch_add(1, std::memory_order_seq_cst);
+  events_.notify_all();
+}
+
+void HartThreads::start(size_t i, uint64_t budget, bool waiting) {
   Worker& w = *workers_[i - 1];
+  round_over_.store(false, std::memory_order_seq_cst);
   w.budget = budget;
+  w.waiting = waiting;
   w.state.store(kGo, std::memory_order_release);
   w.state.notify_one();
 }
 
-cpu::StopReason HartThreads::wait(size_t i) {
+void HartThreads::end_round() {
+  round_over_.store(true, std::memory_order_seq_cst);
+  bump();
+}
+
+HartThreads::Turn HartThreads::wait(size_t i) {
   Worker& w = *workers_[i - 1];
   await_change(w.state, kGo);
   w.state.store(kIdle, std::memory_order_release);
-  return w.reason;
+  return w.turn;
 }
 
 }  // namespace tandem::board

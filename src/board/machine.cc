@@ -611,6 +611,7 @@ Result<int> Machine::run() {
     std::vector<cpu::Hart*> all;
     for (auto& h : harts_) all.push_back(h.get());
     hart_threads_ = std::make_unique<HartThreads>(std::move(all));
+    for (auto& h : harts_) h->set_irq_event(&hart_threads_->events());
   }
   auto start = std::chrono::steady_clock::now();
   while (!finished_ && !console_.quit_requested()) {
@@ -638,6 +639,7 @@ Result<int> Machine::run() {
     run_slice_hooks();
   }
   console_.flush();
+  for (auto& h : harts_) h->set_irq_event(nullptr);
   hart_threads_.reset();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (config_.stats) print_stats(seconds);
@@ -671,20 +673,55 @@ bool Machine::hart_runs(size_t i) {
   return true;
 }
 
-// Every hart runs a whole slice at the same time as the others; a hart
-// waking from WFI by an IPI sent this round runs in the next one.
+// Every hart runs a whole slice at the same time as the others. A hart in
+// WFI waits for an interrupt meanwhile (on its thread, or hart 0 on this
+// one while others run) and, woken (an IPI), runs its slice in the same
+// round: a hart that sent an IPI and spins until it is answered (Linux's
+// cross-CPU calls) does not spin to the end of its slice.
 void Machine::run_round_threaded() {
   const size_t n = harts_.size();
   auto budget = [](const cpu::Hart& h) { return kSliceInstructions - h.instret() % kSliceInstructions; };
-  uint32_t started = 0;
-  for (size_t i = 1; i < n; i++)
-    if (hart_runs(i)) {
-      hart_threads_->start(i, budget(*harts_[i]));
-      started |= uint32_t{1} << i;
+  uint32_t started = 0, started_waiting = 0;
+  for (size_t i = 1; i < n && !finished_ && !paused_; i++) {
+    const uint32_t bit = uint32_t{1} << i;
+    const bool waits = (waiting_ & bit) && !harts_[i]->wfi_should_wake();
+    if (!waits) waiting_ &= ~bit;
+    hart_threads_->start(i, budget(*harts_[i]), waits);
+    started |= bit;
+    if (waits) started_waiting |= bit;
+  }
+  auto others_run = [&] {
+    for (size_t i = 1; i < n; i++)
+      if ((started & ~started_waiting) >> i & 1 && !hart_threads_->done(i)) return true;
+    return false;
+  };
+  if (!finished_ && !paused_ && (waiting_ & 1)) {
+    std::atomic<uint32_t>& events = hart_threads_->events();
+    for (;;) {
+      const uint32_t seen = events.load(std::memory_order_seq_cst);
+      if (harts_[0]->wfi_should_wake()) {
+        waiting_ &= ~uint32_t{1};
+        break;
+      }
+      if (!others_run()) break;
+      events.wait(seen, std::memory_order_seq_cst);
     }
-  if (hart_runs(0) && harts_[0]->run(budget(*harts_[0])) == cpu::StopReason::kWfi) waiting_ |= 1;
-  for (size_t i = 1; i < n; i++)
-    if ((started >> i) & 1 && hart_threads_->wait(i) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
+  }
+  if (!finished_ && !paused_ && !(waiting_ & 1) && harts_[0]->run(budget(*harts_[0])) == cpu::StopReason::kWfi)
+    waiting_ |= 1;
+  auto collect = [&](uint32_t which) {
+    for (size_t i = 1; i < n; i++) {
+      if (!(which >> i & 1)) continue;
+      const uint32_t bit = uint32_t{1} << i;
+      const HartThreads::Turn t = hart_threads_->wait(i);
+      if (!t.ran) continue;  // still waiting
+      waiting_ &= ~bit;
+      if (t.reason == cpu::StopReason::kWfi) waiting_ |= bit;
+    }
+  };
+  collect(started & ~started_waiting);
+  hart_threads_->end_round();
+  collect(started_waiting);
 }
 
 void Machine::print_stats(double seconds) const {

@@ -174,6 +174,10 @@ void Hart::set_irq(unsigned line, bool level) {
     mip_ext_.fetch_or(bit, std::memory_order_relaxed);
   else
     mip_ext_.fetch_and(~bit, std::memory_order_relaxed);
+  if (irq_event_) {
+    irq_event_->fetch_add(1, std::memory_order_seq_cst);
+    irq_event_->notify_all();
+  }
 }
 
 void Hart::update_sstc() {

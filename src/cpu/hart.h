@@ -120,6 +120,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void drop_reservation() { res_valid_ = false; }
 
   void set_irq(unsigned line, bool level) override;
+  // Bumped and notified (std::atomic wait/notify) at every set_irq, so a
+  // thread waiting for a hart in WFI to wake can sleep on it (null: none).
+  void set_irq_event(std::atomic<uint32_t>* event) { irq_event_ = event; }
   bool wfi_should_wake() const;
   uint64_t stimecmp_deadline() const;
 
@@ -488,6 +491,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::unordered_map<uint64_t, CodePage> code_pages_;
   std::vector<Hart*> peers_;  // set_peers()
   SmpSync* sync_ = nullptr;   // set_smp_sync()
+  std::atomic<uint32_t>* irq_event_ = nullptr;  // set_irq_event()
   std::vector<Block*> dead_;
   void* crossing_ = nullptr;  // the one uncached page-crossing instruction (a Block)
   uint64_t blocks_decoded_ = 0;
