@@ -24,6 +24,12 @@ namespace {
 // round: taking turns, each hart runs a quantum of kSliceInstructions / N;
 // on threads of their own, each runs a whole slice.
 constexpr uint64_t kSliceInstructions = 1 << 16;
+
+std::vector<cpu::Hart*> hart_pointers(const std::vector<std::unique_ptr<cpu::Hart>>& harts) {
+  std::vector<cpu::Hart*> out;
+  for (const auto& h : harts) out.push_back(h.get());
+  return out;
+}
 // Frames from a network backend held for a guest that posts no receive
 // buffers: like a NIC ring, the oldest go first beyond this.
 constexpr size_t kNicRxFrames = 512;
@@ -235,12 +241,8 @@ Status Machine::build(bool load) {
   }
   if (harts_.size() > 1 && config_.hart_threads && !config_.icount) {
     smp_sync_ = std::make_unique<cpu::SmpSync>();
-    std::vector<cpu::Hart*> all;
-    for (auto& h : harts_) {
-      all.push_back(h.get());
-      h->set_smp_sync(smp_sync_.get());
-    }
-    smp_sync_->set_harts(std::move(all));
+    for (auto& h : harts_) h->set_smp_sync(smp_sync_.get());
+    smp_sync_->set_harts(hart_pointers(harts_));
     ram_->set_code_write_exclusive(smp_sync_.get());
   }
   TANDEM_TRY(attach_devices());
@@ -608,9 +610,7 @@ void Machine::idle() {
 Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
   if (smp_sync_) {
-    std::vector<cpu::Hart*> all;
-    for (auto& h : harts_) all.push_back(h.get());
-    hart_threads_ = std::make_unique<HartThreads>(std::move(all));
+    hart_threads_ = std::make_unique<HartThreads>(hart_pointers(harts_));
     for (auto& h : harts_) h->set_irq_event(&hart_threads_->events());
   }
   auto start = std::chrono::steady_clock::now();

@@ -48,10 +48,7 @@ void Hart::claim_code_pages(std::span<const uint64_t> page_gpas) {
   }
   drop_write_entries_for(marked);
   if (!fresh.empty())
-    for (Hart* p : peers_) {
-      std::vector<const uint8_t*> pages = fresh;
-      p->drop_store_entries_for(pages);
-    }
+    for (Hart* p : peers_) p->drop_store_entries_for(fresh);
   if (sync_) sync_->end();
 }
 

@@ -131,22 +131,26 @@ void Hart::drop_store_entries_for(std::vector<const uint8_t*>& host_pages) {
         e.vpn = kNoVpn;
 }
 
+namespace {
+// A device access under the I/O lock when harts have threads. Not
+// executing while it waits for the lock: a hart holding it may begin an
+// exclusive section (DMA to a page holding code).
+template <typename Access>
+bool device_access(SmpSync* sync, Access access) {
+  if (!sync) return access();
+  sync->exec_end();
+  std::lock_guard<std::mutex> lock(sync->io_mutex());
+  sync->exec_start();
+  return access();
+}
+}  // namespace
+
 bool Hart::bus_load(uint64_t gpa, unsigned size, uint64_t* out) {
-  if (!sync_) return bus_.load(gpa, size, out);
-  // Not executing while it waits for the lock: a hart holding it may
-  // begin an exclusive section (DMA to a page holding code).
-  sync_->exec_end();
-  std::lock_guard<std::mutex> lock(sync_->io_mutex());
-  sync_->exec_start();
-  return bus_.load(gpa, size, out);
+  return device_access(sync_, [&] { return bus_.load(gpa, size, out); });
 }
 
 bool Hart::bus_store(uint64_t gpa, unsigned size, uint64_t v) {
-  if (!sync_) return bus_.store(gpa, size, v);
-  sync_->exec_end();
-  std::lock_guard<std::mutex> lock(sync_->io_mutex());
-  sync_->exec_start();
-  return bus_.store(gpa, size, v);
+  return device_access(sync_, [&] { return bus_.store(gpa, size, v); });
 }
 
 void Hart::attend() {

@@ -116,9 +116,7 @@ void Hart::adopt_offered() {
   for (const OfferBatch& q : batches)
     for (const Block* b : q.blocks) {
       const uint64_t page_gpa = b->gpa & ~uint64_t{0xfff};
-      if (!code_pages_.count(page_gpa) && !ram_.is_absent(ram_.page_of(b->gpa)) &&
-          (claim.empty() || claim.back() != page_gpa))
-        claim.push_back(page_gpa);
+      if (!code_pages_.count(page_gpa) && !ram_.is_absent(ram_.page_of(b->gpa))) claim.push_back(page_gpa);
     }
   std::sort(claim.begin(), claim.end());
   claim.erase(std::unique(claim.begin(), claim.end()), claim.end());

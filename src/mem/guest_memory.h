@@ -99,7 +99,6 @@ class GuestMemory {
   // hart decodes the old bytes again in between (the CPU's own stores do
   // the same, cpu/mmu.cc). Null (the default): one thread runs the harts.
   void set_code_write_exclusive(ExclusiveSection* s) { code_write_exclusive_ = s; }
-  ExclusiveSection* code_write_exclusive() const { return code_write_exclusive_; }
 
   // --- dirty tracking and modification history ---
   // A client's own dirty log (mem/dirty_log.h), empty at first: it gets
