@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <libslirp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -62,6 +63,34 @@ void ignore_sigpipe() {
   if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
       !(old.sa_flags & SA_SIGINFO))
     signal(SIGPIPE, SIG_IGN);
+}
+
+// libslirp 4.7 listens on a TCP host forward with a backlog of 1 (tcpx_listen)
+// and accepts one connection per slirp_pollfds_poll(). A burst of clients
+// then overflows the host's accept queue (2 entries): Linux drops further
+// SYNs, and final ACKs and first requests of handshakes it answered with a
+// SYN cookie, so clients wait on their retransmissions for seconds, some
+// for good, and some are reset (docs/performance.md, "Connection bursts on
+// a forwarded port"). listen() on a listening socket only changes its
+// backlog, so each forward's socket gets SOMAXCONN; they are the only
+// listening sockets a fresh stack polls. Returns how many were raised.
+int raise_listen_backlogs(Slirp* slirp) {
+  std::vector<int> fds;
+  auto collect = [](int fd, int, void* opaque) {
+    static_cast<std::vector<int>*>(opaque)->push_back(fd);
+    return -1;  // no revents will be asked for
+  };
+  uint32_t timeout = UINT32_MAX;
+  slirp_pollfds_fill(slirp, &timeout, collect, &fds);
+  int raised = 0;
+  for (int fd : fds) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
+        listen(fd, SOMAXCONN) == 0)
+      raised++;
+  }
+  return raised;
 }
 
 }  // namespace
@@ -206,6 +235,12 @@ Result<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const UserNetConfig& 
       return Error("hostfwd " + fwd.host_side() + ": " + why);
     }
   }
+  size_t tcp_forwards = std::count_if(config.hostfwds.begin(), config.hostfwds.end(),
+                                      [](const HostFwd& f) { return !f.udp; });
+  int raised = raise_listen_backlogs(slirp);
+  if (static_cast<size_t>(raised) != tcp_forwards)
+    TANDEM_LOG(LogLevel::kWarn, "slirp: raised the accept backlog of " + std::to_string(raised) + " of " +
+                                    std::to_string(tcp_forwards) + " TCP host forwards");
   return b;
 }
 
