@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "cpu/hart.h"
+#include "cpu/jit_code.h"
 #include "cpu/smp_sync.h"
 
 namespace tandem::cpu {
@@ -86,6 +87,8 @@ void Hart::unregister_blocks(uint64_t gpa, uint64_t len) {
     // more host instructions (kernel pages once holding code, reused for
     // data, lose a block or two per store).
     b->host = nullptr;
+    // Direct jumps into its translation would skip that test.
+    if (b->jit) jit_code_->unlink_into(reinterpret_cast<const uint8_t*>(b->jit) + JitCode::kLinkOffset);
     dead_.push_back(b);
     return true;
   });

@@ -9,6 +9,7 @@
 
 #include "base/bytes.h"
 #include "cpu/hart.h"
+#include "cpu/jit_code.h"
 #include "cpu/smp_sync.h"
 
 namespace tandem::cpu {
@@ -182,6 +183,7 @@ void Hart::drop_all_blocks() {
     j.vpc = kNoVpn;
     j.block = nullptr;
   }
+  if (jit_code_) jit_code_->unlink_all();  // no translation may jump to a dead one
 }
 
 Hart::Block* Hart::table_find(uint64_t gpa) const {

@@ -161,6 +161,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // Bytes of translated code in the code memory now (issue 16: a
   // kernel-heavy guest's translations average some 900 bytes a block).
   size_t jit_code_bytes() const;
+  // Direct jumps between translations patched in, and undone since
+  // (their target died, or all were undone), by the current code memory.
+  uint64_t jit_links_made() const;
+  uint64_t jit_links_undone() const;
   // Translations entered from the run loop (each chain of translated
   // blocks begins with one), and how many of those chains ended in a
   // trap or a store to code rather than at a block end.
@@ -504,7 +508,6 @@ class Hart : public IrqSink, public mem::MemoryListener {
   uint64_t blocks_translated_ = 0;
   uint64_t jit_code_flushes_ = 0;
   uint64_t jit_entries_ = 0, jit_exits_trap_ = 0, jit_exits_smc_ = 0, jump_cache_misses_ = 0;
-  size_t jit_body_offset_ = 0;  // where a translation's code starts after its prologue
 
   // Blocks decoded by offer_blocks(), a batch at a time, waiting for the
   // hart: `bytes` holds each one's guest bytes as decoded, checked_bytes()

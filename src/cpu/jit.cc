@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <vector>
 #include <string>
@@ -39,6 +40,46 @@ JitCode::JitCode(size_t size) : size_(size) {
 JitCode::~JitCode() {
   if (base_) munmap(base_, size_);
   if (perf_map_) std::fclose(perf_map_);
+}
+
+void JitCode::clear() {
+  used_ = 0;
+  runtime_ = Runtime{};
+  links_.clear();
+  links_count_ = 0;
+}
+
+namespace {
+void set_rel32(uint8_t* rel32, const uint8_t* to) {
+  const int32_t d = static_cast<int32_t>(to - (rel32 + 4));
+  std::memcpy(rel32, &d, 4);
+}
+}  // namespace
+
+void JitCode::link(uint8_t* rel32, const uint8_t* target) {
+  int32_t d;
+  std::memcpy(&d, rel32, 4);
+  links_[target].emplace_back(rel32, rel32 + 4 + d);
+  links_count_++;
+  links_made_++;
+  set_rel32(rel32, target);
+}
+
+void JitCode::unlink_into(const uint8_t* target) {
+  auto it = links_.find(target);
+  if (it == links_.end()) return;
+  for (const auto& [rel32, stub] : it->second) set_rel32(rel32, stub);
+  links_count_ -= it->second.size();
+  links_undone_ += it->second.size();
+  links_.erase(it);
+}
+
+void JitCode::unlink_all() {
+  for (const auto& [target, sites] : links_)
+    for (const auto& [rel32, stub] : sites) set_rel32(rel32, stub);
+  links_undone_ += links_count_;
+  links_.clear();
+  links_count_ = 0;
 }
 
 namespace {
@@ -80,9 +121,16 @@ struct Layout {
   // What chaining reads and writes (exec.cc's CHAIN).
   int instret, sstc_countdown, attention, stop, mip, mip_ext, sstc_stip, irq_mask, jc, tlb_x, cur_block,
       cur_block_dead;
-  int block_host, block_jit;  // in a Block
+  int block_host, block_jit, block_count;  // in a Block
   unsigned jc_mask;
 };
+
+// JitCode::kLinkOffset: from a translation's start to its link entry,
+// `lea rcx, [rip + body]` and `jmp prologue`, both with 32-bit
+// displacements.
+constexpr size_t kLinkOffset = JitCode::kLinkOffset;
+
+void link_site(JitCode* code, uint8_t* rel32, const uint8_t* target) { code->link(rel32, target); }
 
 using namespace Xbyak::util;
 
@@ -93,27 +141,60 @@ using namespace Xbyak::util;
 // (choose_cached); rax, rcx, rdx, rsi, rdi, r8 scratch.
 // [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
 // path ran in the current block. Every immediate of a decoded instruction
-// fits in 32 bits.
-class Emitter : public Xbyak::CodeGenerator {
+// fits in 32 bits. All translations share this frame, made by the
+// runtime's prologue, so one may continue into another.
+class Common : public Xbyak::CodeGenerator {
  public:
-  Emitter(void* at, size_t room, const Layout& l, bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*),
-          int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
-      : CodeGenerator(room, at), l_(l), load_slow_(load_slow), store_slow_(store_slow) {
-    for (unsigned r = 0; r <= kSinkReg; ++r) {
-      mem64_.push_back(qword[rbp + 8 * r]);
-      mem32_.push_back(dword[rbp + 8 * r]);
-    }
+  Common(void* at, size_t room, const Layout& l) : CodeGenerator(room, at), l_(l) {}
+  // Hart::JitExit, which is private to the hart.
+  static constexpr uint64_t kExitEnd = 0, kExitTrap = 1, kExitSmc = 2;
+
+ protected:
+  void sync_counters() {
+    mov(qword[rbx + l_.instret], r14);
+    mov(dword[rbx + l_.sstc_countdown], r15d);
   }
 
-  // Translations share one frame layout, so a block may continue into
-  // another's code past its prologue (chain()). `host`, `page_offset`:
-  // where the block's first instruction is.
-  void block(const Insn* insns, size_t n, uint32_t count, const uint8_t* host, unsigned page_offset) {
-    count_ = count;
-    host_ = host;
-    page_offset_ = page_offset;
-    for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op);
-    choose_cached(insns, n);
+  // CHAIN's conditions besides finding the next block: the budget (rcx =
+  // instret_ with this block retired), the sstc tick, attention (dead
+  // blocks to free, a pause), a stop request, a pending interrupt; any of
+  // them jumps to `fail`.
+  // `fail`: a label, or an address in the runtime.
+  template <class Target>
+  void end_checks(const Target& fail) {
+    cmp(rcx, r13);
+    jcc(&CodeGenerator::jae, &CodeGenerator::jae, fail);
+    cmp(r15d, 1);
+    jcc(&CodeGenerator::jle, &CodeGenerator::jle, fail);
+    cmp(byte[rbx + l_.attention], 0);
+    jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
+    cmp(byte[rbx + l_.stop], 0);
+    jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
+    mov(rsi, qword[rbx + l_.mip]);
+    or_(rsi, qword[rbx + l_.mip_ext]);
+    or_(rsi, qword[rbx + l_.sstc_stip]);
+    test(qword[rbx + l_.irq_mask], rsi);
+    jcc(&CodeGenerator::jnz, &CodeGenerator::jnz, fail);
+  }
+  using ToLabel = void (CodeGenerator::*)(const Xbyak::Label&, LabelType);
+  using ToAddress = void (CodeGenerator::*)(const void*);
+  void jcc(ToLabel to_label, ToAddress, const Xbyak::Label& fail) { (this->*to_label)(fail, T_NEAR); }
+  void jcc(ToLabel, ToAddress to_address, const uint8_t* fail) { (this->*to_address)(fail); }
+
+  const Layout l_;
+};
+
+// The routines every translation shares (JitCode::Runtime), at the start
+// of the code memory: the frame, the exits, and the chaining paths.
+class RuntimeEmitter : public Common {
+ public:
+  using Common::Common;
+
+  JitCode::Runtime emit(JitCode* code, void (*link_site)(JitCode*, uint8_t*, const uint8_t*)) {
+    JitCode::Runtime rt;
+    // From the run loop: fn(hart, the block's pc, run()'s target), rcx =
+    // where the block's body is.
+    rt.prologue = getCurr();
     push(rbx);
     push(rbp);
     push(r12);
@@ -127,13 +208,11 @@ class Emitter : public Xbyak::CodeGenerator {
     mov(r13, rdx);
     mov(r14, qword[rbx + l_.instret]);
     mov(r15d, dword[rbx + l_.sstc_countdown]);
-    body_offset_ = getSize();
-    L(body_);
-    load_cached();
-    L(loop_);
-    if (has_memory_) mov(byte[rsp + 8], 0);
-    for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
-    L(exit_);
+    jmp(rcx);
+
+    rt.end = getCurr();
+    mov(eax, static_cast<uint32_t>(kExitEnd));
+    rt.exit = getCurr();
     sync_counters();
     add(rsp, 24);
     pop(r15);
@@ -143,14 +222,144 @@ class Emitter : public Xbyak::CodeGenerator {
     pop(rbp);
     pop(rbx);
     ret();
-    chain_offset_ = getSize();
-    chain_shared();
-    slow_offset_ = getSize();
+
+    // Called at a block end with a fixed target in the block's page: rax
+    // = the next pc (in pc_ already), rcx = instret_ with the block
+    // retired. Returns with the block retired (the next one's link entry
+    // sets cur_block_), or leaves to the run loop with it not retired.
+    Xbyak::Label fail;
+    rt.checks = getCurr();
+    end_checks(fail);
+    retire();
+    ret();
+    L(fail);
+    add(rsp, 8);  // the call's return address
+    jmp(rt.end, T_NEAR);
+
+    // Called at any other block end (rax, rcx as above): also finds the
+    // next block as CHAIN does (fetch TLB, jump cache, its host bytes)
+    // and returns with rdi = its translation's link entry.
+    rt.lookup = getCurr();
+    end_checks(fail);
+    find_next(fail);
+    retire();
+    ret();
+
+    // An unlinked direct jump's stub comes here, rdx = the end of the
+    // jump's rel32, the block retired by `checks`: when the next block
+    // has a translation, the jump is patched to go straight to it from
+    // now on; otherwise the retirement is undone and the run loop does
+    // CHAIN.
+    Xbyak::Label undo;
+    rt.link = getCurr();
+    find_next(undo);
+    mov(r12, rdi);
+    mov(rdi, reinterpret_cast<uintptr_t>(code));
+    lea(rsi, ptr[rdx - 4]);
+    mov(rdx, r12);
+    mov(rax, reinterpret_cast<uintptr_t>(link_site));
+    call(rax);
+    mov(rax, r12);
+    mov(r12, qword[rbx + l_.pc]);
+    jmp(rax);
+    L(undo);
+    mov(rsi, qword[rbx + l_.cur_block]);
+    mov(esi, dword[rsi + l_.block_count]);
+    sub(r14, rsi);
+    add(r15d, 1);
+    jmp(rt.end, T_NEAR);
+    return rt;
+  }
+
+ private:
+  // CHAIN's retirement of the block: instret_, the sstc tick; the next
+  // block starts at rax.
+  void retire() {
+    mov(r14, rcx);
+    sub(r15d, 1);
+    mov(byte[rbx + l_.cur_block_dead], 0);
+    mov(r12, rax);
+  }
+
+  // rdi = the link entry of the translation of the block at pc rax, found
+  // as CHAIN finds it (the fetch TLB's host address, the jump cache's
+  // block with those host bytes, its translation), or jumps to `fail`.
+  void find_next(Xbyak::Label& fail) {
+    mov(rdi, rax);
+    shr(rdi, 12);
+    mov(r8d, edi);
+    and_(r8d, 255);
+    shl(r8d, 4);
+    add(r8, qword[rbx + l_.tlb_x]);
+    cmp(qword[r8], rdi);
+    jne(fail, T_NEAR);
+    mov(rdi, qword[r8 + 8]);
+    add(rdi, rax);
+    mov(rsi, rax);  // the jump-cache entry
+    shr(rsi, 1);
+    and_(esi, l_.jc_mask);
+    shl(esi, 4);
+    add(rsi, rbx);
+    cmp(qword[rsi + l_.jc], rax);
+    jne(fail, T_NEAR);
+    mov(rsi, qword[rsi + l_.jc + 8]);  // its block
+    cmp(rdi, qword[rsi + l_.block_host]);
+    jne(fail, T_NEAR);
+    mov(rdi, qword[rsi + l_.block_jit]);
+    test(rdi, rdi);
+    jz(fail, T_NEAR);
+    add(rdi, static_cast<uint32_t>(kLinkOffset));
+  }
+};
+
+// One block's translation: its entry from the run loop, its link entry,
+// the body; then the stubs of its direct jumps and its slow paths, which
+// run seldom.
+class Emitter : public Common {
+ public:
+  Emitter(void* at, size_t room, const Layout& l, const JitCode::Runtime& rt,
+          bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*), int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
+      : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow) {
+    for (unsigned r = 0; r <= kSinkReg; ++r) {
+      mem64_.push_back(qword[rbp + 8 * r]);
+      mem32_.push_back(dword[rbp + 8 * r]);
+    }
+  }
+
+  // `host`, `page_offset`: where the block's first instruction is;
+  // `block`: the Block, which the link entry makes cur_block_.
+  void block(const Insn* insns, size_t n, uint32_t count, const uint8_t* host, unsigned page_offset,
+             const void* block) {
+    count_ = count;
+    host_ = host;
+    page_offset_ = page_offset;
+    for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op);
+    choose_cached(insns, n);
+    lea(rcx, ptr[rip + body_]);
+    jmp(rt_.prologue, T_NEAR);
+    link_offset_ = getSize();
+    mov(rax, reinterpret_cast<uintptr_t>(block));
+    mov(qword[rbx + l_.cur_block], rax);
+    L(body_);
+    load_cached();
+    L(loop_);
+    if (has_memory_) mov(byte[rsp + 8], 0);
+    for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
+    if (has_memory_) {
+      L(generic_);
+      call(rt_.lookup);
+      jmp(rdi);
+    }
+    cold_offset_ = getSize();
+    for (Site& s : sites_) {
+      L(s.stub);
+      lea(rdx, ptr[rip + s.after]);
+      jmp(rt_.link, T_NEAR);
+    }
     for (SlowPath& sp : slow_) slow_path(sp);
   }
-  size_t body_offset() const { return body_offset_; }
-  size_t chain_offset() const { return chain_offset_; }
-  size_t slow_offset() const { return slow_offset_; }
+  size_t link_offset() const { return link_offset_; }
+  size_t cold_offset() const { return cold_offset_; }
 
  private:
   // A load's or store's out-of-line path: `slow` is jumped to on a TLB
@@ -159,6 +368,11 @@ class Emitter : public Xbyak::CodeGenerator {
     bool store;
     unsigned index, size, rs2;
     Xbyak::Label slow, back;
+  };
+  // A direct jump: to `stub` until patched (JitCode::link); `after`
+  // follows its rel32.
+  struct Site {
+    Xbyak::Label stub, after;
   };
 
   static bool access(Op op) {
@@ -210,36 +424,36 @@ class Emitter : public Xbyak::CodeGenerator {
   }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
-  void sync_counters() {
-    mov(qword[rbx + l_.instret], r14);
-    mov(dword[rbx + l_.sstc_countdown], r15d);
-  }
   void leave(uint64_t code) {
     mov(eax, static_cast<uint32_t>(code));
-    jmp(exit_, T_NEAR);
+    jmp(rt_.exit, T_NEAR);
   }
   // pc_ = the block's pc + offset (modulo 2^64), then the block ends.
-  // Each static exit has its own copy of the chaining code, whose final
-  // indirect jump then always goes to the same place and predicts well (a
-  // shared one cost a misprediction at most data-dependent branches). A
-  // target in the block's own page whose fetch TLB entry no call can have
-  // changed since the block was entered (no slow path ran) has the host
-  // address the block's own entry check gave plus the offset, so its
-  // chaining skips the TLB lookup.
+  // A target in the block's own page has, as long as no call can have
+  // changed the fetch TLB since the block was entered (no slow path ran),
+  // the host address the block's own entry check gave plus the offset,
+  // so the block found there stays the one CHAIN would find until it
+  // dies: a direct jump to its translation, patched in by the runtime's
+  // link routine and undone when it dies (JitCode::unlink_into). Other
+  // targets are found as CHAIN finds them, by the runtime's lookup.
   void end_at(int64_t offset) {
     lea(rax, ptr[r12 + imm32(offset)]);
     mov(qword[rbx + l_.pc], rax);
     if (offset == 0) self_loop();
+    lea(rcx, ptr[r14 + count_]);
     if (page_offset_ + offset < 0 || page_offset_ + offset >= 0x1000) {
-      fetch_host();
-    } else {
-      if (has_memory_) {
-        cmp(byte[rsp + 8], 0);
-        jne(chain_, T_NEAR);
-      }
-      mov(rdi, reinterpret_cast<uintptr_t>(host_ + offset));
+      call(rt_.lookup);
+      jmp(rdi);
+      return;
     }
-    chain_tail();
+    if (has_memory_) {
+      cmp(byte[rsp + 8], 0);
+      jne(generic_, T_NEAR);
+    }
+    call(rt_.checks);
+    Site& s = sites_.emplace_back();
+    jmp(s.stub, T_NEAR);
+    L(s.after);
   }
 
   // A block jumping to its own start: the jump-cache entry, fetch TLB
@@ -252,87 +466,13 @@ class Emitter : public Xbyak::CodeGenerator {
       cmp(byte[rsp + 8], 0);
       jne(no, T_NEAR);
     }
-    end_checks();
+    lea(rcx, ptr[r14 + count_]);
+    end_checks(rt_.end);
     mov(r14, rcx);
     sub(r15d, 1);
     mov(byte[rbx + l_.cur_block_dead], 0);
     jmp(loop_, T_NEAR);
     L(no);
-  }
-
-  // CHAIN's conditions besides finding the next block: the budget (rcx =
-  // instret_ with this block retired), the sstc tick, attention (dead
-  // blocks to free, a pause), a stop request, a pending interrupt; any of
-  // them ends the block.
-  void end_checks() {
-    lea(rcx, ptr[r14 + count_]);
-    cmp(rcx, r13);
-    jae(end_, T_NEAR);
-    cmp(r15d, 1);
-    jle(end_, T_NEAR);
-    cmp(byte[rbx + l_.attention], 0);
-    jne(end_, T_NEAR);
-    cmp(byte[rbx + l_.stop], 0);
-    jne(end_, T_NEAR);
-    mov(rsi, qword[rbx + l_.mip]);
-    or_(rsi, qword[rbx + l_.mip_ext]);
-    or_(rsi, qword[rbx + l_.sstc_stip]);
-    test(qword[rbx + l_.irq_mask], rsi);
-    jnz(end_, T_NEAR);
-  }
-
-  // rdi = the host address of pc (rax) by the fetch TLB, or the block
-  // ends (CHAIN's t_ test).
-  void fetch_host() {
-    mov(rdi, rax);
-    shr(rdi, 12);
-    mov(r8d, edi);
-    and_(r8d, 255);
-    shl(r8d, 4);
-    add(r8, qword[rbx + l_.tlb_x]);
-    cmp(qword[r8], rdi);
-    jne(end_, T_NEAR);
-    mov(rdi, qword[r8 + 8]);
-    add(rdi, rax);
-  }
-
-  // The block's end, pc_ and rax holding the next pc, rdi its host
-  // address: exec.cc's CHAIN, when the next block has a translation:
-  // with nothing needing attention and the next block found by the jump
-  // cache, retire this block (instret_, the sstc tick) and jump into the
-  // next one's code. Otherwise return kJitEnd and let the run loop do the
-  // same checks again, retire the block and go on.
-  void chain_tail() {
-    end_checks();
-    mov(rsi, rax);  // the jump-cache entry
-    shr(rsi, 1);
-    and_(esi, l_.jc_mask);
-    shl(esi, 4);
-    add(rsi, rbx);
-    cmp(qword[rsi + l_.jc], rax);
-    jne(end_, T_NEAR);
-    mov(rsi, qword[rsi + l_.jc + 8]);  // its block
-    cmp(rdi, qword[rsi + l_.block_host]);
-    jne(end_, T_NEAR);
-    mov(rdi, qword[rsi + l_.block_jit]);
-    test(rdi, rdi);
-    jz(end_, T_NEAR);
-    mov(r14, rcx);
-    sub(r15d, 1);
-    mov(qword[rbx + l_.cur_block], rsi);
-    mov(byte[rbx + l_.cur_block_dead], 0);
-    mov(r12, rax);
-    add(rdi, static_cast<uint32_t>(body_offset_));
-    jmp(rdi);
-  }
-
-  // Shared by JALR and by same-page exits after a slow path ran.
-  void chain_shared() {
-    L(chain_);
-    fetch_host();
-    chain_tail();
-    L(end_);
-    leave(kExitEnd);
   }
 
   void set_rd_rax(const Insn& in) { set_rd(in, rax); }
@@ -366,7 +506,9 @@ class Emitter : public Xbyak::CodeGenerator {
         lea(rcx, ptr[r12 + imm32(next)]);
         set_rd(in, rcx);
         mov(qword[rbx + l_.pc], rax);
-        jmp(chain_, T_NEAR);
+        lea(rcx, ptr[r14 + count_]);
+        call(rt_.lookup);
+        jmp(rdi);
         return;
       case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
         Xbyak::Label taken;
@@ -607,15 +749,10 @@ class Emitter : public Xbyak::CodeGenerator {
     set_rd_eax_sext(in);
   }
 
- public:
-  // Hart::JitExit, which is private to the hart.
-  static constexpr uint64_t kExitEnd = 0, kExitTrap = 1, kExitSmc = 2;
-
- private:
-  const Layout l_;
+  const JitCode::Runtime rt_;
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
-  Xbyak::Label body_, loop_, exit_, chain_, end_;
+  Xbyak::Label body_, loop_, generic_;
   static constexpr unsigned kCached = 3;
   static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11};
   static inline const Xbyak::Reg32 kCache32[kCached] = {Xbyak::util::r9d, Xbyak::util::r10d, Xbyak::util::r11d};
@@ -624,11 +761,12 @@ class Emitter : public Xbyak::CodeGenerator {
   std::vector<unsigned> cached_;
   std::vector<Xbyak::Address> mem64_, mem32_;
   uint32_t count_ = 0;  // the block's instructions
-  size_t body_offset_ = 0, chain_offset_ = 0, slow_offset_ = 0;
+  size_t link_offset_ = 0, cold_offset_ = 0;
   const uint8_t* host_ = nullptr;
   unsigned page_offset_ = 0;
   bool has_memory_ = false;  // the block has loads or stores, so maybe slow paths
   std::deque<SlowPath> slow_;  // out-of-line paths, emitted after the block (stable addresses: labels)
+  std::deque<Site> sites_;
 };
 
 }  // namespace
@@ -652,6 +790,8 @@ int Hart::jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v) {
 }
 
 size_t Hart::jit_code_bytes() const { return jit_code_ ? jit_code_->used() : 0; }
+uint64_t Hart::jit_links_made() const { return jit_code_ ? jit_code_->links_made() : 0; }
+uint64_t Hart::jit_links_undone() const { return jit_code_ ? jit_code_->links_undone() : 0; }
 
 void Hart::set_jit_code_size(size_t bytes) {
   jit_forget_all();
@@ -668,8 +808,7 @@ void Hart::jit_forget_all() {
 // Called at a block entry, outside any translated code, so the code
 // memory may be emptied here.
 bool Hart::jit_translate(Block* b) {
-  static_assert(Emitter::kExitEnd == kJitEnd && Emitter::kExitTrap == kJitTrap &&
-                Emitter::kExitSmc == kJitSmc);
+  static_assert(Common::kExitEnd == kJitEnd && Common::kExitTrap == kJitTrap && Common::kExitSmc == kJitSmc);
   static_assert(sizeof(TlbEntry) == 16 && kTlbSize == 256, "tlb_lookup's index arithmetic");
   for (uint32_t k = 0; k < b->count; ++k)
     if (!translatable(b->insns[k].op)) return false;
@@ -685,22 +824,30 @@ bool Hart::jit_translate(Block* b) {
                  field(&sstc_countdown_), field(&attention_), field(&stop_), field(&mip_), field(&mip_ext_),
                  field(&sstc_stip_), field(&irq_mask_), field(&jc_), field(&tlb_x_), field(&cur_block_),
                  field(&cur_block_dead_), static_cast<int>(offsetof(Block, host)),
-                 static_cast<int>(offsetof(Block, jit)), kJcSize - 1};
+                 static_cast<int>(offsetof(Block, jit)), static_cast<int>(offsetof(Block, count)), kJcSize - 1};
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
-      Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, &jit_load_slow, &jit_store_slow);
-      e.block(b->insns, n, b->count, b->host, static_cast<unsigned>(b->gpa & 0xfff));
-      if (jit_body_offset_ == 0) jit_body_offset_ = e.body_offset();
-      if (e.body_offset() != jit_body_offset_) return false;  // chaining assumes one prologue
+      if (jit_code_->used() == 0) {  // empty memory starts with the runtime
+        RuntimeEmitter r(jit_code_->free_space(), jit_code_->free_bytes(), l);
+        jit_code_->set_runtime(r.emit(jit_code_.get(), &link_site));
+        jit_code_->commit(r.getSize());
+        if (FILE* map = jit_code_->perf_map()) {
+          std::fprintf(map, "%zx %zx jit_runtime\n", reinterpret_cast<uintptr_t>(r.getCode()), r.getSize());
+          std::fflush(map);
+        }
+      }
+      Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, jit_code_->runtime(), &jit_load_slow,
+                &jit_store_slow);
+      e.block(b->insns, n, b->count, b->host, static_cast<unsigned>(b->gpa & 0xfff), b);
+      if (e.link_offset() != kLinkOffset) return false;  // cannot be: both instructions have rel32s
       b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));
       jit_code_->commit(e.getSize());
       blocks_translated_++;
       if (FILE* map = jit_code_->perf_map()) {
         const auto at = reinterpret_cast<uintptr_t>(e.getCode());
-        std::fprintf(map, "%zx %zx jit_%llx\n%zx %zx jit_%llx_chain\n%zx %zx jit_%llx_slow\n", at,
-                     e.chain_offset(), static_cast<unsigned long long>(b->gpa), at + e.chain_offset(),
-                     e.slow_offset() - e.chain_offset(), static_cast<unsigned long long>(b->gpa),
-                     at + e.slow_offset(), e.getSize() - e.slow_offset(), static_cast<unsigned long long>(b->gpa));
+        std::fprintf(map, "%zx %zx jit_%llx\n%zx %zx jit_%llx_slow\n", at, e.cold_offset(),
+                     static_cast<unsigned long long>(b->gpa), at + e.cold_offset(), e.getSize() - e.cold_offset(),
+                     static_cast<unsigned long long>(b->gpa));
         std::fflush(map);
       }
       return true;

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "cpu/hart.h"
+#include "cpu/jit_code.h"
 
 namespace tandem::cpu {
 
@@ -28,6 +29,9 @@ void Hart::start_block_log() {
     j.vpc = kNoVpn;
     j.block = nullptr;
   }
+  // Direct jumps between translations bypass the jump cache too; they
+  // are patched in again only for targets find_block() has seen.
+  if (jit_code_) jit_code_->unlink_all();
 }
 
 std::vector<uint64_t> Hart::take_block_log() {

@@ -196,7 +196,7 @@ void expect_same(Machine& interp, Machine& jit, const std::string& where) {
 // and interpreted blocks mixed, as in a guest); every fourth seed with
 // 8 KiB of code memory, which fills and is emptied again and again.
 TEST(HartJit, RandomProgramsMatchTheInterpreter) {
-  uint64_t translated = 0, traps = 0, flushes = 0;
+  uint64_t translated = 0, traps = 0, flushes = 0, linked = 0, unlinked = 0;
   for (uint32_t seed = 1; seed <= 400; ++seed) {
     Machine interp, jit;
     jit.hart->set_engine(Engine::kJit);
@@ -233,12 +233,18 @@ TEST(HartJit, RandomProgramsMatchTheInterpreter) {
     translated += jit.hart->blocks_translated();
     flushes += jit.hart->jit_code_flushes();
     traps += jit.x(kTraps);
+    linked += jit.hart->jit_links_made();
+    unlinked += jit.hart->jit_links_undone();
   }
   // The comparison means something only if blocks ran translated and
   // faults happened in them.
   EXPECT_GT(translated, 300u);
   EXPECT_GT(traps, 300u);
   EXPECT_GT(flushes, 100u);
+  // Direct jumps between translations were patched in, and undone when
+  // their target was overwritten.
+  EXPECT_GT(linked, 300u);
+  EXPECT_GT(unlinked, 30u);
 }
 
 // Every M instruction on the edge cases (division by zero, the signed
