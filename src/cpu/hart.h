@@ -284,6 +284,7 @@ class Hart : public IrqSink, public mem::MemoryListener {
   void jit_forget_all();  // clears every Block::jit before the code memory is reused
   static bool jit_load_slow(Hart* h, uint64_t va, uint64_t size, uint64_t* out);
   static int jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v);
+  static int jit_amo(Hart* h, const Insn* in);
 
   // --- traps and interrupts (hart.cc) ---
   void take_trap(uint64_t cause, uint64_t tval, uint64_t epc);

@@ -6,7 +6,7 @@
 // sstc tick, budget, stop and interrupt checks, chaining through the jump
 // cache). So a run's instruction counts, traps and timer interrupts do not
 // depend on the engine. A block with any instruction outside the subset
-// below (CSR, FP, AMO, system, Zb*) is never translated.
+// below (CSR, FP, system, Zb*) is never translated.
 //
 // Loads and stores look up the same TLBs inline as load<T>/store<T> do and
 // call the same slow paths on a miss (load_slow, store_slow_status), so
@@ -100,6 +100,7 @@ bool translatable(Op op) {
     case Op::MUL: case Op::MULH: case Op::MULHSU: case Op::MULHU:
     case Op::DIV: case Op::DIVU: case Op::REM: case Op::REMU:
     case Op::MULW: case Op::DIVW: case Op::DIVUW: case Op::REMW: case Op::REMUW:
+    case Op::LR: case Op::SC: case Op::AMO:
       return true;
     default:
       return false;
@@ -318,8 +319,9 @@ class RuntimeEmitter : public Common {
 class Emitter : public Common {
  public:
   Emitter(void* at, size_t room, const Layout& l, const JitCode::Runtime& rt,
-          bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*), int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t))
-      : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow) {
+          bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*), int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t),
+          int (*amo)(Hart*, const Insn*))
+      : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow), amo_(amo) {
     for (unsigned r = 0; r <= kSinkReg; ++r) {
       mem64_.push_back(qword[rbp + 8 * r]);
       mem32_.push_back(dword[rbp + 8 * r]);
@@ -333,7 +335,7 @@ class Emitter : public Common {
     count_ = count;
     host_ = host;
     page_offset_ = page_offset;
-    for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op);
+    for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op) || atomic(insns[k].op);
     choose_cached(insns, n);
     lea(rcx, ptr[rip + body_]);
     jmp(rt_.prologue, T_NEAR);
@@ -368,6 +370,7 @@ class Emitter : public Common {
     bool store;
     unsigned index, size, rs2;
     Xbyak::Label slow, back;
+    bool atomic = false;  // exec_amo's status: trap or a store to this block
   };
   // A direct jump: to `stub` until patched (JitCode::link); `after`
   // follows its rel32.
@@ -375,6 +378,7 @@ class Emitter : public Common {
     Xbyak::Label stub, after;
   };
 
+  static bool atomic(Op op) { return op == Op::LR || op == Op::SC || op == Op::AMO; }
   static bool access(Op op) {
     switch (op) {
       case Op::LB: case Op::LH: case Op::LW: case Op::LD: case Op::LBU: case Op::LHU: case Op::LWU:
@@ -533,6 +537,9 @@ class Emitter : public Common {
       case Op::SB: case Op::SH: case Op::SW: case Op::SD:
         store(in, index);
         return;
+      case Op::LR: case Op::SC: case Op::AMO:
+        amo(in, index);
+        return;
       default:
         alu(in);
         return;
@@ -592,12 +599,33 @@ class Emitter : public Common {
     L(sp.back);
   }
 
+  // LR, SC, AMO*: the interpreter's own exec_amo through Hart::jit_amo
+  // (host compare-and-swap on RAM, its slow paths for the rest), `in`
+  // being the block's own decoded instruction, which lives as long as
+  // this translation can run. A non-zero status leaves as a store's does.
+  void amo(const Insn& in, unsigned index) {
+    SlowPath& sp = slow_.emplace_back(SlowPath{false, index, 0, 0, {}, {}, true});
+    sync_counters();  // a device's clock may read instret_ (--icount)
+    mov(byte[rsp + 8], 1);  // the TLBs may change from here on
+    mov(rdi, rbx);
+    mov(rsi, reinterpret_cast<uintptr_t>(&in));
+    mov(rax, reinterpret_cast<uintptr_t>(amo_));
+    call(rax);
+    load_cached();
+    test(eax, eax);
+    jnz(sp.slow, T_NEAR);
+  }
+
   // load_slow(h, va, size, &slot), whose slot's low bytes are then read as
   // the fast path reads memory (static_cast<T> then the extension); or
   // store_slow_status(h, va, size, static_cast<T>(x[rs2])). The callee
   // may read instret_ (a device's clock under --icount).
   void slow_path(SlowPath& sp) {
     L(sp.slow);
+    if (sp.atomic) {
+      status_exit(sp.index);
+      return;
+    }
     sync_counters();
     mov(byte[rsp + 8], 1);  // the TLBs may change from here on
     mov(rdi, rbx);
@@ -614,12 +642,7 @@ class Emitter : public Common {
       load_cached();
       test(eax, eax);
       jz(sp.back, T_NEAR);
-      Xbyak::Label smc;
-      cmp(eax, 1);
-      jne(smc, T_NEAR);
-      leave(kExitTrap | uint64_t{sp.index} << 2);
-      L(smc);
-      leave(kExitSmc | uint64_t{sp.index} << 2);
+      status_exit(sp.index);
       return;
     }
     mov(rcx, rsp);
@@ -633,6 +656,17 @@ class Emitter : public Common {
     jmp(sp.back, T_NEAR);
     L(fault);
     leave(kExitTrap | uint64_t{sp.index} << 2);
+  }
+
+  // eax = 1: instruction `index` trapped; else (2) it stored to this
+  // block's code.
+  void status_exit(unsigned index) {
+    Xbyak::Label smc;
+    cmp(eax, 1);
+    jne(smc, T_NEAR);
+    leave(kExitTrap | uint64_t{index} << 2);
+    L(smc);
+    leave(kExitSmc | uint64_t{index} << 2);
   }
 
   void alu(const Insn& in) {
@@ -752,6 +786,7 @@ class Emitter : public Common {
   const JitCode::Runtime rt_;
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
+  int (*amo_)(Hart*, const Insn*);
   Xbyak::Label body_, loop_, generic_;
   static constexpr unsigned kCached = 3;
   static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11};
@@ -787,6 +822,12 @@ bool Hart::jit_load_slow(Hart* h, uint64_t va, uint64_t size, uint64_t* out) {
 
 int Hart::jit_store_slow(Hart* h, uint64_t va, uint64_t size, uint64_t v) {
   return h->store_slow_status(va, static_cast<unsigned>(size), v);
+}
+
+// exec.cc's op_AMO: a trap (1), or the block dropped under it (2).
+int Hart::jit_amo(Hart* h, const Insn* in) {
+  if (!h->exec_amo(*in)) return 1;
+  return h->cur_block_dead_ ? 2 : 0;
 }
 
 size_t Hart::jit_code_bytes() const { return jit_code_ ? jit_code_->used() : 0; }
@@ -837,7 +878,7 @@ bool Hart::jit_translate(Block* b) {
         }
       }
       Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, jit_code_->runtime(), &jit_load_slow,
-                &jit_store_slow);
+                &jit_store_slow, &jit_amo);
       e.block(b->insns, n, b->count, b->host, static_cast<unsigned>(b->gpa & 0xfff), b);
       if (e.link_offset() != kLinkOffset) return false;  // cannot be: both instructions have rel32s
       b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));

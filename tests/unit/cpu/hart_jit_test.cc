@@ -1,6 +1,7 @@
 // The translator (Engine::kJit) against the interpreter, its reference:
 // random RV64IM loops with loads and stores (in RAM, across a page end,
-// to MMIO, faulting), self-modifying code (the next instruction, an
+// to MMIO, faulting), AMOs and LR/SC (the same places, misaligned),
+// self-modifying code (the next instruction, an
 // earlier block, another page) and trap handlers run on two harts with
 // the same budget slices; registers, pc, instret, memory and device
 // accesses must be equal after every slice.
@@ -80,7 +81,7 @@ class Generator {
   uint32_t patch_insn() { return enc::i(imm12(), 10 + pick(6), 0, 10 + pick(6), 0x13); }
 
   void one(Asm& a, uint64_t body) {
-    switch (pick(24)) {
+    switch (pick(27)) {
       case 0: case 1: case 2: {  // R-type: RV64I and M, 64- and 32-bit
         static const std::pair<uint32_t, unsigned> ops[] = {
             {0, 0}, {0x20, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0x20, 5}, {0, 6}, {0, 7},
@@ -150,6 +151,24 @@ class Generator {
         a.mv(kScratch, kFarSlot);
         smc_store(a);
         return;
+      case 23: case 24: {  // AMO*: RAM, sometimes misaligned; MMIO; nothing mapped
+        static const unsigned f5s[] = {0x00, 0x01, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c};
+        const unsigned where = pick(8);
+        const unsigned base = where == 0 ? kMmio : where == 1 ? kUnmapped : kData;
+        int32_t off = base == kMmio ? -8 * static_cast<int32_t>(1 + pick(100)) : 8 * static_cast<int32_t>(pick(200)) - 800;
+        if (pick(8) == 0) off += 1 + static_cast<int32_t>(pick(3));  // misaligned: a trap
+        a.addi(kScratch, base, off);
+        a.amo(f5s[pick(sizeof f5s / sizeof f5s[0])], pick(2) ? 2 : 3, rd(), kScratch, rs());
+        return;
+      }
+      case 25: {  // LR then SC, which fails when something between broke the reservation
+        const unsigned f3 = pick(2) ? 2 : 3;
+        a.addi(kScratch, kData, 8 * static_cast<int32_t>(pick(64)));
+        a.amo(0x02, f3, rd(), kScratch, 0);
+        if (pick(2)) one(a, body);
+        a.amo(0x03, f3, rd(), kScratch, rs());
+        return;
+      }
       default:
         a.nop();
         return;
@@ -318,6 +337,15 @@ TEST(HartJit, TimerInterruptLandsOnTheSameInstruction) {
   EXPECT_GT(jit.x(29), 1000u) << "the interrupt came when stimecmp's time had come";
 }
 
+// Runs `a` on both machines until WFI; they must agree.
+void run_to_wfi(Machine& interp, Machine& jit, const Asm& a) {
+  interp.load(a);
+  jit.load(a);
+  ASSERT_EQ(interp.run(), StopReason::kWfi);
+  ASSERT_EQ(jit.run(), StopReason::kWfi);
+  expect_same(interp, jit, "at the WFI");
+}
+
 // A hot loop is translated and gives the interpreter's results.
 TEST(HartJit, HotLoopIsTranslated) {
   Machine interp, jit;
@@ -335,14 +363,41 @@ TEST(HartJit, HotLoopIsTranslated) {
   a.bne(2, 0, "loop");
   a.wfi();
   a.finish();
-  interp.load(a);
-  jit.load(a);
-  ASSERT_EQ(interp.run(), StopReason::kWfi);
-  ASSERT_EQ(jit.run(), StopReason::kWfi);
+  run_to_wfi(interp, jit, a);
   EXPECT_GE(jit.hart->blocks_translated(), 1u);
   EXPECT_EQ(interp.hart->blocks_translated(), 0u);
-  expect_same(interp, jit, "end");
   EXPECT_EQ(jit.x(3), 500500u);
+}
+
+// Blocks with AMOs and LR/SC are translated (the SMP kernel's locks are
+// AMOs) and give the interpreter's results.
+TEST(HartJit, AtomicsAreTranslated) {
+  Machine interp, jit;
+  jit.hart->set_engine(Engine::kJit);
+  jit.hart->set_jit_threshold(1);
+  Asm a(kRamBase);
+  a.li(1, static_cast<int64_t>(kDataAddr));
+  a.li(3, 1000);
+  a.li(4, 3);
+  a.bind("loop");
+  a.amo(0x00, 3, 7, 1, 4);  // amoadd.d x7, x4, (x1)
+  a.amo(0x01, 2, 8, 1, 3);  // amoswap.w x8, x3, (x1)
+  a.amo(0x18, 3, 9, 1, 3);  // amominu.d x9, x3, (x1)
+  a.amo(0x02, 2, 5, 1, 0);  // lr.w x5, (x1)
+  a.add(5, 5, 4);
+  a.amo(0x03, 2, 6, 1, 5);  // sc.w x6, x5, (x1): succeeds
+  a.amo(0x03, 2, 11, 1, 5);  // sc.w x11, x5, (x1): fails, no reservation
+  a.add(10, 10, 6);
+  a.add(12, 12, 11);
+  a.addi(3, 3, -1);
+  a.blt(0, 3, "loop");
+  a.wfi();
+  a.finish();
+  run_to_wfi(interp, jit, a);
+  // The first block and the loop's (the WFI's stays interpreted).
+  EXPECT_EQ(jit.hart->blocks_translated(), 2u);
+  EXPECT_EQ(jit.x(10), 0u) << "every first sc.w succeeded";
+  EXPECT_EQ(jit.x(12), 1000u) << "every second sc.w failed";
 }
 
 // Back to the interpreter: translations are dropped and never run again.
