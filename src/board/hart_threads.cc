@@ -3,15 +3,15 @@
 namespace tandem::board {
 
 namespace {
-// Rounds are some 100 us long; the other side is usually a few us away.
-// Spin that long on the state, then sleep on it.
+// The other side is usually a few microseconds away: spin that long on
+// the state, then sleep on it.
 void await_change(std::atomic<uint32_t>& state, uint32_t from) {
   for (int i = 0; i < 2000 && state.load(std::memory_order_acquire) == from; i++) __builtin_ia32_pause();
   while (state.load(std::memory_order_acquire) == from) state.wait(from, std::memory_order_acquire);
 }
 }  // namespace
 
-HartThreads::HartThreads(std::vector<cpu::Hart*> harts) {
+HartThreads::HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice) : slice_(slice) {
   for (size_t i = 1; i < harts.size(); i++) {
     auto w = std::make_unique<Worker>();
     w->hart = harts[i];
@@ -31,30 +31,37 @@ HartThreads::~HartThreads() {
 
 void HartThreads::body(Worker& w) {
   for (;;) {
-    await_change(w.state, kIdle);
+    await_change(w.state, kParked);
     if (w.state.load(std::memory_order_acquire) == kQuit) return;
-    take_turn(w);
-    w.state.store(kDone, std::memory_order_release);
+    run_until_held(w);
+    w.state.store(kParked, std::memory_order_release);
     w.state.notify_one();
     bump();
-    await_change(w.state, kDone);
-    if (w.state.load(std::memory_order_acquire) == kQuit) return;
   }
 }
 
-void HartThreads::take_turn(Worker& w) {
-  if (w.waiting) {
-    for (;;) {
+// A released hart that can run runs at least one slice before it parks:
+// with the harts held at every slice of hart 0 (a slice hook due each
+// time), one whose thread is slow to wake would otherwise never run.
+void HartThreads::run_until_held(Worker& w) {
+  cpu::Hart& h = *w.hart;
+  for (bool ran = false;;) {
+    if (w.in_wfi.load(std::memory_order_relaxed)) {
       const uint32_t seen = events_.load(std::memory_order_seq_cst);
-      if (round_over_.load(std::memory_order_seq_cst)) {
-        w.turn = {false, cpu::StopReason::kWfi};
-        return;
+      if (w.held.load(std::memory_order_seq_cst)) return;
+      if (!h.wfi_should_wake()) {
+        events_.wait(seen, std::memory_order_seq_cst);
+        continue;
       }
-      if (w.hart->wfi_should_wake()) break;
-      events_.wait(seen, std::memory_order_seq_cst);
+      w.in_wfi.store(false, std::memory_order_seq_cst);
+    } else if (ran && w.held.load(std::memory_order_seq_cst)) {
+      return;
     }
+    const bool wfi = h.run(slice_ - h.instret() % slice_) == cpu::StopReason::kWfi;
+    ran = true;
+    w.in_wfi.store(wfi, std::memory_order_seq_cst);
+    bump();
   }
-  w.turn = {true, w.hart->run(w.budget)};
 }
 
 void HartThreads::bump() {
@@ -62,25 +69,24 @@ void HartThreads::bump() {
   events_.notify_all();
 }
 
-void HartThreads::start(size_t i, uint64_t budget, bool waiting) {
+void HartThreads::release(size_t i, bool waiting) {
   Worker& w = *workers_[i - 1];
-  round_over_.store(false, std::memory_order_seq_cst);
-  w.budget = budget;
-  w.waiting = waiting;
+  w.held.store(false, std::memory_order_seq_cst);
+  w.in_wfi.store(waiting, std::memory_order_seq_cst);
   w.state.store(kGo, std::memory_order_release);
   w.state.notify_one();
 }
 
-void HartThreads::end_round() {
-  round_over_.store(true, std::memory_order_seq_cst);
-  bump();
+void HartThreads::hold(size_t i) {
+  Worker& w = *workers_[i - 1];
+  w.held.store(true, std::memory_order_seq_cst);
+  bump();  // a hart waiting in a WFI looks again
 }
 
-HartThreads::Turn HartThreads::wait(size_t i) {
+bool HartThreads::parked(size_t i) {
   Worker& w = *workers_[i - 1];
   await_change(w.state, kGo);
-  w.state.store(kIdle, std::memory_order_release);
-  return w.turn;
+  return w.in_wfi.load(std::memory_order_seq_cst);
 }
 
 }  // namespace tandem::board

@@ -1,11 +1,10 @@
-// A host thread for each hart but hart 0, which runs on the vCPU thread:
-// a round starts every hart on its own thread, runs hart 0 meanwhile, and
-// ends when all that run have run their slice (Machine's
-// run_round_threaded, docs/architecture.md "SMP"). A hart in WFI waits on
-// its thread until an interrupt wakes it (an IPI from another hart) and
-// then runs its slice in the same round, or until the round ends. Between
-// rounds no hart runs, so the vCPU thread has the machine to itself, as
-// with one thread.
+// A host thread for each hart but hart 0, which runs on the vCPU thread
+// (Machine::run_threads, docs/architecture.md "SMP"). Released, a hart
+// runs slice after slice on its thread, and in a WFI waits there for an
+// interrupt, until the vCPU thread holds it: it then parks at the end of
+// its slice (having run at least one since its release), or at once if
+// it waits in a WFI. Machine::stop_harts() ends a slice early. While every hart is parked the vCPU thread
+// has the machine to itself, as with one thread.
 #pragma once
 
 #include <atomic>
@@ -20,44 +19,41 @@ namespace tandem::board {
 
 class HartThreads {
  public:
-  // Threads for harts[1..]; harts[0] stays the caller's.
-  explicit HartThreads(std::vector<cpu::Hart*> harts);
-  ~HartThreads();  // ends and joins the threads (no hart may be running)
+  // Threads for harts[1..]; harts[0] stays the caller's. A hart's runs
+  // end at multiples of `slice` of its instret.
+  HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice);
+  ~HartThreads();  // ends and joins the threads (every hart parked)
   HartThreads(const HartThreads&) = delete;
   HartThreads& operator=(const HartThreads&) = delete;
 
-  // Hart i (1 <= i < count) runs `budget` instructions on its thread;
-  // `waiting`: only once wfi_should_wake(), if before end_round().
-  void start(size_t i, uint64_t budget, bool waiting);
-  bool done(size_t i) const { return workers_[i - 1]->state.load(std::memory_order_acquire) == kDone; }
-  // Waits for hart i's turn started last; whether it ran, and how it ended.
-  struct Turn {
-    bool ran;
-    cpu::StopReason reason;
-  };
-  Turn wait(size_t i);
-  // Releases the harts still waiting for an interrupt this round.
-  void end_round();
-  // Every hart's set_irq and every turn's end bump it: sleep on it with
-  // std::atomic wait until something may have changed.
+  // Hart i (1 <= i < count) runs on its thread until held; `waiting`: it
+  // stands past a WFI and first waits for wfi_should_wake().
+  void release(size_t i, bool waiting);
+  // Asks hart i to park; does not wait.
+  void hold(size_t i);
+  // Waits until hart i is parked; whether it stands past a WFI then.
+  bool parked(size_t i);
+  // Whether released hart i waits in a WFI now (it may wake at any time).
+  bool in_wfi(size_t i) const { return workers_[i - 1]->in_wfi.load(std::memory_order_seq_cst); }
+  // Bumped by every hart's set_irq, every run's end and hold(): sleep on
+  // it with std::atomic wait until something may have changed.
   std::atomic<uint32_t>& events() { return events_; }
+  void bump();
 
  private:
-  enum State : uint32_t { kIdle, kGo, kDone, kQuit };
+  enum State : uint32_t { kParked, kGo, kQuit };
   struct Worker {
     cpu::Hart* hart = nullptr;
-    std::atomic<uint32_t> state{kIdle};
-    uint64_t budget = 0;
-    bool waiting = false;
-    Turn turn{false, cpu::StopReason::kBudget};
+    std::atomic<uint32_t> state{kParked};
+    std::atomic<bool> held{false};
+    std::atomic<bool> in_wfi{false};
     Thread thread;
   };
   void body(Worker& w);
-  void take_turn(Worker& w);
-  void bump();
+  void run_until_held(Worker& w);
   std::vector<std::unique_ptr<Worker>> workers_;  // index i - 1 for hart i
+  const uint64_t slice_;
   std::atomic<uint32_t> events_{0};
-  std::atomic<bool> round_over_{false};
 };
 
 }  // namespace tandem::board

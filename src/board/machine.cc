@@ -22,7 +22,7 @@ namespace {
 // host input is polled. ~0.3 ms at 200 MIPS keeps timer and console latency
 // low while the poll() costs nothing measurable. With N harts a slice is a
 // round: taking turns, each hart runs a quantum of kSliceInstructions / N;
-// on threads of their own, each runs a whole slice.
+// on threads of their own, each runs slice after slice.
 constexpr uint64_t kSliceInstructions = 1 << 16;
 
 std::vector<cpu::Hart*> hart_pointers(const std::vector<std::unique_ptr<cpu::Hart>>& harts) {
@@ -152,13 +152,13 @@ void Machine::request_reset() {
   stop_harts();
 }
 
-int Machine::add_slice_hook(std::function<void()> hook) {
-  slice_hooks_.emplace_back(++next_hook_id_, std::move(hook));
+int Machine::add_slice_hook(std::function<void()> hook, std::function<bool()> due) {
+  slice_hooks_.push_back({++next_hook_id_, std::move(hook), std::move(due)});
   return next_hook_id_;
 }
 
 void Machine::remove_slice_hook(int id) {
-  std::erase_if(slice_hooks_, [id](const auto& h) { return h.first == id; });
+  std::erase_if(slice_hooks_, [id](const SliceHook& h) { return h.id == id; });
 }
 
 void Machine::hold_output(bool on) {
@@ -188,7 +188,7 @@ size_t Machine::held_output_bytes() const {
 }
 
 void Machine::run_slice_hooks() {
-  for (auto& [id, hook] : slice_hooks_) hook();
+  for (auto& h : slice_hooks_) h.run();
 }
 
 void Machine::add_io_source(int fd, std::function<void()> on_readable, bool can_wake_guest) {
@@ -481,26 +481,34 @@ void Machine::feed_console() {
   }
 }
 
-// Waits up to timeout_ns (-1: until something happens) for host input:
-// the console and every network backend, then hands it over.
-void Machine::poll_io(int64_t timeout_ns) {
-  std::vector<pollfd> fds;
-  bool console = console_.input_fd() >= 0 && console_.pending_input().size() < 4096;
-  if (console) fds.push_back({console_.input_fd(), POLLIN, 0});
-  size_t first_source = fds.size();
-  for (const auto& src : io_sources_) fds.push_back({src.fd, POLLIN, 0});
-  int backend_ms = -1;
-  for (auto& nic : nics_) nic->backend->add_poll_fds(fds, backend_ms);
-  if (backend_ms >= 0 && (timeout_ns < 0 || int64_t{backend_ms} * 1'000'000 < timeout_ns))
-    timeout_ns = int64_t{backend_ms} * 1'000'000;
+Machine::PollSet Machine::poll_set() {
+  PollSet set;
+  set.console = console_.input_fd() >= 0 && console_.pending_input().size() < 4096;
+  if (set.console) set.fds.push_back({console_.input_fd(), POLLIN, 0});
+  set.first_source = set.fds.size();
+  for (const auto& src : io_sources_) set.fds.push_back({src.fd, POLLIN, 0});
+  for (auto& nic : nics_) nic->backend->add_poll_fds(set.fds, set.backend_ms);
+  return set;
+}
+
+int Machine::wait_io(PollSet& set, int64_t timeout_ns) {
+  if (set.backend_ms >= 0 && (timeout_ns < 0 || int64_t{set.backend_ms} * 1'000'000 < timeout_ns))
+    timeout_ns = int64_t{set.backend_ms} * 1'000'000;
   // Nothing to wait for and no time to wait: skip the system call, but
   // still dispatch (a backend may hold frames it made during the slice).
-  int n = 0;
-  if (!fds.empty() || timeout_ns != 0) {
-    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
-    n = ppoll(fds.data(), fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
-  }
-  if (n > 0 && console && fds[0].revents) {
+  if (set.fds.empty() && timeout_ns == 0) return 0;
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+  return ppoll(set.fds.data(), set.fds.size(), timeout_ns < 0 ? nullptr : &ts, nullptr);
+}
+
+bool Machine::host_input_ready(const PollSet& set) const {
+  for (size_t i = 0; i < set.first_source + io_sources_.size(); i++)
+    if (set.fds[i].revents) return true;
+  return false;
+}
+
+void Machine::dispatch_host_input(PollSet& set) {
+  if (set.console && set.fds[0].revents) {
     auto& in = console_.pending_input();
     const size_t before = in.size();
     console_.read_available();
@@ -509,21 +517,30 @@ void Machine::poll_io(int64_t timeout_ns) {
       if (!console_tap_(got.data(), got.size())) in.resize(before);
     }
   }
-  if (n > 0) {
-    // Callbacks may add or remove sources: collect the ready ones first.
-    std::vector<int> ready;
-    for (size_t i = 0; i < io_sources_.size(); i++)
-      if (fds[first_source + i].revents) ready.push_back(io_sources_[i].fd);
-    for (int fd : ready)
-      for (const auto& src : io_sources_)
-        if (src.fd == fd) {
-          auto cb = src.on_readable;
-          cb();
-          break;
-        }
-  }
-  for (auto& nic : nics_) nic->backend->dispatch(fds);
+  // Callbacks may add or remove sources: collect the ready ones first.
+  std::vector<int> ready;
+  for (size_t i = 0; i < io_sources_.size(); i++)
+    if (set.fds[set.first_source + i].revents) ready.push_back(io_sources_[i].fd);
+  for (int fd : ready)
+    for (const auto& src : io_sources_)
+      if (src.fd == fd) {
+        auto cb = src.on_readable;
+        cb();
+        break;
+      }
+}
+
+void Machine::dispatch_network(PollSet& set) {
+  for (auto& nic : nics_) nic->backend->dispatch(set.fds);
   deliver_network_frames();
+}
+
+// Waits up to timeout_ns (-1: until something happens) for host input:
+// the console and every network backend, then hands it over.
+void Machine::poll_io(int64_t timeout_ns) {
+  PollSet set = poll_set();
+  if (wait_io(set, timeout_ns) > 0) dispatch_host_input(set);
+  dispatch_network(set);
 }
 
 bool Machine::serve_deferred_io() {
@@ -610,7 +627,7 @@ void Machine::idle() {
 Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
   if (smp_sync_) {
-    hart_threads_ = std::make_unique<HartThreads>(hart_pointers(harts_));
+    hart_threads_ = std::make_unique<HartThreads>(hart_pointers(harts_), kSliceInstructions);
     for (auto& h : harts_) h->set_irq_event(&hart_threads_->events());
   }
   auto start = std::chrono::steady_clock::now();
@@ -652,7 +669,7 @@ Result<int> Machine::run() {
 // one. A hart in WFI sits out until an interrupt would wake it (raised by a
 // device, a timer, or an IPI from a hart earlier in this round).
 void Machine::run_round() {
-  if (hart_threads_) return run_round_threaded();
+  if (hart_threads_) return run_threads();
   const size_t n = harts_.size();
   const uint64_t quantum = kSliceInstructions / n;
   for (size_t i = 0; i < n; i++) {
@@ -673,55 +690,69 @@ bool Machine::hart_runs(size_t i) {
   return true;
 }
 
-// Every hart runs a whole slice at the same time as the others. A hart in
-// WFI waits for an interrupt meanwhile (on its thread, or hart 0 on this
-// one while others run) and, woken (an IPI), runs its slice in the same
-// round: a hart that sent an IPI and spins until it is answered (Linux's
-// cross-CPU calls) does not spin to the end of its slice.
-void Machine::run_round_threaded() {
+// The harts run on their threads and hart 0 on this one; between hart 0's
+// slices (or, while it waits in a WFI, whenever another hart ends a slice
+// or an interrupt is raised) this thread serves the devices under the I/O
+// lock, as a hart's MMIO would. No hart waits for another at a slice's
+// end. Everything else needs every hart stopped: a slice hook due, host
+// input for the console or a callback, a stop, every hart waiting for an
+// interrupt (idle). Then it holds the harts and returns, and the run loop
+// does it with the machine to itself.
+void Machine::run_threads() {
   const size_t n = harts_.size();
-  auto budget = [](const cpu::Hart& h) { return kSliceInstructions - h.instret() % kSliceInstructions; };
-  uint32_t started = 0, started_waiting = 0;
-  for (size_t i = 1; i < n && !finished_ && !paused_; i++) {
-    const uint32_t bit = uint32_t{1} << i;
-    const bool waits = (waiting_ & bit) && !harts_[i]->wfi_should_wake();
-    if (!waits) waiting_ &= ~bit;
-    hart_threads_->start(i, budget(*harts_[i]), waits);
-    started |= bit;
-    if (waits) started_waiting |= bit;
-  }
-  auto others_run = [&] {
+  if (finished_ || paused_) return;
+  for (size_t i = 1; i < n; i++) hart_threads_->release(i, waiting_ >> i & 1);
+  std::atomic<uint32_t>& events = hart_threads_->events();
+  auto all_others_wait = [&] {
     for (size_t i = 1; i < n; i++)
-      if ((started & ~started_waiting) >> i & 1 && !hart_threads_->done(i)) return true;
-    return false;
+      if (!hart_threads_->in_wfi(i)) return false;
+    return true;
   };
-  if (!finished_ && !paused_ && (waiting_ & 1)) {
-    std::atomic<uint32_t>& events = hart_threads_->events();
-    for (;;) {
-      const uint32_t seen = events.load(std::memory_order_seq_cst);
-      if (harts_[0]->wfi_should_wake()) {
-        waiting_ &= ~uint32_t{1};
-        break;
-      }
-      if (!others_run()) break;
+  cpu::Hart& h0 = *harts_[0];
+  for (;;) {
+    const uint32_t seen = events.load(std::memory_order_seq_cst);
+    if ((waiting_ & 1) && h0.wfi_should_wake()) waiting_ &= ~uint32_t{1};
+    if (!(waiting_ & 1)) {
+      if (h0.run(kSliceInstructions - h0.instret() % kSliceInstructions) == cpu::StopReason::kWfi) waiting_ |= 1;
+    } else if (all_others_wait()) {
+      holds_.idle++;
+      break;
+    } else {
       events.wait(seen, std::memory_order_seq_cst);
     }
-  }
-  if (!finished_ && !paused_ && !(waiting_ & 1) && harts_[0]->run(budget(*harts_[0])) == cpu::StopReason::kWfi)
-    waiting_ |= 1;
-  auto collect = [&](uint32_t which) {
-    for (size_t i = 1; i < n; i++) {
-      if (!(which >> i & 1)) continue;
-      const uint32_t bit = uint32_t{1} << i;
-      const HartThreads::Turn t = hart_threads_->wait(i);
-      if (!t.ran) continue;  // still waiting
-      waiting_ &= ~bit;
-      if (t.reason == cpu::StopReason::kWfi) waiting_ |= bit;
+    if (finished_ || paused_ || console_.quit_requested()) break;
+    if (world_needed()) break;
+    {
+      std::lock_guard lock(smp_sync_->io_mutex());
+      serve_deferred_io();
+      clint_->update();
+      rtc_->update();
+      feed_console();
+      console_.flush();
     }
-  };
-  collect(started & ~started_waiting);
-  hart_threads_->end_round();
-  collect(started_waiting);
+    hart_threads_->bump();  // a hart in a WFI looks at its timer again
+  }
+  for (size_t i = 1; i < n; i++) hart_threads_->hold(i);
+  for (size_t i = 1; i < n; i++) {
+    const uint32_t bit = uint32_t{1} << i;
+    waiting_ = hart_threads_->parked(i) ? waiting_ | bit : waiting_ & ~bit;
+  }
+}
+
+bool Machine::world_needed() {
+  for (const auto& h : slice_hooks_)
+    if (!h.due || h.due()) {
+      holds_.hooks++;
+      return true;
+    }
+  PollSet set = poll_set();
+  if (wait_io(set, 0) > 0 && host_input_ready(set)) {
+    holds_.input++;
+    return true;
+  }
+  std::lock_guard lock(smp_sync_->io_mutex());
+  dispatch_network(set);
+  return false;
 }
 
 void Machine::print_stats(double seconds) const {
@@ -742,11 +773,13 @@ void Machine::print_stats(double seconds) const {
                "tandem-stats: {\"instructions\": %llu, \"seconds\": %.6f, \"mips\": %.2f, "
                "\"blocks_decoded\": %llu, \"blocks_translated\": %llu, \"jit_code_bytes\": %llu, "
                "\"jit_code_flushes\": %llu, \"jit_entries\": %llu, \"jit_exits_trap\": %llu, "
-               "\"jit_exits_smc\": %llu, \"jump_cache_misses\": %llu, \"exclusive_sections\": %llu}\n",
+               "\"jit_exits_smc\": %llu, \"jump_cache_misses\": %llu, \"exclusive_sections\": %llu, "
+               "\"harts_held\": {\"hooks\": %llu, \"input\": %llu, \"idle\": %llu}}\n",
                static_cast<ull>(n), seconds, seconds > 0 ? n / seconds / 1e6 : 0.0, static_cast<ull>(decoded),
                static_cast<ull>(translated), static_cast<ull>(code_bytes), static_cast<ull>(flushes),
                static_cast<ull>(entries), static_cast<ull>(traps), static_cast<ull>(smc),
-               static_cast<ull>(jc_misses), static_cast<ull>(smp_sync_ ? smp_sync_->exclusive_count() : 0));
+               static_cast<ull>(jc_misses), static_cast<ull>(smp_sync_ ? smp_sync_->exclusive_count() : 0),
+               static_cast<ull>(holds_.hooks), static_cast<ull>(holds_.input), static_cast<ull>(holds_.idle));
 }
 
 }  // namespace tandem::board

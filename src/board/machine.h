@@ -5,6 +5,8 @@
 // and "SMP").
 #pragma once
 
+#include <poll.h>
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -134,8 +136,12 @@ class Machine {
   // carried over a reset so piped commands are not lost.
   std::deque<uint8_t>& pending_console_input() { return console_.pending_input(); }
   // Hooks called between slices (and while paused, after each poll), in
-  // the order added; a hook must not add or remove hooks.
-  int add_slice_hook(std::function<void()> hook);
+  // the order added; a hook must not add or remove hooks. Every hart is
+  // stopped while hooks run. With harts on threads of their own, the
+  // harts only stop for hooks that are due: `due` (absent: always) is
+  // asked between hart 0's slices while the other harts run, so it may
+  // look only at its owner's state, never at the guest's.
+  int add_slice_hook(std::function<void()> hook, std::function<bool()> due = {});
   void remove_slice_hook(int id);
   // Host fds served by the run loop's poll (the monitor socket, ...).
   // `can_wake_guest` false: the fd can only end the VM (a signalfd), so
@@ -214,16 +220,35 @@ class Machine {
   Status attach_devices();
   Status load_images();
   void poll_io(int64_t timeout_ns);
+  // Host fds the run loop polls: the console's, each io source's, each
+  // network backend's.
+  struct PollSet {
+    std::vector<pollfd> fds;
+    bool console = false;
+    size_t first_source = 0;
+    int backend_ms = -1;  // the backends' timer
+  };
+  PollSet poll_set();
+  int wait_io(PollSet& set, int64_t timeout_ns);
+  // Console input or a ready io source: for the vCPU thread alone.
+  bool host_input_ready(const PollSet& set) const;
+  void dispatch_host_input(PollSet& set);
+  void dispatch_network(PollSet& set);
   void feed_console();
   // Renews every virtio queue's work budget and resumes the work a budget
   // deferred (dev::VirtioMmio::new_slice()); whether any was deferred.
   bool serve_deferred_io();
   void idle();
-  // Each hart that does not wait runs to the end of its quantum, in hart
-  // order, or all at once on their threads (docs/architecture.md, "SMP").
+  // Taking turns: each hart that does not wait runs to the end of its
+  // quantum, in hart order. On threads: run_threads() (docs/architecture.md,
+  // "SMP"), which returns with every hart held.
   void run_round();
-  void run_round_threaded();
-  // Whether hart i runs this round (it may wake from a WFI).
+  void run_threads();
+  // Between hart 0's slices with the other harts running: whether every
+  // hart must stop (a slice hook due, host input for a callback); else
+  // serves the network.
+  bool world_needed();
+  // Taking turns: whether hart i runs this round (it may wake from a WFI).
   bool hart_runs(size_t i);
   uint32_t all_harts() const { return (uint32_t{1} << harts_.size()) - 1; }
   bool any_hart_should_wake() const;
@@ -282,6 +307,11 @@ class Machine {
   // the threads (made when run() starts, gone when it returns).
   std::unique_ptr<cpu::SmpSync> smp_sync_;
   std::unique_ptr<HartThreads> hart_threads_;
+  // Why run_threads() held the harts (--stats): a slice hook due, host
+  // input for the vCPU thread, every hart waiting.
+  struct Holds {
+    uint64_t hooks = 0, input = 0, idle = 0;
+  } holds_;
 
   HostConsole console_;
   ConsoleSink console_sink_;
@@ -308,7 +338,12 @@ class Machine {
   bool in_idle_ = false;
   uint32_t waiting_ = 0;  // harts_waiting()
   void run_slice_hooks();
-  std::vector<std::pair<int, std::function<void()>>> slice_hooks_;
+  struct SliceHook {
+    int id;
+    std::function<void()> run;
+    std::function<bool()> due;
+  };
+  std::vector<SliceHook> slice_hooks_;
   int next_hook_id_ = 0;
   struct IoSource {
     int fd;

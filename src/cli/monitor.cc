@@ -94,7 +94,7 @@ void Monitor::attach(board::Machine& m) {
 }
 
 Result<int> Monitor::run() {
-  const int hook = m_->add_slice_hook([this] { tick(); });
+  const int hook = m_->add_slice_hook([this] { tick(); }, [this] { return tick_due(); });
   auto r = m_->run();
   m_->remove_slice_hook(hook);
   if (save_ && !save_->finished()) {
@@ -347,11 +347,23 @@ void Monitor::tick() {
   if (done) broadcast(qmp_event(save_->result().ok() ? "SNAPSHOT_COMPLETED" : "SNAPSHOT_FAILED", progress_json()));
 }
 
+namespace {
+double steady_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+// Whether tick() has work: it stops every hart (Machine::add_slice_hook).
+bool Monitor::tick_due() const {
+  if (save_ && !save_->finished()) return true;
+  return !clients_.empty() && steady_ms() - last_watch_ms_ >= 50;
+}
+
 // A restore's memory all loaded, and replication changing state (protected,
 // lost, ...), are looked at every 50 ms: status_json() is not free.
 void Monitor::watch_restore_and_replication() {
   if (clients_.empty()) return;
-  double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const double now = steady_ms();
   if (now - last_watch_ms_ < 50) return;
   last_watch_ms_ = now;
   if (restore_ && !restore_reported_ && restore_->report().pages_not_loaded == 0) {

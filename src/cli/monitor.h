@@ -91,6 +91,7 @@ class Monitor {
   void send_line(int fd, const std::string& line);
   void broadcast(const nlohmann::json& event);
   void tick();
+  bool tick_due() const;
   void watch_restore_and_replication();
   nlohmann::json progress_json() const;
   nlohmann::json restore_json() const;

@@ -5,7 +5,9 @@
 namespace tandem::cli {
 
 ReplicationControl::ReplicationControl(board::Machine& m, replication::Arbiter* arbiter) : m_(m), arbiter_(arbiter) {
-  hook_ = m_.add_slice_hook([this] { tick(); });
+  // Without replication or an arbiter tick() has nothing to do: the harts
+  // need not stop for it.
+  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return primary_ || arbiter_; });
   if (arbiter_) {
     m_.hold_output(true);
     m_.add_io_source(arbiter_->wake_fd(), [this] {

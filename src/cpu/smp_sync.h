@@ -13,8 +13,8 @@
 // of its own to begin, or for another's to end. An exclusive section
 // begins once no other hart executes; each one sees a pause request
 // (Hart::request_pause) at its next block boundary and waits there. A
-// thread that is no hart's (the vCPU thread between rounds) may begin one
-// too.
+// thread that is no hart's (the vCPU thread serving devices between hart
+// 0's slices) may begin one too.
 #pragma once
 
 #include <atomic>

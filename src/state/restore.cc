@@ -326,9 +326,10 @@ void Restore::start_recording() {
   machine_->start_block_logs();
   record_t0_ = std::chrono::steady_clock::now();
   record_state_ = kRecording;
-  record_hook_ = machine_->add_slice_hook([this] {
-    if (record_state_ == kRecording && ms_since(record_t0_) >= record_window_ms_) end_recording();
-  });
+  auto due = [this] { return record_state_ == kRecording && ms_since(record_t0_) >= record_window_ms_; };
+  record_hook_ = machine_->add_slice_hook([this, due] {
+    if (due()) end_recording();
+  }, due);
 }
 
 void Restore::end_recording() {

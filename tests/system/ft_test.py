@@ -53,7 +53,7 @@ class Pair:
             self.secondary.wait_for("listening on", stream="err", timeout=30)
             self.primary = Proc(primary_args)
             self.primary.wait_for("tandem-guest: ready", others=[self.secondary])
-            wait_socket(self.ssock, self.secondary.p)
+            wait_socket(self.ssock, self.secondary)
             self.wait_state("protected")
         except BaseException:
             self.end()

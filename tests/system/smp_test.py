@@ -101,15 +101,21 @@ def test_smp_boot(tandem):
 
 def test_smp_compute(tandem):
     """smpstress --compute on -smp 2, both engines: each thread's checksum
-    is exact (the threads agree, with a lone thread and with QEMU)."""
+    is exact (the threads agree, with a lone thread and with QEMU). A plain
+    run holds the harts for no slice hook: they run without waiting for
+    each other (--stats: harts_held)."""
     d = compute_guest()
     sums = {}
     for e in ("interp", "jit"):
-        r = subprocess.run([tandem] + run_cmd_args(COMPUTE, ["-smp", "2", "--engine", e]), capture_output=True,
-                           stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
-        out = r.stdout.decode(errors="replace")
-        expect(r.returncode == 0, f"--engine {e}: exit {r.returncode}: {r.stderr.decode()}", out)
+        r = subprocess.run([tandem] + run_cmd_args(COMPUTE, ["-smp", "2", "--engine", e, "--stats"]),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        expect(r.returncode == 0, f"--engine {e}: exit {r.returncode}: {err}", out)
         sums[f"tandem --engine {e}"] = compute_checksum(out, f"tandem --engine {e}")
+        m = re.search(r"tandem-stats: (\{.*\})", err)
+        expect(m is not None, f"--engine {e}: no tandem-stats line", err[-1500:])
+        held = json.loads(m.group(1))["harts_held"]
+        expect(held["hooks"] == 0, f"--engine {e}: a plain run held the harts for slice hooks: {held}")
     qemu = shutil.which("qemu-system-riscv64")
     if qemu:
         q = subprocess.run([qemu, "-M", "virt", "-smp", "2", "-m", "256M", "-nographic", "-bios", "default",
