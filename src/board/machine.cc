@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <unordered_set>
 
 #include "board/elf_loader.h"
 #include "board/entropy.h"
@@ -103,6 +104,23 @@ std::vector<uint64_t> Machine::take_block_logs() {
   for (size_t i = 1; i < harts_.size(); i++) {
     std::vector<uint64_t> more = harts_[i]->take_block_log();
     out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+std::vector<uint64_t> Machine::recent_blocks(size_t max) const {
+  std::vector<std::vector<uint64_t>> each;
+  for (const auto& h : harts_) each.push_back(h->recent_blocks(max));
+  std::vector<uint64_t> out;
+  std::unordered_set<uint64_t> seen;
+  for (size_t i = 0; out.size() < max; i++) {
+    bool any = false;
+    for (const auto& list : each) {
+      if (i >= list.size() || out.size() == max) continue;
+      any = true;
+      if (seen.insert(list[i]).second) out.push_back(list[i]);
+    }
+    if (!any) break;
   }
   return out;
 }

@@ -64,6 +64,10 @@ class Machine {
   void start_block_logs();
   std::vector<uint64_t> block_logs() const;
   std::vector<uint64_t> take_block_logs();
+  // The blocks the harts ran most recently but not since their logs
+  // started (Hart::recent_blocks), at most `max`: each hart's most recent
+  // first, taken in turn, each block once.
+  std::vector<uint64_t> recent_blocks(size_t max) const;
   // Blocks the harts took from those decoded ahead for them, summed.
   uint64_t blocks_adopted() const;
   mem::GuestMemory& ram() { return *ram_; }

@@ -140,7 +140,7 @@ bool LiveSave::finish_snapshot() {
   }
   if (!drives_->done()) return false;  // a drive copy is still running; the guest goes on
   cow_hook_.reset();  // every page was copied out and unprotected
-  set_working_set(cow_snap_, m_, m_.ram().stop_trace(), m_.hart(0).recent_blocks(kRecentCode));
+  set_working_set(cow_snap_, m_, m_.ram().stop_trace(), m_.recent_blocks(kRecentCode));
   auto commit_start = std::chrono::steady_clock::now();
   if (Status st = drives_->commit(cow_snap_); !st.ok()) {
     drives_.reset();
@@ -238,7 +238,7 @@ bool LiveSave::tick() {
     // And the code the guest ran before the trace (a request served
     // before the suspend), most recent first, taken now rather than in
     // the pause: the stop adds only what the log gained since.
-    recent_code_ = m_.hart(0).recent_blocks(kRecentCode);
+    recent_code_ = m_.recent_blocks(kRecentCode);
     const std::vector<uint64_t> logged = m_.block_logs();
     const std::vector<uint64_t>* code_lists[] = {&logged, &recent_code_};
     for (const std::vector<uint64_t>* code : code_lists)

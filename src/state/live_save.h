@@ -87,8 +87,8 @@ class LiveSave {
   // them with the guest stopped takes a few milliseconds.
   static constexpr size_t kStopThreshold = 512;
   // Cached blocks run before the trace that the snapshot lists after the
-  // traced ones (Hart::recent_blocks): the code of requests served before
-  // the save, for a restore to decode ahead. A restored guest's first
+  // traced ones (Machine::recent_blocks, every hart's): the code of
+  // requests served before the save, for a restore to decode ahead. A restored guest's first
   // request ran about 6,000 blocks, part of them traced; 4,000 more decode
   // in about 1.5 ms on the restore's second thread.
   static constexpr size_t kRecentCode = 4000;

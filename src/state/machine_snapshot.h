@@ -17,10 +17,10 @@ namespace tandem::state {
 Snapshot capture_machine(board::Machine& m);
 
 // Sets the working set of `s` at the end of a trace: the active pages
-// (order of first touch) and the code: the hart's block log (the blocks it
-// entered since start_block_log(), in order; the log stops), then
-// `recent` (Hart::recent_blocks(), taken before), up to kMaxCodeBlocks. Same thread rule as
-// capture_machine().
+// (order of first touch) and the code: every hart's block log (the blocks
+// each entered since start_block_log(), in order; the logs stop), then
+// `recent` (Machine::recent_blocks(), taken before), up to
+// kMaxCodeBlocks. Same thread rule as capture_machine().
 void set_working_set(Snapshot& s, board::Machine& m, std::vector<uint32_t> active,
                      const std::vector<uint64_t>& recent = {});
 

@@ -238,5 +238,35 @@ TEST(LiveSaveOrder, SnapshotWritesCodePagesFirst) {
   ::unlink(path.c_str());
 }
 
+// The code a save lists for a restore to decode ahead comes from every
+// hart, not hart 0's alone: a second hart that served requests before the
+// save ran code the first never did.
+TEST(LiveSaveCode, RecentBlocksComeFromEveryHart) {
+  board::MachineConfig c = config();
+  c.harts = 2;
+  auto made = board::Machine::create(c);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  board::Machine& m = **made;
+  // Hart 1 spins in a loop of its own, far from the scribbler's code.
+  constexpr uint64_t kLoop = kBase + (4 << 20);
+  cpu::test::Asm a(kLoop);
+  a.bind("spin");
+  a.addi(11, 11, 1);
+  a.jal(0, "spin");
+  a.finish();
+  ASSERT_TRUE(m.ram().write(kLoop, a.bytes().data(), a.bytes().size()).ok());
+  m.hart(1).set_pc(kLoop);
+  m.hart(0).run(50'000);
+  m.hart(1).run(50'000);
+  const std::vector<uint64_t> recent = m.recent_blocks(LiveSave::kRecentCode);
+  auto has = [&](auto pred) { return std::any_of(recent.begin(), recent.end(), pred); };
+  EXPECT_TRUE(has([](uint64_t gpa) { return gpa == kLoop; })) << "hart 1's loop";
+  EXPECT_TRUE(has([](uint64_t gpa) { return gpa >= kBase && gpa < kBase + (1 << 20); })) << "hart 0's scribbler";
+  std::vector<uint64_t> sorted = recent;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "a block listed twice";
+  EXPECT_LE(m.recent_blocks(1).size(), 1u);
+}
+
 }  // namespace
 }  // namespace tandem::state
