@@ -105,19 +105,17 @@ Status Connection::send(MsgType type, uint64_t epoch, std::span<const uint8_t> p
 // Appends what the socket has, up to kReadChunk bytes, to the buffer;
 // recv()'s result, errno intact.
 ssize_t Connection::recv_chunk(int flags) {
-  if (rhead_ == rbuf_.size()) {
-    rbuf_.clear();
-    rhead_ = 0;
+  if (rhead_ == rtail_) {
+    rhead_ = rtail_ = 0;
   } else if (rhead_ >= kReadChunk) {
-    rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(rhead_));
+    std::memmove(rbuf_.data(), rbuf_.data() + rhead_, rtail_ - rhead_);
+    rtail_ -= rhead_;
     rhead_ = 0;
   }
-  const size_t have = rbuf_.size();
-  rbuf_.resize(have + kReadChunk);
-  ssize_t got = ::recv(fd_, rbuf_.data() + have, kReadChunk, flags);
-  const int err = errno;
-  rbuf_.resize(have + static_cast<size_t>(std::max<ssize_t>(got, 0)));
-  errno = err;
+  // The buffer only grows: resizing it to each recv() zero-filled 64 KiB.
+  if (rbuf_.size() < rtail_ + kReadChunk) rbuf_.resize(rtail_ + kReadChunk);
+  ssize_t got = ::recv(fd_, rbuf_.data() + rtail_, kReadChunk, flags);
+  if (got > 0) rtail_ += static_cast<size_t>(got);
   return got;
 }
 
@@ -140,7 +138,7 @@ Status Connection::read_some(const char* what) {
 }
 
 Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
-  const size_t buffered = std::min(n, rbuf_.size() - rhead_);
+  const size_t buffered = std::min(n, rtail_ - rhead_);
   if (buffered) std::memcpy(dst, rbuf_.data() + rhead_, buffered);  // dst is null for an empty payload
   rhead_ += buffered;
   dst += buffered;
@@ -162,7 +160,7 @@ Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
 
 Result<std::optional<Message>> Connection::receive(int timeout_ms) {
   if (shut_) return Error("connection closed");  // not what is still buffered
-  if (rhead_ == rbuf_.size()) {
+  if (rhead_ == rtail_) {
     pollfd p{fd_, POLLIN, 0};
     int r;
     do r = ::poll(&p, 1, timeout_ms);
@@ -178,7 +176,7 @@ Result<std::optional<Message>> Connection::receive(int timeout_ms) {
       return Error(got == 0 ? "connection closed" : "connection closed (reset by the peer)");
     if (got < 0) return sys_error("receive");
   }
-  while (rbuf_.size() - rhead_ < kHeaderSize) TANDEM_TRY(read_some("message header"));
+  while (rtail_ - rhead_ < kHeaderSize) TANDEM_TRY(read_some("message header"));
   std::array<uint8_t, kHeaderSize> header;
   std::memcpy(header.data(), rbuf_.data() + rhead_, kHeaderSize);
   rhead_ += kHeaderSize;
@@ -189,7 +187,7 @@ Result<std::optional<Message>> Connection::receive(int timeout_ms) {
     return len.error();
   }
   const char* what = msg_name(static_cast<MsgType>(header[6]));
-  while (*len <= kReadChunk && rbuf_.size() - rhead_ < *len) TANDEM_TRY(read_some(what));
+  while (*len <= kReadChunk && rtail_ - rhead_ < *len) TANDEM_TRY(read_some(what));
   std::vector<uint8_t> payload(*len);
   TANDEM_TRY(read_exact(payload.data(), payload.size(), what));
   auto m = finish_message(header, std::move(payload));

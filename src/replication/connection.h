@@ -61,8 +61,8 @@ class Connection {
   Status read_some(const char* what);
   Status read_exact(uint8_t* dst, size_t n, const char* what);
   int fd_;
-  std::vector<uint8_t> rbuf_;  // received, not yet taken from rhead_ on
-  size_t rhead_ = 0;
+  std::vector<uint8_t> rbuf_;  // [rhead_, rtail_): received, not yet taken
+  size_t rhead_ = 0, rtail_ = 0;
   std::mutex send_mu_;
   std::atomic<uint64_t> bytes_sent_{0};
   bool damaged_ = false;
