@@ -46,27 +46,37 @@ class Etcd:
         if not exe:
             print("skipped: etcd is not installed (apt-get install etcd-server)")
             sys.exit(SKIP)
-        self.dir = tempfile.mkdtemp(prefix="tandem-etcd-")
-        client, peer = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{client}"
-        self.port = client
-        listen = ",".join([self.url] + [f"http://{h}:{client}" for h in extra_hosts])
-        p = f"http://127.0.0.1:{peer}"
-        self.log = open(os.path.join(self.dir, "etcd.log"), "wb")
-        self.p = subprocess.Popen([exe, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
-                                   "--listen-client-urls", listen, "--advertise-client-urls", self.url,
-                                   "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-                                   "--initial-cluster", "t=" + p, "--heartbeat-interval", "50",
-                                   "--election-timeout", "500"], stdout=self.log, stderr=self.log)
-        try:
-            deadline = time.time() + 15
-            while self.get("tandem/probe") is False:
-                if time.time() > deadline or self.p.poll() is not None:
-                    raise Failure("etcd did not start:\n" + open(os.path.join(self.dir, "etcd.log")).read()[-2000:])
-                time.sleep(0.1)
-        except BaseException:
+        # free_port() only finds a port free now: a test beside this one may
+        # take it before etcd binds it, so a bind failure tries new ports.
+        for attempt in range(3):
+            self.dir = tempfile.mkdtemp(prefix="tandem-etcd-")
+            client, peer = free_port(), free_port()
+            self.url = f"http://127.0.0.1:{client}"
+            self.port = client
+            listen = ",".join([self.url] + [f"http://{h}:{client}" for h in extra_hosts])
+            p = f"http://127.0.0.1:{peer}"
+            self.log = open(os.path.join(self.dir, "etcd.log"), "wb")
+            self.p = subprocess.Popen([exe, "--name", "t", "--data-dir", os.path.join(self.dir, "data"),
+                                       "--listen-client-urls", listen, "--advertise-client-urls", self.url,
+                                       "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+                                       "--initial-cluster", "t=" + p, "--heartbeat-interval", "50",
+                                       "--election-timeout", "500"], stdout=self.log, stderr=self.log)
+            try:
+                deadline = time.time() + 15
+                while self.get("tandem/probe") is False:
+                    if time.time() > deadline or self.p.poll() is not None:
+                        log = open(os.path.join(self.dir, "etcd.log")).read()
+                        if self.p.poll() is not None and "address already in use" in log and attempt < 2:
+                            break
+                        raise Failure("etcd did not start:\n" + log[-2000:])
+                    time.sleep(0.1)
+                else:
+                    return
+            except BaseException:
+                self.end()
+                raise
+            print(f"etcd: a port was taken before it bound it; trying others (attempt {attempt + 2} of 3)")
             self.end()
-            raise
 
     def etcdctl(self, *args):
         return subprocess.run(["etcdctl", "--endpoints", self.url, "--command-timeout=2s"] + list(args),
