@@ -115,9 +115,17 @@ json check_memory(const state::SnapshotReader& r, std::vector<std::string>& erro
 SnapshotInfo inspect_snapshot(const std::string& path, bool check) {
   SnapshotInfo info;
   info.report = {{"file", path}};
+  // errno is taken at once, and st is read only when stat() filled it.
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    info.report["error"] = "snapshot '" + path + "': " + (S_ISDIR(st.st_mode) ? "is a directory" : std::strerror(errno));
+  const char* why = nullptr;
+  if (::stat(path.c_str(), &st) != 0)
+    why = std::strerror(errno);
+  else if (S_ISDIR(st.st_mode))
+    why = "is a directory";
+  else if (!S_ISREG(st.st_mode))
+    why = "is not a regular file";
+  if (why) {
+    info.report["error"] = "snapshot '" + path + "': " + why;
     info.verdict = 1;
     return info;
   }
