@@ -3,8 +3,9 @@
 // runs slice after slice on its thread, and in a WFI waits there for an
 // interrupt, until the vCPU thread holds it: it then parks at the end of
 // its slice (having run at least one since its release), or at once if
-// it waits in a WFI. Machine::stop_harts() ends a slice early. While every hart is parked the vCPU thread
-// has the machine to itself, as with one thread.
+// it waits in a WFI. Machine::stop_harts() ends a slice early. While
+// every hart is parked the vCPU thread has the machine to itself, as with
+// one thread.
 #pragma once
 
 #include <atomic>
