@@ -438,8 +438,9 @@ class Hart : public IrqSink, public mem::MemoryListener {
   uint64_t mip_ = 0;        // software-writable bits
   std::atomic<uint64_t> mip_ext_{0};  // MSIP, MTIP, MEIP, SEIP from devices
   std::atomic<bool> stop_{false};
-  // Non-zero when the run loop must look between blocks (the translator
-  // tests the byte too): dead blocks to free, or a pause request.
+  // Non-zero when the run loop must look between blocks: dead blocks to
+  // free, or a pause request. The translator tests it and stop_ as one
+  // 16-bit word, so it must follow stop_.
   static constexpr uint8_t kAttnDead = 1, kAttnPause = 2;
   std::atomic<uint8_t> attention_{0};
   unsigned priv_ = kPrivM;

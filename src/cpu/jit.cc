@@ -157,9 +157,14 @@ class Common : public Xbyak::CodeGenerator {
   }
 
   // CHAIN's conditions besides finding the next block: the budget (rcx =
-  // instret_ with this block retired), the sstc tick, attention (dead
-  // blocks to free, a pause), a stop request, a pending interrupt; any of
-  // them jumps to `fail`.
+  // instret_ with this block retired), the sstc tick, a stop request and
+  // attention (dead blocks to free, a pause: the byte after stop_, one
+  // test for both), a pending interrupt; any of them jumps to `fail`.
+  // Of the interrupt's terms only mip_ext_ (devices, other harts) can
+  // change while translations run: mip_, sstc_stip_ and irq_mask_ change
+  // in CSR instructions, traps and the run loop's sstc tick, never in
+  // translated code; the prologue makes the budget test fail at every
+  // block end when those three alone already make CHAIN's test fail.
   // `fail`: a label, or an address in the runtime.
   template <class Target>
   void end_checks(const Target& fail) {
@@ -167,14 +172,10 @@ class Common : public Xbyak::CodeGenerator {
     jcc(&CodeGenerator::jae, &CodeGenerator::jae, fail);
     cmp(r15d, 1);
     jcc(&CodeGenerator::jle, &CodeGenerator::jle, fail);
-    cmp(byte[rbx + l_.attention], 0);
+    cmp(word[rbx + l_.stop], 0);
     jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
-    cmp(byte[rbx + l_.stop], 0);
-    jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
-    mov(rsi, qword[rbx + l_.mip]);
-    or_(rsi, qword[rbx + l_.mip_ext]);
-    or_(rsi, qword[rbx + l_.sstc_stip]);
-    test(qword[rbx + l_.irq_mask], rsi);
+    mov(rsi, qword[rbx + l_.irq_mask]);
+    test(qword[rbx + l_.mip_ext], rsi);
     jcc(&CodeGenerator::jnz, &CodeGenerator::jnz, fail);
   }
   using ToLabel = void (CodeGenerator::*)(const Xbyak::Label&, LabelType);
@@ -209,6 +210,13 @@ class RuntimeEmitter : public Common {
     mov(r13, rdx);
     mov(r14, qword[rbx + l_.instret]);
     mov(r15d, dword[rbx + l_.sstc_countdown]);
+    Xbyak::Label none_pending;
+    mov(rax, qword[rbx + l_.mip]);
+    or_(rax, qword[rbx + l_.sstc_stip]);
+    test(qword[rbx + l_.irq_mask], rax);
+    jz(none_pending);
+    xor_(r13d, r13d);  // end_checks: the budget is spent at every block end
+    L(none_pending);
     jmp(rcx);
 
     rt.end = getCurr();
@@ -231,7 +239,7 @@ class RuntimeEmitter : public Common {
     Xbyak::Label fail;
     rt.checks = getCurr();
     end_checks(fail);
-    retire();
+    retire(false);
     ret();
     L(fail);
     add(rsp, 8);  // the call's return address
@@ -243,7 +251,7 @@ class RuntimeEmitter : public Common {
     rt.lookup = getCurr();
     end_checks(fail);
     find_next(fail);
-    retire();
+    retire(true);
     ret();
 
     // An unlinked direct jump's stub comes here, rdx = the end of the
@@ -274,11 +282,13 @@ class RuntimeEmitter : public Common {
 
  private:
   // CHAIN's retirement of the block: instret_, the sstc tick; the next
-  // block starts at rax.
-  void retire() {
+  // block starts at rax. cur_block_dead_ is set only in calls (slow
+  // paths, AMOs) and is false when the block ran none, as `checks`'s
+  // callers know (`clear_dead` false).
+  void retire(bool clear_dead) {
     mov(r14, rcx);
     sub(r15d, 1);
-    mov(byte[rbx + l_.cur_block_dead], 0);
+    if (clear_dead) mov(byte[rbx + l_.cur_block_dead], 0);
     mov(r12, rax);
   }
 
@@ -473,8 +483,7 @@ class Emitter : public Common {
     lea(rcx, ptr[r14 + count_]);
     end_checks(rt_.end);
     mov(r14, rcx);
-    sub(r15d, 1);
-    mov(byte[rbx + l_.cur_block_dead], 0);
+    sub(r15d, 1);  // cur_block_dead_ is false: no call ran (retire)
     jmp(loop_, T_NEAR);
     L(no);
   }
@@ -861,6 +870,9 @@ bool Hart::jit_translate(Block* b) {
     return static_cast<int>(static_cast<const char*>(p) - reinterpret_cast<const char*>(this));
   };
   static_assert(sizeof(JcEntry) == 16 && std::is_standard_layout_v<Block>);
+  // end_checks reads stop_ and attention_ as one 16-bit word.
+  static_assert(sizeof(stop_) == 1 && sizeof(attention_) == 1);
+  if (field(&attention_) != field(&stop_) + 1) return false;
   const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_), field(&instret_),
                  field(&sstc_countdown_), field(&attention_), field(&stop_), field(&mip_), field(&mip_ext_),
                  field(&sstc_stip_), field(&irq_mask_), field(&jc_), field(&tlb_x_), field(&cur_block_),
