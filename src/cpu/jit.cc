@@ -138,8 +138,9 @@ using namespace Xbyak::util;
 // Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc,
 // r13 run()'s instruction target, r14 instret_ and r15d sstc_countdown_
 // (kept in registers while translations chain; in memory again at every
-// exit and before every call), r9-r11 cached guest registers
-// (choose_cached); rax, rcx, rdx, rsi, rdi, r8 scratch.
+// exit and before every call), r8-r11 cached guest registers
+// (choose_cached; the runtime's lookup uses r8 before it enters the
+// next translation, which loads its own); rax, rcx, rdx, rsi, rdi scratch.
 // [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
 // path ran in the current block. Every immediate of a decoded instruction
 // fits in 32 bits. All translations share this frame, made by the
@@ -408,7 +409,7 @@ class Emitter : public Common {
   }
 
   // Up to kCached of the guest registers the block uses most (at least
-  // twice) live in r9-r11 as well as in x_: loaded at the block's start,
+  // twice) live in r8-r11 as well as in x_: loaded at the block's start,
   // written through to x_ (so x_ is always current: exits and calls need
   // no write-back), loaded again after each call (which clobbers them).
   // A loop back to the block's start keeps them.
@@ -452,8 +453,8 @@ class Emitter : public Common {
   // targets are found as CHAIN finds them, by the runtime's lookup.
   void end_at(int64_t offset) {
     lea(rax, ptr[r12 + imm32(offset)]);
+    if (offset == 0) self_loop();  // pc_ is the block's pc until a call
     mov(qword[rbx + l_.pc], rax);
-    if (offset == 0) self_loop();
     lea(rcx, ptr[r14 + count_]);
     if (page_offset_ + offset < 0 || page_offset_ + offset >= 0x1000) {
       call(rt_.lookup);
@@ -525,8 +526,12 @@ class Emitter : public Common {
         return;
       case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
         Xbyak::Label taken;
-        mov(rax, X(in.rs1));
-        cmp(rax, X(in.rs2));
+        if (cache_[in.rs1] >= 0) {
+          cmp(kCache64[cache_[in.rs1]], X(in.rs2));
+        } else {
+          mov(rax, X(in.rs1));
+          cmp(rax, X(in.rs2));
+        }
         switch (in.op) {
           case Op::BEQ: je(taken, T_NEAR); break;
           case Op::BNE: jne(taken, T_NEAR); break;
@@ -557,24 +562,26 @@ class Emitter : public Common {
 
   // va = x[rs1] + imm into rsi; rcx = the TLB entry of `tlb` for it;
   // jumps to `slow` unless the entry maps va's page and the access stays
-  // in it (load<T>/store<T>'s test), else rax = the host address.
+  // in it (load<T>/store<T>'s test), else the host address is rax + rsi.
+  // One compare does both: the page of va's last byte against the
+  // entry's tag, which is va's page or kNoVpn (an entry at index i only
+  // ever holds a page whose low 8 bits are i, so never va's next page).
   void tlb_lookup(const Insn& in, int tlb, unsigned size, Xbyak::Label& slow) {
-    mov(rsi, X(in.rs1));
-    add(rsi, imm32(in.imm));
-    mov(rax, rsi);
-    shr(rax, 12);
-    mov(ecx, eax);
-    and_(ecx, 255);
-    shl(ecx, 4);
+    if (cache_[in.rs1] >= 0) {
+      lea(rsi, ptr[kCache64[cache_[in.rs1]] + imm32(in.imm)]);
+    } else {
+      mov(rsi, mem64_[in.rs1]);
+      if (in.imm != 0) add(rsi, imm32(in.imm));
+    }
+    mov(rcx, rsi);
+    shr(rcx, 12 - 4);  // the index times sizeof(TlbEntry)
+    and_(ecx, 0xff0);  // 256 entries: jit_translate's static_assert
     add(rcx, qword[rbx + tlb]);
+    if (size == 1) mov(rax, rsi); else lea(rax, ptr[rsi + (size - 1)]);
+    shr(rax, 12);
     cmp(qword[rcx], rax);
     jne(slow, T_NEAR);
-    mov(eax, esi);
-    and_(eax, 0xfff);
-    cmp(eax, 0x1000 - size);
-    ja(slow, T_NEAR);
     mov(rax, qword[rcx + 8]);
-    add(rax, rsi);
   }
 
   void load(const Insn& in, unsigned index) {
@@ -582,14 +589,14 @@ class Emitter : public Common {
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, size, 0, {}, {}});
     tlb_lookup(in, l_.tlb_r, size, sp.slow);
     L(sp.back);
-    switch (in.op) {  // rax: where the value is, in memory or the slot
-      case Op::LB: movsx(rax, byte[rax]); break;
-      case Op::LH: movsx(rax, word[rax]); break;
-      case Op::LW: movsxd(rax, dword[rax]); break;
-      case Op::LD: mov(rax, qword[rax]); break;
-      case Op::LBU: movzx(eax, byte[rax]); break;
-      case Op::LHU: movzx(eax, word[rax]); break;
-      default: mov(eax, dword[rax]); break;
+    switch (in.op) {  // rax + rsi: where the value is, in memory or the slot
+      case Op::LB: movsx(rax, byte[rax + rsi]); break;
+      case Op::LH: movsx(rax, word[rax + rsi]); break;
+      case Op::LW: movsxd(rax, dword[rax + rsi]); break;
+      case Op::LD: mov(rax, qword[rax + rsi]); break;
+      case Op::LBU: movzx(eax, byte[rax + rsi]); break;
+      case Op::LHU: movzx(eax, word[rax + rsi]); break;
+      default: mov(eax, dword[rax + rsi]); break;
     }
     set_rd_rax(in);
   }
@@ -598,12 +605,14 @@ class Emitter : public Common {
     const unsigned size = access_size(in.op);
     SlowPath& sp = slow_.emplace_back(SlowPath{true, index, size, in.rs2, {}, {}});
     tlb_lookup(in, l_.tlb_w, size, sp.slow);
-    mov(rdx, X(in.rs2));
+    const int c = cache_[in.rs2];
+    if (c < 0) mov(rdx, mem64_[in.rs2]);
+    const Xbyak::Reg64 v = c < 0 ? rdx : kCache64[c];
     switch (size) {
-      case 1: mov(byte[rax], dl); break;
-      case 2: mov(word[rax], dx); break;
-      case 4: mov(dword[rax], edx); break;
-      default: mov(qword[rax], rdx); break;
+      case 1: mov(byte[rax + rsi], v.cvt8()); break;
+      case 2: mov(word[rax + rsi], v.cvt16()); break;
+      case 4: mov(dword[rax + rsi], v.cvt32()); break;
+      default: mov(qword[rax + rsi], v); break;
     }
     L(sp.back);
   }
@@ -662,6 +671,7 @@ class Emitter : public Common {
     Xbyak::Label fault;
     jz(fault, T_NEAR);
     mov(rax, rsp);
+    xor_(esi, esi);
     jmp(sp.back, T_NEAR);
     L(fault);
     leave(kExitTrap | uint64_t{sp.index} << 2);
@@ -681,25 +691,35 @@ class Emitter : public Common {
   void alu(const Insn& in) {
     const int32_t imm = imm32(in.imm);
     const uint8_t sh = static_cast<uint8_t>(in.imm & 63);
+    // The forms rd = rs1 op operand compute in rax, or, when rd = rs1 is
+    // cached, in its host register (written through after).
+    const bool in_place = in.rd == in.rs1 && cache_[in.rd] >= 0;
+    const Xbyak::Reg64 a = in_place ? kCache64[cache_[in.rd]] : rax;
+    bool result_in_a = false;
+    auto rs1 = [&] {
+      if (!in_place) mov(rax, X(in.rs1));
+      result_in_a = true;
+      return a;
+    };
     switch (in.op) {
-      case Op::ADDI: mov(rax, X(in.rs1)); add(rax, imm); break;
-      case Op::XORI: mov(rax, X(in.rs1)); xor_(rax, imm); break;
-      case Op::ORI: mov(rax, X(in.rs1)); or_(rax, imm); break;
-      case Op::ANDI: mov(rax, X(in.rs1)); and_(rax, imm); break;
-      case Op::SLLI: mov(rax, X(in.rs1)); shl(rax, sh); break;
-      case Op::SRLI: mov(rax, X(in.rs1)); shr(rax, sh); break;
-      case Op::SRAI: mov(rax, X(in.rs1)); sar(rax, sh); break;
+      case Op::ADDI: add(rs1(), imm); break;
+      case Op::XORI: xor_(rs1(), imm); break;
+      case Op::ORI: or_(rs1(), imm); break;
+      case Op::ANDI: and_(rs1(), imm); break;
+      case Op::SLLI: shl(rs1(), sh); break;
+      case Op::SRLI: shr(rs1(), sh); break;
+      case Op::SRAI: sar(rs1(), sh); break;
       case Op::SLTI: case Op::SLTIU:
         mov(rcx, X(in.rs1));
         xor_(eax, eax);
         cmp(rcx, imm);  // the immediate sign-extended, as both compare it
         if (in.op == Op::SLTI) setl(al); else setb(al);
         break;
-      case Op::ADD: mov(rax, X(in.rs1)); add(rax, X(in.rs2)); break;
-      case Op::SUB: mov(rax, X(in.rs1)); sub(rax, X(in.rs2)); break;
-      case Op::XOR: mov(rax, X(in.rs1)); xor_(rax, X(in.rs2)); break;
-      case Op::OR: mov(rax, X(in.rs1)); or_(rax, X(in.rs2)); break;
-      case Op::AND: mov(rax, X(in.rs1)); and_(rax, X(in.rs2)); break;
+      case Op::ADD: add(rs1(), X(in.rs2)); break;
+      case Op::SUB: sub(rs1(), X(in.rs2)); break;
+      case Op::XOR: xor_(rs1(), X(in.rs2)); break;
+      case Op::OR: or_(rs1(), X(in.rs2)); break;
+      case Op::AND: and_(rs1(), X(in.rs2)); break;
       case Op::SLL: case Op::SRL: case Op::SRA:  // x86 masks a 64-bit count to 6 bits, as RV64 does
         mov(rcx, X(in.rs2));
         mov(rax, X(in.rs1));
@@ -727,7 +747,11 @@ class Emitter : public Common {
       case Op::DIV: case Op::REM: case Op::DIVU: case Op::REMU: divide(in, false); break;
       default: alu32(in); return;
     }
-    set_rd_rax(in);
+    if (result_in_a && in_place) {
+      mov(mem64_[in.rd], a);
+    } else {
+      set_rd_rax(in);
+    }
   }
 
   // Unprivileged spec 7.2: x/0 = all ones, x%0 = x; the signed overflow
@@ -797,9 +821,11 @@ class Emitter : public Common {
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
   int (*amo_)(Hart*, const Insn*);
   Xbyak::Label body_, loop_, generic_;
-  static constexpr unsigned kCached = 3;
-  static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11};
-  static inline const Xbyak::Reg32 kCache32[kCached] = {Xbyak::util::r9d, Xbyak::util::r10d, Xbyak::util::r11d};
+  static constexpr unsigned kCached = 4;
+  static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11,
+                                                        Xbyak::util::r8};
+  static inline const Xbyak::Reg32 kCache32[kCached] = {Xbyak::util::r9d, Xbyak::util::r10d, Xbyak::util::r11d,
+                                                        Xbyak::util::r8d};
   int cache_[kSinkReg + 1] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                               -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
   std::vector<unsigned> cached_;

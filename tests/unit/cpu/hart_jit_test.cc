@@ -1,8 +1,8 @@
 // The translator (Engine::kJit) against the interpreter, its reference:
 // random RV64IM loops with loads and stores (in RAM, across a page end,
-// to MMIO, faulting), AMOs and LR/SC (the same places, misaligned),
-// self-modifying code (the next instruction, an
-// earlier block, another page) and trap handlers run on two harts with
+// to MMIO, faulting), registers used often enough to live in host
+// registers, AMOs and LR/SC (the same places, misaligned),
+// self-modifying code (the next instruction, an earlier block, another page) and trap handlers run on two harts with
 // the same budget slices; registers, pc, instret, memory and device
 // accesses must be equal after every slice.
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@ namespace {
 // Registers with a fixed role; the random instructions write none of them.
 constexpr unsigned kLink = 1, kCodeBase = 3, kMmio = 4, kData = 5, kCount = 6, kTrigger = 26, kUnmapped = 27,
                    kFarSlot = 28, kPatch = 29, kTraps = 30, kScratch = 31;
+constexpr unsigned kHot = 7;  // x7-x10: the registers the "hot" cases use most
 constexpr uint64_t kDataAddr = kRamBase + 0x20000;
 constexpr uint64_t kFarFunc = kRamBase + 0x3000;  // a function on a page of its own
 
@@ -81,7 +82,7 @@ class Generator {
   uint32_t patch_insn() { return enc::i(imm12(), 10 + pick(6), 0, 10 + pick(6), 0x13); }
 
   void one(Asm& a, uint64_t body) {
-    switch (pick(27)) {
+    switch (pick(29)) {
       case 0: case 1: case 2: {  // R-type: RV64I and M, 64- and 32-bit
         static const std::pair<uint32_t, unsigned> ops[] = {
             {0, 0}, {0x20, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0x20, 5}, {0, 6}, {0, 7},
@@ -168,6 +169,29 @@ class Generator {
         if (pick(2)) one(a, body);
         a.amo(0x03, f3, rd(), kScratch, rs());
         return;
+      }
+      case 26: case 27: {  // rd = rd op ...: a few registers used often, so blocks keep them in host registers
+        const unsigned r = kHot + pick(4), r2 = pick(2) ? kHot + pick(4) : rs();
+        switch (pick(5)) {
+          case 0: {
+            static const std::pair<uint32_t, unsigned> ops[] = {{0, 0}, {0x20, 0}, {0, 4}, {0, 6}, {0, 7}, {1, 0}};
+            const auto& [f7, f3] = ops[pick(sizeof ops / sizeof ops[0])];
+            a.op(f7, f3, r, r, r2);
+            return;
+          }
+          case 1: a.opi(std::array<unsigned, 4>{0, 4, 6, 7}[pick(4)], r, r, imm12()); return;
+          case 2: pick(2) ? a.slli(r, r, pick(64)) : pick(2) ? a.srli(r, r, pick(64)) : a.srai(r, r, pick(64)); return;
+          case 3: {  // a forward branch on them
+            const std::string l = "hot" + std::to_string(labels_++);
+            a.br(std::array<unsigned, 6>{0, 1, 4, 5, 6, 7}[pick(6)], r, r2, l);
+            a.opi(0, r, r, imm12());
+            a.bind(l);
+            return;
+          }
+          default:  // a load or store with one of them as the value
+            pick(2) ? a.load(pick(7), r, kData, imm12()) : a.store(pick(4), r, kData, imm12());
+            return;
+        }
       }
       default:
         a.nop();
