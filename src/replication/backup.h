@@ -143,7 +143,7 @@ class Backup {
   std::optional<Hello> hello_;
   std::unique_ptr<mem::GuestMemory> ram_;
   std::optional<state::Snapshot> committed_;
-  uint64_t committed_epoch_ = 0;
+  std::atomic<uint64_t> committed_epoch_{0};  // (read by the heartbeat thread)
   // The checkpoints being received: the one still arriving and any that
   // ended with pages missing (their diffs refused for a base that did not
   // match, now asked for whole); they are committed together once none is

@@ -359,8 +359,13 @@ def protected_icount_run(tandem, tmp, spec):
         code = primary.p.wait(timeout=60)
         primary.pump()
         expect(code == 0, f"{spec}: the primary exited with {code}", primary.err.decode(errors="replace"))
-        expect(backup.p.wait(timeout=30) == 0, f"{spec}: the backup did not end with the primary")
+        try:
+            code = backup.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
         backup.pump()
+        expect(code == 0, f"{spec}: the backup did not end with the primary (exit {code})",
+               backup.err.decode(errors="replace") + "\n--- primary ---\n" + primary.err.decode(errors="replace"))
         expect(b"nothing to take over" in backup.err, "the backup took over",
                backup.err.decode(errors="replace") + "\n--- primary ---\n" + primary.err.decode(errors="replace"))
         return primary.out.decode(errors="replace")
