@@ -5,9 +5,9 @@
 namespace tandem::cli {
 
 ReplicationControl::ReplicationControl(board::Machine& m, replication::Arbiter* arbiter) : m_(m), arbiter_(arbiter) {
-  // Without replication or an arbiter tick() has nothing to do: the harts
-  // need not stop for it.
-  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return primary_ || arbiter_; });
+  // The harts stop for tick() only when it has work that no io source
+  // (the backup's messages, the epoch timer) woke the loop for.
+  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return arbiter_ || (primary_ && primary_->tick_due()); });
   if (arbiter_) {
     m_.hold_output(true);
     m_.add_io_source(arbiter_->wake_fd(), [this] {

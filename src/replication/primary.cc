@@ -353,6 +353,10 @@ void Primary::tick() {
   }
 }
 
+bool Primary::tick_due() const {
+  return !stopped_ && synced_ && !options_.lockstep && Clock::now() + kTimerSlack >= next_due_;
+}
+
 uint64_t Primary::request_checkpoint(const std::vector<uint32_t>& extra_pages,
                                      const std::vector<DriveChunks>& extra_chunks) {
   std::vector<uint32_t> pages = log_->end_epoch();

@@ -104,6 +104,10 @@ class Primary {
   // vCPU thread, between slices: ends the epoch when it is due, releases
   // acknowledged output, notices a lost backup.
   void tick();
+  // vCPU thread: whether tick() must run now although no event woke the
+  // loop (the backup's messages and the epoch timer come as io sources):
+  // an epoch end that is due but was put off, a full queue say.
+  bool tick_due() const;
   ReplicationStatus status() const;
   // Checkpoint 0 was taken (the secondary starts from it).
   bool synced() const { return synced_; }
