@@ -119,10 +119,19 @@ ssize_t Connection::recv_chunk(int flags) {
   return got;
 }
 
-// Reads at least one more byte into the buffer, waiting up to
-// kMessageTimeoutMs. Most messages are small and come in bursts: one
-// recv() takes several, where reading each header and payload by itself
-// cost up to six system calls a message.
+// Waits up to kMessageTimeoutMs for the socket to have data (or to be
+// closed); returns early on a signal, and the caller's recv() tells.
+Status Connection::wait_readable(const char* what) {
+  pollfd p{fd_, POLLIN, 0};
+  int r = ::poll(&p, 1, kMessageTimeoutMs);
+  if (r < 0 && errno != EINTR) return sys_error(std::string("receive ") + what);
+  if (r == 0) return Error(std::string("stream cut short in a ") + what + " (nothing for 5 s)");
+  return Ok();
+}
+
+// Reads at least one more byte into the buffer. Most messages are small
+// and come in bursts: one recv() takes several, where reading each header
+// and payload by itself cost up to six system calls a message.
 Status Connection::read_some(const char* what) {
   for (;;) {
     ssize_t got = recv_chunk(MSG_DONTWAIT);
@@ -130,10 +139,7 @@ Status Connection::read_some(const char* what) {
     if (got == 0) return Error(std::string("stream cut short in a ") + what + " (connection closed)");
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return sys_error(std::string("receive ") + what);
-    pollfd p{fd_, POLLIN, 0};
-    int r = ::poll(&p, 1, kMessageTimeoutMs);
-    if (r < 0 && errno != EINTR) return sys_error(std::string("receive ") + what);
-    if (r == 0) return Error(std::string("stream cut short in a ") + what + " (nothing for 5 s)");
+    TANDEM_TRY(wait_readable(what));
   }
 }
 
@@ -144,12 +150,9 @@ Status Connection::read_exact(uint8_t* dst, size_t n, const char* what) {
   dst += buffered;
   n -= buffered;
   while (n > 0) {  // large payloads (checkpoints): straight into place
-    pollfd p{fd_, POLLIN, 0};
-    int r = ::poll(&p, 1, kMessageTimeoutMs);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0) return Error(std::string("stream cut short in a ") + what + " (nothing for 5 s)");
-    ssize_t got = ::recv(fd_, dst, n, 0);
-    if (got < 0 && errno == EINTR) continue;
+    TANDEM_TRY(wait_readable(what));
+    ssize_t got = ::recv(fd_, dst, n, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (got < 0) return sys_error(std::string("receive ") + what);
     if (got == 0) return Error(std::string("stream cut short in a ") + what + " (connection closed)");
     dst += got;

@@ -58,6 +58,7 @@ class Connection {
  private:
   static constexpr size_t kReadChunk = 64 * 1024;
   ssize_t recv_chunk(int flags);
+  Status wait_readable(const char* what);
   Status read_some(const char* what);
   Status read_exact(uint8_t* dst, size_t n, const char* what);
   int fd_;

@@ -8,15 +8,16 @@
 #include <vector>
 
 #include "../elf_writer.h"
+#include "../temp_dir.h"
 
 namespace tandem::board {
 namespace {
 
 constexpr uint64_t kBase = 0x80000000;
 
-std::string write_elf(const std::string& name, uint16_t machine, uint64_t paddr,
+std::string write_elf(const test::TempDir& dir, const std::string& name, uint16_t machine, uint64_t paddr,
                       const std::vector<uint8_t>& payload, uint64_t memsz) {
-  std::string path = ::testing::TempDir() + name;
+  std::string path = dir.file(name);
   test::write_elf_file(path, machine, paddr, paddr + 4, payload, memsz);
   return path;
 }
@@ -26,9 +27,10 @@ std::unique_ptr<mem::GuestMemory> ram(uint64_t size = 1 << 20) {
 }
 
 TEST(ElfLoader, LoadsSegmentAndZeroesBss) {
+  test::TempDir dir;
   auto m = ram();
   m->page_host(1)[0x10] = 0xff;
-  auto path = write_elf("ok.elf", EM_RISCV, kBase + 0x1000, {1, 2, 3, 4}, 0x20);
+  auto path = write_elf(dir, "ok.elf", EM_RISCV, kBase + 0x1000, {1, 2, 3, 4}, 0x20);
   auto img = load_elf(path, *m);
   ASSERT_TRUE(img.ok()) << img.error().message();
   EXPECT_EQ(img->entry, kBase + 0x1004);
@@ -38,15 +40,17 @@ TEST(ElfLoader, LoadsSegmentAndZeroesBss) {
 }
 
 TEST(ElfLoader, RejectsOtherMachines) {
+  test::TempDir dir;
   auto m = ram();
-  auto img = load_elf(write_elf("x86.elf", EM_X86_64, kBase, {1}, 1), *m);
+  auto img = load_elf(write_elf(dir, "x86.elf", EM_X86_64, kBase, {1}, 1), *m);
   ASSERT_FALSE(img.ok());
   EXPECT_NE(img.error().message().find("not a RISC-V ELF"), std::string::npos) << img.error().message();
 }
 
 TEST(ElfLoader, RejectsSegmentsOutsideRam) {
+  test::TempDir dir;
   auto m = ram();
-  auto img = load_elf(write_elf("big.elf", EM_RISCV, kBase, {1}, 2 << 20), *m);
+  auto img = load_elf(write_elf(dir, "big.elf", EM_RISCV, kBase, {1}, 2 << 20), *m);
   ASSERT_FALSE(img.ok());
   EXPECT_NE(img.error().message().find("does not fit in guest RAM"), std::string::npos)
       << img.error().message();
@@ -54,7 +58,8 @@ TEST(ElfLoader, RejectsSegmentsOutsideRam) {
 
 TEST(ElfLoader, RejectsTruncatedAndMissingFiles) {
   auto m = ram();
-  std::string path = ::testing::TempDir() + "short.elf";
+  test::TempDir dir;
+  std::string path = dir.file("short.elf");
   std::ofstream(path) << "\x7f" "ELF";
   auto img = load_elf(path, *m);
   ASSERT_FALSE(img.ok());
@@ -66,7 +71,8 @@ TEST(ElfLoader, RejectsTruncatedAndMissingFiles) {
 
 TEST(RawLoader, FitsOrSaysSo) {
   auto m = ram(64 << 10);
-  std::string path = ::testing::TempDir() + "raw.bin";
+  test::TempDir dir;
+  std::string path = dir.file("raw.bin");
   std::ofstream(path, std::ios::binary) << std::string(70 << 10, 'x');
   auto r = load_raw(path, kBase, *m);
   ASSERT_FALSE(r.ok());

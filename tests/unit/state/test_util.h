@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "state/snapshot.h"
 
 namespace tandem::state::testing {
@@ -151,22 +152,7 @@ inline Snapshot sample_snapshot() {
   return s;
 }
 
-// A directory removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tandem-state-XXXXXX").string();
-    char* p = mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = tandem::test::TempDir;
 
 inline std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
