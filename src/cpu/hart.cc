@@ -154,6 +154,8 @@ bool Hart::bus_store(uint64_t gpa, unsigned size, uint64_t v) {
 }
 
 void Hart::attend() {
+  // The run loop tests the interrupt lines next.
+  attention_.fetch_and(static_cast<uint8_t>(~kAttnIrq), std::memory_order_relaxed);
   if (attention_.load(std::memory_order_relaxed) & kAttnPause) {
     attention_.fetch_and(static_cast<uint8_t>(~kAttnPause), std::memory_order_relaxed);
     if (sync_) sync_->pause_point();
@@ -174,9 +176,10 @@ void Hart::drop_code_write_entries(const uint64_t* halfwords) {
 void Hart::set_irq(unsigned line, bool level) {
   if (line >= 64) return;
   uint64_t bit = uint64_t{1} << line;
-  if (level)
-    mip_ext_.fetch_or(bit, std::memory_order_relaxed);
-  else
+  if (level) {
+    if (!(mip_ext_.fetch_or(bit, std::memory_order_relaxed) & bit))
+      attention_.fetch_or(kAttnIrq, std::memory_order_release);  // after the line, for the translator
+  } else
     mip_ext_.fetch_and(~bit, std::memory_order_relaxed);
   if (irq_event_) {
     irq_event_->fetch_add(1, std::memory_order_seq_cst);

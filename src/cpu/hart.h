@@ -439,9 +439,10 @@ class Hart : public IrqSink, public mem::MemoryListener {
   std::atomic<uint64_t> mip_ext_{0};  // MSIP, MTIP, MEIP, SEIP from devices
   std::atomic<bool> stop_{false};
   // Non-zero when the run loop must look between blocks: dead blocks to
-  // free, or a pause request. The translator tests it and stop_ as one
-  // 16-bit word, so it must follow stop_.
-  static constexpr uint8_t kAttnDead = 1, kAttnPause = 2;
+  // free, a pause request, or an interrupt line raised (kAttnIrq, so that
+  // translated code need not test mip_ext_ itself). The translator tests
+  // it and stop_ as one 16-bit word, so it must follow stop_.
+  static constexpr uint8_t kAttnDead = 1, kAttnPause = 2, kAttnIrq = 4;
   std::atomic<uint8_t> attention_{0};
   unsigned priv_ = kPrivM;
   uint64_t f_[32];

@@ -159,13 +159,15 @@ class Common : public Xbyak::CodeGenerator {
 
   // CHAIN's conditions besides finding the next block: the budget (rcx =
   // instret_ with this block retired), the sstc tick, a stop request and
-  // attention (dead blocks to free, a pause: the byte after stop_, one
-  // test for both), a pending interrupt; any of them jumps to `fail`.
-  // Of the interrupt's terms only mip_ext_ (devices, other harts) can
-  // change while translations run: mip_, sstc_stip_ and irq_mask_ change
-  // in CSR instructions, traps and the run loop's sstc tick, never in
-  // translated code; the prologue makes the budget test fail at every
-  // block end when those three alone already make CHAIN's test fail.
+  // attention (dead blocks to free, a pause, an interrupt line raised:
+  // the byte after stop_, one test for both), a pending interrupt; any of
+  // them jumps to `fail`. No interrupt term changes while translations
+  // run but a line raised (mip_ext_, by a device or another hart, which
+  // then raises attention_ too): mip_, sstc_stip_ and irq_mask_ change in
+  // CSR instructions, traps and the run loop's sstc tick, never in
+  // translated code; so the prologue makes the budget test fail at every
+  // block end when the terms at entry make CHAIN's test fail, and a block
+  // end tests attention_ for the rest.
   // `fail`: a label, or an address in the runtime.
   template <class Target>
   void end_checks(const Target& fail) {
@@ -175,9 +177,6 @@ class Common : public Xbyak::CodeGenerator {
     jcc(&CodeGenerator::jle, &CodeGenerator::jle, fail);
     cmp(word[rbx + l_.stop], 0);
     jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
-    mov(rsi, qword[rbx + l_.irq_mask]);
-    test(qword[rbx + l_.mip_ext], rsi);
-    jcc(&CodeGenerator::jnz, &CodeGenerator::jnz, fail);
   }
   using ToLabel = void (CodeGenerator::*)(const Xbyak::Label&, LabelType);
   using ToAddress = void (CodeGenerator::*)(const void*);
@@ -213,6 +212,7 @@ class RuntimeEmitter : public Common {
     mov(r15d, dword[rbx + l_.sstc_countdown]);
     Xbyak::Label none_pending;
     mov(rax, qword[rbx + l_.mip]);
+    or_(rax, qword[rbx + l_.mip_ext]);
     or_(rax, qword[rbx + l_.sstc_stip]);
     test(qword[rbx + l_.irq_mask], rax);
     jz(none_pending);

@@ -371,6 +371,54 @@ void run_to_wfi(Machine& interp, Machine& jit, const Asm& a) {
 }
 
 // A hot loop is translated and gives the interpreter's results.
+// A device raising an interrupt line from a translated store's slow path
+// (translated code tests attention_, which a raised line sets, not the
+// lines): first a line mie does not enable, which changes nothing, then
+// MEIP, which must trap at the same instruction as interpreted.
+TEST(HartJit, DeviceInterruptLandsOnTheSameInstruction) {
+  Asm a(kRamBase);
+  a.li(5, 1 << 11);  // mie.MEIE
+  a.csrw(kCsrMie, 5);
+  a.li(5, 1 << 3);  // mstatus.MIE
+  a.csrs(kCsrMstatus, 5);
+  a.li(4, static_cast<int64_t>(kMmioBase));
+  a.li(5, 0);
+  a.bind("loop");
+  a.addi(5, 5, 1);
+  a.li(7, 300);
+  a.bne(5, 7, "late");
+  a.li(6, 9);  // SEIP: pending, not enabled
+  a.sw(6, 4, 0);
+  a.bind("late");
+  a.li(7, 700);
+  a.bne(5, 7, "loop");
+  a.li(6, 11);  // MEIP
+  a.sw(6, 4, 0);
+  a.addi(8, 8, 1);
+  a.jal(0, "loop");
+  a.finish();
+  Machine interp, jit;
+  jit.hart->set_engine(Engine::kJit);
+  jit.hart->set_jit_threshold(1);
+  for (Machine* m : {&interp, &jit}) {
+    m->dev.irq_to = m->hart.get();
+    m->load(a);
+    Asm h(Machine::kHandler);
+    h.csrr(28, kCsrMepc);
+    h.csrr(29, kCsrMinstret);
+    h.csrr(30, kCsrMcause);
+    h.csrw(kCsrMie, 0);  // MEIP stays pending: WFI waits only with it disabled
+    h.wfi();
+    m->load(h);
+    ASSERT_TRUE(m->hart->write_csr(kCsrMtvec, Machine::kHandler));
+    ASSERT_EQ(m->run(), StopReason::kWfi);
+  }
+  EXPECT_GE(jit.hart->blocks_translated(), 3u);
+  EXPECT_EQ(jit.x(30), kInterruptBit | 11) << "a machine external interrupt";
+  EXPECT_EQ(jit.x(5), 700u);
+  expect_same(interp, jit, "after the interrupt");
+}
+
 TEST(HartJit, HotLoopIsTranslated) {
   Machine interp, jit;
   jit.hart->set_engine(Engine::kJit);

@@ -27,7 +27,8 @@ struct FakeClock : Clock {
 };
 
 // Records every access; loads return `value`; accesses at offsets >= 0x800
-// are refused (access fault).
+// are refused (access fault). With `irq_to` set, a store of v raises
+// that hart's interrupt line v & 63, as a device would.
 struct FakeDevice : mem::MmioDevice {
   struct Access {
     bool store;
@@ -37,6 +38,7 @@ struct FakeDevice : mem::MmioDevice {
   };
   std::vector<Access> log;
   uint64_t value = 0x1122334455667788ull;
+  IrqSink* irq_to = nullptr;
   bool load(uint64_t offset, unsigned size, uint64_t* v) override {
     if (offset >= 0x800) return false;
     log.push_back({false, offset, size, 0});
@@ -46,6 +48,7 @@ struct FakeDevice : mem::MmioDevice {
   bool store(uint64_t offset, unsigned size, uint64_t v) override {
     if (offset >= 0x800) return false;
     log.push_back({true, offset, size, v});
+    if (irq_to) irq_to->set_irq(static_cast<unsigned>(v & 63), true);
     return true;
   }
 };
