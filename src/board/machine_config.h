@@ -30,7 +30,7 @@ struct MachineConfig {
   unsigned harts = 1;
   bool hart_threads = true;
   // The CPU's execution engine: "interp" or "jit" (cpu::Engine); empty:
-  // the environment's TANDEM_ENGINE, else interp. Not part of a snapshot.
+  // the environment's TANDEM_ENGINE, else jit. Not part of a snapshot.
   std::string engine;
   bool stats = false;
   std::string monitor;  // "unix:PATH" or empty

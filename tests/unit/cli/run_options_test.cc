@@ -29,7 +29,7 @@ TEST(RunOptions, ParsesBareMetal) {
 TEST(RunOptions, Engine) {
   auto c = parse({"--kernel", "k"});
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->engine, "") << "left to TANDEM_ENGINE, else interp";
+  EXPECT_EQ(c->engine, "") << "left to TANDEM_ENGINE, else jit";
   for (const char* e : {"interp", "jit"}) {
     c = parse({"--kernel", "k", "--engine", e});
     ASSERT_TRUE(c.ok()) << c.error().message();
