@@ -198,9 +198,8 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
   } forget{this};
   const auto limit = std::chrono::milliseconds(options_.heartbeat_ms * kMissedHeartbeats);
   // Heartbeats have a thread of their own: they say the backup is alive,
-  // and a commit waiting on a reader of committed memory (a memory hash of
-  // 256 MiB took 570 ms on a loaded host) must not make the primary give
-  // up on it. They start after the ready message, which the primary waits
+  // and a commit waiting on a reader of committed memory (a memory hash)
+  // must not make the primary give up on it. They start after the ready message, which the primary waits
   // for first. A send that fails ends them; this loop's receive sees why.
   std::atomic<bool> greeted{false};
   std::mutex beat_mu;
