@@ -131,7 +131,8 @@ class Load:
                 for method in ("PUT", "GET"):
                     t0 = time.monotonic()
                     body = str(n).encode() if method == "PUT" else None
-                    c.request(method, f"/kv/c{i}", body=body, headers={"Content-Length": str(len(body))} if body else {})
+                    headers = {"Content-Length": str(len(body))} if body else {}
+                    c.request(method, f"/kv/c{i}", body=body, headers=headers)
                     r = c.getresponse()
                     got = r.read()
                     dt = time.monotonic() - t0

@@ -79,9 +79,10 @@ int main(int argc, char** argv) {
           us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
           beside->end_epoch();  // keeps its pending set from growing
         }
+        const char* tname = threads == 0 ? "auto" : threads == 1 ? "1" : "2";
         std::printf("{\"gib\": %llu, \"dirty_pages\": %zu, \"threads\": \"%s\", \"end_epoch_us_p50\": %.1f, "
                     "\"min_us\": %.1f}\n",
-                    static_cast<unsigned long long>(g), got, threads == 0 ? "auto" : threads == 1 ? "1" : "2", median(us),
+                    static_cast<unsigned long long>(g), got, tname, median(us),
                     *std::min_element(us.begin(), us.end()));
         std::fflush(stdout);
       }

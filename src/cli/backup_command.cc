@@ -72,7 +72,9 @@ int backup_command(int argc, char** argv, int first) {
     }
     status_server = std::move(s).value();
     // Backup::status() is thread-safe: the server's thread asks it.
-    status_server->set_source([&b = **backup] { return StatusSnapshot{standby_vm_section(), replication_section(b.status())}; });
+    status_server->set_source([&b = **backup] {
+      return StatusSnapshot{standby_vm_section(), replication_section(b.status())};
+    });
   }
   Result<std::unique_ptr<board::Machine>> machine = std::unique_ptr<board::Machine>();
   {

@@ -90,7 +90,8 @@ HttpParse parse_http_request(std::string_view in, size_t max_head) {
   size_t lf_end = in.find("\n\n", skip);
   if (lf_end != std::string_view::npos && (blank == std::string_view::npos || lf_end + 2 < blank)) blank = lf_end + 2;
   if (blank == std::string_view::npos) {
-    if (in.size() > max_head) return error(431, "the request head is longer than " + std::to_string(max_head) + " bytes");
+    if (in.size() > max_head)
+      return error(431, "the request head is longer than " + std::to_string(max_head) + " bytes");
     return {};
   }
   if (blank > max_head) return error(431, "the request head is longer than " + std::to_string(max_head) + " bytes");

@@ -74,9 +74,9 @@ void print_status(const json& s) {
                   d.value("held", 0.0));
   }
   if (s.value("role", "") == "primary")
-    std::printf("memory sent:  %.0f bytes per checkpoint (p50); sender CPU %.3f ms per checkpoint (p50), %.2f s in all\n",
-                num(s, "page_bytes_per_checkpoint_p50"), num(s, "sender_cpu_ms", "p50"),
-                num(s, "sender_cpu_ms", "total_s"));
+    std::printf(
+        "memory sent:  %.0f bytes per checkpoint (p50); sender CPU %.3f ms per checkpoint (p50), %.2f s in all\n",
+        num(s, "page_bytes_per_checkpoint_p50"), num(s, "sender_cpu_ms", "p50"), num(s, "sender_cpu_ms", "total_s"));
   std::printf("output held:  %.0f bytes\n", num(s, "output_held_bytes"));
   std::printf("last heard:   %.0f ms ago\n", num(s, "last_heartbeat_ms_ago"));
   if (s.value("role", "") == "primary")

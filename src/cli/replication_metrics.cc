@@ -86,7 +86,8 @@ void add_diff(std::vector<Metric>& m, const replication::DiffStats& d, const Lab
   m.push_back(counter("tandem_replication_diff_refused_total", "Diffs the backup refused (their base differed).",
                       static_cast<double>(d.refused), role));
   m.push_back(counter("tandem_replication_diff_held_total",
-                      "Checkpoints the backup held until refused pages came whole.", static_cast<double>(d.held), role));
+                      "Checkpoints the backup held until refused pages came whole.", static_cast<double>(d.held),
+                      role));
   m.push_back(gauge("tandem_replication_diff_kept_pages", "Copies of sent pages the primary keeps to diff against.",
                     static_cast<double>(d.kept_pages), role));
   m.push_back(gauge("tandem_replication_diff_kept_bytes", "Memory those copies hold.",

@@ -75,7 +75,9 @@ int secondary_command(int argc, char** argv, int first) {
     status_server = std::move(s).value();
     std::fprintf(stderr, "tandem: status page at %s\n", status_server->url().c_str());
     // LockstepSecondary::status() is thread-safe: the server's thread asks it.
-    status_server->set_source([s = secondary->get()] { return StatusSnapshot{standby_vm_section(), ft_section(s->status())}; });
+    status_server->set_source([s = secondary->get()] {
+      return StatusSnapshot{standby_vm_section(), ft_section(s->status())};
+    });
   }
   auto machine = (*secondary)->wait_for_machine();
   if (status_server) status_server->set_source(nullptr);

@@ -150,7 +150,8 @@ SnapshotInfo inspect_snapshot(const std::string& path, bool check) {
   j["config"] = config;
   json sections = json::array();
   for (const auto& e : r.sections())
-    sections.push_back({{"name", state::section_name(e.kind, e.instance)}, {"version", e.version}, {"bytes", e.length}});
+    sections.push_back(
+        {{"name", state::section_name(e.kind, e.instance)}, {"version", e.version}, {"bytes", e.length}});
   j["sections"] = sections;
   j["memory"] = memory_json(r);
   j["working_set"] = working_set_json(s);

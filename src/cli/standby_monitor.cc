@@ -76,10 +76,12 @@ void StandbyMonitor::serve() {
         send(qmp_serve(*text, session, kStandbyCommands, [&](const std::string& cmd, const json&) -> json {
           if (cmd == "query-replication") return {{"return", to_json(backup_.status())}};
           if (cmd == "query-memory-hash") {
-            if (auto h = backup_.committed_memory_hash()) return {{"return", {{"xxh3", hex64(*h)}, {"committed", true}}}};
+            if (auto h = backup_.committed_memory_hash())
+              return {{"return", {{"xxh3", hex64(*h)}, {"committed", true}}}};
             return {{"return", {{"committed", false}}}};
           }
-          if (cmd == "query-status") return {{"return", {{"status", "standby"}, {"running", false}, {"singlestep", false}}}};
+          if (cmd == "query-status")
+            return {{"return", {{"status", "standby"}, {"running", false}, {"singlestep", false}}}};
           if (cmd == "query-version") return {{"return", qmp_version()}};
           if (cmd == "query-commands") return {{"return", qmp_command_list(kStandbyCommands)}};
           backup_.request_stop();  // quit

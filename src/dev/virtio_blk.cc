@@ -61,7 +61,8 @@ Result<VirtioBlk::Options> VirtioBlk::parse_spec(std::string_view spec) {
       o.format_raw = true;
     } else if (key == "if") {
       if (value != "virtio")
-        return Error(where + ": interface '" + value + "' is not supported: tandem's drives are virtio-blk (if=virtio)");
+        return Error(where + ": interface '" + value +
+                     "' is not supported: tandem's drives are virtio-blk (if=virtio)");
     } else if (key == "serial") {
       if (value.size() > kVirtioBlkIdBytes) return Error(where + ": serial is longer than 20 bytes");
       o.serial = value;

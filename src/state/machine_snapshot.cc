@@ -190,7 +190,8 @@ Result<std::vector<SnapshotDrive>> snapshot_drives(const Snapshot& s, const std:
     d.copy_bytes = copy->id.bytes;
     if (d.path.empty()) continue;
     if (d.path[0] != '/') d.path = dir_of(snapshot_path) + d.path;
-    if (Status st = check_drive_identity(d.path, copy->id); !st.ok() && d.problem.empty()) d.problem = st.error().message();
+    if (Status st = check_drive_identity(d.path, copy->id); !st.ok() && d.problem.empty())
+      d.problem = st.error().message();
   }
   for (auto& d : drives) {
     struct stat st;

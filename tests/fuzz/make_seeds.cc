@@ -271,7 +271,8 @@ void comparator(const fs::path& out) {
 // form, a query), a request with a body, and garbage.
 void status_http(const fs::path& out) {
   fs::path d = out / "status_http";
-  put_text(d, "curl.txt", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n");
+  put_text(d, "curl.txt",
+           "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n");
   put_text(d, "pipelined.txt",
            "GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /status.json?t=1 HTTP/1.1\r\nHost: h\r\n\r\n"
            "GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"

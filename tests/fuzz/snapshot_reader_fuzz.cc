@@ -46,7 +46,8 @@ void fix_checksums(std::vector<uint8_t>& f) {
     for (uint32_t i = 0; i < h.block_count && uint64_t{i + 1} * format::kBlockEntrySize <= h.index_size; i++) {
       uint8_t* e = f.data() + h.index_offset + uint64_t{i} * format::kBlockEntrySize;
       format::BlockEntry b = format::parse_block_entry(e);
-      if (inside(b.offset, b.stored_size, f.size())) put_le64(e + 8, format::checksum(f.data() + b.offset, b.stored_size));
+      if (inside(b.offset, b.stored_size, f.size()))
+        put_le64(e + 8, format::checksum(f.data() + b.offset, b.stored_size));
     }
     (void)blocks_len;
     put_le64(f.data() + format::kOffIndexChecksum, format::checksum(f.data() + h.index_offset, h.index_size));

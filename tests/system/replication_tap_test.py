@@ -56,7 +56,8 @@ while not os.path.exists(stop):
         got = get(c, "a")
         if got != str(i): print("ERR mismatch a want", i, "got", got, flush=True)
         if i % 5 == 0:
-            n = conn(); n.request("PUT", "/kv/b", body=str(i), headers={"Content-Length": str(len(str(i))), "Connection": "close"})
+            n = conn()
+            n.request("PUT", "/kv/b", body=str(i), headers={"Content-Length": str(len(str(i))), "Connection": "close"})
             r = n.getresponse(); r.read(); n.close()
             if r.status != 204: raise RuntimeError("PUT b status %d" % r.status)
             print("ACK b", i, flush=True)

@@ -180,8 +180,8 @@ def test_replication_disk(tandem):
         backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"])
         try:
             backup.wait_for("listening on", stream="err", timeout=30)
-            p = subprocess.run([tandem] + guest_args(["--drive", f"file={image}", "--replicate", f"to=127.0.0.1:{port}"]),
-                               capture_output=True, timeout=60)
+            args = guest_args(["--drive", f"file={image}", "--replicate", f"to=127.0.0.1:{port}"])
+            p = subprocess.run([tandem] + args, capture_output=True, timeout=60)
             err = p.stderr.decode(errors="replace")
             expect(p.returncode == 1 and "--drive-dir" in err, f"no --drive-dir: exit {p.returncode}", err)
         finally:

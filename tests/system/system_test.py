@@ -704,8 +704,8 @@ def test_snapshot_icount_disk_io(tandem):
         time.sleep(rng.uniform(duration * 0.4, duration * 0.6))
         expect(p.poll() is None, "the run ended before the suspend instant")
         report, joined = suspend_then_restore(tandem, p, sock, snap, "working-set", ref=ref)
-        expect_same_output(ref.stdout.decode(errors="replace"), joined, f"suspend during disk I/O ({report}) changed the output",
-                           got_name="suspended+restored")
+        expect_same_output(ref.stdout.decode(errors="replace"), joined,
+                           f"suspend during disk I/O ({report}) changed the output", got_name="suspended+restored")
         expect(open(disk, "rb").read() == open(ref_disk, "rb").read(),
                "the disk after suspend + restore differs from the uninterrupted run's")
 
@@ -826,7 +826,8 @@ def test_snapshot_save_writable_drive(tandem):
     cmd = (f"i=0; while [ $i -lt {total} ]; do "
            "got=$(dd if=/dev/vda bs=4096 count=1 iflag=direct 2>/dev/null | head -n 1); "
            "[ x$got = xseq-$i ] || echo MISMATCH i=$i disk=$got; i=$((i+1)); "
-           f"echo seq-$i | dd of=/dev/vda bs=4096 seek=$((i*997%{DRIVE_BLOCKS - 1}+1)) conv=sync oflag=direct 2>/dev/null; "
+           f"echo seq-$i | dd of=/dev/vda bs=4096 seek=$((i*997%{DRIVE_BLOCKS - 1}+1)) "
+           "conv=sync oflag=direct 2>/dev/null; "
            "echo seq-$i | dd of=/dev/vda bs=4096 conv=sync oflag=direct 2>/dev/null; "
            "echo iter $i; done; echo loop-done")
     with tempfile.TemporaryDirectory() as tmp:

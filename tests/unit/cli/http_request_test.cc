@@ -12,7 +12,8 @@ constexpr size_t kMax = 8192;
 HttpParse parse(const std::string& in) { return parse_http_request(in, kMax); }
 
 TEST(HttpRequest, ParsesAGetWithHeaders) {
-  const std::string in = "GET /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: curl/7.88\r\nAccept: */*\r\n\r\n";
+  const std::string in =
+      "GET /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: curl/7.88\r\nAccept: */*\r\n\r\n";
   HttpParse p = parse(in);
   ASSERT_EQ(p.kind, HttpParse::kRequest) << p.error;
   EXPECT_EQ(p.request.method, "GET");

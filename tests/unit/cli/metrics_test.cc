@@ -212,9 +212,9 @@ TEST(Metrics, ReplicationFiguresAndValues) {
   none.role = "none";
   none.state = "unprotected";
   StatusSection n = replication_section(none);
-  EXPECT_EQ(format_prometheus(n.metrics),
-            "# HELP tandem_replication_state " + n.metrics[0].help +
-                "\n# TYPE tandem_replication_state gauge\ntandem_replication_state{role=\"none\",state=\"unprotected\"} 1\n");
+  EXPECT_EQ(format_prometheus(n.metrics), "# HELP tandem_replication_state " + n.metrics[0].help +
+                                              "\n# TYPE tandem_replication_state gauge\n"
+                                              "tandem_replication_state{role=\"none\",state=\"unprotected\"} 1\n");
 }
 
 TEST(StatusHistory, CountersAsRatesGaugesAsTheyAre) {

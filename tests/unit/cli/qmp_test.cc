@@ -123,7 +123,8 @@ TEST(QmpMessages, GreetingAndEventsHaveQemusShape) {
 TEST(QmpMessages, VersionIsTandemsOwn) {
   json v = qmp_version();
   EXPECT_EQ(v["package"], std::string("tandem ") + kTandemVersion);
-  std::string dotted = std::to_string(v["qemu"]["major"].get<int>()) + "." + std::to_string(v["qemu"]["minor"].get<int>());
+  std::string dotted =
+      std::to_string(v["qemu"]["major"].get<int>()) + "." + std::to_string(v["qemu"]["minor"].get<int>());
   EXPECT_EQ(std::string(kTandemVersion).rfind(dotted, 0), 0u) << dotted << " vs " << kTandemVersion;
 }
 

@@ -55,7 +55,8 @@ void post_rng_buffer(board::Machine& m, size_t slot) {
   store(t, dev::kVirtioMmioStatus, dev::kVirtioStatusAcknowledge | dev::kVirtioStatusDriver);
   store(t, dev::kVirtioMmioDriverFeaturesSel, 1);
   store(t, dev::kVirtioMmioDriverFeatures, 1);  // VERSION_1
-  store(t, dev::kVirtioMmioStatus, dev::kVirtioStatusAcknowledge | dev::kVirtioStatusDriver | dev::kVirtioStatusFeaturesOk);
+  store(t, dev::kVirtioMmioStatus,
+        dev::kVirtioStatusAcknowledge | dev::kVirtioStatusDriver | dev::kVirtioStatusFeaturesOk);
   store(t, dev::kVirtioMmioQueueSel, 0);
   store(t, dev::kVirtioMmioQueueNum, 8);
   store(t, dev::kVirtioMmioQueueDescLow, ring);
