@@ -145,7 +145,12 @@ class Hart : public IrqSink, public mem::MemoryListener {
   // The translator (jit.cc) is used only where it can run: an x86-64
   // host with its code memory mapped. Any thread while the hart is
   // stopped.
+  // Asking for the translator on a hart whose layout it cannot use
+  // (jit_layout_ok) ends the program rather than quietly interpreting.
   void set_engine(Engine e);
+  // attention_ right after stop_ (a runtime test: Hart is not
+  // standard-layout); HartJit.LayoutIsTheTranslators asserts it.
+  bool jit_layout_ok() const;
   Engine engine() const { return jit_on_ ? Engine::kJit : Engine::kInterp; }
   // Entries of a block before it is translated (tests: 1 translates every
   // block at its first entry).

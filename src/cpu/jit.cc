@@ -841,9 +841,17 @@ class Emitter : public Common {
 
 }  // namespace
 
+bool Hart::jit_layout_ok() const {
+  return reinterpret_cast<const char*>(&attention_) == reinterpret_cast<const char*>(&stop_) + 1;
+}
+
 void Hart::set_engine(Engine e) {
 #if defined(__x86_64__)
   jit_on_ = e == Engine::kJit;
+  if (jit_on_ && !jit_layout_ok()) {
+    std::fprintf(stderr, "tandem: the translator cannot run on this build: Hart::attention_ does not follow stop_\n");
+    std::abort();
+  }
 #else
   jit_on_ = false;
   (void)e;
@@ -898,7 +906,7 @@ bool Hart::jit_translate(Block* b) {
   static_assert(sizeof(JcEntry) == 16 && std::is_standard_layout_v<Block>);
   // end_checks reads stop_ and attention_ as one 16-bit word.
   static_assert(sizeof(stop_) == 1 && sizeof(attention_) == 1);
-  if (field(&attention_) != field(&stop_) + 1) return false;
+  if (!jit_layout_ok()) return false;  // set_engine refused it already
   const Layout l{field(&x_), field(&pc_), field(&tlb_r_), field(&tlb_w_), field(&instret_),
                  field(&sstc_countdown_), field(&attention_), field(&stop_), field(&mip_), field(&mip_ext_),
                  field(&sstc_stip_), field(&irq_mask_), field(&jc_), field(&tlb_x_), field(&cur_block_),

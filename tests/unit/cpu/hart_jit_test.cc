@@ -419,6 +419,15 @@ TEST(HartJit, DeviceInterruptLandsOnTheSameInstruction) {
   expect_same(interp, jit, "after the interrupt");
 }
 
+// The translator can run on this build: a change to Hart that moves
+// attention_ away from stop_ fails here, not as a quiet interpreter.
+TEST(HartJit, LayoutIsTheTranslators) {
+  Machine m;
+  EXPECT_TRUE(m.hart->jit_layout_ok());
+  m.hart->set_engine(Engine::kJit);
+  EXPECT_EQ(m.hart->engine(), Engine::kJit);
+}
+
 TEST(HartJit, HotLoopIsTranslated) {
   Machine interp, jit;
   jit.hart->set_engine(Engine::kJit);
