@@ -30,7 +30,7 @@
 
 namespace tandem::cpu {
 
-JitCode::JitCode(size_t size) : size_(size) {
+JitCode::JitCode(size_t size) : size_(size), data_(size - kEpochRoom) {
   void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
   if (std::getenv("TANDEM_PERF_MAP"))  // perf's convention for JIT code: /tmp/perf-PID.map
@@ -44,6 +44,7 @@ JitCode::~JitCode() {
 
 void JitCode::clear() {
   used_ = 0;
+  data_ = size_ - kEpochRoom;
   runtime_ = Runtime{};
   links_.clear();
   links_count_ = 0;
@@ -65,7 +66,15 @@ void JitCode::link(uint8_t* rel32, const uint8_t* target) {
   set_rel32(rel32, target);
 }
 
+uint8_t* JitCode::take_data(size_t bytes) {
+  if (!base_) return nullptr;
+  if (free_bytes() < bytes) return nullptr;
+  data_ -= bytes;
+  return base_ + data_;
+}
+
 void JitCode::unlink_into(const uint8_t* target) {
+  if (base_) epoch_ref()++;
   auto it = links_.find(target);
   if (it == links_.end()) return;
   for (const auto& [rel32, stub] : it->second) set_rel32(rel32, stub);
@@ -75,6 +84,7 @@ void JitCode::unlink_into(const uint8_t* target) {
 }
 
 void JitCode::unlink_all() {
+  if (base_) epoch_ref()++;
   for (const auto& [target, sites] : links_)
     for (const auto& [rel32, stub] : sites) set_rel32(rel32, stub);
   links_undone_ += links_count_;
@@ -150,6 +160,13 @@ class Common : public Xbyak::CodeGenerator {
   Common(void* at, size_t room, const Layout& l) : CodeGenerator(room, at), l_(l) {}
   // Hart::JitExit, which is private to the hart.
   static constexpr uint64_t kExitEnd = 0, kExitTrap = 1, kExitSmc = 2;
+  // A jalr's target cache (Emitter::jalr): the epoch it was filled at,
+  // then kIcEntries of {target - the block's pc, the target's link entry},
+  // indexed by a hash of the former (ic_index); an odd key matches no
+  // target.
+  static constexpr unsigned kIcBits = 5, kIcEntries = 1u << kIcBits;
+  static constexpr uint64_t kIcNoKey = 1;
+  static constexpr size_t kIcBytes = 16 + 16 * kIcEntries;
 
  protected:
   void sync_counters() {
@@ -278,6 +295,12 @@ class RuntimeEmitter : public Common {
     sub(r14, rsi);
     add(r15d, 1);
     jmp(rt.end, T_NEAR);
+
+    rt.ic_reset = getCurr();
+    mov(qword[rcx], rax);
+    mov(r8d, static_cast<uint32_t>(kIcNoKey));
+    for (unsigned k = 0; k < kIcEntries; ++k) mov(qword[rcx + 16 + 16 * k], r8);
+    ret();
     return rt;
   }
 
@@ -329,10 +352,13 @@ class RuntimeEmitter : public Common {
 // run seldom.
 class Emitter : public Common {
  public:
+  // `ics`: a jalr cache (kIcBytes, epoch already stale) for each jalr
+  // of the block, in order; `epoch`: JitCode::epoch().
   Emitter(void* at, size_t room, const Layout& l, const JitCode::Runtime& rt,
           bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*), int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t),
-          int (*amo)(Hart*, const Insn*))
-      : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow), amo_(amo) {
+          int (*amo)(Hart*, const Insn*), std::vector<uint8_t*> ics, const uint64_t* epoch)
+      : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow), amo_(amo), ics_(std::move(ics)),
+        epoch_(epoch) {
     for (unsigned r = 0; r <= kSinkReg; ++r) {
       mem64_.push_back(qword[rbp + 8 * r]);
       mem32_.push_back(dword[rbp + 8 * r]);
@@ -369,6 +395,7 @@ class Emitter : public Common {
       lea(rdx, ptr[rip + s.after]);
       jmp(rt_.link, T_NEAR);
     }
+    for (IcMiss& m : ic_misses_) jalr_miss(m);
     for (SlowPath& sp : slow_) slow_path(sp);
   }
   size_t link_offset() const { return link_offset_; }
@@ -387,6 +414,11 @@ class Emitter : public Common {
   // follows its rel32.
   struct Site {
     Xbyak::Label stub, after;
+  };
+  // A jalr whose target cache missed jumps to `miss`.
+  struct IcMiss {
+    const uint8_t* ic;
+    Xbyak::Label miss;
   };
 
   static bool atomic(Op op) { return op == Op::LR || op == Op::SC || op == Op::AMO; }
@@ -489,6 +521,77 @@ class Emitter : public Common {
     L(no);
   }
 
+  // A jalr's end (rax = the target, in pc_ already). Its cache holds
+  // targets in the block's own page, each recorded when no slow path
+  // had run (the block's host page was the fetch TLB's then and is
+  // whenever that holds again: end_at's reasoning), with the link entry
+  // the runtime's lookup found for it. A hit with no slow path run is
+  // then the block CHAIN would find, as long as that translation lives:
+  // its death raises JitCode's epoch, which empties every cache at its
+  // next fill and fails every hit until then. Keyed by the offset from
+  // the block's pc, not the target: one block may run at several
+  // virtual addresses (aliases), never at another page offset.
+  void jalr() {
+    IcMiss& m = ic_misses_.emplace_back(IcMiss{ics_.at(ic_next_++), {}});
+    mov(rdx, rax);
+    sub(rdx, r12);
+    ic_index();
+    lea(rdi, ptr[rip + static_cast<const void*>(m.ic)]);
+    cmp(rdx, qword[rdi + rsi + 16]);
+    jne(m.miss, T_NEAR);
+    mov(rcx, qword[rip + static_cast<const void*>(epoch_)]);
+    cmp(rcx, qword[rdi]);
+    jne(m.miss, T_NEAR);
+    if (has_memory_) {
+      cmp(byte[rsp + 8], 0);
+      jne(m.miss, T_NEAR);
+    }
+    lea(rcx, ptr[r14 + count_]);
+    call(rt_.checks);  // leaves rdi and rsi alone
+    jmp(qword[rdi + rsi + 24]);
+  }
+
+  // rsi = the offset of key rdx's entry: a multiplicative hash (the
+  // targets of a switch's jalr are often evenly spaced, which bits of
+  // the key alone would put on a few entries).
+  void ic_index() {
+    imul(esi, edx, static_cast<int>(0x9E3779B1u));
+    shr(esi, 32 - kIcBits);
+    shl(esi, 4);
+  }
+
+  // The runtime's lookup, then, when the target is in the block's page
+  // and no slow path ran, the cache entry (rdx = the key: the lookup
+  // leaves rdx alone) is filled with what it found.
+  void jalr_miss(IcMiss& m) {
+    Xbyak::Label lookup, keep_epoch;
+    L(m.miss);
+    if (has_memory_) {
+      cmp(byte[rsp + 8], 0);
+      jne(lookup, T_NEAR);
+    }
+    mov(rcx, rax);
+    xor_(rcx, r12);
+    shr(rcx, 12);
+    jnz(lookup, T_NEAR);
+    lea(rcx, ptr[r14 + count_]);
+    call(rt_.lookup);
+    ic_index();
+    lea(rcx, ptr[rip + static_cast<const void*>(m.ic)]);
+    mov(rax, qword[rip + static_cast<const void*>(epoch_)]);
+    cmp(rax, qword[rcx]);
+    je(keep_epoch, T_NEAR);
+    call(rt_.ic_reset);
+    L(keep_epoch);
+    mov(qword[rcx + rsi + 16], rdx);
+    mov(qword[rcx + rsi + 24], rdi);
+    jmp(rdi);
+    L(lookup);
+    lea(rcx, ptr[r14 + count_]);
+    call(rt_.lookup);
+    jmp(rdi);
+  }
+
   void set_rd_rax(const Insn& in) { set_rd(in, rax); }
   void set_rd_eax_sext(const Insn& in) {
     movsxd(rax, eax);
@@ -520,9 +623,7 @@ class Emitter : public Common {
         lea(rcx, ptr[r12 + imm32(next)]);
         set_rd(in, rcx);
         mov(qword[rbx + l_.pc], rax);
-        lea(rcx, ptr[r14 + count_]);
-        call(rt_.lookup);
-        jmp(rdi);
+        jalr();
         return;
       case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
         Xbyak::Label taken;
@@ -837,6 +938,10 @@ class Emitter : public Common {
   bool has_memory_ = false;  // the block has loads or stores, so maybe slow paths
   std::deque<SlowPath> slow_;  // out-of-line paths, emitted after the block (stable addresses: labels)
   std::deque<Site> sites_;
+  std::vector<uint8_t*> ics_;
+  size_t ic_next_ = 0;
+  std::deque<IcMiss> ic_misses_;
+  const uint64_t* epoch_;
 };
 
 }  // namespace
@@ -923,8 +1028,18 @@ bool Hart::jit_translate(Block* b) {
           std::fflush(map);
         }
       }
+      // The jalr caches first, so that the code's room ends before them.
+      std::vector<uint8_t*> ics;
+      for (size_t k = 0; k < n; ++k) {
+        if (b->insns[k].op != Op::JALR) continue;
+        uint8_t* ic = jit_code_->take_data(Common::kIcBytes);
+        if (!ic) throw Xbyak::Error(Xbyak::ERR_CODE_IS_TOO_BIG);
+        const uint64_t stale = *jit_code_->epoch() - 1;  // and every key is refused until the first fill
+        std::memcpy(ic, &stale, sizeof stale);
+        ics.push_back(ic);
+      }
       Emitter e(jit_code_->free_space(), jit_code_->free_bytes(), l, jit_code_->runtime(), &jit_load_slow,
-                &jit_store_slow, &jit_amo);
+                &jit_store_slow, &jit_amo, std::move(ics), jit_code_->epoch());
       e.block(b->insns, n, b->count, b->host, static_cast<unsigned>(b->gpa & 0xfff), b);
       if (e.link_offset() != kLinkOffset) return false;  // cannot be: both instructions have rel32s
       b->jit = reinterpret_cast<JitFn>(const_cast<uint8_t*>(e.getCode()));

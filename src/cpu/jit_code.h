@@ -3,7 +3,8 @@
 // every Block::jit pointer into it was cleared. It starts with the
 // routines every translation shares (Runtime) and records the direct
 // jumps patched between translations, so that they can be undone when
-// their target dies.
+// their target dies. Data the translations write (the jalr target
+// caches) fills it from the end, away from the code they run.
 #pragma once
 
 #include <cstddef>
@@ -36,13 +37,20 @@ class JitCode {
     const uint8_t* checks = nullptr;    // called: CHAIN's checks, then retire the block
     const uint8_t* lookup = nullptr;    // called: checks, fetch TLB, jump cache; rdi = the next code
     const uint8_t* link = nullptr;      // an unlinked direct jump's stub goes here
+    const uint8_t* ic_reset = nullptr;  // called: rcx = a jalr cache, rax = the epoch; empties it
   };
   const Runtime& runtime() const { return runtime_; }
   void set_runtime(const Runtime& r) { runtime_ = r; }
 
   bool ok() const { return base_ != nullptr; }
   uint8_t* free_space() const { return base_ + used_; }
-  size_t free_bytes() const { return size_ - used_; }
+  size_t free_bytes() const { return data_ - used_; }
+  // `bytes` (a multiple of 16) of data at the end of the free space, or
+  // null when full.
+  uint8_t* take_data(size_t bytes);
+  // Raised whenever a translation may have died (unlink_into, unlink_all):
+  // a jalr cache filled at another epoch is empty (jit.cc).
+  const uint64_t* epoch() const { return reinterpret_cast<const uint64_t*>(base_ + size_ - kEpochRoom); }
   void commit(size_t bytes) { used_ += bytes; }
   void clear();
   size_t used() const { return used_; }
@@ -62,9 +70,12 @@ class JitCode {
   uint64_t links_undone() const { return links_undone_; }
 
  private:
+  static constexpr size_t kEpochRoom = 64;  // a cache line of its own at the end
+  uint64_t& epoch_ref() { return *reinterpret_cast<uint64_t*>(base_ + size_ - kEpochRoom); }
   const size_t size_;
   uint8_t* base_ = nullptr;
   size_t used_ = 0;
+  size_t data_;  // where the data starts
   FILE* perf_map_ = nullptr;
   Runtime runtime_;
   // target -> (rel32, stub) of the jumps into it

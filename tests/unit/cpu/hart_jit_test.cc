@@ -82,7 +82,7 @@ class Generator {
   uint32_t patch_insn() { return enc::i(imm12(), 10 + pick(6), 0, 10 + pick(6), 0x13); }
 
   void one(Asm& a, uint64_t body) {
-    switch (pick(29)) {
+    switch (pick(30)) {
       case 0: case 1: case 2: {  // R-type: RV64I and M, 64- and 32-bit
         static const std::pair<uint32_t, unsigned> ops[] = {
             {0, 0}, {0x20, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0x20, 5}, {0, 6}, {0, 7},
@@ -192,6 +192,22 @@ class Generator {
             pick(2) ? a.load(pick(7), r, kData, imm12()) : a.store(pick(4), r, kData, imm12());
             return;
         }
+      }
+      case 28: {  // jalr to one of two targets in its page (its target cache), sometimes patching the first
+        a.auipc(kScratch, 0);
+        const uint64_t first = a.here() + 12;
+        a.opi(7, kPatch, rs(), 4);  // andi: 0 or 4
+        a.add(kScratch, kScratch, kPatch);
+        a.jalr(rd(), kScratch, 16);
+        a.w32(patch_insn());
+        a.w32(patch_insn());
+        if (pick(2)) {  // kills the first target's translation, which the cache must then forget
+          a.li(kPatch, static_cast<int32_t>(patch_insn()));
+          a.auipc(kScratch, 0);
+          a.addi(kScratch, kScratch, -static_cast<int32_t>(a.here() - 4 - first));
+          smc_store(a);
+        }
+        return;
       }
       default:
         a.nop();
