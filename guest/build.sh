@@ -282,6 +282,7 @@ step "initramfs: busybox $BUSYBOX_VERSION + workloads" make_initramfs
 # Hard links keep one copy of the kernel on disk; both entries are immutable.
 ln "$KERNEL_OUT/Image" "$WORK/guest-out/Image" 2>/dev/null || cp "$KERNEL_OUT/Image" "$WORK/guest-out/Image"
 cp "$KERNEL_OUT/config" "$WORK/guest-out/kernel.config"
+cp "$KERNEL_OUT/System.map" "$WORK/guest-out/System.map"
 {
   echo "guest=$GUEST_KEY kernel=$KERNEL_KEY busybox=$BUSYBOX_KEY"
   echo "linux-source-6.1=$LINUX_SOURCE_VERSION"

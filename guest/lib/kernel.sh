@@ -54,5 +54,7 @@ build_kernel() {  # build_kernel WORKDIR OUTDIR
     make -C "$src" "${KERNEL_MAKE_VARS[@]}" -j"$JOBS" Image
   cp "$src/arch/riscv/boot/Image" "$out/Image"
   cp "$src/.config" "$out/config"
+  # The kernel has no kallsyms: `tandem run --guest-profile` reports name PCs from this.
+  cp "$src/System.map" "$out/System.map"
   log "kernel: Image $(stat -c %s "$out/Image") bytes ($(cat "$src/include/config/kernel.release"))"
 }

@@ -11,10 +11,12 @@ void await_change(std::atomic<uint32_t>& state, uint32_t from) {
 }
 }  // namespace
 
-HartThreads::HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice) : slice_(slice) {
+HartThreads::HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice, GuestProfile* profile)
+    : slice_(slice), profile_(profile) {
   for (size_t i = 1; i < harts.size(); i++) {
     auto w = std::make_unique<Worker>();
     w->hart = harts[i];
+    w->index = i;
     Worker* raw = w.get();
     w->thread = Thread([this, raw] { body(*raw); });
     workers_.push_back(std::move(w));
@@ -57,7 +59,9 @@ void HartThreads::run_until_held(Worker& w) {
     } else if (ran && w.held.load(std::memory_order_seq_cst)) {
       return;
     }
-    const bool wfi = h.run(slice_ - h.instret() % slice_) == cpu::StopReason::kWfi;
+    const uint64_t before = h.instret();
+    const bool wfi = h.run(slice_ - before % slice_) == cpu::StopReason::kWfi;
+    profile_->sample(w.index, h.pc(), h.priv(), h.reg(1), h.instret() - before);
     ran = true;
     w.in_wfi.store(wfi, std::memory_order_seq_cst);
     bump();

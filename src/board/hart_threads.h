@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/thread.h"
+#include "board/guest_profile.h"
 #include "cpu/hart.h"
 
 namespace tandem::board {
@@ -22,7 +23,8 @@ class HartThreads {
  public:
   // Threads for harts[1..]; harts[0] stays the caller's. A hart's runs
   // end at multiples of `slice` of its instret.
-  HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice);
+  // `profile` gets each slice's end (GuestProfile::sample).
+  HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice, GuestProfile* profile);
   ~HartThreads();  // ends and joins the threads (every hart parked)
   HartThreads(const HartThreads&) = delete;
   HartThreads& operator=(const HartThreads&) = delete;
@@ -45,6 +47,7 @@ class HartThreads {
   enum State : uint32_t { kParked, kGo, kQuit };
   struct Worker {
     cpu::Hart* hart = nullptr;
+    size_t index = 0;
     std::atomic<uint32_t> state{kParked};
     std::atomic<bool> held{false};
     std::atomic<bool> in_wfi{false};
@@ -54,6 +57,7 @@ class HartThreads {
   void run_until_held(Worker& w);
   std::vector<std::unique_ptr<Worker>> workers_;  // index i - 1 for hart i
   const uint64_t slice_;
+  GuestProfile* const profile_;
   std::atomic<uint32_t> events_{0};
 };
 

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <unordered_set>
 
 #include "board/elf_loader.h"
@@ -644,8 +646,15 @@ void Machine::idle() {
 
 Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
+  profile_ = std::make_unique<GuestProfile>(harts_.size());  // off until started
+  if (!config_.guest_profile.empty()) {
+    // Fail now rather than after a long run.
+    if (!std::ofstream(config_.guest_profile, std::ios::app))
+      return Error("--guest-profile: cannot write " + config_.guest_profile);
+    profile_->start();
+  }
   if (smp_sync_) {
-    hart_threads_ = std::make_unique<HartThreads>(hart_pointers(harts_), kSliceInstructions);
+    hart_threads_ = std::make_unique<HartThreads>(hart_pointers(harts_), kSliceInstructions, profile_.get());
     for (auto& h : harts_) h->set_irq_event(&hart_threads_->events());
   }
   auto start = std::chrono::steady_clock::now();
@@ -678,6 +687,14 @@ Result<int> Machine::run() {
   hart_threads_.reset();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (config_.stats) print_stats(seconds);
+  if (!config_.guest_profile.empty()) {
+    Status st = write_guest_profile(config_.guest_profile);
+    if (!st.ok()) {
+      std::fprintf(stderr, "tandem: %s\n", st.error().message().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "tandem: guest profile written to %s\n", config_.guest_profile.c_str());
+  }
   return exit_code_.load();
 }
 
@@ -693,7 +710,9 @@ void Machine::run_round() {
   for (size_t i = 0; i < n; i++) {
     if (!hart_runs(i)) continue;
     cpu::Hart& h = *harts_[i];
-    if (h.run(quantum - h.instret() % quantum) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
+    const uint64_t before = h.instret();
+    if (h.run(quantum - before % quantum) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
+    profile_->sample(i, h.pc(), h.priv(), h.reg(1), h.instret() - before);
     if (n > 1) h.drop_reservation();
   }
 }
@@ -731,7 +750,9 @@ void Machine::run_threads() {
     const uint32_t seen = events.load(std::memory_order_seq_cst);
     if ((waiting_ & 1) && h0.wfi_should_wake()) waiting_ &= ~uint32_t{1};
     if (!(waiting_ & 1)) {
-      if (h0.run(kSliceInstructions - h0.instret() % kSliceInstructions) == cpu::StopReason::kWfi) waiting_ |= 1;
+      const uint64_t before = h0.instret();
+      if (h0.run(kSliceInstructions - before % kSliceInstructions) == cpu::StopReason::kWfi) waiting_ |= 1;
+      profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), h0.instret() - before);
     } else if (all_others_wait()) {
       holds_.idle++;
       break;
@@ -771,6 +792,24 @@ bool Machine::world_needed() {
   std::lock_guard lock(smp_sync_->io_mutex());
   dispatch_network(set);
   return false;
+}
+
+Status Machine::write_guest_profile(const std::string& path) const {
+  namespace fs = std::filesystem;
+  if (!profile_) return Error("guest profile: the machine is not running");
+  std::string map = config_.guest_symbols;
+  if (map.empty() && !config_.kernel.empty()) {
+    fs::path beside = fs::path(config_.kernel).parent_path() / "System.map";
+    std::error_code ec;
+    if (fs::is_regular_file(beside, ec)) map = beside.string();
+  }
+  std::optional<SymbolMap> symbols;
+  if (!map.empty()) {
+    auto s = SymbolMap::load(map);
+    if (s.ok()) symbols = std::move(s).value();
+    else std::fprintf(stderr, "tandem: guest profile: %s; PCs are not named\n", s.error().message().c_str());
+  }
+  return profile_->write(path, symbols ? &*symbols : nullptr, map);
 }
 
 void Machine::print_stats(double seconds) const {

@@ -147,6 +147,13 @@ class Machine {
   // look only at its owner's state, never at the guest's.
   int add_slice_hook(std::function<void()> hook, std::function<bool()> due = {});
   void remove_slice_hook(int id);
+  // The guest profile (--guest-profile, monitor guest-profile): sampled
+  // once started; start() and writes only with every hart stopped (a
+  // slice hook, a monitor command). Exists while run() runs.
+  GuestProfile* guest_profile() { return profile_.get(); }
+  // To `path`, kernel PCs named from --guest-symbols, else the System.map
+  // beside the kernel (the default guest keeps one), else not named.
+  Status write_guest_profile(const std::string& path) const;
   // Host fds served by the run loop's poll (the monitor socket, ...).
   // `can_wake_guest` false: the fd can only end the VM (a signalfd), so
   // under --icount it does not keep a hopeless WFI waiting.
@@ -311,6 +318,7 @@ class Machine {
   // the threads (made when run() starts, gone when it returns).
   std::unique_ptr<cpu::SmpSync> smp_sync_;
   std::unique_ptr<HartThreads> hart_threads_;
+  std::unique_ptr<GuestProfile> profile_;  // --guest-profile
   // Why run_threads() held the harts (--stats): a slice hook due, host
   // input for the vCPU thread, every hart waiting.
   struct Holds {

@@ -33,6 +33,11 @@ struct MachineConfig {
   // the environment's TANDEM_ENGINE, else jit. Not part of a snapshot.
   std::string engine;
   bool stats = false;
+  // --guest-profile FILE: where the harts spend their instructions, written
+  // at exit; symbols from guest_symbols, else System.map beside the kernel.
+  // Not part of a snapshot.
+  std::string guest_profile;
+  std::string guest_symbols;
   std::string monitor;  // "unix:PATH" or empty
   std::string replicate;  // run --replicate's spec; not part of a snapshot
   std::string arbiter;    // run --arbiter's spec; not part of a snapshot

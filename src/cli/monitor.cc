@@ -57,6 +57,7 @@ const std::vector<QmpCommand>& monitor_commands() {
       {"ft", {"peer", "heartbeat", "unmatched", "period"}},
       {"query-ft", {}},
       {"query-memory-hash", {}},
+      {"guest-profile", {"file", "start"}},
   };
   return table;
 }
@@ -171,6 +172,33 @@ std::optional<std::string> Monitor::answer_next(QmpSession& session) {
                             [this](const std::string& cmd, const json& args) { return handle(cmd, args); }));
 }
 
+// {"file": PATH} writes the profile so far, {"start": true} starts a
+// fresh one; both: writes, then starts again. Commands run with every
+// hart stopped, as GuestProfile needs.
+json Monitor::guest_profile(const json& args) {
+  board::GuestProfile* p = m_->guest_profile();
+  const bool has_file = args.contains("file");
+  if (has_file && (!args["file"].is_string() || args["file"].get<std::string>().empty()))
+    return qmp_error("GenericError", "guest-profile: 'file' must be a path");
+  if (args.contains("start") && !args["start"].is_boolean())
+    return qmp_error("GenericError", "guest-profile: 'start' must be true or false");
+  const bool start = args.value("start", false);
+  if (!has_file && !start)
+    return qmp_error("GenericError", "guest-profile needs {\"file\": PATH} or {\"start\": true}");
+  if (!p) return qmp_error("GenericError", "guest-profile: the machine is not running");
+  json r = {{"instructions", p->instructions()}};
+  if (has_file) {
+    if (!p->on())
+      return qmp_error("GenericError",
+                       "guest-profile: no profile is being taken: start one with {\"start\": true} or --guest-profile");
+    if (Status st = m_->write_guest_profile(args["file"]); !st.ok())
+      return qmp_error("GenericError", st.error().message());
+    r["file"] = args["file"];
+  }
+  if (start) p->start();
+  return {{"return", r}};
+}
+
 json Monitor::handle(const std::string& cmd, const json& args) {
   board::Machine& m = *m_;
   const json ok = {{"return", json::object()}};
@@ -216,6 +244,7 @@ json Monitor::handle(const std::string& cmd, const json& args) {
     broadcast(qmp_event("POWERDOWN"));
     return ok;
   }
+  if (cmd == "guest-profile") return guest_profile(args);
   if (cmd == "query-snapshot") {
     if (!save_) return {{"return", {{"status", "none"}}}};
     return {{"return", progress_json()}};

@@ -87,6 +87,7 @@ class Monitor {
   void read_client(int fd);
   void close_client(int fd);
   nlohmann::json handle(const std::string& cmd, const nlohmann::json& args);
+  nlohmann::json guest_profile(const nlohmann::json& args);
   void send(int fd, const nlohmann::json& msg);
   void send_line(int fd, const std::string& line);
   void broadcast(const nlohmann::json& event);

@@ -55,6 +55,10 @@ const char kRunUsage[] =
     "                          default: $TANDEM_ENGINE, else jit\n"
     "  --stats                 print instructions, seconds, MIPS and block and translator\n"
     "                          counters (one JSON line) to stderr at exit\n"
+    "  --guest-profile FILE    write where the guest spent its instructions to FILE at exit:\n"
+    "                          by function and by PC, per hart (a sample every slice)\n"
+    "  --guest-symbols FILE    kernel symbols for it (a System.map); default: the\n"
+    "                          System.map beside the kernel, if there is one\n"
     "  --monitor unix:PATH[,server][,nowait]   QMP monitor socket (QEMU's server,\n"
     "                          nowait and wait=off are accepted; tandem never waits)\n"
     "  --qmp unix:PATH[,...]   the same as --monitor\n"
@@ -232,11 +236,21 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
       c.engine = *v;
     } else if (f == "--stats") {
       c.stats = true;
+    } else if (f == "--guest-profile") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      c.guest_profile = *v;
+    } else if (f == "--guest-symbols") {
+      auto v = need();
+      if (!v.ok()) return v.error();
+      c.guest_symbols = *v;
     } else {
       return Error("unknown option '" + f + "' for 'tandem run' (see 'tandem run --help')");
     }
   }
   if (snapshot) set_drive_snapshot(c, true);
+  if (!c.guest_symbols.empty() && c.guest_profile.empty())
+    return Error("option --guest-symbols names the symbols of --guest-profile, which is not given");
   if (!c.ft.empty() && !c.replicate.empty())
     return Error("--ft and --replicate cannot be used together: a VM has either a secondary or a backup");
   if (!c.arbiter.empty() && c.replicate.empty() && c.ft.empty() &&

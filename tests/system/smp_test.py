@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from system_test import (BOOT_TIMEOUT, SKIP, Failure, expect, expect_same_output, guest_dir, instructions_run,  # noqa: E402
-                         main, run_cmd_args, suspend_then_restore, wait_for_socket)
+                         main, monitor_client, run_cmd_args, suspend_then_restore, wait_for_socket)
 
 # nproc, then the stress; both harts' worth of threads by default.
 STRESS = "echo nproc=$(nproc); smpstress --iters 20000 --messages 4000"
@@ -157,6 +157,85 @@ def test_smp_icount_deterministic(tandem):
                            f"run 1 ({engines[0]})", f"run {k + 1} ({engines[k]})")
         expect(n[0] == n[k], f"--icount -smp 2 runs retired {n[0]} ({engines[0]}) and {n[k]} ({engines[k]}) "
                              "instructions")
+
+
+def profile_rows(text, section):
+    """{(mode, name): [all %, hart0 %, ...]} of a --guest-profile section."""
+    rows, on = {}, False
+    for line in text.splitlines():
+        if line.startswith("#    all"):
+            continue
+        if line.startswith("# "):
+            on = line.startswith("# " + section)
+            continue
+        f = line.split()
+        if on and len(f) >= 4 and f[0].endswith("%"):
+            shares = [float(x.rstrip("%")) for x in f if x.endswith("%")]
+            rows[(f[len(shares)], " ".join(f[len(shares) + 1:]))] = shares
+    return rows
+
+
+def test_smp_guest_profile(tandem):
+    """--guest-profile on 2 harts under --icount accounts for every
+    instruction the run retired (--stats), names the kernel's functions
+    from the guest's System.map (the boot's initramfs inflate is among
+    them; almost no kernel PC is unknown), and shows both harts running
+    smpstress --compute in user mode. The monitor's guest-profile starts
+    and writes one while the guest runs; bad requests get errors."""
+    d = compute_guest()
+    if not os.path.exists(os.path.join(d, "System.map")):
+        print(f"skipped: the guest in {d} predates System.map; rebuild it with guest/build.sh")
+        sys.exit(SKIP)
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = os.path.join(tmp, "profile.txt")
+        r = subprocess.run([tandem] + run_cmd_args("smpstress --compute 3000 --threads 2",
+                                                   ["-smp", "2", "--icount", "--stats", "--guest-profile", prof]),
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=BOOT_TIMEOUT)
+        err = r.stderr.decode(errors="replace")
+        expect(r.returncode == 0 and "guest profile written to" in err, f"exit {r.returncode}", err[-1500:])
+        text = open(prof).read()
+        m = re.search(r"^# tandem guest profile: 2 harts, ([\d,]+) instructions", text, re.M)
+        expect(m is not None, "no header in the profile", text[:500])
+        expect(int(m.group(1).replace(",", "")) == instructions_run(r.stderr),
+               f"the profile counts {m.group(1)} instructions, --stats {instructions_run(r.stderr)}", text[:500])
+        expect("System.map" in text.splitlines()[1], "the kernel's symbols were not used", text[:500])
+        fns = profile_rows(text, "By function")
+        user = fns.get(("U", "[user]"))
+        expect(user is not None and user[1] > 20 and user[2] > 20,
+               f"smpstress --compute is not user time on both harts: {user}", text[:3000])
+        unknown = fns.get(("S", "[unknown]"), [0.0])[0]
+        expect(unknown < 1, f"{unknown}% of the instructions are at kernel PCs System.map does not name", text[:3000])
+        inflate = sum(v[0] for (mode, name), v in fns.items() if mode == "S" and "inflate" in name)
+        expect(inflate > 1, f"no kernel inflate function in the profile ({inflate}%)", text[:3000])
+
+        sock = os.path.join(tmp, "m.sock")
+        prof2 = os.path.join(tmp, "monitor.txt")
+        cmd = "smpstress --compute 20000 --threads 2"
+        p = subprocess.Popen([tandem] + run_cmd_args(cmd, ["-smp", "2", "--monitor", f"unix:{sock}"]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            wait_for_socket(sock, p)
+            c, ask = monitor_client(sock)
+            for bad, why in (({}, "needs"), ({"file": prof2}, "no profile is being taken"), ({"start": 1}, "start")):
+                got = ask({"execute": "guest-profile", "arguments": bad})
+                expect("error" in got and why in got["error"]["desc"], f"guest-profile {bad}: {got}")
+            expect("return" in ask({"execute": "guest-profile", "arguments": {"start": True}}), "start failed")
+            time.sleep(2)
+            got = ask({"execute": "guest-profile", "arguments": {"file": prof2}})
+            expect(got.get("return", {}).get("file") == prof2 and got["return"]["instructions"] > 0,
+                   f"guest-profile file: {got}")
+            c.close()
+        finally:
+            p.kill()
+            p.wait()
+        expect(re.search(r"^# hart 1: [1-9][\d,]* instructions", open(prof2).read(), re.M) is not None,
+               "the monitor's profile has no instructions of hart 1", open(prof2).read()[:800])
+        for bad, why in ((["--guest-symbols", prof], "--guest-profile"),
+                         (["--guest-profile", os.path.join(tmp, "absent", "p.txt")], "cannot write")):
+            r = subprocess.run([tandem] + run_cmd_args("true", bad), capture_output=True,
+                               stdin=subprocess.DEVNULL, timeout=60)
+            e = r.stderr.decode(errors="replace")
+            expect(r.returncode != 0 and why in e, f"{bad}: exit {r.returncode}, no error naming '{why}'", e[-800:])
 
 
 def test_smp_snapshot_roundtrip(tandem):

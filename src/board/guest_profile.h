@@ -1,0 +1,74 @@
+// Where the guest spends its instructions (`tandem run --guest-profile`):
+// each hart's PC and privilege mode at the end of every slice, weighted by
+// the instructions the slice ran. Slices end at fixed instruction counts,
+// so this samples every 65,536 instructions, like a profiler on
+// instructions retired. Written at the run's end, with kernel symbols from
+// a System.map when there is one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tandem::board {
+
+// A System.map: "ADDRESS TYPE NAME" lines, text and weak symbols kept.
+class SymbolMap {
+ public:
+  static Result<SymbolMap> load(const std::string& path);
+  // "name+0xOFF", or empty when pc is before the first symbol or past
+  // the kernel's end (_end).
+  std::string name(uint64_t pc, bool with_offset) const;
+  size_t size() const { return syms_.size(); }
+
+ private:
+  struct Sym {
+    uint64_t addr;
+    std::string name;
+  };
+  std::vector<Sym> syms_;  // sorted by address
+  uint64_t end_ = 0;
+};
+
+class GuestProfile {
+ public:
+  explicit GuestProfile(size_t harts) : harts_(harts), callers_(harts) {}
+  // From hart i's own thread only (each hart has its own tables). `ra`,
+  // the return address register, names the caller of a kernel leaf
+  // function (a spinlock, say).
+  void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t instructions) {
+    if (!on_ || !instructions) return;
+    harts_[hart][pc][priv & 3] += instructions;
+    if (priv == 1) callers_[hart][{pc, ra}] += instructions;
+  }
+  // Starts sampling afresh. Only with every hart stopped.
+  void start();
+  bool on() const { return on_; }
+  uint64_t instructions() const;
+  // The report: instructions by function and mode, the hottest PCs, each
+  // with its share per hart, and the callers of the hottest kernel
+  // functions. `symbols` may be empty (no names).
+  std::string report(const SymbolMap* symbols, const std::string& symbols_name) const;
+  Status write(const std::string& path, const SymbolMap* symbols, const std::string& symbols_name) const;
+
+ private:
+  void callers(std::ostringstream& out, const SymbolMap& symbols, uint64_t total) const;
+  // Per hart: PC -> instructions by privilege mode (cpu::Priv).
+  std::vector<std::unordered_map<uint64_t, std::array<uint64_t, 4>>> harts_;
+  struct PairHash {
+    size_t operator()(const std::pair<uint64_t, uint64_t>& p) const {
+      return p.first * 0x9e3779b97f4a7c15ull ^ p.second;
+    }
+  };
+  // Per hart, S-mode samples: (PC, ra) -> instructions.
+  std::vector<std::unordered_map<std::pair<uint64_t, uint64_t>, uint64_t, PairHash>> callers_;
+  bool on_ = false;
+};
+
+}  // namespace tandem::board
