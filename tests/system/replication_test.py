@@ -61,14 +61,23 @@ class Proc:
         self.pump()
 
 
-def start_pair(tandem, epoch_ms=20, monitors=None):
+# Heartbeats of tests that are not about failover timing: a side is
+# given up after 3 missed ones, 0.9 s rather than the default 0.3 s.
+CALM_HEARTBEAT_MS = 300
+
+
+def start_pair(tandem, epoch_ms=20, monitors=None, heartbeat_ms=None):
     """A backup and a primary protected by it; with `monitors` (a pair of
-    socket paths) each gets a monitor."""
+    socket paths) each gets a monitor; `heartbeat_ms` for both sides
+    (default: tandem's)."""
     port = free_port()
     extra_b = ["--monitor", "unix:" + monitors[1]] if monitors else []
     extra_p = ["--monitor", "unix:" + monitors[0]] if monitors else []
+    hb = f",heartbeat={heartbeat_ms}" if heartbeat_ms else ""
+    if heartbeat_ms:
+        extra_b += ["--heartbeat", str(heartbeat_ms)]
     # Before any process starts: without a guest the test skips (exits).
-    primary_args = [tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}"] + extra_p)
+    primary_args = [tandem] + guest_args(["--replicate", f"to=127.0.0.1:{port},epoch={epoch_ms}{hb}"] + extra_p)
     backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}"] + extra_b)
     try:
         backup.wait_for("listening on", stream="err", timeout=30)
@@ -251,7 +260,7 @@ def test_replication_backup_disk_full(tandem):
 def test_replication_poweroff(tandem):
     """A primary whose guest powers off ends replication on purpose: the
     backup exits 0 and does not take over."""
-    backup, primary = start_pair(tandem)
+    backup, primary = start_pair(tandem, heartbeat_ms=CALM_HEARTBEAT_MS)
     try:
         primary.wait_for("tandem-guest: ready", others=[backup])
         primary.type("poweroff -f")
@@ -322,9 +331,12 @@ def protected_icount_run(tandem, tmp, spec):
     console output."""
     port = free_port()
     psock, bsock = os.path.join(tmp, "p.sock"), os.path.join(tmp, "b.sock")
+    # Not a test of failover: heartbeats slow enough that a starved host
+    # (CI beside other work) does not make one side give the other up.
     primary_args = [tandem] + guest_args(["--icount", "--monitor", "unix:" + psock, "--replicate",
-                                          f"to=127.0.0.1:{port},epoch=5{spec}"])
-    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--monitor", "unix:" + bsock])
+                                          f"to=127.0.0.1:{port},epoch=5,heartbeat={CALM_HEARTBEAT_MS}{spec}"])
+    backup = Proc([tandem, "backup", "--listen", f"127.0.0.1:{port}", "--monitor", "unix:" + bsock,
+                   "--heartbeat", str(CALM_HEARTBEAT_MS)])
     primary = None
     try:
         backup.wait_for("listening on", stream="err", timeout=30)
