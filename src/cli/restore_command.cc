@@ -30,6 +30,8 @@ const char kUsage[] =
     "        filesystem can, else a copy-on-write overlay, with no name, in the copy's\n"
     "        directory) that goes when tandem exits, and FILE restores the same every time\n"
     "  --stats                 print restore timings, instructions and MIPS to stderr\n"
+    "  --guest-profile FILE    write where the guest spent its instructions to FILE at exit\n"
+    "  --guest-symbols FILE    kernel symbols for it (default: System.map beside the kernel)\n"
     "  --monitor unix:PATH[,server][,nowait]   QMP monitor socket (--qmp: the same)\n";
 
 // A restored guest answers its first request within milliseconds; 100 ms
@@ -42,7 +44,7 @@ constexpr long kMaxRecordMs = 600'000;
 }  // namespace
 
 int restore_command(int argc, char** argv, int first) {
-  std::string file, monitor;
+  std::string file, monitor, profile, symbols;
   state::RestoreMode mode = state::RestoreMode::kWorkingSet;
   bool stats = false;
   bool drive_in_place = false;
@@ -81,6 +83,10 @@ int restore_command(int argc, char** argv, int first) {
       }
     } else if (f == "--stats") {
       stats = true;
+    } else if (f == "--guest-profile" || f == "--guest-symbols") {
+      auto v = args.value(f);
+      if (!v.ok()) return usage_error(v.error().message());
+      (f == "--guest-profile" ? profile : symbols) = *v;
     } else if (f == "--drive-in-place") {
       drive_in_place = true;
     } else if (!args.is_flag(f) && file.empty()) {
@@ -90,6 +96,8 @@ int restore_command(int argc, char** argv, int first) {
     }
   }
   if (file.empty()) return usage_error("restore needs a snapshot FILE");
+  if (!symbols.empty() && profile.empty())
+    return usage_error("--guest-symbols names the symbols of --guest-profile, which is not given");
   // Before the restore's threads start, so that they inherit the mask.
   auto signals = ShutdownSignals::install();
   if (!signals.ok()) {
@@ -114,6 +122,8 @@ int restore_command(int argc, char** argv, int first) {
       [&](board::MachineConfig& c) {
         c.stats = stats;
         c.monitor = monitor;
+        c.guest_profile = profile;
+        c.guest_symbols = symbols;
         if (drive_in_place) set_drive_snapshot(c, false);
       },
       tty ? state::SnapshotReader::Progress(progress) : state::SnapshotReader::Progress());
