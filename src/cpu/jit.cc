@@ -185,20 +185,19 @@ class Common : public Xbyak::CodeGenerator {
   // translated code; so the prologue makes the budget test fail at every
   // block end when the terms at entry make CHAIN's test fail, and a block
   // end tests attention_ for the rest.
-  // `fail`: a label, or an address in the runtime.
-  template <class Target>
-  void end_checks(const Target& fail) {
-    cmp(rcx, r13);
-    jcc(&CodeGenerator::jae, &CodeGenerator::jae, fail);
-    cmp(r15d, 1);
-    jcc(&CodeGenerator::jle, &CodeGenerator::jle, fail);
+  // The sstc countdown is decremented as it is tested (`sub` sets the
+  // flags `cmp` would): when all pass it is decremented already, as
+  // CHAIN's retirement does; a failure after its decrement goes to
+  // `ticked`, which is to add it back and go on to `fail`.
+  // `retired`: instret_ with the block retired.
+  void end_checks(const Xbyak::Reg64& retired, const Xbyak::Label& fail, const Xbyak::Label& ticked) {
+    cmp(retired, r13);
+    jae(fail, T_NEAR);
+    sub(r15d, 1);
+    jle(ticked, T_NEAR);
     cmp(word[rbx + l_.stop], 0);
-    jcc(&CodeGenerator::jne, &CodeGenerator::jne, fail);
+    jne(ticked, T_NEAR);
   }
-  using ToLabel = void (CodeGenerator::*)(const Xbyak::Label&, LabelType);
-  using ToAddress = void (CodeGenerator::*)(const void*);
-  void jcc(ToLabel to_label, ToAddress, const Xbyak::Label& fail) { (this->*to_label)(fail, T_NEAR); }
-  void jcc(ToLabel, ToAddress to_address, const uint8_t* fail) { (this->*to_address)(fail); }
 
   const Layout l_;
 };
@@ -254,11 +253,13 @@ class RuntimeEmitter : public Common {
     // = the next pc (in pc_ already), rcx = instret_ with the block
     // retired. Returns with the block retired (the next one's link entry
     // sets cur_block_), or leaves to the run loop with it not retired.
-    Xbyak::Label fail;
+    Xbyak::Label fail, ticked;
     rt.checks = getCurr();
-    end_checks(fail);
+    end_checks(rcx, fail, ticked);
     retire(false);
     ret();
+    L(ticked);
+    add(r15d, 1);
     L(fail);
     add(rsp, 8);  // the call's return address
     jmp(rt.end, T_NEAR);
@@ -267,8 +268,8 @@ class RuntimeEmitter : public Common {
     // next block as CHAIN does (fetch TLB, jump cache, its host bytes)
     // and returns with rdi = its translation's link entry.
     rt.lookup = getCurr();
-    end_checks(fail);
-    find_next(fail);
+    end_checks(rcx, fail, ticked);
+    find_next(ticked);
     retire(true);
     ret();
 
@@ -305,13 +306,12 @@ class RuntimeEmitter : public Common {
   }
 
  private:
-  // CHAIN's retirement of the block: instret_, the sstc tick; the next
-  // block starts at rax. cur_block_dead_ is set only in calls (slow
-  // paths, AMOs) and is false when the block ran none, as `checks`'s
-  // callers know (`clear_dead` false).
+  // CHAIN's retirement of the block: instret_ (end_checks ticked the
+  // sstc countdown); the next block starts at rax. cur_block_dead_ is set
+  // only in calls (slow paths, AMOs) and is false when the block ran
+  // none, as `checks`'s callers know (`clear_dead` false).
   void retire(bool clear_dead) {
     mov(r14, rcx);
-    sub(r15d, 1);
     if (clear_dead) mov(byte[rbx + l_.cur_block_dead], 0);
     mov(r12, rax);
   }
@@ -381,8 +381,8 @@ class Emitter : public Common {
     mov(qword[rbx + l_.cur_block], rax);
     L(body_);
     load_cached();
-    L(loop_);
     if (has_memory_) mov(byte[rsp + 8], 0);
+    L(loop_);  // a self loop comes here only when no slow path ran
     for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
     if (has_memory_) {
       L(generic_);
@@ -508,16 +508,19 @@ class Emitter : public Common {
   // when no slow path ran CHAIN's other conditions are all there is to
   // check before running the block again. Falls through otherwise.
   void self_loop() {
-    Xbyak::Label no;
+    Xbyak::Label no, ticked, unretired;
     if (has_memory_) {
       cmp(byte[rsp + 8], 0);
       jne(no, T_NEAR);
     }
-    lea(rcx, ptr[r14 + count_]);
-    end_checks(rt_.end);
-    mov(r14, rcx);
-    sub(r15d, 1);  // cur_block_dead_ is false: no call ran (retire)
-    jmp(loop_, T_NEAR);
+    add(r14, count_);  // retired here, undone on a failure
+    end_checks(r14, unretired, ticked);
+    jmp(loop_, T_NEAR);  // cur_block_dead_ is false: no call ran (retire)
+    L(ticked);
+    add(r15d, 1);
+    L(unretired);
+    sub(r14, count_);
+    jmp(rt_.end, T_NEAR);
     L(no);
   }
 

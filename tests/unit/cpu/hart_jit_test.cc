@@ -54,7 +54,9 @@ class Generator {
     for (unsigned k = 0; k < n; ++k) one(a, body);
     a.addi(kCount, kCount, -1);
     a.bne(kCount, 0, "loop");
-    a.wfi();
+    a.bind("end");
+    a.wfi();  // a timer interrupt wakes it (install_skip_handler): wait again
+    a.jal(0, "end");
     a.finish();
 
     // The far function: a slot the loop patches, then a return.
@@ -227,16 +229,41 @@ class Generator {
   unsigned labels_ = 0;
 };
 
-// M-mode handler: count the trap, skip the instruction, return.
-void install_skip_handler(Machine& m) {
+// M-mode handler: an exception is counted and its instruction skipped;
+// a timer interrupt moves stimecmp on by `period` and resumes (kScratch
+// kept in mscratch: the interrupt may come between its uses).
+void install_skip_handler(Machine& m, int32_t period) {
   Asm h(Machine::kHandler);
+  h.csrw(kCsrMscratch, kScratch);
+  h.csrr(kScratch, kCsrMcause);
+  h.blt(kScratch, 0, "interrupt");
   h.addi(kTraps, kTraps, 1);
   h.csrr(kScratch, kCsrMepc);
   h.addi(kScratch, kScratch, 4);
   h.csrw(kCsrMepc, kScratch);
   h.mret();
+  h.bind("interrupt");
+  h.csrr(kScratch, kCsrStimecmp);
+  h.addi(kScratch, kScratch, period);
+  h.csrw(kCsrStimecmp, kScratch);
+  h.csrr(kScratch, kCsrMscratch);
+  h.mret();
+  h.finish();
   m.load(h);
   EXPECT_TRUE(m.hart->write_csr(kCsrMtvec, Machine::kHandler));
+}
+
+// Sstc's timer, time counting instructions (as --icount does): when
+// stimecmp is looked at depends on counting block ends exactly (every
+// 256th), in translations as in the run loop.
+void start_sstc_timer(Machine& m, uint64_t first) {
+  m.clock.instret_of = m.hart.get();
+  EXPECT_TRUE(m.hart->write_csr(kCsrMenvcfg, uint64_t{1} << 63));
+  EXPECT_TRUE(m.hart->write_csr(kCsrStimecmp, first));
+  EXPECT_TRUE(m.hart->write_csr(kCsrMie, 1 << 5));  // STIE
+  uint64_t ms = 0;
+  EXPECT_TRUE(m.hart->read_csr(kCsrMstatus, &ms));
+  EXPECT_TRUE(m.hart->write_csr(kCsrMstatus, ms | 1 << 3));  // MIE
 }
 
 void expect_same(Machine& interp, Machine& jit, const std::string& where) {
@@ -265,10 +292,12 @@ TEST(HartJit, RandomProgramsMatchTheInterpreter) {
     Generator gen(seed);
     Asm far(kFarFunc);
     const Asm a = gen.program(far);
+    const int32_t period = 700 + static_cast<int32_t>(seed % 5) * 300;
     for (Machine* m : {&interp, &jit}) {
       m->load(a);
       m->load(far);
-      install_skip_handler(*m);
+      install_skip_handler(*m, period);
+      start_sstc_timer(*m, 500 + seed % 997);
     }
     // Memory tracking must see the same pages: each slice is an epoch
     // and a trace (both re-arm the TLBs).
