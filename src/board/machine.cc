@@ -287,6 +287,7 @@ Status Machine::attach_devices() {
   console_sink_.console = &console_;
   console_sink_.epoch = &output_epoch_;
   console_sink_.held = &output_in_epoch_;
+  console_sink_.holds = &output_holds_;
   uart_ = std::make_unique<dev::Uart16550>(&console_sink_, IrqLine(plic_.get(), kUartIrq));
   finisher_ = std::make_unique<dev::TestFinisher>();
   finisher_->set_handler([this](const dev::TestFinisher::Event& e) {
@@ -329,6 +330,7 @@ Status Machine::attach_devices() {
     nic->device = device.get();
     nic->epoch = &output_epoch_;
     nic->held = &output_in_epoch_;
+    nic->holds = &output_holds_;
     nic->tap = &output_tap_;
     nic->index = nics_.size();
     Nic* n = nic.get();

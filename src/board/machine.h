@@ -144,7 +144,8 @@ class Machine {
   // stopped while hooks run. With harts on threads of their own, the
   // harts only stop for hooks that are due: `due` (absent: always) is
   // asked between hart 0's slices while the other harts run, so it may
-  // look only at its owner's state, never at the guest's.
+  // look only at its owner's state and at output_holds(), never at the
+  // guest's. Any stop of the harts runs every hook, due or not.
   int add_slice_hook(std::function<void()> hook, std::function<bool()> due = {});
   void remove_slice_hook(int id);
   // The guest profile (--guest-profile, monitor guest-profile): sampled
@@ -195,6 +196,9 @@ class Machine {
   // Failover: held output of epochs that were never acknowledged.
   void discard_held_output();
   size_t held_output_bytes() const;
+  // How many frames and console writes the gates have held so far; any
+  // thread, so a slice hook's `due` can tell that output waits for it.
+  uint64_t output_holds() const { return output_holds_.load(std::memory_order_relaxed); }
   // The guest's MAC of NIC i, and a frame sent from that NIC's host side
   // past the gates (a backup announcing the guest after it took over).
   dev::MacAddress nic_mac(size_t i) const { return nics_[i]->device->mac(); }
@@ -281,13 +285,17 @@ class Machine {
     net::OutputGate gate{[this](const uint8_t* f, size_t n) { backend->send(f, n); }};
     const uint64_t* epoch = nullptr;  // Machine::output_epoch_
     bool* held = nullptr;             // Machine::output_in_epoch_
+    std::atomic<uint64_t>* holds = nullptr;  // Machine::output_holds_
     const FrameTap* tap = nullptr;    // Machine::output_tap_
     size_t index = 0;
     // A frame the gate refuses (older than one released) is dropped, as
     // a full queue would drop it.
     void send(const uint8_t* frame, size_t len) override {
       if (*tap && !(*tap)(index, frame, len)) return;
-      *held |= !gate.pass_through();
+      if (!gate.pass_through()) {
+        *held = true;
+        holds->fetch_add(1, std::memory_order_relaxed);
+      }
       (void)gate.hold(*epoch, frame, len);
     }
   };
@@ -300,8 +308,12 @@ class Machine {
     net::OutputGate gate{[this](const uint8_t* d, size_t n) { console->write(d, n); }};
     const uint64_t* epoch = nullptr;  // Machine::output_epoch_
     bool* held = nullptr;             // Machine::output_in_epoch_
+    std::atomic<uint64_t>* holds = nullptr;  // Machine::output_holds_
     void write(const uint8_t* data, size_t len) override {
-      *held |= !gate.pass_through();
+      if (!gate.pass_through()) {
+        *held = true;
+        holds->fetch_add(1, std::memory_order_relaxed);
+      }
       (void)gate.hold(*epoch, data, len);
     }
   };
@@ -347,6 +359,7 @@ class Machine {
   bool reset_requested_ = false;
   uint64_t output_epoch_ = 0;
   bool output_in_epoch_ = false;
+  std::atomic<uint64_t> output_holds_{0};
   bool in_idle_ = false;
   uint32_t waiting_ = 0;  // harts_waiting()
   void run_slice_hooks();

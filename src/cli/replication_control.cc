@@ -5,9 +5,7 @@
 namespace tandem::cli {
 
 ReplicationControl::ReplicationControl(board::Machine& m, replication::Arbiter* arbiter) : m_(m), arbiter_(arbiter) {
-  // The harts stop for tick() only when it has work that no io source
-  // (the backup's messages, the epoch timer) woke the loop for.
-  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return arbiter_ || (primary_ && primary_->tick_due()); });
+  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return tick_due(); });
   if (arbiter_) {
     m_.hold_output(true);
     m_.add_io_source(arbiter_->wake_fd(), [this] {
@@ -30,11 +28,24 @@ ReplicationControl::~ReplicationControl() {
   }
 }
 
+// The harts stop for tick() only when it has work that no io source woke
+// the loop for (the backup's messages, the epoch timer, the arbiter's news
+// after each renewal and once protection ended; any stop of the harts runs
+// every hook): an epoch end that was put off, and without protection under
+// an arbiter, output the gates took since tick() last let it go.
+bool ReplicationControl::tick_due() const {
+  if (primary_ && primary_->active()) return primary_->tick_due();
+  if (!arbiter_ || m_.output_holds() == released_holds_) return false;
+  return arbiter_->fenced() || (arbiter_->protection_ended() && arbiter_->may_release());
+}
+
 void ReplicationControl::tick() {
   if (primary_) primary_->tick();
   if (!arbiter_ || (primary_ && primary_->active())) return;
+  const uint64_t holds = m_.output_holds();
   if (arbiter_->fenced()) {
     if (m_.held_output_bytes()) m_.discard_held_output();
+    released_holds_ = holds;
     return;
   }
   if (!arbiter_->protection_ended() || !arbiter_->may_release()) return;
@@ -42,6 +53,7 @@ void ReplicationControl::tick() {
   const uint64_t e = m_.output_epoch();
   m_.release_output(e);
   m_.set_output_epoch(e + 1);
+  released_holds_ = holds;
 }
 
 Status open_gates_for_protection(board::Machine& m, replication::Arbiter* arbiter) {

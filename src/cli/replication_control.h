@@ -42,11 +42,13 @@ class ReplicationControl {
   // The slice hook and the arbiter's wake-up: the primary's tick, and
   // unprotected output's release (or drop, once fenced) under an arbiter.
   void tick();
+  bool tick_due() const;  // the hook's `due`
   board::Machine& m_;
   replication::Arbiter* arbiter_;
   int hook_;
   std::unique_ptr<replication::Primary> primary_;
   std::optional<replication::ReplicationStatus> took_over_;
+  uint64_t released_holds_ = 0;  // Machine::output_holds() when tick() last let output go
 };
 
 // Before a new protection (replication or fault tolerance) under

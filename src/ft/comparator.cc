@@ -196,24 +196,46 @@ bool Comparator::to_secondary(uint8_t* frame, size_t len) {
   return changed;
 }
 
-std::chrono::nanoseconds Comparator::oldest_unmatched(TimePoint now, std::string* what) const {
-  std::optional<TimePoint> oldest;
-  const Flow* flow = nullptr;
+const Comparator::Held* Comparator::oldest_unmatched_held(const Flow** flow) const {
   const Held* held = nullptr;
   for (const auto& [key, f] : flows_) {
     for (const Held& h : f.held) {
       if (held_matched(f, h)) continue;
-      if (!oldest || h.at < *oldest) {
-        oldest = h.at;
-        flow = &f;
+      if (!held || h.at < held->at) {
         held = &h;
+        *flow = &f;
       }
       break;
     }
   }
-  if (what && flow) *what = describe(flow->key) + ": " + describe_held(*flow, *held) + " unmatched";
-  if (!oldest || now < *oldest) return std::chrono::nanoseconds(0);
-  return now - *oldest;
+  return held;
+}
+
+std::chrono::nanoseconds Comparator::oldest_unmatched(TimePoint now, std::string* what) const {
+  const Flow* flow = nullptr;
+  const Held* held = oldest_unmatched_held(&flow);
+  if (what && held) *what = describe(flow->key) + ": " + describe_held(*flow, *held) + " unmatched";
+  if (!held || now < held->at) return std::chrono::nanoseconds(0);
+  return now - held->at;
+}
+
+std::optional<Comparator::TimePoint> Comparator::oldest_unmatched_at() const {
+  const Flow* flow = nullptr;
+  const Held* held = oldest_unmatched_held(&flow);
+  if (!held) return std::nullopt;
+  return held->at;
+}
+
+bool Comparator::work_pending() const {
+  if (divergence_ || !updates_.empty()) return true;
+  for (const FlowKey& key : touched_) {
+    auto it = flows_.find(key);
+    if (it == flows_.end()) continue;
+    const Flow& f = it->second;
+    if (!f.held.empty() ? held_matched(f, f.held.front()) : f.tcp && f.tcp->closed() && map_.find(key.addr))
+      return true;
+  }
+  return false;
 }
 
 std::vector<Comparator::Frame> Comparator::resynced() {

@@ -63,6 +63,12 @@ class Comparator {
   // Age of the oldest held primary frame not yet matched; 0 if none.
   // `what`, if given, gets that frame's flow and kind (for the status).
   std::chrono::nanoseconds oldest_unmatched(TimePoint now, std::string* what = nullptr) const;
+  // When the oldest held primary frame not yet matched was produced.
+  std::optional<TimePoint> oldest_unmatched_at() const;
+  // Whether take_releasable(), take_mapping_updates() or divergence() has
+  // something new since take_releasable(): a match to release, an offset
+  // for the secondary, a closed connection to forget, a mismatch.
+  bool work_pending() const;
 
   // A resync completed (both guests now hold the primary's state): returns
   // every primary frame still held, in the order produced, and forgets
@@ -107,6 +113,8 @@ class Comparator {
   Flow& flow(const FlowKey& key);
   static std::string describe_held(const Flow& f, const Held& h);
   bool held_matched(const Flow& f, const Held& h) const;
+  // The oldest held primary frame not yet matched (null if none), and its flow.
+  const Held* oldest_unmatched_held(const Flow** flow) const;
   void match_datagrams(Flow& f);
   void after_tcp(Flow& f);
   void diverge(Flow& f, DivergenceKind kind, const std::string& what);

@@ -105,7 +105,7 @@ LockstepPrimary::LockstepPrimary(board::Machine& m, const FtOptions& o, replicat
     wake_.drain();
     tick();
   });
-  hook_ = m_.add_slice_hook([this] { tick(); });
+  hook_ = m_.add_slice_hook([this] { tick(); }, [this] { return tick_due(); });
   m_.set_input_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_input(nic, f, n); });
   m_.set_output_tap([this](size_t nic, const uint8_t* f, size_t n) { return on_output(nic, f, n); });
   m_.set_console_input_tap([this](const uint8_t* d, size_t n) {
@@ -169,6 +169,7 @@ bool LockstepPrimary::on_input(size_t nic, const uint8_t* frame, size_t len) {
   if (mirror) {
     std::vector<uint8_t> copy = guest;
     compare_[nic].to_secondary(copy.data(), copy.size());
+    if (compare_[nic].work_pending()) due_by(Clock::now());  // a connection closed
     (void)primary_->send_to_peer(MsgType::kFtInput, m_.output_epoch(),
                                  encode_frame(static_cast<uint32_t>(nic), copy.data(), copy.size()));
     std::lock_guard<std::mutex> lock(mu_);
@@ -189,7 +190,11 @@ bool LockstepPrimary::on_output(size_t nic, const uint8_t* frame, size_t len) {
     send_out(nic, copy);
     return false;
   }
-  compare_[nic].primary(frame, len, Clock::now());
+  // Matched on arrival (the secondary ran ahead) or a mismatch: tick()
+  // releases it or resyncs now; else at the unmatched bound at the latest.
+  const auto now = Clock::now();
+  compare_[nic].primary(frame, len, now);
+  due_by(compare_[nic].work_pending() ? now : now + std::chrono::milliseconds(options_.unmatched_ms));
   return false;
 }
 
@@ -239,9 +244,16 @@ void LockstepPrimary::unprotect(const std::string& why) {
 // an arbiter) and leaves at a tick that finds the lease valid. The epochs
 // cannot number these releases: they tag the mirrored input.
 void LockstepPrimary::gate_uncompared() {
-  if (!arbiter_ || !m_.held_output_bytes()) return;
-  if (arbiter_->fenced()) m_.discard_held_output();
-  else if (arbiter_->may_release()) m_.release_all_output();
+  if (!arbiter_) return;
+  const uint64_t holds = m_.output_holds();
+  if (arbiter_->fenced()) {
+    if (m_.held_output_bytes()) m_.discard_held_output();
+  } else if (!arbiter_->may_release()) {
+    return;  // until a renewal (the arbiter's wake-up)
+  } else if (m_.held_output_bytes()) {
+    m_.release_all_output();
+  }
+  gated_holds_ = holds;
 }
 
 void LockstepPrimary::start_resync(const char* cause, const std::string& detail) {
@@ -260,6 +272,70 @@ void LockstepPrimary::start_resync(const char* cause, const std::string& detail)
 }
 
 void LockstepPrimary::tick() {
+  step();
+  plan_next_tick(Clock::now());
+}
+
+void LockstepPrimary::due_by(Clock::time_point t) {
+  const Clock::rep at = t.time_since_epoch().count();
+  Clock::rep due = due_at_.load(std::memory_order_relaxed);
+  while (at < due && !due_at_.compare_exchange_weak(due, at, std::memory_order_relaxed)) {
+  }
+}
+
+void LockstepPrimary::plan_next_tick(Clock::time_point now) {
+  Clock::time_point at = Clock::time_point::max();
+  switch (primary_ ? phase_ : Phase::kUnprotected) {
+    case Phase::kComparing: {
+      const auto bound = std::chrono::milliseconds(options_.unmatched_ms);
+      at = last_sync_ + std::chrono::milliseconds(options_.period_ms);
+      for (const Comparator& c : compare_) {
+        if (c.divergence() || c.work_pending()) at = now;
+        else if (auto t = c.oldest_unmatched_at()) at = std::min(at, std::max(*t, last_sync_) + bound);
+      }
+      break;
+    }
+    case Phase::kStopping:
+      at = resync_started_ + kStopLimit;
+      break;
+    case Phase::kAwaitingAck:
+      at = resync_started_ + kAckLimit;
+      break;
+    default:
+      break;
+  }
+  due_at_.store(at.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+// tick()'s work, branch by branch, and what makes the loop run it: the
+// secondary's output and dirty pages come through wake_, acks and a lost
+// link through Primary's eventfd, the arbiter's news through its own (any
+// stop of the harts runs every hook). tick_due() covers the rest:
+// - gate_uncompared(): output the gates took since they were last
+//   emptied, once the arbiter lets it leave or fenced the VM;
+// - Primary::tick(): a fenced pair stops protecting;
+// - a lost or stopped Primary: unprotect(), with an arbiter once etcd
+//   recorded the end of protection;
+// - kSyncing: checkpoint 0 taken;
+// - kComparing: a frame matched on arrival or a mismatch (the output
+//   tap's due_by()), an unmatched frame's bound, the period;
+// - kStopping: the stop limit (the dirty pages come as a message);
+// - kAwaitingAck: the ack of the resync while output may leave, the ack
+//   limit.
+bool LockstepPrimary::tick_due() const {
+  if (!primary_) return false;  // unprotected: ReplicationControl has the gates
+  if (arbiter_ && (arbiter_->fenced() || (m_.output_holds() != gated_holds_ && arbiter_->may_release())))
+    return true;
+  if (primary_->peer_lost() || !primary_->active()) return !arbiter_ || arbiter_->protection_ended();
+  if (phase_ == Phase::kSyncing) return primary_->synced();
+  if (phase_ == Phase::kAwaitingAck) {
+    const auto acked = primary_->acked();
+    if (acked && *acked >= resync_epoch_ && (!arbiter_ || arbiter_->may_release())) return true;
+  }
+  return Clock::now().time_since_epoch().count() >= due_at_.load(std::memory_order_relaxed);
+}
+
+void LockstepPrimary::step() {
   if (!primary_) return;
   gate_uncompared();
   primary_->tick();
@@ -315,7 +391,6 @@ void LockstepPrimary::tick() {
     stats_.held_frames = frames;
     stats_.held_bytes = bytes;
     stats_.bytes_sent = primary_->bytes_sent();
-    if (resynced_once_) stats_.last_resync_ago_s = std::chrono::duration<double>(Clock::now() - last_sync_).count();
   }
   switch (phase_) {
     case Phase::kComparing: {
@@ -362,9 +437,9 @@ void LockstepPrimary::tick() {
       else return;
       phase_ = Phase::kComparing;
       last_sync_ = now;
-      resynced_once_ = true;
       const uint64_t sent = primary_->bytes_sent();
       std::lock_guard<std::mutex> lock(mu_);
+      last_resync_at_ = now;
       stats_.state = "protected";
       stats_.last_resync_ms = ms_between(resync_started_, now);
       stats_.last_resync_bytes = sent - stats_.last_resync_bytes;
@@ -380,6 +455,7 @@ FtStatus LockstepPrimary::status() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     s = stats_;
+    if (last_resync_at_) s.last_resync_ago_s = std::chrono::duration<double>(Clock::now() - *last_resync_at_).count();
   }
   // Only the vCPU thread touches the comparators: their figures are
   // published by tick() (held_* below are from the last one).

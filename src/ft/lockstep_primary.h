@@ -12,6 +12,7 @@
 // unprotected and says so.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -56,6 +57,9 @@ class LockstepPrimary {
 
   // vCPU thread, between slices (a slice hook and the wake-ups).
   void tick();
+  // vCPU thread, between hart 0's slices while the other harts run: the
+  // slice hook's `due`, true whenever tick() has work (see the .cc).
+  bool tick_due() const;
   // Any thread.
   FtStatus status() const;
   bool active() const { return primary_ != nullptr; }
@@ -74,6 +78,12 @@ class LockstepPrimary {
   void release(std::vector<std::vector<uint8_t>>& frames, size_t nic, bool matched);
   void unprotect(const std::string& why);
   void gate_uncompared();
+  void step();
+  // After each tick: when tick() must look again at the latest though
+  // nothing wakes the loop (an unmatched bound, the period, a limit).
+  void plan_next_tick(std::chrono::steady_clock::time_point now);
+  // From the output and input taps (any hart's thread): tick() is due by `t`.
+  void due_by(std::chrono::steady_clock::time_point t);
 
   board::Machine& m_;
   FtOptions options_;
@@ -90,7 +100,9 @@ class LockstepPrimary {
   uint64_t epoch_ = 0;               // the sync epoch running now
   uint64_t resync_epoch_ = 0;        // the checkpoint of the resync under way
   std::chrono::steady_clock::time_point last_sync_, resync_started_;
-  bool resynced_once_ = false;
+  // plan_next_tick() and due_by(), for tick_due(): steady clock ticks.
+  std::atomic<std::chrono::steady_clock::rep> due_at_{0};
+  uint64_t gated_holds_ = 0;  // Machine::output_holds() when gate_uncompared() last emptied the gates
   // Output held at a resync's stun: it leaves once the secondary has the
   // state that produced it (per NIC).
   std::vector<std::vector<std::vector<uint8_t>>> after_ack_;
@@ -107,6 +119,7 @@ class LockstepPrimary {
   std::vector<uint64_t> drive_chunks_;  // by drive index; set before any message
   std::string failed_;
   FtStatus stats_;  // under mu_
+  std::optional<std::chrono::steady_clock::time_point> last_resync_at_;  // under mu_
 };
 
 }  // namespace tandem::ft

@@ -132,7 +132,11 @@ Status LockstepSecondary::build_machine(std::span<const uint32_t> pages, const m
   // Its console output is the primary's twin: shown only once live (tick()
   // discards it until then).
   vm.hold_output(true);
-  hook_ = vm.add_slice_hook([this] { tick(); });
+  // tick()'s work comes through wake_ (commits, a resync's request,
+  // mirrored items, the end), but for the console output its guest makes
+  // before it is live, which tick() discards.
+  hook_ = vm.add_slice_hook([this] { tick(); },
+                            [this] { return !live_ && machine_->output_holds() != discarded_holds_; });
   vm.add_io_source(wake_.fd(), [this] {
     wake_.drain();
     tick();
@@ -290,7 +294,10 @@ Status LockstepSecondary::apply(Commit& c) {
 void LockstepSecondary::tick() {
   if (!machine_) return;
   board::Machine& vm = *machine_;
-  if (!live_ && vm.held_output_bytes()) vm.discard_held_output();
+  if (!live_) {
+    discarded_holds_ = vm.output_holds();
+    if (vm.held_output_bytes()) vm.discard_held_output();
+  }
   std::deque<Commit> commits;
   std::optional<uint64_t> sync;
   bool ended;

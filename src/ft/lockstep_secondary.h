@@ -112,6 +112,7 @@ class LockstepSecondary {
   bool stopped_ = false;  // paused for a resync
   bool live_ = false;
   bool exiting_ = false;  // request_exit() made
+  uint64_t discarded_holds_ = 0;  // Machine::output_holds() when tick() last discarded
   // While secondary: what its guest sent (to the primary only), for a
   // failover (go_live()).
   RecentFrames unreleased_;

@@ -354,7 +354,7 @@ void Primary::tick() {
 }
 
 bool Primary::tick_due() const {
-  return !stopped_ && synced_ && !options_.lockstep && Clock::now() + kTimerSlack >= next_due_;
+  return !stopped_ && !unprotecting_ && synced_ && !options_.lockstep && Clock::now() + kTimerSlack >= next_due_;
 }
 
 uint64_t Primary::request_checkpoint(const std::vector<uint32_t>& extra_pages,

@@ -106,7 +106,8 @@ class Primary {
   void tick();
   // vCPU thread: whether tick() must run now although no event woke the
   // loop (the backup's messages and the epoch timer come as io sources):
-  // an epoch end that is due but was put off, a full queue say.
+  // an epoch end that is due but was put off, a full queue say. Not while
+  // a lost backup's end of protection waits for the arbiter (its wake-up).
   bool tick_due() const;
   ReplicationStatus status() const;
   // Checkpoint 0 was taken (the secondary starts from it).

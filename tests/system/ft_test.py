@@ -183,6 +183,18 @@ class KvClient(threading.Thread):
                 c.close()
 
 
+def start_kv_clients(pair, harts, stop, n=4):
+    """kvhttpd -t HARTS in the primary's guest, answering through the pair,
+    and n KvClients started on it."""
+    pair.primary.type(f"kvhttpd -p 80 -t {harts} &")
+    pair.primary.wait_for("kvhttpd: listening", others=[pair.secondary])
+    expect(wait_http(pair) == (200, b"tandem guest ok\n"), "GET / through the pair")
+    clients = [KvClient(pair.http, i, stop) for i in range(n)]
+    for c in clients:
+        c.start()
+    return clients
+
+
 def test_ft_kvhttpd_threads_failover(tandem):
     """kvhttpd with a thread per hart (-t N on $TANDEM_TEST_SMP=N harts;
     CTest runs it as _smp2) serves 4 concurrent clients through the pair,
@@ -198,12 +210,7 @@ def test_ft_kvhttpd_threads_failover(tandem):
     stop = threading.Event()
     clients = []
     try:
-        pair.primary.type(f"kvhttpd -p 80 -t {harts} &")
-        pair.primary.wait_for("kvhttpd: listening", others=[pair.secondary])
-        expect(wait_http(pair) == (200, b"tandem guest ok\n"), "GET / through the pair")
-        clients = [KvClient(pair.http, i, stop) for i in range(4)]
-        for c in clients:
-            c.start()
+        clients = start_kv_clients(pair, harts, stop)
         deadline = time.time() + 60
         while min(c.acked for c in clients) < 30 and not any(c.errors for c in clients):
             expect(time.time() < deadline, f"acknowledged rounds after 60 s: {[c.acked for c in clients]}")
@@ -227,6 +234,43 @@ def test_ft_kvhttpd_threads_failover(tandem):
         print(f"{harts} harts, kvhttpd -t {harts}: rounds acknowledged {[c.acked for c in clients]}; "
               f"resyncs before the kill {json.dumps(before['resyncs'])}, state {before['state']}, "
               f"first divergence {before.get('first_divergence')!r}")
+    finally:
+        stop.set()
+        pair.end()
+
+
+def test_ft_outputs_released(tandem):
+    """With no deadline to fall back on (unmatched 1 min, period 10 min), every
+    frame the primary's guest sends must leave when its twin is there: the
+    slice hook that releases it is due then, not at every slice. 4 clients
+    on kvhttpd -t N (-smp N) make 40 PUT-then-GET rounds each, every answer
+    right and in order within the clients' 30 s timeout, and no resync for
+    a timeout or the period."""
+    harts = int(os.environ.get("TANDEM_TEST_SMP") or 1)
+    tmp = tempfile.TemporaryDirectory(prefix="tandem-ft-")
+    pair = Pair(tandem, tmp.name, ",unmatched=60000,period=600000")
+    stop = threading.Event()
+    clients = []
+    try:
+        started = time.time()
+        clients = start_kv_clients(pair, harts, stop)
+        while min(c.acked for c in clients) < 40 and not any(c.errors for c in clients):
+            expect(all(c.is_alive() for c in clients) or any(c.errors for c in clients), "a client ended early")
+            for p in pair.procs():
+                p.pump()
+            time.sleep(0.05)
+        took = time.time() - started
+        stop.set()
+        for c in clients:
+            c.join(timeout=60)
+        errors = [e for c in clients for e in c.errors]
+        expect(not errors, "wrong or failed answers:\n" + "\n".join(errors))
+        s = pair.wait_state("protected")
+        resyncs = s["resyncs"]
+        expect(not resyncs.get("timeout") and not resyncs.get("periodic"), "a resync no deadline called for",
+               json.dumps(s))
+        print(f"{harts} harts: rounds {[c.acked for c in clients]} in {took:.1f} s; resyncs {json.dumps(resyncs)}, "
+              f"matched frames {s['matched_frames']}")
     finally:
         stop.set()
         pair.end()

@@ -474,5 +474,62 @@ TEST(Comparator, OldestUnmatchedNamesTheSegment) {
                       "-byte segment (FIN) unmatched");
 }
 
+// What LockstepPrimary's slice hook is due for between frames: a frame
+// that can leave, a mismatch, an offset or a closed connection to pass on.
+TEST(Comparator, WorkPendingOnlyWhenTheRunLoopHasSomethingToDo) {
+  Comparator c;
+  Conn k;
+  EXPECT_FALSE(c.work_pending());
+  primary(c, k.p_synack());
+  EXPECT_FALSE(c.work_pending());  // waits for the secondary: no work yet
+  secondary(c, k.s_synack());
+  EXPECT_TRUE(c.work_pending());  // matched, and an offset learned
+  c.take_releasable();
+  EXPECT_TRUE(c.work_pending());
+  c.take_mapping_updates();
+  EXPECT_FALSE(c.work_pending());
+  // The secondary ran ahead: the primary's frame matches as it comes.
+  secondary(c, k.s(1, "hello"));
+  EXPECT_FALSE(c.work_pending());
+  primary(c, k.p(1, "hello"));
+  EXPECT_TRUE(c.work_pending());
+  EXPECT_EQ(c.take_releasable().size(), 1u);
+  EXPECT_FALSE(c.work_pending());
+  // Both close; the client's last ACK, mirrored, ends the connection.
+  primary(c, k.p(6, "", kAck | kFin));
+  secondary(c, k.s(6, "", kAck | kFin));
+  EXPECT_EQ(c.take_releasable().size(), 1u);
+  Frame fin = in({.seq = k.c_isn + 1, .ack = k.p_isn + 7, .flags = kAck | kFin});
+  c.to_secondary(fin.data(), fin.size());
+  k.acked = 1;
+  secondary(c, k.s(7, "", kAck));
+  primary(c, k.p(7, "", kAck));
+  EXPECT_TRUE(c.work_pending());
+  EXPECT_EQ(c.take_releasable().size(), 1u);
+  EXPECT_TRUE(c.work_pending());  // the secondary's mapping goes
+  EXPECT_EQ(c.take_mapping_updates().size(), 1u);
+  EXPECT_FALSE(c.work_pending());
+  // A mismatch stays pending until the resync.
+  primary(c, udp_out(1, 2, "a"));
+  secondary(c, udp_out(1, 2, "b"));
+  EXPECT_TRUE(c.work_pending());
+  c.take_releasable();
+  EXPECT_TRUE(c.work_pending());
+  c.resynced();
+  EXPECT_FALSE(c.work_pending());
+}
+
+TEST(Comparator, OldestUnmatchedAtIsWhenTheFirstUnmatchedFrameCame) {
+  Comparator c;
+  EXPECT_FALSE(c.oldest_unmatched_at());
+  primary(c, udp_out(1, 2, "a"), t0);
+  primary(c, udp_out(3, 4, "b"), t0 + milliseconds(5));
+  EXPECT_EQ(c.oldest_unmatched_at(), t0);
+  secondary(c, udp_out(1, 2, "a"));
+  EXPECT_EQ(c.oldest_unmatched_at(), t0 + milliseconds(5));
+  secondary(c, udp_out(3, 4, "b"));
+  EXPECT_FALSE(c.oldest_unmatched_at());
+}
+
 }  // namespace
 }  // namespace tandem::ft
