@@ -13,7 +13,9 @@ namespace tandem::board {
 struct FdtConfig {
   uint64_t ram_base = 0;
   uint64_t ram_size = 0;
-  std::string isa = "rv64imafdc";  // riscv,isa
+  // riscv,isa. Zihintpause as on QEMU's virt: Linux's cpu_relax() then
+  // runs PAUSE, which ends a spinning hart's run (cpu::StopReason::kPause).
+  std::string isa = "rv64imafdc_zicsr_zifencei_zihintpause";
   std::string mmu_type = "riscv,sv48";
   unsigned harts = 1;  // cpus/cpu@0 .. cpu@(harts - 1)
   std::string bootargs;

@@ -1,5 +1,7 @@
 #include "board/hart_threads.h"
 
+#include <sched.h>
+
 namespace tandem::board {
 
 namespace {
@@ -60,8 +62,10 @@ void HartThreads::run_until_held(Worker& w) {
       return;
     }
     const uint64_t before = h.instret();
-    const bool wfi = h.run(slice_ - before % slice_) == cpu::StopReason::kWfi;
+    const cpu::StopReason why = h.run(slice_ - before % slice_);
     profile_->sample(w.index, h.pc(), h.priv(), h.reg(1), h.instret() - before);
+    const bool wfi = why == cpu::StopReason::kWfi;
+    if (why == cpu::StopReason::kPause) sched_yield();  // the lock's holder may want this CPU
     ran = true;
     w.in_wfi.store(wfi, std::memory_order_seq_cst);
     bump();

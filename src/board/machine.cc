@@ -1,6 +1,7 @@
 #include "board/machine.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -753,8 +754,10 @@ void Machine::run_threads() {
     if ((waiting_ & 1) && h0.wfi_should_wake()) waiting_ &= ~uint32_t{1};
     if (!(waiting_ & 1)) {
       const uint64_t before = h0.instret();
-      if (h0.run(kSliceInstructions - before % kSliceInstructions) == cpu::StopReason::kWfi) waiting_ |= 1;
+      const cpu::StopReason why = h0.run(kSliceInstructions - before % kSliceInstructions);
+      if (why == cpu::StopReason::kWfi) waiting_ |= 1;
       profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), h0.instret() - before);
+      if (why == cpu::StopReason::kPause) sched_yield();  // as HartThreads does
     } else if (all_others_wait()) {
       holds_.idle++;
       break;

@@ -173,7 +173,9 @@ void decode32(uint32_t r, Insn* in) {
       return;
     }
     case 0x0f:
-      if (f3 == 0) set(in, Op::FENCE, 0, 0, 0, 0);
+      // Zihintpause's PAUSE is the FENCE with pred=W and succ=0 (a hint).
+      if (r == 0x0100000f) set(in, Op::PAUSE, 0, 0, 0, 0);
+      else if (f3 == 0) set(in, Op::FENCE, 0, 0, 0, 0);
       else if (f3 == 1) set(in, Op::FENCE_I, 0, 0, 0, 0);
       return;
     case 0x73:
@@ -357,7 +359,7 @@ bool ends_block(Op op) {
     case Op::ILLEGAL: case Op::END: case Op::JAL: case Op::JALR:
     case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU:
     case Op::FENCE_I: case Op::ECALL: case Op::EBREAK: case Op::MRET: case Op::SRET:
-    case Op::WFI: case Op::SFENCE_VMA: case Op::CSR:
+    case Op::WFI: case Op::PAUSE: case Op::SFENCE_VMA: case Op::CSR:
       return true;
     default:
       return false;

@@ -289,6 +289,7 @@ StopReason Hart::run(uint64_t budget) {
   } executing(sync_);
   uint64_t target = instret_ + budget < instret_ ? UINT64_MAX : instret_ + budget;
   uint64_t* const x = x_;
+  unsigned pauses = 0;
   update_sstc();
   sstc_countdown_ = 256;
 
@@ -591,6 +592,17 @@ StopReason Hart::run(uint64_t budget) {
     instret_ += b->count;
     update_sstc();
     if (!wfi_should_wake()) return StopReason::kWfi;
+    continue;
+  op_PAUSE:
+    // A spin-wait loop's hint (Linux's cpu_relax). After a few, the run
+    // ends so that a thread holding what this one waits for can run: a
+    // count per run(), so where it ends depends only on the guest.
+    pc_ = NEXT_PC;
+    instret_ += b->count;
+    if (++pauses == kPausesPerRun) {
+      update_sstc();
+      return StopReason::kPause;
+    }
     continue;
   op_SFENCE_VMA:
     if (priv_ == kPrivU || (priv_ == kPrivS && (mstatus_ & kMstatusTvm))) ILLEGAL_INSN();

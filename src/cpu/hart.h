@@ -22,7 +22,10 @@
 
 namespace tandem::cpu {
 
-enum class StopReason { kBudget, kWfi, kStopRequested };
+// kPause: the hart ran kPausesPerRun PAUSE hints in this run (it spins
+// on a lock, say): its thread may give the host CPU to another.
+enum class StopReason { kBudget, kWfi, kStopRequested, kPause };
+inline constexpr unsigned kPausesPerRun = 64;
 
 // How a hart executes: the interpreter (the reference), or the
 // interpreter plus a translator of hot blocks to x86-64 (jit.cc).

@@ -33,7 +33,7 @@ TEST(Fdt, DescribesTheBoardAndOnlyAttachedVirtio) {
   EXPECT_EQ(prop_str(fdt, "/chosen", "bootargs"), "console=ttyS0");
   EXPECT_EQ(prop_str(fdt, "/chosen", "stdout-path"), "/soc/serial@10000000");
   EXPECT_EQ(prop_str(fdt, "/soc/serial@10000000", "compatible"), "ns16550a");
-  EXPECT_EQ(prop_str(fdt, "/cpus/cpu@0", "riscv,isa"), "rv64imafdc");
+  EXPECT_EQ(prop_str(fdt, "/cpus/cpu@0", "riscv,isa"), "rv64imafdc_zicsr_zifencei_zihintpause");
   EXPECT_EQ(prop_str(fdt, "/poweroff", "compatible"), "syscon-poweroff");
   EXPECT_GE(fdt_path_offset(fdt, "/soc/virtio_mmio@10001000"), 0);
   EXPECT_LT(fdt_path_offset(fdt, "/soc/virtio_mmio@10002000"), 0) << "slot 1 is not attached";
