@@ -1,9 +1,11 @@
 // Where the guest spends its instructions (`tandem run --guest-profile`):
-// each hart's PC and privilege mode at the end of every slice, weighted by
-// the instructions the slice ran. Slices end at fixed instruction counts,
-// so this samples every 65,536 instructions, like a profiler on
-// instructions retired. Written at the run's end, with kernel symbols from
-// a System.map when there is one.
+// each hart's PC, privilege mode and ra whenever its instret reaches a
+// multiple of the period (the slice, where a run that is not cut short
+// ends), standing for the period's instructions: a profiler on
+// instructions retired. Runs cut short (WFI, PAUSE) are not samples: their
+// end is where the hart stopped, not where its instructions went. Written
+// at the run's end, with kernel symbols from a System.map when there is
+// one.
 #pragma once
 
 #include <array>
@@ -39,13 +41,14 @@ class SymbolMap {
 class GuestProfile {
  public:
   explicit GuestProfile(size_t harts) : harts_(harts), callers_(harts) {}
-  // From hart i's own thread only (each hart has its own tables). `ra`,
-  // the return address register, names the caller of a kernel leaf
-  // function (a spinlock, say).
-  void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t instructions) {
-    if (!on_ || !instructions) return;
-    harts_[hart][pc][priv & 3] += instructions;
-    if (priv == 1) callers_[hart][{pc, ra}] += instructions;
+  // After each run of hart i, from its own thread only (each hart has
+  // its own tables). `ra`, the return address register, names the caller
+  // of a kernel leaf function (a spinlock, say).
+  void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t before, uint64_t instret,
+              uint64_t period) {
+    if (!on_ || instret == before || instret % period != 0) return;
+    harts_[hart][pc][priv & 3] += period;
+    if (priv == 1) callers_[hart][{pc, ra}] += period;
   }
   // Starts sampling afresh. Only with every hart stopped.
   void start();

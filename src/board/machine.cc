@@ -715,7 +715,7 @@ void Machine::run_round() {
     cpu::Hart& h = *harts_[i];
     const uint64_t before = h.instret();
     if (h.run(quantum - before % quantum) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
-    profile_->sample(i, h.pc(), h.priv(), h.reg(1), h.instret() - before);
+    profile_->sample(i, h.pc(), h.priv(), h.reg(1), before, h.instret(), quantum);
     if (n > 1) h.drop_reservation();
   }
 }
@@ -756,7 +756,7 @@ void Machine::run_threads() {
       const uint64_t before = h0.instret();
       const cpu::StopReason why = h0.run(kSliceInstructions - before % kSliceInstructions);
       if (why == cpu::StopReason::kWfi) waiting_ |= 1;
-      profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), h0.instret() - before);
+      profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), before, h0.instret(), kSliceInstructions);
       if (why == cpu::StopReason::kPause) sched_yield();  // as HartThreads does
     } else if (all_others_wait()) {
       holds_.idle++;

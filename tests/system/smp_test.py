@@ -176,8 +176,9 @@ def profile_rows(text, section):
 
 
 def test_smp_guest_profile(tandem):
-    """--guest-profile on 2 harts under --icount accounts for every
-    instruction the run retired (--stats), names the kernel's functions
+    """--guest-profile on 2 harts under --icount accounts for the
+    instructions the run retired (--stats) but each hart's last partial
+    quantum, names the kernel's functions
     from the guest's System.map (the boot's initramfs inflate is among
     them; almost no kernel PC is unknown), and shows both harts running
     smpstress --compute in user mode. The monitor's guest-profile starts
@@ -196,8 +197,10 @@ def test_smp_guest_profile(tandem):
         text = open(prof).read()
         m = re.search(r"^# tandem guest profile: 2 harts, ([\d,]+) instructions", text, re.M)
         expect(m is not None, "no header in the profile", text[:500])
-        expect(int(m.group(1).replace(",", "")) == instructions_run(r.stderr),
-               f"the profile counts {m.group(1)} instructions, --stats {instructions_run(r.stderr)}", text[:500])
+        # A sample per quantum (65,536 / 2 instructions) each hart completed.
+        sampled, ran = int(m.group(1).replace(",", "")), instructions_run(r.stderr)
+        expect(ran - 2 * 32768 < sampled <= ran,
+               f"the profile counts {sampled} instructions, --stats {ran}", text[:500])
         expect("System.map" in text.splitlines()[1], "the kernel's symbols were not used", text[:500])
         fns = profile_rows(text, "By function")
         user = fns.get(("U", "[user]"))
