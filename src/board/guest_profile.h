@@ -1,7 +1,7 @@
 // Where the guest spends its instructions (`tandem run --guest-profile`):
-// each hart's PC, privilege mode and ra whenever its instret reaches a
-// multiple of the period (the slice, where a run that is not cut short
-// ends), standing for the period's instructions: a profiler on
+// each hart's PC, privilege mode and ra whenever its instret reaches or
+// passes a multiple of the period (the slice, where a run that is not cut
+// short ends), standing for the period's instructions: a profiler on
 // instructions retired. Runs cut short (WFI, PAUSE) are not samples: their
 // end is where the hart stopped, not where its instructions went. Written
 // at the run's end, with kernel symbols from a System.map when there is
@@ -46,9 +46,11 @@ class GuestProfile {
   // of a kernel leaf function (a spinlock, say).
   void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t before, uint64_t instret,
               uint64_t period) {
-    if (!on_ || instret == before || instret % period != 0) return;
-    harts_[hart][pc][priv & 3] += period;
-    if (priv == 1) callers_[hart][{pc, ra}] += period;
+    // A run ends at a block's end, so it may pass the multiple a little.
+    const uint64_t n = (instret / period - before / period) * period;
+    if (!on_ || n == 0) return;
+    harts_[hart][pc][priv & 3] += n;
+    if (priv == 1) callers_[hart][{pc, ra}] += n;
   }
   // Starts sampling afresh. Only with every hart stopped.
   void start();

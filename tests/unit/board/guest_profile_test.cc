@@ -54,7 +54,7 @@ TEST(GuestProfile, SharesByFunctionModeAndHart) {
   p.sample(0, 0xffffffff80000004, 1, 0xffffffff80000110, 0, 300, 300);  // spin, S, called from idle
   p.sample(0, 0xffffffff80000008, 1, 0xffffffff80000008, 0, 100, 100);  // spin, another PC, called from spin
   p.sample(0, 0xffffffff80000008, 1, 0x10000, 0, 200, 200);             // ... from no kernel function
-  p.sample(0, 0x10078, 0, 0, 0, 400, 400);             // user
+  p.sample(0, 0x10078, 0, 0, 10, 402, 400);            // user: passed 400 by two, a sample
   p.sample(1, 0xffffffff80000104, 1, 0, 0, 250, 250);  // idle
   p.sample(1, 0x80000010, 3, 0, 0, 750, 750);          // firmware
   p.sample(1, 0xffffffff80000104, 1, 0, 0, 0, 64);    // an empty run counts nothing
