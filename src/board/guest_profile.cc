@@ -108,8 +108,7 @@ std::string GuestProfile::report(const SymbolMap* symbols, const std::string& sy
 
   std::ostringstream out;
   out << "# tandem guest profile: " << n << (n == 1 ? " hart, " : " harts, ") << group(total)
-      << " instructions, a sample each time a hart's instret reaches a multiple of its slice (65,536, or 65,536 / N"
-         " when harts take turns)\n";
+      << " instructions, a sample each time a hart's instret reaches a multiple of " << group(period_) << "\n";
   out << "# symbols: " << (symbols ? symbols_name + " (" + group(symbols->size()) + " text symbols)" : "none") << "\n";
   for (size_t h = 0; h < n; h++) out << "# hart " << h << ": " << group(hart_total[h]) << " instructions\n";
   auto header = [&](const char* what) {

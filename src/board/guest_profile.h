@@ -40,14 +40,14 @@ class SymbolMap {
 
 class GuestProfile {
  public:
-  explicit GuestProfile(size_t harts) : harts_(harts), callers_(harts) {}
+  // `period`: the instructions of a slice, where runs not cut short end.
+  GuestProfile(size_t harts, uint64_t period) : period_(period), harts_(harts), callers_(harts) {}
   // After each run of hart i, from its own thread only (each hart has
   // its own tables). `ra`, the return address register, names the caller
   // of a kernel leaf function (a spinlock, say).
-  void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t before, uint64_t instret,
-              uint64_t period) {
+  void sample(size_t hart, uint64_t pc, unsigned priv, uint64_t ra, uint64_t before, uint64_t instret) {
     // A run ends at a block's end, so it may pass the multiple a little.
-    const uint64_t n = (instret / period - before / period) * period;
+    const uint64_t n = (instret / period_ - before / period_) * period_;
     if (!on_ || n == 0) return;
     harts_[hart][pc][priv & 3] += n;
     if (priv == 1) callers_[hart][{pc, ra}] += n;
@@ -64,6 +64,7 @@ class GuestProfile {
 
  private:
   void callers(std::ostringstream& out, const SymbolMap& symbols, uint64_t total) const;
+  const uint64_t period_;
   // Per hart: PC -> instructions by privilege mode (cpu::Priv).
   std::vector<std::unordered_map<uint64_t, std::array<uint64_t, 4>>> harts_;
   struct PairHash {

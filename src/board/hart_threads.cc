@@ -63,7 +63,7 @@ void HartThreads::run_until_held(Worker& w) {
     }
     const uint64_t before = h.instret();
     const cpu::StopReason why = h.run(slice_ - before % slice_);
-    profile_->sample(w.index, h.pc(), h.priv(), h.reg(1), before, h.instret(), slice_);
+    profile_->sample(w.index, h.pc(), h.priv(), h.reg(1), before, h.instret());
     const bool wfi = why == cpu::StopReason::kWfi;
     if (why == cpu::StopReason::kPause) sched_yield();  // the lock's holder may want this CPU
     ran = true;

@@ -23,7 +23,7 @@ class HartThreads {
  public:
   // Threads for harts[1..]; harts[0] stays the caller's. A hart's runs
   // end at multiples of `slice` of its instret.
-  // `profile` gets each slice's end (GuestProfile::sample).
+  // `profile` gets each run's end (GuestProfile::sample).
   HartThreads(std::vector<cpu::Hart*> harts, uint64_t slice, GuestProfile* profile);
   ~HartThreads();  // ends and joins the threads (every hart parked)
   HartThreads(const HartThreads&) = delete;

@@ -649,7 +649,11 @@ void Machine::idle() {
 
 Result<int> Machine::run() {
   TANDEM_TRY(console_.open(true));
-  profile_ = std::make_unique<GuestProfile>(harts_.size());  // off until started
+  // Off until started; its period is run_round's quantum or the threads' slice.
+  profile_ = std::make_unique<GuestProfile>(harts_.size(),
+                                            smp_sync_ ? kSliceInstructions : kSliceInstructions / harts_.size());
+  if (!config_.guest_symbols.empty() && config_.guest_profile.empty())
+    return Error("--guest-symbols names the symbols of --guest-profile, which is not given");
   if (!config_.guest_profile.empty()) {
     // Fail now rather than after a long run.
     if (!std::ofstream(config_.guest_profile, std::ios::app))
@@ -715,7 +719,7 @@ void Machine::run_round() {
     cpu::Hart& h = *harts_[i];
     const uint64_t before = h.instret();
     if (h.run(quantum - before % quantum) == cpu::StopReason::kWfi) waiting_ |= uint32_t{1} << i;
-    profile_->sample(i, h.pc(), h.priv(), h.reg(1), before, h.instret(), quantum);
+    profile_->sample(i, h.pc(), h.priv(), h.reg(1), before, h.instret());
     if (n > 1) h.drop_reservation();
   }
 }
@@ -756,7 +760,7 @@ void Machine::run_threads() {
       const uint64_t before = h0.instret();
       const cpu::StopReason why = h0.run(kSliceInstructions - before % kSliceInstructions);
       if (why == cpu::StopReason::kWfi) waiting_ |= 1;
-      profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), before, h0.instret(), kSliceInstructions);
+      profile_->sample(0, h0.pc(), h0.priv(), h0.reg(1), before, h0.instret());
       if (why == cpu::StopReason::kPause) sched_yield();  // as HartThreads does
     } else if (all_others_wait()) {
       holds_.idle++;

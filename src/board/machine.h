@@ -150,7 +150,7 @@ class Machine {
   void remove_slice_hook(int id);
   // The guest profile (--guest-profile, monitor guest-profile): sampled
   // once started; start() and writes only with every hart stopped (a
-  // slice hook, a monitor command). Exists while run() runs.
+  // slice hook, a monitor command). Made when run() starts.
   GuestProfile* guest_profile() { return profile_.get(); }
   // To `path`, kernel PCs named from --guest-symbols, else the System.map
   // beside the kernel (the default guest keeps one), else not named.

@@ -96,8 +96,6 @@ int restore_command(int argc, char** argv, int first) {
     }
   }
   if (file.empty()) return usage_error("restore needs a snapshot FILE");
-  if (!symbols.empty() && profile.empty())
-    return usage_error("--guest-symbols names the symbols of --guest-profile, which is not given");
   // Before the restore's threads start, so that they inherit the mask.
   auto signals = ShutdownSignals::install();
   if (!signals.ok()) {

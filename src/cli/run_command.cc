@@ -249,8 +249,6 @@ Result<board::MachineConfig> parse_run_options(int argc, char** argv, int first,
     }
   }
   if (snapshot) set_drive_snapshot(c, true);
-  if (!c.guest_symbols.empty() && c.guest_profile.empty())
-    return Error("option --guest-symbols names the symbols of --guest-profile, which is not given");
   if (!c.ft.empty() && !c.replicate.empty())
     return Error("--ft and --replicate cannot be used together: a VM has either a secondary or a backup");
   if (!c.arbiter.empty() && c.replicate.empty() && c.ft.empty() &&

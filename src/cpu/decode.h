@@ -23,8 +23,8 @@ inline constexpr unsigned kSinkReg = 32;
   X(MUL) X(MULH) X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU)                   \
   X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW)                                         \
   X(LR) X(SC) X(AMO)                                                                \
-  X(FENCE) X(FENCE_I) X(ECALL) X(EBREAK) X(MRET) X(SRET) X(WFI) X(PAUSE) X(SFENCE_VMA)      \
-  X(CSR)                                                                            \
+  X(FENCE) X(FENCE_I) X(ECALL) X(EBREAK) X(MRET) X(SRET) X(WFI) X(PAUSE)            \
+  X(SFENCE_VMA) X(CSR)                                                              \
   X(FLW) X(FLD) X(FSW) X(FSD) X(FP)                                                 \
   X(SH1ADD) X(SH2ADD) X(SH3ADD) X(ADD_UW) X(SH1ADD_UW) X(SH2ADD_UW) X(SH3ADD_UW)    \
   X(SLLI_UW)                                                                        \

@@ -47,19 +47,19 @@ TEST(GuestProfile, SharesByFunctionModeAndHart) {
   test::TempDir d;
   auto m = SymbolMap::load(write_map(d, "ffffffff80000000 T spin\nffffffff80000100 T idle\nffffffff80002000 B _end\n"));
   ASSERT_TRUE(m.ok());
-  GuestProfile p(2);
-  p.sample(0, 0xffffffff80000004, 1, 0, 0, 5000, 5000);  // not started: not counted
+  GuestProfile p(2, 50);
+  p.sample(0, 0xffffffff80000004, 1, 0, 0, 5000);  // not started: not counted
   EXPECT_EQ(p.instructions(), 0u);
   p.start();
-  p.sample(0, 0xffffffff80000004, 1, 0xffffffff80000110, 0, 300, 300);  // spin, S, called from idle
-  p.sample(0, 0xffffffff80000008, 1, 0xffffffff80000008, 0, 100, 100);  // spin, another PC, called from spin
-  p.sample(0, 0xffffffff80000008, 1, 0x10000, 0, 200, 200);             // ... from no kernel function
-  p.sample(0, 0x10078, 0, 0, 10, 402, 400);            // user: passed 400 by two, a sample
-  p.sample(1, 0xffffffff80000104, 1, 0, 0, 250, 250);  // idle
-  p.sample(1, 0x80000010, 3, 0, 0, 750, 750);          // firmware
-  p.sample(1, 0xffffffff80000104, 1, 0, 0, 0, 64);    // an empty run counts nothing
-  p.sample(1, 0xffffffff80000200, 1, 0, 10, 50, 64);  // nor one cut short of the period's multiple
-  p.sample(1, 0xffffffff80000200, 1, 0, 64, 64, 64);  // nor one that ran nothing at a multiple
+  p.sample(0, 0xffffffff80000004, 1, 0xffffffff80000110, 0, 300);  // spin, S, called from idle
+  p.sample(0, 0xffffffff80000008, 1, 0xffffffff80000008, 0, 100);  // spin, another PC, called from spin
+  p.sample(0, 0xffffffff80000008, 1, 0x10000, 0, 200);             // ... from no kernel function
+  p.sample(0, 0x10078, 0, 0, 10, 402);  // user: a run from 10 to 402 passes 8 multiples of 50
+  p.sample(1, 0xffffffff80000104, 1, 0, 0, 250);  // idle
+  p.sample(1, 0x80000010, 3, 0, 0, 750);          // firmware
+  p.sample(1, 0xffffffff80000104, 1, 0, 0, 0);    // an empty run counts nothing
+  p.sample(1, 0xffffffff80000200, 1, 0, 10, 40);  // nor one cut short of the period's multiple
+  p.sample(1, 0xffffffff80000200, 1, 0, 50, 50);  // nor one that ran nothing at a multiple
   const std::string r = p.report(&*m, "map");
   // spin: 600 of 2,000 in all, 60 % of hart 0's 1,000, none of hart 1's.
   EXPECT_NE(r.find(" 30.00%  60.00%   0.00%  S     spin\n"), std::string::npos) << r;
