@@ -190,13 +190,16 @@ class Common : public Xbyak::CodeGenerator {
   // CHAIN's retirement does; a failure after its decrement goes to
   // `ticked`, which is to add it back and go on to `fail`.
   // `retired`: instret_ with the block retired.
-  void end_checks(const Xbyak::Reg64& retired, const Xbyak::Label& fail, const Xbyak::Label& ticked) {
+  // `last_jump` false: the caller branches on the last test's flags
+  // (equal: all passed).
+  void end_checks(const Xbyak::Reg64& retired, const Xbyak::Label& fail, const Xbyak::Label& ticked,
+                  bool last_jump = true) {
     cmp(retired, r13);
     jae(fail, T_NEAR);
     sub(r15d, 1);
     jle(ticked, T_NEAR);
     cmp(word[rbx + l_.stop], 0);
-    jne(ticked, T_NEAR);
+    if (last_jump) jne(ticked, T_NEAR);
   }
 
   const Layout l_;
@@ -374,6 +377,8 @@ class Emitter : public Common {
     page_offset_ = page_offset;
     for (size_t k = 0; k < n; ++k) has_memory_ |= access(insns[k].op) || atomic(insns[k].op);
     choose_cached(insns, n);
+    for (size_t k = 0; k < n; ++k)
+      if (loops_to_start(insns[k])) dirty_ = written_;
     lea(rcx, ptr[rip + body_]);
     jmp(rt_.prologue, T_NEAR);
     link_offset_ = getSize();
@@ -409,6 +414,8 @@ class Emitter : public Common {
     unsigned index, size, rs2;
     Xbyak::Label slow, back;
     bool atomic = false;  // exec_amo's status: trap or a store to this block
+    unsigned dirty = 0;  // the cached registers to write back before the call
+    int va = -1;  // the cached register holding va, or -1: rsi
   };
   // A direct jump: to `stub` until patched (JitCode::link); `after`
   // follows its rel32.
@@ -441,10 +448,11 @@ class Emitter : public Common {
   }
 
   // Up to kCached of the guest registers the block uses most (at least
-  // twice) live in r8-r11 as well as in x_: loaded at the block's start,
-  // written through to x_ (so x_ is always current: exits and calls need
-  // no write-back), loaded again after each call (which clobbers them).
-  // A loop back to the block's start keeps them.
+  // twice) live in r8-r11 instead of x_: loaded at the block's start,
+  // written back to x_ (write_back) before anything that reads x_ or
+  // leaves the block (a block end, a call, an exit), loaded again after
+  // each call (which clobbers them). A loop back to the block's start
+  // keeps them.
   void choose_cached(const Insn* insns, size_t n) {
     unsigned uses[kSinkReg + 1] = {};
     for (size_t k = 0; k < n; ++k) {
@@ -461,16 +469,39 @@ class Emitter : public Common {
       cache_[best] = static_cast<int>(c);
       cached_.push_back(best);
     }
+    for (size_t k = 0; k < n; ++k)
+      if (cache_[insns[k].rd] >= 0) written_ |= 1u << cache_[insns[k].rd];
+  }
+  // A jump or branch to the block's own start (Emitter::self_loop): the
+  // registers it writes stay dirty across the loop back.
+  static bool loops_to_start(const Insn& in) {
+    switch (in.op) {
+      case Op::JAL: case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU:
+        return in.off + in.imm == 0;
+      default:
+        return false;
+    }
+  }
+  // The cached registers written since the block's start, or, in a block
+  // that loops to its start, anywhere in it.
+  void write_back(unsigned dirty) {
+    for (unsigned r : cached_)
+      if (dirty & (1u << cache_[r])) mov(mem64_[r], kCache64[cache_[r]]);
   }
   void load_cached() {
     for (unsigned r : cached_) mov(kCache64[cache_[r]], mem64_[r]);
   }
   void set_rd(const Insn& in, const Xbyak::Reg64& v) {
-    mov(mem64_[in.rd], v);
-    if (cache_[in.rd] >= 0) mov(kCache64[cache_[in.rd]], v);
+    if (cache_[in.rd] >= 0) {
+      mov(kCache64[cache_[in.rd]], v);
+      dirty_ |= 1u << cache_[in.rd];
+    } else {
+      mov(mem64_[in.rd], v);
+    }
   }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
+  // Leaves to the run loop; the caller has written back (x_ is current).
   void leave(uint64_t code) {
     mov(eax, static_cast<uint32_t>(code));
     jmp(rt_.exit, T_NEAR);
@@ -484,8 +515,9 @@ class Emitter : public Common {
   // link routine and undone when it dies (JitCode::unlink_into). Other
   // targets are found as CHAIN finds them, by the runtime's lookup.
   void end_at(int64_t offset) {
-    lea(rax, ptr[r12 + imm32(offset)]);
     if (offset == 0) self_loop();  // pc_ is the block's pc until a call
+    write_back(dirty_);
+    lea(rax, ptr[r12 + imm32(offset)]);
     mov(qword[rbx + l_.pc], rax);
     lea(rcx, ptr[r14 + count_]);
     if (page_offset_ + offset < 0 || page_offset_ + offset >= 0x1000) {
@@ -514,12 +546,13 @@ class Emitter : public Common {
       jne(no, T_NEAR);
     }
     add(r14, count_);  // retired here, undone on a failure
-    end_checks(r14, unretired, ticked);
-    jmp(loop_, T_NEAR);  // cur_block_dead_ is false: no call ran (retire)
+    end_checks(r14, unretired, ticked, false);
+    je(loop_, T_NEAR);  // cur_block_dead_ is false: no call ran (retire)
     L(ticked);
     add(r15d, 1);
     L(unretired);
     sub(r14, count_);
+    write_back(dirty_);
     jmp(rt_.end, T_NEAR);
     L(no);
   }
@@ -597,8 +630,13 @@ class Emitter : public Common {
 
   void set_rd_rax(const Insn& in) { set_rd(in, rax); }
   void set_rd_eax_sext(const Insn& in) {
+    if (cache_[in.rd] >= 0) {
+      movsxd(kCache64[cache_[in.rd]], eax);
+      dirty_ |= 1u << cache_[in.rd];
+      return;
+    }
     movsxd(rax, eax);
-    set_rd(in, rax);
+    mov(mem64_[in.rd], rax);
   }
 
   void insn(const Insn& in, unsigned index) {
@@ -625,6 +663,7 @@ class Emitter : public Common {
         and_(rax, -2);
         lea(rcx, ptr[r12 + imm32(next)]);
         set_rd(in, rcx);
+        write_back(dirty_);
         mov(qword[rbx + l_.pc], rax);
         jalr();
         return;
@@ -670,53 +709,64 @@ class Emitter : public Common {
   // One compare does both: the page of va's last byte against the
   // entry's tag, which is va's page or kNoVpn (an entry at index i only
   // ever holds a page whose low 8 bits are i, so never va's next page).
-  void tlb_lookup(const Insn& in, int tlb, unsigned size, Xbyak::Label& slow) {
-    if (cache_[in.rs1] >= 0) {
+  // va is in rsi, or, for an offset of 0 from a cached register, in that
+  // register (sp.va): returned.
+  Xbyak::Reg64 tlb_lookup(const Insn& in, int tlb, unsigned size, SlowPath& sp) {
+    sp.dirty = dirty_;
+    Xbyak::Reg64 va = rsi;
+    if (cache_[in.rs1] >= 0 && in.imm == 0) {
+      sp.va = cache_[in.rs1];
+      va = kCache64[sp.va];
+    } else if (cache_[in.rs1] >= 0) {
       lea(rsi, ptr[kCache64[cache_[in.rs1]] + imm32(in.imm)]);
     } else {
       mov(rsi, mem64_[in.rs1]);
       if (in.imm != 0) add(rsi, imm32(in.imm));
     }
-    mov(rcx, rsi);
+    mov(rcx, va);
     shr(rcx, 12 - 4);  // the index times sizeof(TlbEntry)
     and_(ecx, 0xff0);  // 256 entries: jit_translate's static_assert
     add(rcx, qword[rbx + tlb]);
-    if (size == 1) mov(rax, rsi); else lea(rax, ptr[rsi + (size - 1)]);
+    if (size == 1) mov(rax, va); else lea(rax, ptr[va + (size - 1)]);
     shr(rax, 12);
     cmp(qword[rcx], rax);
-    jne(slow, T_NEAR);
+    jne(sp.slow, T_NEAR);
     mov(rax, qword[rcx + 8]);
+    return va;
   }
 
   void load(const Insn& in, unsigned index) {
     const unsigned size = access_size(in.op);
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, size, 0, {}, {}});
-    tlb_lookup(in, l_.tlb_r, size, sp.slow);
+    const Xbyak::Reg64 va = tlb_lookup(in, l_.tlb_r, size, sp);
     L(sp.back);
-    switch (in.op) {  // rax + rsi: where the value is, in memory or the slot
-      case Op::LB: movsx(rax, byte[rax + rsi]); break;
-      case Op::LH: movsx(rax, word[rax + rsi]); break;
-      case Op::LW: movsxd(rax, dword[rax + rsi]); break;
-      case Op::LD: mov(rax, qword[rax + rsi]); break;
-      case Op::LBU: movzx(eax, byte[rax + rsi]); break;
-      case Op::LHU: movzx(eax, word[rax + rsi]); break;
-      default: mov(eax, dword[rax + rsi]); break;
+    // Into rd's host register when it is cached, else rax then x_.
+    const int c = cache_[in.rd];
+    const Xbyak::Reg64 d = c >= 0 ? kCache64[c] : rax;
+    switch (in.op) {  // rax + va: where the value is, in memory or the slot
+      case Op::LB: movsx(d, byte[rax + va]); break;
+      case Op::LH: movsx(d, word[rax + va]); break;
+      case Op::LW: movsxd(d, dword[rax + va]); break;
+      case Op::LD: mov(d, qword[rax + va]); break;
+      case Op::LBU: movzx(d.cvt32(), byte[rax + va]); break;
+      case Op::LHU: movzx(d.cvt32(), word[rax + va]); break;
+      default: mov(d.cvt32(), dword[rax + va]); break;
     }
-    set_rd_rax(in);
+    if (c >= 0) dirty_ |= 1u << c; else mov(mem64_[in.rd], rax);
   }
 
   void store(const Insn& in, unsigned index) {
     const unsigned size = access_size(in.op);
     SlowPath& sp = slow_.emplace_back(SlowPath{true, index, size, in.rs2, {}, {}});
-    tlb_lookup(in, l_.tlb_w, size, sp.slow);
+    const Xbyak::Reg64 va = tlb_lookup(in, l_.tlb_w, size, sp);
     const int c = cache_[in.rs2];
     if (c < 0) mov(rdx, mem64_[in.rs2]);
     const Xbyak::Reg64 v = c < 0 ? rdx : kCache64[c];
     switch (size) {
-      case 1: mov(byte[rax + rsi], v.cvt8()); break;
-      case 2: mov(word[rax + rsi], v.cvt16()); break;
-      case 4: mov(dword[rax + rsi], v.cvt32()); break;
-      default: mov(qword[rax + rsi], v); break;
+      case 1: mov(byte[rax + va], v.cvt8()); break;
+      case 2: mov(word[rax + va], v.cvt16()); break;
+      case 4: mov(dword[rax + va], v.cvt32()); break;
+      default: mov(qword[rax + va], v); break;
     }
     L(sp.back);
   }
@@ -727,6 +777,7 @@ class Emitter : public Common {
   // this translation can run. A non-zero status leaves as a store's does.
   void amo(const Insn& in, unsigned index) {
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, 0, 0, {}, {}, true});
+    write_back(dirty_);  // exec_amo reads x_ and may trap
     sync_counters();  // a device's clock may read instret_ (--icount)
     mov(byte[rsp + 8], 1);  // the TLBs may change from here on
     mov(rdi, rbx);
@@ -748,6 +799,8 @@ class Emitter : public Common {
       status_exit(sp.index);
       return;
     }
+    write_back(sp.dirty);  // the callee may trap, and a store reads rs2 from x_
+    if (sp.va >= 0) mov(rsi, kCache64[sp.va]);
     sync_counters();
     mov(byte[rsp + 8], 1);  // the TLBs may change from here on
     mov(rdi, rbx);
@@ -774,8 +827,8 @@ class Emitter : public Common {
     test(al, al);
     Xbyak::Label fault;
     jz(fault, T_NEAR);
-    mov(rax, rsp);
-    xor_(esi, esi);
+    mov(rax, rsp);  // rax + va = rsp: the slot
+    if (sp.va >= 0) sub(rax, kCache64[sp.va]); else xor_(esi, esi);
     jmp(sp.back, T_NEAR);
     L(fault);
     leave(kExitTrap | uint64_t{sp.index} << 2);
@@ -796,7 +849,7 @@ class Emitter : public Common {
     const int32_t imm = imm32(in.imm);
     const uint8_t sh = static_cast<uint8_t>(in.imm & 63);
     // The forms rd = rs1 op operand compute in rax, or, when rd = rs1 is
-    // cached, in its host register (written through after).
+    // cached, in its host register.
     const bool in_place = in.rd == in.rs1 && cache_[in.rd] >= 0;
     const Xbyak::Reg64 a = in_place ? kCache64[cache_[in.rd]] : rax;
     bool result_in_a = false;
@@ -852,7 +905,7 @@ class Emitter : public Common {
       default: alu32(in); return;
     }
     if (result_in_a && in_place) {
-      mov(mem64_[in.rd], a);
+      dirty_ |= 1u << cache_[in.rd];
     } else {
       set_rd_rax(in);
     }
@@ -933,6 +986,7 @@ class Emitter : public Common {
   int cache_[kSinkReg + 1] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                               -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
   std::vector<unsigned> cached_;
+  unsigned written_ = 0, dirty_ = 0;  // bits of cache slots: write_back
   std::vector<Xbyak::Address> mem64_, mem32_;
   uint32_t count_ = 0;  // the block's instructions
   size_t link_offset_ = 0, cold_offset_ = 0;

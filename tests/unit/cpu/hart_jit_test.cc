@@ -30,7 +30,8 @@ bool writable(unsigned r) {
 
 class Generator {
  public:
-  explicit Generator(uint32_t seed) : rng_(seed) {}
+  // `pointers`: a third of the cases are pointer_access's.
+  explicit Generator(uint32_t seed, bool pointers = false) : rng_(seed), pointers_(pointers) {}
 
   // Returns the program; also fills `far` with the far function.
   Asm program(Asm& far) {
@@ -84,6 +85,7 @@ class Generator {
   uint32_t patch_insn() { return enc::i(imm12(), 10 + pick(6), 0, 10 + pick(6), 0x13); }
 
   void one(Asm& a, uint64_t body) {
+    if (pointers_ && pick(3) == 0) return pointer_access(a);
     switch (pick(30)) {
       case 0: case 1: case 2: {  // R-type: RV64I and M, 64- and 32-bit
         static const std::pair<uint32_t, unsigned> ops[] = {
@@ -217,6 +219,25 @@ class Generator {
     }
   }
 
+  // A load or store at offset 0 from a hot register (the translator then
+  // uses that register as the address), sometimes loading into the
+  // pointer itself; RAM, across the data page's start, MMIO (a slow path
+  // that succeeds) or nothing mapped (a fault).
+  void pointer_access(Asm& a) {
+    const unsigned p = kHot + pick(4);
+    switch (pick(8)) {
+      case 0: a.addi(p, kMmio, -8 * static_cast<int32_t>(1 + pick(100))); break;
+      case 1: a.addi(p, kUnmapped, static_cast<int32_t>(pick(64))); break;
+      case 2: a.addi(p, kData, -static_cast<int32_t>(pick(8)) - 1); break;
+      default: a.addi(p, kData, static_cast<int32_t>(pick(2040))); break;
+    }
+    switch (pick(3)) {
+      case 0: a.load(pick(7), p, p, 0); return;
+      case 1: a.load(pick(7), kHot + pick(4), p, 0); return;
+      default: a.store(pick(4), pick(2) ? kHot + pick(4) : rs(), p, 0); return;
+    }
+  }
+
   // Stores kPatch at kScratch when kTrigger is set, else at kData.
   static void smc_store(Asm& a) {
     a.sub(kScratch, kScratch, kData);
@@ -226,6 +247,7 @@ class Generator {
   }
 
   std::mt19937_64 rng_;
+  bool pointers_;
   unsigned labels_ = 0;
 };
 
@@ -281,15 +303,18 @@ void expect_same(Machine& interp, Machine& jit, const std::string& where) {
 // code runs translated), even seeds at the default threshold (translated
 // and interpreted blocks mixed, as in a guest); every fourth seed with
 // 8 KiB of code memory, which fills and is emptied again and again.
-TEST(HartJit, RandomProgramsMatchTheInterpreter) {
+struct RandomRunCounts {
   uint64_t translated = 0, traps = 0, flushes = 0, linked = 0, unlinked = 0;
-  for (uint32_t seed = 1; seed <= 400; ++seed) {
+};
+
+void run_random_programs(uint32_t seeds, bool pointers, RandomRunCounts& counts) {
+  for (uint32_t seed = 1; seed <= seeds; ++seed) {
     Machine interp, jit;
     jit.hart->set_engine(Engine::kJit);
     if (seed % 2) jit.hart->set_jit_threshold(1);
     if (seed % 4 == 1) jit.hart->set_jit_code_size(8192);  // emptied when full, many times a run
     ASSERT_EQ(jit.hart->engine(), Engine::kJit);
-    Generator gen(seed);
+    Generator gen(seed, pointers);
     Asm far(kFarFunc);
     const Asm a = gen.program(far);
     const int32_t period = 700 + static_cast<int32_t>(seed % 5) * 300;
@@ -311,28 +336,44 @@ TEST(HartJit, RandomProgramsMatchTheInterpreter) {
       const StopReason ri = interp.run(budget), rj = jit.run(budget);
       ASSERT_EQ(ri, rj) << name << " slice " << k;
       expect_same(interp, jit, name + " slice " + std::to_string(k));
-      if (HasFatalFailure()) return;
+      if (::testing::Test::HasFatalFailure()) return;
       ASSERT_EQ(log_i->end_epoch(), log_j->end_epoch()) << name << " slice " << k << ": dirty pages";
       ASSERT_EQ(interp.ram->stop_trace(), jit.ram->stop_trace()) << name << " slice " << k << ": accessed pages";
       interp.ram->start_trace();
       jit.ram->start_trace();
       if (ri == StopReason::kWfi) break;
     }
-    translated += jit.hart->blocks_translated();
-    flushes += jit.hart->jit_code_flushes();
-    traps += jit.x(kTraps);
-    linked += jit.hart->jit_links_made();
-    unlinked += jit.hart->jit_links_undone();
+    counts.translated += jit.hart->blocks_translated();
+    counts.flushes += jit.hart->jit_code_flushes();
+    counts.traps += jit.x(kTraps);
+    counts.linked += jit.hart->jit_links_made();
+    counts.unlinked += jit.hart->jit_links_undone();
   }
+}
+
+TEST(HartJit, RandomProgramsMatchTheInterpreter) {
+  RandomRunCounts c;
+  run_random_programs(400, false, c);
+  if (HasFatalFailure()) return;
   // The comparison means something only if blocks ran translated and
   // faults happened in them.
-  EXPECT_GT(translated, 300u);
-  EXPECT_GT(traps, 300u);
-  EXPECT_GT(flushes, 100u);
+  EXPECT_GT(c.translated, 300u);
+  EXPECT_GT(c.traps, 300u);
+  EXPECT_GT(c.flushes, 100u);
   // Direct jumps between translations were patched in, and undone when
   // their target was overwritten.
-  EXPECT_GT(linked, 300u);
-  EXPECT_GT(unlinked, 30u);
+  EXPECT_GT(c.linked, 300u);
+  EXPECT_GT(c.unlinked, 30u);
+}
+
+// Loads and stores through pointers in host registers (the address
+// register itself, no offset), including the pointer loaded over.
+TEST(HartJit, RandomPointerProgramsMatchTheInterpreter) {
+  RandomRunCounts c;
+  run_random_programs(200, true, c);
+  if (HasFatalFailure()) return;
+  EXPECT_GT(c.translated, 150u);
+  EXPECT_GT(c.traps, 150u);
 }
 
 // Every M instruction on the edge cases (division by zero, the signed
