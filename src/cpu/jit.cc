@@ -152,7 +152,9 @@ using namespace Xbyak::util;
 // (choose_cached; the runtime's lookup uses r8 before it enters the
 // next translation, which loads its own); rax, rcx, rdx, rsi, rdi scratch.
 // [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
-// path ran in the current block. Every immediate of a decoded instruction
+// path ran since the last block end, and then [rsp + 16] holds r13, which
+// is 0 so that the block end's budget test fails and the shared checks
+// see the flag (mark_slow). Every immediate of a decoded instruction
 // fits in 32 bits. All translations share this frame, made by the
 // runtime's prologue, so one may continue into another.
 class Common : public Xbyak::CodeGenerator {
@@ -223,6 +225,7 @@ class RuntimeEmitter : public Common {
     push(r14);
     push(r15);
     sub(rsp, 24);  // 6 pushes and 24 bytes keep calls 16-byte aligned
+    mov(byte[rsp + 8], 0);
     mov(rbx, rdi);
     lea(rbp, ptr[rdi + l_.x]);
     mov(r12, rsi);
@@ -256,7 +259,9 @@ class RuntimeEmitter : public Common {
     // = the next pc (in pc_ already), rcx = instret_ with the block
     // retired. Returns with the block retired (the next one's link entry
     // sets cur_block_), or leaves to the run loop with it not retired.
-    Xbyak::Label fail, ticked;
+    // When a slow path ran (the flag, r13 0) it does the look-up instead
+    // and jumps to what it finds, as `lookup`'s callers would.
+    Xbyak::Label fail, ticked, slowed;
     rt.checks = getCurr();
     end_checks(rcx, fail, ticked);
     retire(false);
@@ -264,8 +269,18 @@ class RuntimeEmitter : public Common {
     L(ticked);
     add(r15d, 1);
     L(fail);
-    add(rsp, 8);  // the call's return address
+    cmp(byte[rsp + 8 + 8], 0);  // above the call's return address
+    jne(slowed, T_NEAR);
+    add(rsp, 8);
     jmp(rt.end, T_NEAR);
+    L(slowed);
+    mov(byte[rsp + 8 + 8], 0);
+    mov(r13, qword[rsp + 8 + 16]);
+    end_checks(rcx, fail, ticked);
+    find_next(ticked);
+    retire(true);
+    add(rsp, 8);
+    jmp(rdi);
 
     // Called at any other block end (rax, rcx as above): also finds the
     // next block as CHAIN does (fetch TLB, jump cache, its host bytes)
@@ -386,14 +401,8 @@ class Emitter : public Common {
     mov(qword[rbx + l_.cur_block], rax);
     L(body_);
     load_cached();
-    if (has_memory_) mov(byte[rsp + 8], 0);
     L(loop_);  // a self loop comes here only when no slow path ran
     for (size_t k = 0; k < n; ++k) insn(insns[k], static_cast<unsigned>(k));
-    if (has_memory_) {
-      L(generic_);
-      call(rt_.lookup);
-      jmp(rdi);
-    }
     cold_offset_ = getSize();
     for (Site& s : sites_) {
       L(s.stub);
@@ -501,6 +510,19 @@ class Emitter : public Common {
   }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
+  // A call into the hart follows, which may change the TLBs, the jump
+  // cache and blocks: the flag, and r13 0 (saved) so that the block's end
+  // fails its budget test and the shared checks look the next block up.
+  void mark_slow() {
+    Xbyak::Label marked;
+    cmp(byte[rsp + 8], 0);
+    jne(marked);
+    mov(byte[rsp + 8], 1);
+    mov(qword[rsp + 16], r13);
+    xor_(r13d, r13d);
+    L(marked);
+  }
+
   // Leaves to the run loop; the caller has written back (x_ is current).
   void leave(uint64_t code) {
     mov(eax, static_cast<uint32_t>(code));
@@ -512,7 +534,8 @@ class Emitter : public Common {
   // the host address the block's own entry check gave plus the offset,
   // so the block found there stays the one CHAIN would find until it
   // dies: a direct jump to its translation, patched in by the runtime's
-  // link routine and undone when it dies (JitCode::unlink_into). Other
+  // link routine and undone when it dies (JitCode::unlink_into); after a
+  // slow path the shared checks do the look-up instead. Other
   // targets are found as CHAIN finds them, by the runtime's lookup.
   void end_at(int64_t offset) {
     if (offset == 0) self_loop();  // pc_ is the block's pc until a call
@@ -525,10 +548,6 @@ class Emitter : public Common {
       jmp(rdi);
       return;
     }
-    if (has_memory_) {
-      cmp(byte[rsp + 8], 0);
-      jne(generic_, T_NEAR);
-    }
     call(rt_.checks);
     Site& s = sites_.emplace_back();
     jmp(s.stub, T_NEAR);
@@ -539,12 +558,10 @@ class Emitter : public Common {
   // entry and block its entry was checked with change only in calls, so
   // when no slow path ran CHAIN's other conditions are all there is to
   // check before running the block again. Falls through otherwise.
+  // After a slow path (r13 0: the budget test fails) the block ends as
+  // any other.
   void self_loop() {
     Xbyak::Label no, ticked, unretired;
-    if (has_memory_) {
-      cmp(byte[rsp + 8], 0);
-      jne(no, T_NEAR);
-    }
     add(r14, count_);  // retired here, undone on a failure
     end_checks(r14, unretired, ticked, false);
     je(loop_, T_NEAR);  // cur_block_dead_ is false: no call ran (retire)
@@ -552,6 +569,10 @@ class Emitter : public Common {
     add(r15d, 1);
     L(unretired);
     sub(r14, count_);
+    if (has_memory_) {
+      cmp(byte[rsp + 8], 0);
+      jne(no, T_NEAR);
+    }
     write_back(dirty_);
     jmp(rt_.end, T_NEAR);
     L(no);
@@ -578,12 +599,8 @@ class Emitter : public Common {
     mov(rcx, qword[rip + static_cast<const void*>(epoch_)]);
     cmp(rcx, qword[rdi]);
     jne(m.miss, T_NEAR);
-    if (has_memory_) {
-      cmp(byte[rsp + 8], 0);
-      jne(m.miss, T_NEAR);
-    }
     lea(rcx, ptr[r14 + count_]);
-    call(rt_.checks);  // leaves rdi and rsi alone
+    call(rt_.checks);  // leaves rdi and rsi alone; after a slow path, looks up
     jmp(qword[rdi + rsi + 24]);
   }
 
@@ -779,7 +796,7 @@ class Emitter : public Common {
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, 0, 0, {}, {}, true});
     write_back(dirty_);  // exec_amo reads x_ and may trap
     sync_counters();  // a device's clock may read instret_ (--icount)
-    mov(byte[rsp + 8], 1);  // the TLBs may change from here on
+    mark_slow();
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uintptr_t>(&in));
     mov(rax, reinterpret_cast<uintptr_t>(amo_));
@@ -802,7 +819,7 @@ class Emitter : public Common {
     write_back(sp.dirty);  // the callee may trap, and a store reads rs2 from x_
     if (sp.va >= 0) mov(rsi, kCache64[sp.va]);
     sync_counters();
-    mov(byte[rsp + 8], 1);  // the TLBs may change from here on
+    mark_slow();
     mov(rdi, rbx);
     mov(edx, sp.size);
     if (sp.store) {
@@ -977,7 +994,7 @@ class Emitter : public Common {
   bool (*load_slow_)(Hart*, uint64_t, uint64_t, uint64_t*);
   int (*store_slow_)(Hart*, uint64_t, uint64_t, uint64_t);
   int (*amo_)(Hart*, const Insn*);
-  Xbyak::Label body_, loop_, generic_;
+  Xbyak::Label body_, loop_;
   static constexpr unsigned kCached = 4;
   static inline const Xbyak::Reg64 kCache64[kCached] = {Xbyak::util::r9, Xbyak::util::r10, Xbyak::util::r11,
                                                         Xbyak::util::r8};
