@@ -145,10 +145,11 @@ void link_site(JitCode* code, uint8_t* rel32, const uint8_t* target) { code->lin
 
 using namespace Xbyak::util;
 
-// Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc,
-// r13 run()'s instruction target, r14 instret_ and r15d sstc_countdown_
-// (kept in registers while translations chain; in memory again at every
-// exit and before every call), r8-r11 cached guest registers
+// Register use: rbx the hart, rbp &x_[0], r12 the block's virtual pc
+// (from a block end on, the next block's: pc_ is written from it at every
+// exit), r13 run()'s instruction target, r14 instret_ and r15d
+// sstc_countdown_ (kept in registers while translations chain; in memory
+// again at every exit and before every call), r8-r11 cached guest registers
 // (choose_cached; the runtime's lookup uses r8 before it enters the
 // next translation, which loads its own); rax, rcx, rdx, rsi, rdi scratch.
 // [rsp] is a slot for a slow load's value, [rsp + 8] is set when a slow
@@ -245,6 +246,7 @@ class RuntimeEmitter : public Common {
     rt.end = getCurr();
     mov(eax, static_cast<uint32_t>(kExitEnd));
     rt.exit = getCurr();
+    mov(qword[rbx + l_.pc], r12);  // a trap's block, or the next block after a block end
     sync_counters();
     add(rsp, 24);
     pop(r15);
@@ -255,40 +257,43 @@ class RuntimeEmitter : public Common {
     pop(rbx);
     ret();
 
-    // Called at a block end with a fixed target in the block's page: rax
-    // = the next pc (in pc_ already), rcx = instret_ with the block
-    // retired. Returns with the block retired (the next one's link entry
-    // sets cur_block_), or leaves to the run loop with it not retired.
+    // Called at a block end with a fixed target in the block's page, the
+    // block retired (r12 = the next pc, r14 = instret_ with the block's
+    // instructions). Returns (the next block's link entry sets
+    // cur_block_), or leaves to the run loop with the block not retired.
     // When a slow path ran (the flag, r13 0) it does the look-up instead
     // and jumps to what it finds, as `lookup`'s callers would.
-    Xbyak::Label fail, ticked, slowed;
+    Xbyak::Label fail, ticked, slowed, unretire;
     rt.checks = getCurr();
-    end_checks(rcx, fail, ticked);
-    retire(false);
-    ret();
+    end_checks(r14, fail, ticked);
+    ret();  // cur_block_dead_ is false: no call ran
     L(ticked);
     add(r15d, 1);
     L(fail);
     cmp(byte[rsp + 8 + 8], 0);  // above the call's return address
     jne(slowed, T_NEAR);
     add(rsp, 8);
+    L(unretire);
+    mov(rsi, qword[rbx + l_.cur_block]);
+    mov(esi, dword[rsi + l_.block_count]);
+    sub(r14, rsi);
     jmp(rt.end, T_NEAR);
     L(slowed);
     mov(byte[rsp + 8 + 8], 0);
     mov(r13, qword[rsp + 8 + 16]);
-    end_checks(rcx, fail, ticked);
+    end_checks(r14, fail, ticked);
     find_next(ticked);
-    retire(true);
+    mov(byte[rbx + l_.cur_block_dead], 0);
     add(rsp, 8);
     jmp(rdi);
 
-    // Called at any other block end (rax, rcx as above): also finds the
+    // Called at any other block end (r12, r14 as above): also finds the
     // next block as CHAIN does (fetch TLB, jump cache, its host bytes)
     // and returns with rdi = its translation's link entry.
     rt.lookup = getCurr();
-    end_checks(rcx, fail, ticked);
+    end_checks(r14, fail, ticked);
     find_next(ticked);
-    retire(true);
+    mov(byte[rbx + l_.cur_block_dead], 0);  // CHAIN's
     ret();
 
     // An unlinked direct jump's stub comes here, rdx = the end of the
@@ -299,21 +304,19 @@ class RuntimeEmitter : public Common {
     Xbyak::Label undo;
     rt.link = getCurr();
     find_next(undo);
-    mov(r12, rdi);
-    mov(rdi, reinterpret_cast<uintptr_t>(code));
+    push(rdi);
+    push(rdi);  // twice: the call stays 16-byte aligned
     lea(rsi, ptr[rdx - 4]);
-    mov(rdx, r12);
+    mov(rdx, rdi);
+    mov(rdi, reinterpret_cast<uintptr_t>(code));
     mov(rax, reinterpret_cast<uintptr_t>(link_site));
     call(rax);
-    mov(rax, r12);
-    mov(r12, qword[rbx + l_.pc]);
+    pop(rax);
+    pop(rax);
     jmp(rax);
     L(undo);
-    mov(rsi, qword[rbx + l_.cur_block]);
-    mov(esi, dword[rsi + l_.block_count]);
-    sub(r14, rsi);
     add(r15d, 1);
-    jmp(rt.end, T_NEAR);
+    jmp(unretire, T_NEAR);
 
     rt.ic_reset = getCurr();
     mov(qword[rcx], rax);
@@ -324,21 +327,11 @@ class RuntimeEmitter : public Common {
   }
 
  private:
-  // CHAIN's retirement of the block: instret_ (end_checks ticked the
-  // sstc countdown); the next block starts at rax. cur_block_dead_ is set
-  // only in calls (slow paths, AMOs) and is false when the block ran
-  // none, as `checks`'s callers know (`clear_dead` false).
-  void retire(bool clear_dead) {
-    mov(r14, rcx);
-    if (clear_dead) mov(byte[rbx + l_.cur_block_dead], 0);
-    mov(r12, rax);
-  }
-
-  // rdi = the link entry of the translation of the block at pc rax, found
+  // rdi = the link entry of the translation of the block at pc r12, found
   // as CHAIN finds it (the fetch TLB's host address, the jump cache's
   // block with those host bytes, its translation), or jumps to `fail`.
   void find_next(Xbyak::Label& fail) {
-    mov(rdi, rax);
+    mov(rdi, r12);
     shr(rdi, 12);
     mov(r8d, edi);
     and_(r8d, 255);
@@ -347,13 +340,13 @@ class RuntimeEmitter : public Common {
     cmp(qword[r8], rdi);
     jne(fail, T_NEAR);
     mov(rdi, qword[r8 + 8]);
-    add(rdi, rax);
-    mov(rsi, rax);  // the jump-cache entry
+    add(rdi, r12);
+    mov(rsi, r12);  // the jump-cache entry
     shr(rsi, 1);
     and_(esi, l_.jc_mask);
     shl(esi, 4);
     add(rsi, rbx);
-    cmp(qword[rsi + l_.jc], rax);
+    cmp(qword[rsi + l_.jc], r12);
     jne(fail, T_NEAR);
     mov(rsi, qword[rsi + l_.jc + 8]);  // its block
     cmp(rdi, qword[rsi + l_.block_host]);
@@ -528,7 +521,7 @@ class Emitter : public Common {
     mov(eax, static_cast<uint32_t>(code));
     jmp(rt_.exit, T_NEAR);
   }
-  // pc_ = the block's pc + offset (modulo 2^64), then the block ends.
+  // The next pc is the block's pc + offset (modulo 2^64): the block ends.
   // A target in the block's own page has, as long as no call can have
   // changed the fetch TLB since the block was entered (no slow path ran),
   // the host address the block's own entry check gave plus the offset,
@@ -538,11 +531,10 @@ class Emitter : public Common {
   // slow path the shared checks do the look-up instead. Other
   // targets are found as CHAIN finds them, by the runtime's lookup.
   void end_at(int64_t offset) {
-    if (offset == 0) self_loop();  // pc_ is the block's pc until a call
+    if (offset == 0) self_loop();
     write_back(dirty_);
-    lea(rax, ptr[r12 + imm32(offset)]);
-    mov(qword[rbx + l_.pc], rax);
-    lea(rcx, ptr[r14 + count_]);
+    if (offset != 0) add(r12, imm32(offset));
+    add(r14, count_);  // retired; the runtime undoes it when the block ends in the run loop
     if (page_offset_ + offset < 0 || page_offset_ + offset >= 0x1000) {
       call(rt_.lookup);
       jmp(rdi);
@@ -574,11 +566,11 @@ class Emitter : public Common {
       jne(no, T_NEAR);
     }
     write_back(dirty_);
-    jmp(rt_.end, T_NEAR);
+    jmp(rt_.end, T_NEAR);  // the next pc is r12, the block's own
     L(no);
   }
 
-  // A jalr's end (rax = the target, in pc_ already). Its cache holds
+  // A jalr's end (rax = the target). Its cache holds
   // targets in the block's own page, each recorded when no slow path
   // had run (the block's host page was the fetch TLB's then and is
   // whenever that holds again: end_at's reasoning), with the link entry
@@ -599,7 +591,8 @@ class Emitter : public Common {
     mov(rcx, qword[rip + static_cast<const void*>(epoch_)]);
     cmp(rcx, qword[rdi]);
     jne(m.miss, T_NEAR);
-    lea(rcx, ptr[r14 + count_]);
+    mov(r12, rax);
+    add(r14, count_);
     call(rt_.checks);  // leaves rdi and rsi alone; after a slow path, looks up
     jmp(qword[rdi + rsi + 24]);
   }
@@ -627,7 +620,8 @@ class Emitter : public Common {
     xor_(rcx, r12);
     shr(rcx, 12);
     jnz(lookup, T_NEAR);
-    lea(rcx, ptr[r14 + count_]);
+    mov(r12, rax);
+    add(r14, count_);
     call(rt_.lookup);
     ic_index();
     lea(rcx, ptr[rip + static_cast<const void*>(m.ic)]);
@@ -640,7 +634,8 @@ class Emitter : public Common {
     mov(qword[rcx + rsi + 24], rdi);
     jmp(rdi);
     L(lookup);
-    lea(rcx, ptr[r14 + count_]);
+    mov(r12, rax);
+    add(r14, count_);
     call(rt_.lookup);
     jmp(rdi);
   }
@@ -681,7 +676,6 @@ class Emitter : public Common {
         lea(rcx, ptr[r12 + imm32(next)]);
         set_rd(in, rcx);
         write_back(dirty_);
-        mov(qword[rbx + l_.pc], rax);
         jalr();
         return;
       case Op::BEQ: case Op::BNE: case Op::BLT: case Op::BGE: case Op::BLTU: case Op::BGEU: {
@@ -795,6 +789,7 @@ class Emitter : public Common {
   void amo(const Insn& in, unsigned index) {
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, 0, 0, {}, {}, true});
     write_back(dirty_);  // exec_amo reads x_ and may trap
+    mov(qword[rbx + l_.pc], r12);  // as the interpreter has it in a block
     sync_counters();  // a device's clock may read instret_ (--icount)
     mark_slow();
     mov(rdi, rbx);
@@ -818,6 +813,7 @@ class Emitter : public Common {
     }
     write_back(sp.dirty);  // the callee may trap, and a store reads rs2 from x_
     if (sp.va >= 0) mov(rsi, kCache64[sp.va]);
+    mov(qword[rbx + l_.pc], r12);  // as the interpreter has it in a block
     sync_counters();
     mark_slow();
     mov(rdi, rbx);
