@@ -484,8 +484,9 @@ class Emitter : public Common {
         return false;
     }
   }
-  // The cached registers written since the block's start, or, in a block
-  // that loops to its start, anywhere in it.
+  // Stores the cached registers in `dirty` (bits of cache slots) to x_:
+  // dirty_ is those written since the block's start or, in a block that
+  // loops to its start, all it writes anywhere.
   void write_back(unsigned dirty) {
     for (unsigned r : cached_)
       if (dirty & (1u << cache_[r])) mov(mem64_[r], kCache64[cache_[r]]);
