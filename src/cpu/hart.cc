@@ -341,7 +341,8 @@ Status Hart::check(const HartState& s) const {
   if ((s.mtvec & 3) >= 2 || (s.stvec & 3) >= 2) return bad("reserved trap vector mode");
   if (s.fcsr > 0xff) return bad("fcsr has bits above frm");
   if (s.reservation_valid > 1) return bad("reservation_valid is not a boolean");
-  if ((s.mip & ~uint64_t{kMipSsip | kMipStip | kMipSeip}) != 0) return bad("mip has bits that are not software-writable");
+  if ((s.mip & ~uint64_t{kMipSsip | kMipStip | kMipSeip}) != 0)
+    return bad("mip has bits that are not software-writable");
   return Ok();
 }
 

@@ -366,7 +366,8 @@ class Emitter : public Common {
   // `ics`: a jalr cache (kIcBytes, epoch already stale) for each jalr
   // of the block, in order; `epoch`: JitCode::epoch().
   Emitter(void* at, size_t room, const Layout& l, const JitCode::Runtime& rt,
-          bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*), int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t),
+          bool (*load_slow)(Hart*, uint64_t, uint64_t, uint64_t*),
+          int (*store_slow)(Hart*, uint64_t, uint64_t, uint64_t),
           int (*amo)(Hart*, const Insn*), std::vector<uint8_t*> ics, const uint64_t* epoch)
       : Common(at, room, l), rt_(rt), load_slow_(load_slow), store_slow_(store_slow), amo_(amo), ics_(std::move(ics)),
         epoch_(epoch) {

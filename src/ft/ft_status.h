@@ -29,8 +29,8 @@ struct FtStatus {
   uint64_t held_frames = 0, held_bytes = 0;        // held now
   uint64_t input_frames = 0;     // mirrored to (received by) the secondary
   uint64_t entropy_bytes = 0;
-  uint64_t entropy_underruns = 0;
-  uint64_t resent_frames = 0;      // secondary: its guest's frames sent to the world at failover  // secondary: bytes its guest asked for before the primary's came
+  uint64_t entropy_underruns = 0;  // secondary: bytes its guest asked for before the primary's came
+  uint64_t resent_frames = 0;      // secondary: its guest's frames sent to the world at failover
   uint64_t last_resync_bytes = 0;  // pages and state sent by the last resync
   uint64_t last_resync_pages = 0;
   double last_resync_ms = 0;      // from the stop to the secondary's ack

@@ -140,8 +140,9 @@ Status LockstepPrimary::on_message(replication::Message&& msg) {
     auto pages = decode_dirty(msg.payload, m_.ram().page_count(), drive_chunks_);
     if (!pages.ok()) return pages.error().context("the secondary's dirty pages");
     std::lock_guard<std::mutex> lock(mu_);
-    if (msg.epoch != resync_epoch_) return Error("dirty pages for resync " + std::to_string(msg.epoch) +
-                                                 ", which was not asked for (resync " + std::to_string(resync_epoch_) + " is)");
+    if (msg.epoch != resync_epoch_)
+      return Error("dirty pages for resync " + std::to_string(msg.epoch) + ", which was not asked for (resync " +
+                   std::to_string(resync_epoch_) + " is)");
     dirty_ = std::move(pages).value();
   } else {
     return Error(std::string("unexpected ") + replication::msg_name(msg.type) + " message from the secondary");

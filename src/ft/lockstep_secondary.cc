@@ -366,7 +366,9 @@ void LockstepSecondary::tick() {
       std::string why;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        why = !build_error_.empty() ? build_error_ : !stats_.reason.empty() ? stats_.reason : "the primary ended the pair";
+        why = !build_error_.empty()    ? build_error_
+              : !stats_.reason.empty() ? stats_.reason
+                                       : "the primary ended the pair";
         stats_.state = "stopped";
       }
       std::fprintf(stderr, "tandem: secondary: %s; the secondary's VM stops\n", why.c_str());

@@ -54,7 +54,8 @@ Result<ArbiterOptions> parse_arbiter_spec(const std::string& spec) {
     } else if (key == "ttl") {
       char* end = nullptr;
       long v = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end || v < 1 || v > 60) return Error("arbiter: ttl=" + value + ": expected seconds from 1 to 60");
+      if (value.empty() || *end || v < 1 || v > 60)
+        return Error("arbiter: ttl=" + value + ": expected seconds from 1 to 60");
       o.ttl_s = v;
     } else {
       return Error("arbiter '" + spec + "': unknown option '" + key + "' (etcd, name, ttl)");

@@ -91,7 +91,8 @@ Status Backup::write_chunks(uint32_t drive, const std::vector<uint64_t>& chunks,
   const DriveCopy& d = drives_[drive];
   for (size_t i = 0; i < chunks.size(); i++) {
     const uint64_t off = chunks[i] * kChunkSize;
-    Status st = dev::pwrite_full(d.fd, data + i * kChunkSize, static_cast<size_t>(std::min(kChunkSize, d.size - off)), off);
+    const auto n = static_cast<size_t>(std::min(kChunkSize, d.size - off));
+    Status st = dev::pwrite_full(d.fd, data + i * kChunkSize, n, off);
     if (!st.ok()) return st.error().context("drive " + std::to_string(drive) + "'s copy '" + d.path + "'");
   }
   return Ok();
@@ -253,14 +254,16 @@ Backup::End Backup::serve_primary(Connection& c, std::string& why) {
       }
       Status st = Ok();
       if (!greeted) {
-        st = m.type == MsgType::kHello ? on_hello(m)
-                                        : Status(Error(std::string("expected a hello message, got ") + msg_name(m.type)));
+        st = m.type == MsgType::kHello
+                 ? on_hello(m)
+                 : Status(Error(std::string("expected a hello message, got ") + msg_name(m.type)));
         if (st.ok()) st = c.send(MsgType::kReady, 0);
         greeted = st.ok();
       } else if (is_ft_message(m.type)) {
         st = options_.lockstep && options_.on_ft_message
                  ? options_.on_ft_message(Message(m))
-                 : Status(Error(std::string("unexpected ") + msg_name(m.type) + " message: this is a checkpointing backup"));
+                 : Status(Error(std::string("unexpected ") + msg_name(m.type) +
+                                " message: this is a checkpointing backup"));
       } else {
         outbox_.clear();
         st = on_message(m);
@@ -461,8 +464,9 @@ Status Backup::on_end(const Message& m, const std::string& where) {
     // Not committed: pages refused are still to come whole, in a later
     // checkpoint, which is committed with this one.
     if (++held_ > kMaxHeld)
-      return Error(where + ": " + std::to_string(missing_.size()) + " pages whose diffs were refused did not come whole in " +
-                   std::to_string(kMaxHeld) + " checkpoints");
+      return Error(where + ": " + std::to_string(missing_.size()) +
+                   " pages whose diffs were refused did not come whole in " + std::to_string(kMaxHeld) +
+                   " checkpoints");
     std::lock_guard<std::mutex> lock(mu_);
     diff_stats_.held++;
     return Ok();

@@ -122,8 +122,9 @@ Result<std::unique_ptr<Primary>> Primary::start(board::Machine& m, const Replica
     auto* blk = dynamic_cast<dev::VirtioBlk*>(&m.virtio_device(slot));
     if (!blk) continue;
     if (!blk->read_only() && blk->backend().whole_file_fd() < 0)
-      return Error("replication: drive " + std::to_string(h.drive_sizes.size()) + " runs on a copy-on-write overlay ('" +
-                   blk->backend().describe() + "'), which replication cannot read beside the guest; restore with "
+      return Error("replication: drive " + std::to_string(h.drive_sizes.size()) +
+                   " runs on a copy-on-write overlay ('" + blk->backend().describe() +
+                   "'), which replication cannot read beside the guest; restore with "
                    "--drive-in-place or on a file system with reflinks");
     h.drive_sizes.push_back(blk->read_only() ? 0 : blk->backend().size());
   }
@@ -240,7 +241,8 @@ void Primary::stop(const std::string& why) {
   }
   // The backup must not take over from a primary that ends on purpose.
   if (backup_there)
-    (void)conn_->send(MsgType::kError, epoch_number_, encode_text(why.empty() ? "the primary stopped replicating" : why));
+    (void)conn_->send(MsgType::kError, epoch_number_,
+                      encode_text(why.empty() ? "the primary stopped replicating" : why));
   conn_->shutdown();
   sender_.join();
   receiver_.join();
