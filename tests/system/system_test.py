@@ -8,6 +8,7 @@ skipped (exit 77)."""
 
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -91,7 +92,27 @@ def wait_for_prompt(p, timeout=BOOT_TIMEOUT):
 
 
 def free_port():
-    with socket.socket() as s:
+    """A loopback TCP port nothing is bound to, below the kernel's ephemeral
+    range (ip_local_port_range): an outgoing connection, this test's or one
+    running beside it, can take a port bind(0) returned before the test
+    binds it, never one below that range."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.SystemRandom()
+    if 11000 < low <= 65535:
+        for _ in range(200):
+            port = rng.randrange(10000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as s:  # the kernel's choice, as a last resort
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <set>
 
+#include "../free_port.h"
 #include "frames.h"
 
 namespace tandem::net {
@@ -19,18 +20,7 @@ using test::Frame;
 using test::kGuestMac;
 using test::Mac;
 
-// A loopback port nobody listens on right now (the kernel's choice).
-uint16_t free_port(int type = SOCK_STREAM) {
-  int s = socket(AF_INET, type, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
+using unit_test::free_port;
 
 // Binds a socket of `type` to addr:port; returns the fd or -errno.
 int bind_socket(int type, uint32_t addr, uint16_t port) {

@@ -22,22 +22,13 @@
 #include <thread>
 #include <vector>
 
+#include "../free_port.h"
 #include "replication/etcd_client.h"
 
 namespace tandem::replication::testing {
 
 // A loopback port nothing listens on now.
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using unit_test::free_port;
 
 inline std::string find_etcd() {
   const char* path = std::getenv("PATH");
