@@ -263,7 +263,7 @@ class RuntimeEmitter : public Common {
     // cur_block_), or leaves to the run loop with the block not retired.
     // When a slow path ran (the flag, r13 0) it does the look-up instead
     // and jumps to what it finds, as `lookup`'s callers would.
-    Xbyak::Label fail, ticked, slowed, unretire;
+    Xbyak::Label fail, ticked, slowed, unretire, lookup;
     rt.checks = getCurr();
     end_checks(r14, fail, ticked);
     ret();  // cur_block_dead_ is false: no call ran
@@ -281,15 +281,14 @@ class RuntimeEmitter : public Common {
     L(slowed);
     mov(byte[rsp + 8 + 8], 0);
     mov(r13, qword[rsp + 8 + 16]);
-    end_checks(r14, fail, ticked);
-    find_next(ticked);
-    mov(byte[rbx + l_.cur_block_dead], 0);
-    add(rsp, 8);
+    add(rsp, 8);  // not back to the caller, whose direct link may be stale
+    call(lookup);
     jmp(rdi);
 
     // Called at any other block end (r12, r14 as above): also finds the
     // next block as CHAIN does (fetch TLB, jump cache, its host bytes)
     // and returns with rdi = its translation's link entry.
+    L(lookup);
     rt.lookup = getCurr();
     end_checks(r14, fail, ticked);
     find_next(ticked);
@@ -495,19 +494,31 @@ class Emitter : public Common {
   void load_cached() {
     for (unsigned r : cached_) mov(kCache64[cache_[r]], mem64_[r]);
   }
+  // Guest register r, cached, now differs from x_[r].
+  void mark_dirty(unsigned r) { dirty_ |= 1u << cache_[r]; }
   void set_rd(const Insn& in, const Xbyak::Reg64& v) {
     if (cache_[in.rd] >= 0) {
       mov(kCache64[cache_[in.rd]], v);
-      dirty_ |= 1u << cache_[in.rd];
+      mark_dirty(in.rd);
     } else {
       mov(mem64_[in.rd], v);
     }
   }
   static int32_t imm32(int64_t v) { return static_cast<int32_t>(v); }
 
-  // A call into the hart follows, which may change the TLBs, the jump
-  // cache and blocks: the flag, and r13 0 (saved) so that the block's end
-  // fails its budget test and the shared checks look the next block up.
+  // Before a call into the hart (a slow path, an AMO), which may read x_,
+  // pc_ and instret_ (a device's clock under --icount) and trap: the
+  // registers in `dirty` written back, pc_ as the interpreter has it in a
+  // block, the counters, mark_slow.
+  void enter_hart(unsigned dirty) {
+    write_back(dirty);
+    mov(qword[rbx + l_.pc], r12);
+    sync_counters();
+    mark_slow();
+  }
+  // The call may change the TLBs, the jump cache and blocks: the flag,
+  // and r13 0 (saved) so that the block's end fails its budget test and
+  // the shared checks look the next block up.
   void mark_slow() {
     Xbyak::Label marked;
     cmp(byte[rsp + 8], 0);
@@ -593,10 +604,15 @@ class Emitter : public Common {
     mov(rcx, qword[rip + static_cast<const void*>(epoch_)]);
     cmp(rcx, qword[rdi]);
     jne(m.miss, T_NEAR);
-    mov(r12, rax);
-    add(r14, count_);
+    retire_to_rax();
     call(rt_.checks);  // leaves rdi and rsi alone; after a slow path, looks up
     jmp(qword[rdi + rsi + 24]);
+  }
+
+  // The block ends, retired (as end_at does), its next pc rax.
+  void retire_to_rax() {
+    mov(r12, rax);
+    add(r14, count_);
   }
 
   // rsi = the offset of key rdx's entry: a multiplicative hash (the
@@ -622,8 +638,7 @@ class Emitter : public Common {
     xor_(rcx, r12);
     shr(rcx, 12);
     jnz(lookup, T_NEAR);
-    mov(r12, rax);
-    add(r14, count_);
+    retire_to_rax();
     call(rt_.lookup);
     ic_index();
     lea(rcx, ptr[rip + static_cast<const void*>(m.ic)]);
@@ -636,8 +651,7 @@ class Emitter : public Common {
     mov(qword[rcx + rsi + 24], rdi);
     jmp(rdi);
     L(lookup);
-    mov(r12, rax);
-    add(r14, count_);
+    retire_to_rax();
     call(rt_.lookup);
     jmp(rdi);
   }
@@ -646,7 +660,7 @@ class Emitter : public Common {
   void set_rd_eax_sext(const Insn& in) {
     if (cache_[in.rd] >= 0) {
       movsxd(kCache64[cache_[in.rd]], eax);
-      dirty_ |= 1u << cache_[in.rd];
+      mark_dirty(in.rd);
       return;
     }
     movsxd(rax, eax);
@@ -765,7 +779,7 @@ class Emitter : public Common {
       case Op::LHU: movzx(d.cvt32(), word[rax + va]); break;
       default: mov(d.cvt32(), dword[rax + va]); break;
     }
-    if (c >= 0) dirty_ |= 1u << c; else mov(mem64_[in.rd], rax);
+    if (c >= 0) mark_dirty(in.rd); else mov(mem64_[in.rd], rax);
   }
 
   void store(const Insn& in, unsigned index) {
@@ -790,10 +804,7 @@ class Emitter : public Common {
   // this translation can run. A non-zero status leaves as a store's does.
   void amo(const Insn& in, unsigned index) {
     SlowPath& sp = slow_.emplace_back(SlowPath{false, index, 0, 0, {}, {}, true});
-    write_back(dirty_);  // exec_amo reads x_ and may trap
-    mov(qword[rbx + l_.pc], r12);  // as the interpreter has it in a block
-    sync_counters();  // a device's clock may read instret_ (--icount)
-    mark_slow();
+    enter_hart(dirty_);
     mov(rdi, rbx);
     mov(rsi, reinterpret_cast<uintptr_t>(&in));
     mov(rax, reinterpret_cast<uintptr_t>(amo_));
@@ -813,11 +824,8 @@ class Emitter : public Common {
       status_exit(sp.index);
       return;
     }
-    write_back(sp.dirty);  // the callee may trap, and a store reads rs2 from x_
     if (sp.va >= 0) mov(rsi, kCache64[sp.va]);
-    mov(qword[rbx + l_.pc], r12);  // as the interpreter has it in a block
-    sync_counters();
-    mark_slow();
+    enter_hart(sp.dirty);  // a store's value is then read from x_
     mov(rdi, rbx);
     mov(edx, sp.size);
     if (sp.store) {
@@ -920,7 +928,7 @@ class Emitter : public Common {
       default: alu32(in); return;
     }
     if (result_in_a && in_place) {
-      dirty_ |= 1u << cache_[in.rd];
+      mark_dirty(in.rd);
     } else {
       set_rd_rax(in);
     }
